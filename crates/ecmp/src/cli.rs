@@ -1,0 +1,68 @@
+//! Command line, shared by ecmp4 and ecmp6.
+
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// Keep one multipath default route (IPv4 for ecmp4, IPv6 for ecmp6) over
+/// every live WAN link. Run by netifd's hotplug (/etc/hotplug.d/iface) with
+/// ACTION, INTERFACE and DEVICE in the environment, or by hand.
+#[derive(FromArgs, Debug, Default)]
+#[argh(
+    note = "Config: /etc/config/ecmp (UCI, read with `uci -q show ecmp`); flags override it.
+Routes written carry protocol 236 (`proto 236` in `ip route`); only those are ever replaced or deleted.",
+    error_code(2, "usage: bad flag, or ACTION/INTERFACE unusable"),
+    error_code(3, "config: /etc/config/ecmp or uci unusable"),
+    error_code(
+        4,
+        "input: ubus missing, failing or hanging; dump not valid netifd JSON"
+    ),
+    error_code(5, "kernel: netlink refused the change (table left as it was)"),
+    error_code(6, "conflict: a route that is not ours holds our table and metric")
+)]
+pub struct Args {
+    /// hotplug action (default $ACTION; none = recompute now): ifup, ifupdate, ifdown, ifup-failed and free act, others are ignored
+    #[argh(option)]
+    pub action: Option<String>,
+    /// interface the event is about (default $INTERFACE)
+    #[argh(option)]
+    pub interface: Option<String>,
+    /// ubus program asked for `call network.interface dump` (default /bin/ubus)
+    #[argh(option)]
+    pub ubus: Option<PathBuf>,
+    /// seconds to wait for ubus before killing it (default 5)
+    #[argh(option)]
+    pub ubus_timeout: Option<String>,
+    /// read the netifd dump from this file ('-' for stdin) instead of ubus
+    #[argh(option)]
+    pub dump_file: Option<PathBuf>,
+    /// UCI config file (default /etc/config/ecmp; absent = defaults)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// uci program (default /sbin/uci)
+    #[argh(option)]
+    pub uci: Option<PathBuf>,
+    /// metric of our default route (default 1)
+    #[argh(option)]
+    pub metric: Option<u32>,
+    /// routing table: main, default or a number (default main)
+    #[argh(option)]
+    pub table: Option<String>,
+    /// netifd proto whose interfaces are members (repeatable; default pppoe for ecmp4, dhcpv6 for ecmp6)
+    #[argh(option)]
+    pub proto: Vec<String>,
+    /// interface never to use (repeatable)
+    #[argh(option)]
+    pub exclude: Vec<String>,
+    /// print the desired route in `ip route` syntax; touch nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// also log to stderr
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+    /// syslog socket (default /dev/log)
+    #[argh(option)]
+    pub syslog_socket: Option<PathBuf>,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}

@@ -1,0 +1,377 @@
+//! /etc/config/ecmp, read through OpenWrt's own `uci` (never parsed by us:
+//! we only read `uci -q show` output), then overridden by flags.
+//!
+//! ```text
+//! config globals 'globals'
+//!     option ubus '/bin/ubus'        # program asked for the netifd dump
+//!     option ubus_timeout '5'        # seconds before ubus is killed
+//! config ecmp 'ipv4'                 # 'ipv6' for ecmp6
+//!     option enabled '1'             # 0: leave routes alone (and remove ours)
+//!     option table 'main'            # main, default, or a number 1-4294967295
+//!     option metric '1'              # metric of our default route
+//!     list proto 'pppoe'             # netifd protos whose interfaces are members
+//!     list exclude 'wan'             # interfaces never used
+//! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
+//!     option weight '2'              # 1-256, default 1
+//! ```
+
+use crate::{proc, Error, Family};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = "/etc/config/ecmp";
+pub const DEFAULT_UCI: &str = "/sbin/uci";
+pub const DEFAULT_UBUS: &str = "/bin/ubus";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub enabled: bool,
+    pub table: u32,
+    pub metric: u32,
+    pub protos: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Weight per interface name.
+    pub weights: BTreeMap<String, u16>,
+    pub ubus: PathBuf,
+    pub ubus_timeout: Duration,
+}
+
+impl Config {
+    pub fn defaults(family: Family) -> Config {
+        Config {
+            enabled: true,
+            table: 254,
+            metric: 1,
+            protos: family
+                .default_protos()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            exclude: Vec::new(),
+            weights: BTreeMap::new(),
+            ubus: PathBuf::from(DEFAULT_UBUS),
+            ubus_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Weight of an interface: its own, else (for netifd's dynamic
+    /// `<iface>_6` alias) its parent's, else 1.
+    pub fn weight(&self, iface: &str) -> u16 {
+        self.weights
+            .get(iface)
+            .or_else(|| iface.strip_suffix("_6").and_then(|p| self.weights.get(p)))
+            .copied()
+            .unwrap_or(1)
+    }
+
+    /// Apply the options of `uci -q show ecmp` output for `family`.
+    pub fn apply_uci(&mut self, family: Family, show: &str) -> Result<(), Error> {
+        let sections = parse_show(show)?;
+        for s in &sections {
+            let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
+            match s.kind.as_str() {
+                "globals" => {
+                    if let Some(v) = opt("ubus") {
+                        self.ubus = PathBuf::from(v);
+                    }
+                    if let Some(v) = opt("ubus_timeout") {
+                        self.ubus_timeout = parse_timeout(v)
+                            .map_err(|e| Error::Config(format!("ubus_timeout: {e}")))?;
+                    }
+                }
+                "ecmp" if s.name == family.section() => {
+                    let ctx = |k: &str, e: String| Error::Config(format!("{}.{k}: {e}", s.name));
+                    if let Some(v) = opt("enabled") {
+                        self.enabled = parse_bool(v).map_err(|e| ctx("enabled", e))?;
+                    }
+                    if let Some(v) = opt("table") {
+                        self.table = parse_table(v).map_err(|e| ctx("table", e))?;
+                    }
+                    if let Some(v) = opt("metric") {
+                        self.metric = parse_metric(v).map_err(|e| ctx("metric", e))?;
+                    }
+                    if let Some(v) = s.options.get("proto") {
+                        self.protos = v.clone();
+                    }
+                    if let Some(v) = s.options.get("exclude") {
+                        self.exclude = v.clone();
+                    }
+                }
+                "member" => {
+                    let iface = match opt("interface") {
+                        Some(i) => i.to_string(),
+                        None if !s.name.starts_with('@') => s.name.clone(),
+                        None => {
+                            return Err(Error::Config(format!(
+                                "{}: member without interface",
+                                s.name
+                            )))
+                        }
+                    };
+                    if let Some(v) = opt("weight") {
+                        let w = parse_weight(v)
+                            .map_err(|e| Error::Config(format!("{}.weight: {e}", s.name)))?;
+                        self.weights.insert(iface, w);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Read /etc/config/ecmp (or `path`) through `uci` when the file exists
+    /// and is not empty. One process at most.
+    pub fn load(family: Family, path: &Path, uci: &Path) -> Result<Config, Error> {
+        let mut cfg = Config::defaults(family);
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cfg),
+            Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
+            Ok(m) if m.len() == 0 => return Ok(cfg),
+            Ok(_) => {}
+        }
+        let (dir, package) = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+            (Some(d), Some(p)) => (d.to_string_lossy().into_owned(), p.to_string()),
+            _ => {
+                return Err(Error::Config(format!(
+                    "{}: not a file path",
+                    path.display()
+                )))
+            }
+        };
+        let dir = if dir.is_empty() { ".".to_string() } else { dir };
+        let out = proc::run(
+            uci,
+            &["-q", "-c", &dir, "show", &package],
+            Duration::from_secs(5),
+            1 << 20,
+        )
+        .map_err(|e| Error::Config(format!("{} -c {dir} show {package}: {e}", uci.display())))?;
+        let text = String::from_utf8(out)
+            .map_err(|_| Error::Config("uci printed invalid UTF-8".into()))?;
+        cfg.apply_uci(family, &text)?;
+        Ok(cfg)
+    }
+}
+
+pub fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
+        "0" | "off" | "false" | "no" | "disabled" => Ok(false),
+        _ => Err(format!("'{v}' is not a boolean")),
+    }
+}
+
+/// Route table: a name iproute2 always knows, or a number. 0 (unspec) and
+/// 255 (local) are refused: a default route there is never what is meant.
+pub fn parse_table(v: &str) -> Result<u32, String> {
+    let t = match v {
+        "main" => 254,
+        "default" => 253,
+        _ => v
+            .parse::<u32>()
+            .map_err(|_| format!("'{v}' is not main, default or a table number"))?,
+    };
+    if t == 0 || t == 255 {
+        return Err(format!("table {t} cannot hold our route"));
+    }
+    Ok(t)
+}
+
+pub fn parse_metric(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .map_err(|_| format!("'{v}' is not a metric (0-4294967295)"))
+}
+
+pub fn parse_weight(v: &str) -> Result<u16, String> {
+    match v.parse::<u16>() {
+        Ok(w) if (1..=256).contains(&w) => Ok(w),
+        _ => Err(format!("'{v}' is not a weight (1-256)")),
+    }
+}
+
+pub fn parse_timeout(v: &str) -> Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 60.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("'{v}' is not a timeout (0-60 seconds)")),
+    }
+}
+
+/// One section of `uci show` output.
+#[derive(Debug, Default, PartialEq)]
+struct Section {
+    name: String,
+    kind: String,
+    options: BTreeMap<String, Vec<String>>,
+}
+
+/// Split a `uci show` value: `'a' 'b'` (a list), `'it'\''s'`, or a bare word.
+fn split_values(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = v.chars().peekable();
+    let mut in_quote = false;
+    let mut have = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_quote = !in_quote;
+                have = true;
+            }
+            '\\' if !in_quote && chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            ' ' if !in_quote => {
+                if have {
+                    out.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if in_quote {
+        return Err(format!("unbalanced quote in {v}"));
+    }
+    if have {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn parse_show(text: &str) -> Result<Vec<Section>, Error> {
+    let mut sections: Vec<Section> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = || Error::Config(format!("unexpected uci output: {line}"));
+        let (key, value) = line.split_once('=').ok_or_else(bad)?;
+        let mut parts = key.splitn(3, '.');
+        let (_package, section, option) =
+            (parts.next(), parts.next().ok_or_else(bad)?, parts.next());
+        let values = split_values(value).map_err(|e| Error::Config(e))?;
+        match option {
+            None => sections.push(Section {
+                name: section.to_string(),
+                kind: values.into_iter().next().unwrap_or_default(),
+                options: BTreeMap::new(),
+            }),
+            Some(opt) => {
+                let s = sections
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.name == section)
+                    .ok_or_else(bad)?;
+                s.options.insert(opt.to_string(), values);
+            }
+        }
+    }
+    Ok(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOW: &str = "ecmp.globals=globals
+ecmp.globals.ubus='/usr/bin/ubus'
+ecmp.globals.ubus_timeout='2.5'
+ecmp.ipv4=ecmp
+ecmp.ipv4.enabled='1'
+ecmp.ipv4.table='100'
+ecmp.ipv4.metric='7'
+ecmp.ipv4.proto='pppoe' 'dhcp'
+ecmp.ipv4.exclude='wan'
+ecmp.ipv6=ecmp
+ecmp.ipv6.metric='9'
+ecmp.VWAN3=member
+ecmp.VWAN3.weight='2'
+ecmp.@member[1]=member
+ecmp.@member[1].interface='wan'
+ecmp.@member[1].weight='256'
+";
+
+    #[test]
+    fn uci_show_for_each_family() {
+        let mut c = Config::defaults(Family::V4);
+        c.apply_uci(Family::V4, SHOW).unwrap();
+        assert_eq!(c.table, 100);
+        assert_eq!(c.metric, 7);
+        assert_eq!(c.protos, ["pppoe", "dhcp"]);
+        assert_eq!(c.exclude, ["wan"]);
+        assert_eq!(c.ubus, PathBuf::from("/usr/bin/ubus"));
+        assert_eq!(c.ubus_timeout, Duration::from_millis(2500));
+        assert_eq!(c.weight("VWAN3"), 2);
+        assert_eq!(c.weight("VWAN3_6"), 2);
+        assert_eq!(c.weight("wan"), 256);
+        assert_eq!(c.weight("VWAN1"), 1);
+
+        let mut c6 = Config::defaults(Family::V6);
+        c6.apply_uci(Family::V6, SHOW).unwrap();
+        assert_eq!((c6.table, c6.metric), (254, 9));
+        assert_eq!(c6.protos, ["dhcpv6"]);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(split_values("'a' 'b c'").unwrap(), ["a", "b c"]);
+        assert_eq!(split_values("'it'\\''s'").unwrap(), ["it's"]);
+        assert_eq!(split_values("ecmp").unwrap(), ["ecmp"]);
+        assert!(split_values("'open").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        for (show, what) in [
+            ("ecmp.ipv4=ecmp\necmp.ipv4.metric='one'\n", "ipv4.metric"),
+            ("ecmp.ipv4=ecmp\necmp.ipv4.table='local'\n", "ipv4.table"),
+            ("ecmp.ipv4=ecmp\necmp.ipv4.table='255'\n", "ipv4.table"),
+            (
+                "ecmp.ipv4=ecmp\necmp.ipv4.enabled='maybe'\n",
+                "ipv4.enabled",
+            ),
+            ("ecmp.x=member\necmp.x.weight='0'\n", "x.weight"),
+            ("ecmp.x=member\necmp.x.weight='257'\n", "x.weight"),
+            (
+                "ecmp.@member[0]=member\necmp.@member[0].weight='2'\n",
+                "without interface",
+            ),
+            (
+                "ecmp.globals=globals\necmp.globals.ubus_timeout='0'\n",
+                "ubus_timeout",
+            ),
+            ("garbage\n", "unexpected uci output"),
+            ("ecmp.nosection.metric='1'\n", "unexpected uci output"),
+        ] {
+            let e = Config::defaults(Family::V4)
+                .apply_uci(Family::V4, show)
+                .unwrap_err();
+            assert_eq!(e.exit_code(), 3);
+            assert!(e.to_string().contains(what), "{e} should mention {what}");
+        }
+    }
+
+    #[test]
+    fn absent_or_empty_file_gives_defaults_without_uci() {
+        let d = std::env::temp_dir().join(format!("ecmp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let missing = d.join("ecmp");
+        let no_uci = Path::new("/nonexistent/uci");
+        assert_eq!(
+            Config::load(Family::V4, &missing, no_uci).unwrap(),
+            Config::defaults(Family::V4)
+        );
+        std::fs::write(&missing, "").unwrap();
+        assert_eq!(
+            Config::load(Family::V4, &missing, no_uci).unwrap(),
+            Config::defaults(Family::V4)
+        );
+        std::fs::write(&missing, "config ecmp 'ipv4'\n").unwrap();
+        let e = Config::load(Family::V4, &missing, no_uci).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/uci"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,188 @@
+//! Typed model of `ubus call network.interface dump`.
+//!
+//! Only the fields ecmp4/ecmp6 use are modelled; unknown fields are ignored
+//! and every field may be missing (a down interface carries almost
+//! nothing). A field that is present with the wrong type is an error: it
+//! means the input is not netifd's, and guessing would risk the route.
+
+use crate::Error;
+use serde::Deserialize;
+
+/// Dumps larger than this are refused before parsing (a router with 256
+/// dials and IPv6 dumps well under 1 MiB).
+pub const MAX_DUMP: usize = 8 << 20;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Dump {
+    pub interface: Vec<Interface>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Interface {
+    pub interface: String,
+    pub up: bool,
+    pub proto: String,
+    pub device: Option<String>,
+    pub l3_device: Option<String>,
+    pub metric: Option<u32>,
+    #[serde(rename = "ipv4-address")]
+    pub ipv4_address: Vec<Address>,
+    #[serde(rename = "ipv6-address")]
+    pub ipv6_address: Vec<Address>,
+    pub route: Vec<RouteEntry>,
+    pub inactive: Inactive,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Inactive {
+    pub route: Vec<RouteEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Address {
+    pub address: String,
+    pub mask: Option<u32>,
+    pub ptpaddress: Option<String>,
+}
+
+/// One entry of an interface's `route` array. netifd writes `valid` only
+/// for routes with a lifetime (odhcp6c's), `metric` only when set, and
+/// `table` only for routes outside main.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RouteEntry {
+    pub target: String,
+    pub mask: u32,
+    pub nexthop: Option<String>,
+    pub source: Option<String>,
+    pub metric: Option<u32>,
+    pub valid: Option<i64>,
+    pub table: Option<u32>,
+}
+
+impl RouteEntry {
+    /// Is this the family's default route (0.0.0.0/0 or ::/0)?
+    pub fn is_default(&self, any: &str) -> bool {
+        self.mask == 0 && self.target == any
+    }
+
+    /// netifd reports the remaining lifetime; 0 (or a wrapped negative)
+    /// means the route has expired and odhcp6c will drop it.
+    pub fn is_live(&self) -> bool {
+        match self.valid {
+            None => true,
+            Some(v) => v > 0 && v <= i64::from(i32::MAX),
+        }
+    }
+}
+
+impl Dump {
+    /// Parse a dump, refusing oversized input. Errors name the line and
+    /// column serde_json stopped at.
+    pub fn parse(bytes: &[u8]) -> Result<Dump, Error> {
+        if bytes.len() > MAX_DUMP {
+            return Err(Error::Input(format!(
+                "dump is {} bytes, more than {MAX_DUMP}",
+                bytes.len()
+            )));
+        }
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(Error::Input("dump is empty".into()));
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The shared fixtures, when the repository sits beside shared/; tests
+    /// that use them also have copies under tests/fixtures.
+    pub fn fixture(name: &str) -> Vec<u8> {
+        let p = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn parses_real_dump() {
+        let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
+        let names: Vec<_> = d.interface.iter().map(|i| i.interface.as_str()).collect();
+        assert_eq!(
+            names,
+            ["VWAN1", "VWAN1_6", "lan", "loopback", "wan", "wan_6"]
+        );
+        let w = &d.interface[4];
+        assert!(w.up);
+        assert_eq!(w.l3_device.as_deref(), Some("pppoe-wan"));
+        assert_eq!(w.ipv4_address[0].ptpaddress.as_deref(), Some("100.64.0.1"));
+        assert!(w.route[0].is_default("0.0.0.0"));
+        let w6 = &d.interface[5];
+        assert_eq!(w6.route.iter().filter(|r| r.is_default("::")).count(), 2);
+    }
+
+    #[test]
+    fn down_interface_with_almost_nothing() {
+        let d =
+            Dump::parse(br#"{"interface":[{"interface":"VWAN2","up":false,"proto":"pppoe"},{}]}"#)
+                .unwrap();
+        assert_eq!(d.interface.len(), 2);
+        assert!(d.interface[0].l3_device.is_none());
+        assert!(!d.interface[1].up);
+    }
+
+    #[test]
+    fn escaped_slashes_from_ubus_cli() {
+        let mut j = b"{\"interface\":[".to_vec();
+        j.extend(fixture("field/wan-dhcp-escaped-slashes.json"));
+        j.extend(b"]}");
+        let d = Dump::parse(&j).unwrap();
+        assert_eq!(
+            d.interface[0].route[1].source.as_deref(),
+            Some("192.168.2.162/32")
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        for (input, what) in [
+            (&b""[..], "empty"),
+            (b"  \n", "empty"),
+            (b"{\"interface\":[{\"up\":\"yes\"}]}", "invalid type"),
+            (b"{\"interface\":{}}", "invalid type"),
+            (b"{\"interface\":[{\"metric\":-1}]}", "invalid value"),
+            (b"{\"interface\":[", "EOF"),
+            (b"not json", "expected"),
+        ] {
+            let e = Dump::parse(input).unwrap_err();
+            assert_eq!(e.exit_code(), 4);
+            assert!(e.to_string().contains(what), "{e} should mention {what}");
+        }
+        let big = vec![b' '; MAX_DUMP + 1];
+        assert!(Dump::parse(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("more than"));
+    }
+
+    #[test]
+    fn truncated_at_every_offset_never_panics() {
+        let full = fixture("netifd/dump-2dials-ipv6.json");
+        for n in 0..full.len() {
+            // Every strict prefix is either invalid or (at the very end,
+            // trailing whitespace only) the whole document.
+            if let Ok(d) = Dump::parse(&full[..n]) {
+                assert_eq!(
+                    d.interface.len(),
+                    6,
+                    "prefix {n} parsed as a different dump"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! One line per event to syslog (ident ecmp4/ecmp6, facility daemon, so
+//! `logread -e ecmp` finds it), and the same on stderr with -v or when
+//! stderr is a terminal.
+
+use crate::Family;
+use std::io::IsTerminal;
+use std::path::Path;
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+
+pub struct Log {
+    ident: &'static str,
+    syslog: Option<Logger<LoggerBackend, Formatter3164>>,
+    stderr: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Log {
+    /// `socket`: the syslog socket (default /dev/log). A router without a
+    /// running logd still gets the stderr copy.
+    pub fn new(family: Family, socket: Option<&Path>, verbose: bool) -> Log {
+        let f = Formatter3164 {
+            facility: Facility::LOG_DAEMON,
+            hostname: None,
+            process: family.program().into(),
+            pid: std::process::id(),
+        };
+        let syslog = match socket {
+            Some(p) => syslog::unix_custom(f, p).ok(),
+            None => syslog::unix(f).ok(),
+        };
+        Log {
+            ident: family.program(),
+            syslog,
+            stderr: verbose || std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn line(&mut self, level: Level, msg: &str) {
+        if let Some(s) = self.syslog.as_mut() {
+            let _ = match level {
+                Level::Info => s.info(msg),
+                Level::Warning => s.warning(msg),
+                Level::Error => s.err(msg),
+            };
+        }
+        // Errors always reach stderr: a manual run must see why it failed.
+        if self.stderr || level == Level::Error {
+            let tag = match level {
+                Level::Info => "",
+                Level::Warning => "warning: ",
+                Level::Error => "error: ",
+            };
+            eprintln!("{}: {tag}{msg}", self.ident);
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Which netifd interfaces carry the default route, and through which
+//! gateway. Pure: a dump and a config in, a list of members out.
+
+use crate::config::Config;
+use crate::dump::{Dump, Interface, RouteEntry};
+use crate::event::Event;
+use crate::{Error, Family};
+use std::net::IpAddr;
+
+/// Longest interface name the kernel takes (IFNAMSIZ - 1).
+pub const IFNAMSIZ_MAX: usize = 15;
+
+/// One live WAN link: a nexthop of the route we want.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub interface: String,
+    /// The layer-3 device (`pppoe-VWAN1` for PPPoE, not `vwan1`).
+    pub device: String,
+    /// None: a device-only nexthop (IPv4 only).
+    pub gateway: Option<IpAddr>,
+    pub weight: u16,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub members: Vec<Member>,
+    /// Interfaces left out, and why (logged, never silent).
+    pub skipped: Vec<String>,
+}
+
+fn check_ifname(iface: &str, dev: &str) -> Result<(), Error> {
+    if dev.len() > IFNAMSIZ_MAX {
+        return Err(Error::Input(format!(
+            "{iface}: device name {dev} is longer than {IFNAMSIZ_MAX} bytes"
+        )));
+    }
+    if dev.contains(['/', ' ', '\t', '\n']) || dev == "." || dev == ".." {
+        return Err(Error::Input(format!(
+            "{iface}: '{dev}' is not a device name"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_gw(family: Family, iface: &str, text: &str) -> Result<IpAddr, Error> {
+    let ip: Option<IpAddr> = text.parse().ok();
+    match (family, ip) {
+        (Family::V4, Some(ip @ IpAddr::V4(_))) | (Family::V6, Some(ip @ IpAddr::V6(_))) => Ok(ip),
+        _ => Err(Error::Input(format!(
+            "{iface}: gateway '{text}' is not an IPv{} address",
+            if family == Family::V4 { 4 } else { 6 }
+        ))),
+    }
+}
+
+/// The live default entries of `route`, else of `inactive.route` (where
+/// netifd reports them for `defaultroute 0` interfaces).
+fn defaults<'a>(family: Family, i: &'a Interface) -> Vec<&'a RouteEntry> {
+    let pick = |rs: &'a [RouteEntry]| -> Vec<&'a RouteEntry> {
+        rs.iter()
+            .filter(|r| r.is_default(family.any()) && r.is_live())
+            .collect()
+    };
+    let active = pick(&i.route);
+    if active.is_empty() {
+        pick(&i.inactive.route)
+    } else {
+        active
+    }
+}
+
+/// IPv4 gateway: the default entry's nexthop, else the point-to-point
+/// peer, else none (device-only nexthop). Never by array index.
+fn gateway_v4(i: &Interface) -> Result<Option<IpAddr>, Error> {
+    if let Some(r) = defaults(Family::V4, i).first() {
+        return match r.nexthop.as_deref() {
+            None | Some("") | Some("0.0.0.0") => Ok(None),
+            Some(gw) => parse_gw(Family::V4, &i.interface, gw).map(Some),
+        };
+    }
+    if let Some(peer) = i.ipv4_address.iter().find_map(|a| a.ptpaddress.as_deref()) {
+        return parse_gw(Family::V4, &i.interface, peer).map(Some);
+    }
+    Ok(None)
+}
+
+/// IPv6 gateway: odhcp6c adds one `::/0` entry per source prefix, and
+/// entries can be expired; take the live one with the lowest metric.
+/// IPv6 multipath needs a gateway on every nexthop, so none means no member.
+fn gateway_v6(i: &Interface) -> Result<Option<IpAddr>, Error> {
+    let mut best: Option<(u32, IpAddr)> = None;
+    for r in defaults(Family::V6, i) {
+        let Some(text) = r.nexthop.as_deref().filter(|t| !t.is_empty() && *t != "::") else {
+            continue;
+        };
+        let gw = parse_gw(Family::V6, &i.interface, text)?;
+        let metric = r.metric.unwrap_or(0);
+        if best.map_or(true, |(m, _)| metric < m) {
+            best = Some((metric, gw));
+        }
+    }
+    Ok(best.map(|(_, gw)| gw))
+}
+
+/// Select the members for `family` from a dump, as of `event`.
+pub fn select(
+    family: Family,
+    dump: &Dump,
+    cfg: &Config,
+    event: &Event,
+) -> Result<Selection, Error> {
+    let mut sel = Selection::default();
+    for i in &dump.interface {
+        if !i.up || !cfg.protos.iter().any(|p| *p == i.proto) {
+            continue;
+        }
+        if event.action.removes() && i.interface == event.interface {
+            sel.skipped.push(format!("{} going down", i.interface));
+            continue;
+        }
+        if cfg.exclude.iter().any(|x| *x == i.interface) {
+            sel.skipped.push(format!("{} excluded", i.interface));
+            continue;
+        }
+        let Some(dev) = i.l3_device.as_deref().filter(|d| !d.is_empty()) else {
+            sel.skipped
+                .push(format!("{} has no l3_device", i.interface));
+            continue;
+        };
+        check_ifname(&i.interface, dev)?;
+        let gateway = match family {
+            Family::V4 => gateway_v4(i)?,
+            Family::V6 => match gateway_v6(i)? {
+                Some(gw) => Some(gw),
+                None => {
+                    sel.skipped
+                        .push(format!("{} has no live IPv6 default route", i.interface));
+                    continue;
+                }
+            },
+        };
+        // Dials on one BRAS often share a peer address, so members are per
+        // device (IPv4) or per (gateway, device) (IPv6), never per gateway.
+        if sel
+            .members
+            .iter()
+            .any(|m| m.device == dev && (family == Family::V4 || m.gateway == gateway))
+        {
+            sel.skipped
+                .push(format!("{} shares {dev} with another member", i.interface));
+            continue;
+        }
+        sel.members.push(Member {
+            interface: i.interface.clone(),
+            device: dev.to_string(),
+            gateway,
+            weight: cfg.weight(&i.interface),
+        });
+    }
+    Ok(sel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::tests::fixture;
+    use crate::event::Action;
+
+    fn ev(action: &str, iface: &str) -> Event {
+        Event {
+            action_name: action.into(),
+            action: Action::parse(action),
+            interface: iface.into(),
+        }
+    }
+
+    fn sel(family: Family, json: &str, cfg: &Config, e: &Event) -> Result<Selection, Error> {
+        select(family, &Dump::parse(json.as_bytes()).unwrap(), cfg, e)
+    }
+
+    fn summary(s: &Selection) -> Vec<String> {
+        s.members
+            .iter()
+            .map(|m| match m.gateway {
+                Some(gw) => format!("{} {gw} {} w{}", m.interface, m.device, m.weight),
+                None => format!("{} - {} w{}", m.interface, m.device, m.weight),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn v4_from_real_dump() {
+        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let s = select(
+            Family::V4,
+            &d,
+            &Config::defaults(Family::V4),
+            &ev("ifup", "VWAN3"),
+        )
+        .unwrap();
+        assert_eq!(s.members.len(), 8);
+        assert_eq!(summary(&s)[0], "VWAN1 100.64.1.1 pppoe-VWAN1 w1");
+        assert_eq!(summary(&s)[7], "wan 100.64.0.1 pppoe-wan w1");
+        assert!(s.members.iter().all(|m| m.device.starts_with("pppoe-")));
+    }
+
+    #[test]
+    fn v4_ifdown_excludes_event_interface_even_if_dump_says_up() {
+        let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
+        let cfg = Config::defaults(Family::V4);
+        for a in ["ifdown", "ifup-failed", "free"] {
+            let s = select(Family::V4, &d, &cfg, &ev(a, "VWAN1")).unwrap();
+            assert_eq!(summary(&s), ["wan 100.64.0.1 pppoe-wan w1"], "{a}");
+            assert_eq!(s.skipped, ["VWAN1 going down"]);
+        }
+        let s = select(Family::V4, &d, &cfg, &ev("ifupdate", "VWAN1")).unwrap();
+        assert_eq!(s.members.len(), 2);
+    }
+
+    #[test]
+    fn v4_gateway_sources_in_order() {
+        let cfg = Config::defaults(Family::V4);
+        let e = ev("ifup", "a");
+        // route entry wins over ptpaddress; inactive route (defaultroute 0)
+        // next; then the peer; then device-only. Not the first array entry.
+        let j = r#"{"interface":[
+          {"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a",
+           "ipv4-address":[{"address":"10.0.0.2","mask":32,"ptpaddress":"10.0.0.9"}],
+           "route":[{"target":"10.1.0.0","mask":16,"nexthop":"10.0.0.7"},{"target":"0.0.0.0","mask":0,"nexthop":"10.0.0.1"}]},
+          {"interface":"b","up":true,"proto":"pppoe","l3_device":"pppoe-b",
+           "ipv4-address":[{"address":"10.0.1.2","mask":32,"ptpaddress":"10.0.1.9"}],
+           "inactive":{"route":[{"target":"0.0.0.0","mask":0,"nexthop":"10.0.1.1"}]}},
+          {"interface":"c","up":true,"proto":"pppoe","l3_device":"pppoe-c",
+           "ipv4-address":[{"address":"10.0.2.2","mask":32,"ptpaddress":"10.0.2.9"}]},
+          {"interface":"d","up":true,"proto":"pppoe","l3_device":"pppoe-d"},
+          {"interface":"e","up":true,"proto":"pppoe","l3_device":"pppoe-e",
+           "route":[{"target":"0.0.0.0","mask":0,"nexthop":"0.0.0.0"}]}
+        ]}"#;
+        let s = sel(Family::V4, j, &cfg, &e).unwrap();
+        assert_eq!(
+            summary(&s),
+            [
+                "a 10.0.0.1 pppoe-a w1",
+                "b 10.0.1.1 pppoe-b w1",
+                "c 10.0.2.9 pppoe-c w1",
+                "d - pppoe-d w1",
+                "e - pppoe-e w1"
+            ]
+        );
+    }
+
+    #[test]
+    fn v4_membership_rules() {
+        let mut cfg = Config::defaults(Family::V4);
+        cfg.exclude = vec!["x".into()];
+        cfg.weights.insert("b".into(), 3);
+        let j = r#"{"interface":[
+          {"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a","device":"vwan1"},
+          {"interface":"down","up":false,"proto":"pppoe"},
+          {"interface":"lan","up":true,"proto":"static","l3_device":"br-lan"},
+          {"interface":"x","up":true,"proto":"pppoe","l3_device":"pppoe-x"},
+          {"interface":"nodev","up":true,"proto":"pppoe"},
+          {"interface":"b","up":true,"proto":"pppoe","l3_device":"pppoe-b"},
+          {"interface":"b2","up":true,"proto":"pppoe","l3_device":"pppoe-b"},
+          {"interface":"dh","up":true,"proto":"dhcp","l3_device":"eth1",
+           "route":[{"target":"0.0.0.0","mask":0,"nexthop":"192.168.2.1"}]}
+        ]}"#;
+        let s = sel(Family::V4, j, &cfg, &ev("ifup", "a")).unwrap();
+        assert_eq!(summary(&s), ["a - pppoe-a w1", "b - pppoe-b w3"]);
+        assert_eq!(
+            s.skipped,
+            [
+                "x excluded",
+                "nodev has no l3_device",
+                "b2 shares pppoe-b with another member"
+            ]
+        );
+        cfg.protos.push("dhcp".into());
+        let s = sel(Family::V4, j, &cfg, &ev("ifup", "a")).unwrap();
+        assert_eq!(summary(&s).last().unwrap(), "dh 192.168.2.1 eth1 w1");
+    }
+
+    #[test]
+    fn shared_peer_address_gives_one_member_per_device() {
+        let j = r#"{"interface":[
+          {"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a","route":[{"target":"0.0.0.0","mask":0,"nexthop":"10.0.0.1"}]},
+          {"interface":"b","up":true,"proto":"pppoe","l3_device":"pppoe-b","route":[{"target":"0.0.0.0","mask":0,"nexthop":"10.0.0.1"}]}
+        ]}"#;
+        let s = sel(
+            Family::V4,
+            j,
+            &Config::defaults(Family::V4),
+            &ev("ifup", "a"),
+        )
+        .unwrap();
+        assert_eq!(
+            summary(&s),
+            ["a 10.0.0.1 pppoe-a w1", "b 10.0.0.1 pppoe-b w1"]
+        );
+    }
+
+    #[test]
+    fn bad_member_data_is_an_input_error() {
+        let cfg = Config::defaults(Family::V4);
+        for (j, what) in [
+            (
+                r#"{"interface":[{"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a","route":[{"target":"0.0.0.0","mask":0,"nexthop":"fe80::1"}]}]}"#,
+                "gateway 'fe80::1' is not an IPv4",
+            ),
+            (
+                r#"{"interface":[{"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a","ipv4-address":[{"address":"1.2.3.4","ptpaddress":"peer"}]}]}"#,
+                "gateway 'peer'",
+            ),
+            (
+                r#"{"interface":[{"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-abcdefghijklmn"}]}"#,
+                "longer than 15",
+            ),
+            (
+                r#"{"interface":[{"interface":"a","up":true,"proto":"pppoe","l3_device":"../x"}]}"#,
+                "not a device name",
+            ),
+        ] {
+            let e = sel(Family::V4, j, &cfg, &ev("ifup", "a")).unwrap_err();
+            assert_eq!(e.exit_code(), 4);
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        // A bad value on an interface that is not a member does not matter.
+        let j = r#"{"interface":[{"interface":"lan","up":true,"proto":"static","l3_device":"br-lan","route":[{"target":"0.0.0.0","mask":0,"nexthop":"bad"}]}]}"#;
+        assert!(sel(Family::V4, j, &cfg, &ev("ifup", "lan"))
+            .unwrap()
+            .members
+            .is_empty());
+    }
+
+    #[test]
+    fn v6_from_real_dump_uses_the_6_aliases() {
+        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let s = select(
+            Family::V6,
+            &d,
+            &Config::defaults(Family::V6),
+            &ev("ifup", "wan_6"),
+        )
+        .unwrap();
+        let sm = summary(&s);
+        assert_eq!(sm.len(), 8);
+        assert_eq!(sm[0], "VWAN1_6 fe80::b:1 pppoe-VWAN1 w1");
+        assert_eq!(sm[7], "wan_6 fe80::b:0 pppoe-wan w1");
+    }
+
+    #[test]
+    fn v6_gateway_choice() {
+        let cfg = Config::defaults(Family::V6);
+        let j = r#"{"interface":[
+          {"interface":"a_6","up":true,"proto":"dhcpv6","l3_device":"pppoe-a","route":[
+            {"target":"2001:db8::","mask":64,"nexthop":"::","metric":256},
+            {"target":"::","mask":0,"nexthop":"fe80::1","metric":1024,"valid":100,"source":"2001:db8:1::/56"},
+            {"target":"::","mask":0,"nexthop":"fe80::2","metric":512,"valid":0,"source":"2001:db8:2::/56"},
+            {"target":"::","mask":0,"nexthop":"fe80::3","metric":768,"valid":50,"source":"2001:db8:3::/56"}]},
+          {"interface":"none_6","up":true,"proto":"dhcpv6","l3_device":"pppoe-n","route":[
+            {"target":"::","mask":0,"nexthop":"fe80::9","valid":0}]},
+          {"interface":"ethwan","up":true,"proto":"dhcpv6","l3_device":"eth1","device":"eth1",
+           "inactive":{"route":[{"target":"::","mask":0,"nexthop":"fe80::aa","metric":512,"valid":1800}]}},
+          {"interface":"gwless","up":true,"proto":"dhcpv6","l3_device":"eth2","route":[{"target":"::","mask":0,"nexthop":"::"}]}
+        ]}"#;
+        let s = sel(Family::V6, j, &cfg, &ev("ifup", "a_6")).unwrap();
+        assert_eq!(
+            summary(&s),
+            ["a_6 fe80::3 pppoe-a w1", "ethwan fe80::aa eth1 w1"]
+        );
+        assert_eq!(
+            s.skipped,
+            [
+                "none_6 has no live IPv6 default route",
+                "gwless has no live IPv6 default route"
+            ]
+        );
+        let e = sel(Family::V6, r#"{"interface":[{"interface":"a","up":true,"proto":"dhcpv6","l3_device":"eth1","route":[{"target":"::","mask":0,"nexthop":"10.0.0.1"}]}]}"#, &cfg, &ev("ifup", "a")).unwrap_err();
+        assert!(e.to_string().contains("not an IPv6 address"), "{e}");
+    }
+
+    #[test]
+    fn v6_ifdown_removes_the_nexthop() {
+        let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
+        let s = select(
+            Family::V6,
+            &d,
+            &Config::defaults(Family::V6),
+            &ev("ifdown", "VWAN1_6"),
+        )
+        .unwrap();
+        assert_eq!(summary(&s), ["wan_6 fe80::b:0 pppoe-wan w1"]);
+    }
+}

@@ -1,0 +1,485 @@
+//! Every kernel call of the project: rtnetlink (NETLINK_ROUTE) through
+//! neli, and the two sysctls we read. Everything else is plain data.
+//!
+//! neli 0.7 has no `struct rtnexthop`, so [`Rtnexthop`] is ours, built on
+//! neli's derives, and RTA_MULTIPATH payloads are a sequence of them.
+
+use crate::route::{Nexthop, Route, RTN_UNICAST};
+use crate::{Error, Family};
+use neli::consts::nl::{NlmF, Nlmsg, NlmsgerrAttr};
+use neli::consts::rtnl::{Ifla, RtAddrFamily, RtScope, RtTable, Rta, Rtm, Rtn, Rtprot};
+use neli::consts::socket::NlFamily;
+use neli::err::DeError;
+use neli::nl::{NlPayload, NlmsghdrBuilder};
+use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, Rtattr, RtattrBuilder, Rtmsg, RtmsgBuilder};
+use neli::socket::NlSocket;
+use neli::types::{Buffer, NlBuffer, RtBuffer};
+use neli::utils::Groups;
+use neli::{FromBytesWithInput, Header, Size, ToBytes};
+use std::io::Cursor;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// `struct rtnexthop` followed by its nested attributes (RTA_GATEWAY).
+#[derive(Debug, Size, ToBytes, FromBytesWithInput, Header)]
+pub struct Rtnexthop {
+    pub rtnh_len: u16,
+    pub rtnh_flags: u8,
+    /// weight - 1
+    pub rtnh_hops: u8,
+    pub rtnh_ifindex: i32,
+    #[neli(input = "input.checked_sub(Self::header_size()).ok_or(DeError::InvalidInput(input))?")]
+    pub attrs: RtBuffer<Rta, Buffer>,
+}
+
+/// A link as the kernel names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+}
+
+/// The kernel's refusal of a write: errno and its extended-ACK text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelError {
+    pub errno: i32,
+    pub text: String,
+}
+
+pub const ENODEV: i32 = 19;
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let os = std::io::Error::from_raw_os_error(self.errno).to_string();
+        let os = os.split(" (os error").next().unwrap_or(&os).to_string();
+        if self.text.is_empty() {
+            write!(f, "{os} (errno {})", self.errno)
+        } else {
+            write!(f, "{os} (errno {}): {}", self.errno, self.text)
+        }
+    }
+}
+
+/// What the rest of the core needs from the kernel. The netlink
+/// implementation is [`Netlink`]; tests drive the same logic with a fake.
+pub trait Kernel {
+    fn links(&mut self) -> Result<Vec<Link>, Error>;
+    /// Default routes (dst /0) of `family` in `table`, names resolved.
+    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error>;
+    /// RTM_NEWROUTE with CREATE|REPLACE, acknowledged.
+    fn replace(&mut self, route: &Route) -> Result<(), KernelError>;
+    /// RTM_DELROUTE of a route of ours, acknowledged.
+    fn delete(&mut self, route: &Route) -> Result<(), KernelError>;
+    /// net.ipv{4,6}.fib_multipath_hash_policy, if readable.
+    fn hash_policy(&self, family: Family) -> Option<u32>;
+}
+
+pub struct Netlink {
+    sock: NlSocket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+fn af(family: Family) -> RtAddrFamily {
+    match family {
+        Family::V4 => RtAddrFamily::Inet,
+        Family::V6 => RtAddrFamily::Inet6,
+    }
+}
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn ip_from(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b)
+            .ok()
+            .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+        16 => <[u8; 16]>::try_from(b)
+            .ok()
+            .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+        _ => None,
+    }
+}
+
+fn u32_from(b: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(b.get(..4)?)
+        .ok()
+        .map(u32::from_ne_bytes)
+}
+
+fn attr<P: Size + ToBytes>(t: Rta, p: P) -> Result<Rtattr<Rta, Buffer>, String> {
+    RtattrBuilder::default()
+        .rta_type(t)
+        .rta_payload(p)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn ser<T: ToBytes + Size>(v: &T) -> Result<Vec<u8>, String> {
+    let mut c = Cursor::new(vec![0u8; v.padded_size()]);
+    v.to_bytes(&mut c).map_err(|e| e.to_string())?;
+    Ok(c.into_inner())
+}
+
+/// Encode the RTA_MULTIPATH payload for `hops`.
+pub fn encode_multipath(hops: &[Nexthop]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for n in hops {
+        let mut attrs = RtBuffer::new();
+        if let Some(gw) = n.gateway {
+            attrs.push(attr(Rta::Gateway, Buffer::from(ip_bytes(gw)))?);
+        }
+        let mut hop = Rtnexthop {
+            rtnh_len: 0,
+            rtnh_flags: 0,
+            rtnh_hops: (n.weight.clamp(1, 256) - 1) as u8,
+            rtnh_ifindex: n.ifindex as i32,
+            attrs,
+        };
+        hop.rtnh_len = hop.unpadded_size() as u16;
+        out.extend(ser(&hop)?);
+    }
+    Ok(out)
+}
+
+/// Decode an RTA_MULTIPATH payload into (gateway, ifindex, weight).
+pub fn decode_multipath(mut b: &[u8]) -> Result<Vec<(Option<IpAddr>, u32, u16)>, String> {
+    let mut out = Vec::new();
+    while b.len() >= Rtnexthop::header_size() {
+        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        if len < Rtnexthop::header_size() || len > b.len() {
+            return Err(format!("bad rtnexthop length {len}"));
+        }
+        let hop = Rtnexthop::from_bytes_with_input(&mut Cursor::new(&b[..len]), len)
+            .map_err(|e| e.to_string())?;
+        let gw = hop
+            .attrs
+            .iter()
+            .find(|a| *a.rta_type() == Rta::Gateway)
+            .and_then(|a| ip_from(a.rta_payload().as_ref()));
+        out.push((gw, hop.rtnh_ifindex as u32, u16::from(hop.rtnh_hops) + 1));
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    Ok(out)
+}
+
+impl Netlink {
+    pub fn open() -> Result<Netlink, Error> {
+        let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| Error::Kernel(format!("cannot open rtnetlink socket: {e}")))?;
+        // Best effort: the kernel's own error text, and table-filtered dumps.
+        let _ = sock.enable_ext_ack(true);
+        let _ = sock.enable_strict_checking(true);
+        Ok(Netlink {
+            sock,
+            seq: 0,
+            buf: vec![0; 64 << 10],
+        })
+    }
+
+    /// Send one request and collect the payloads of its answer: every
+    /// message of a dump, or nothing for an acknowledged write.
+    fn request<P: Size + ToBytes + std::fmt::Debug>(
+        &mut self,
+        ty: Rtm,
+        flags: NlmF,
+        payload: P,
+    ) -> Result<Vec<(u16, Buffer)>, KernelError> {
+        let io = |e: String| KernelError { errno: 0, text: e };
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let msg = NlmsghdrBuilder::default()
+            .nl_type(ty)
+            .nl_flags(flags | NlmF::REQUEST)
+            .nl_seq(seq)
+            .nl_payload(NlPayload::Payload(payload))
+            .build()
+            .map_err(|e| io(e.to_string()))?;
+        let bytes = ser(&msg).map_err(io)?;
+        self.sock
+            .send(&bytes, neli::consts::socket::Msg::empty())
+            .map_err(|e| io(format!("send: {e}")))?;
+        let dump = flags.contains(NlmF::DUMP);
+        let mut out = Vec::new();
+        loop {
+            let (n, _) = self
+                .sock
+                .recv(&mut self.buf[..], neli::consts::socket::Msg::empty())
+                .map_err(|e| io(format!("recv: {e}")))?;
+            let msgs =
+                NlBuffer::<u16, Buffer>::from_bytes_with_input(&mut Cursor::new(&self.buf[..n]), n)
+                    .map_err(|e| io(format!("undecodable netlink answer: {e}")))?;
+            for m in msgs {
+                if *m.nl_seq() != seq {
+                    continue;
+                }
+                let t = *m.nl_type();
+                match m.nl_payload() {
+                    NlPayload::Err(e) => {
+                        let text = e
+                            .ext_ack()
+                            .iter()
+                            .find(|a| *a.nla_type().nla_type() == NlmsgerrAttr::Msg)
+                            .map(|a| {
+                                String::from_utf8_lossy(a.nla_payload().as_ref())
+                                    .trim_end_matches('\0')
+                                    .to_string()
+                            })
+                            .unwrap_or_default();
+                        return Err(KernelError {
+                            errno: -*e.error(),
+                            text,
+                        });
+                    }
+                    NlPayload::Ack(_) => return Ok(out),
+                    NlPayload::Payload(p) if t != u16::from(Nlmsg::Done) => {
+                        out.push((t, p.clone()))
+                    }
+                    _ => {}
+                }
+                if t == u16::from(Nlmsg::Done) && dump {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    fn route_msg(&self, r: &Route, with_hops: bool) -> Result<Rtmsg, KernelError> {
+        let e = |t: String| KernelError { errno: 0, text: t };
+        let mut attrs = RtBuffer::new();
+        attrs.push(attr(Rta::Table, r.table).map_err(e)?);
+        attrs.push(attr(Rta::Priority, r.metric).map_err(e)?);
+        let mut scope = RtScope::Universe;
+        if with_hops {
+            match r.nexthops.as_slice() {
+                [n] => {
+                    if let Some(gw) = n.gateway {
+                        attrs.push(attr(Rta::Gateway, Buffer::from(ip_bytes(gw))).map_err(e)?);
+                    } else {
+                        scope = RtScope::Link;
+                    }
+                    attrs.push(attr(Rta::Oif, n.ifindex).map_err(e)?);
+                }
+                hops => {
+                    let mp = encode_multipath(hops).map_err(e)?;
+                    attrs.push(attr(Rta::Multipath, Buffer::from(mp)).map_err(e)?);
+                }
+            }
+        }
+        RtmsgBuilder::default()
+            .rtm_family(af(r.family))
+            .rtm_dst_len(0)
+            .rtm_src_len(0)
+            .rtm_tos(0)
+            .rtm_table(RtTable::from(if r.table < 256 {
+                r.table as u8
+            } else {
+                252
+            }))
+            .rtm_protocol(Rtprot::from(r.protocol))
+            .rtm_scope(if with_hops { scope } else { RtScope::Nowhere })
+            .rtm_type(Rtn::Unicast)
+            .rtattrs(attrs)
+            .build()
+            .map_err(|x| e(x.to_string()))
+    }
+}
+
+fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Route>, String> {
+    let m = Rtmsg::from_bytes_with_input(&mut Cursor::new(p.as_ref()), p.len())
+        .map_err(|e| e.to_string())?;
+    if *m.rtm_dst_len() != 0 || *m.rtm_family() != af(family) {
+        return Ok(None);
+    }
+    let mut table = u32::from(u8::from(*m.rtm_table()));
+    let mut metric = 0;
+    let (mut gw, mut oif, mut hops) = (None, 0u32, Vec::new());
+    for a in m.rtattrs().iter() {
+        let b = a.rta_payload().as_ref();
+        match a.rta_type() {
+            Rta::Table => table = u32_from(b).unwrap_or(table),
+            Rta::Priority => metric = u32_from(b).unwrap_or(0),
+            Rta::Gateway => gw = ip_from(b),
+            Rta::Oif => oif = u32_from(b).unwrap_or(0),
+            Rta::Multipath => hops = decode_multipath(b)?,
+            _ => {}
+        }
+    }
+    if hops.is_empty() && (gw.is_some() || oif != 0) {
+        hops.push((gw, oif, 1));
+    }
+    let name = |i: u32| {
+        names
+            .iter()
+            .find(|l| l.index == i)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{i}"))
+    };
+    Ok(Some(Route {
+        family,
+        table,
+        metric,
+        protocol: u8::from(*m.rtm_protocol()),
+        src_len: *m.rtm_src_len(),
+        kind: u8::from(*m.rtm_type()),
+        nexthops: hops
+            .into_iter()
+            .map(|(gateway, ifindex, weight)| Nexthop {
+                gateway,
+                ifindex,
+                dev: name(ifindex),
+                weight,
+            })
+            .collect(),
+    }))
+}
+
+impl Kernel for Netlink {
+    fn links(&mut self) -> Result<Vec<Link>, Error> {
+        let req = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .build()
+            .map_err(|e| Error::Kernel(e.to_string()))?;
+        let msgs = self
+            .request(Rtm::Getlink, NlmF::DUMP, req)
+            .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        let mut links = Vec::with_capacity(msgs.len());
+        for (_, p) in msgs {
+            let m = Ifinfomsg::from_bytes_with_input(&mut Cursor::new(p.as_ref()), p.len())
+                .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+            if let Some(a) = m.rtattrs().iter().find(|a| *a.rta_type() == Ifla::Ifname) {
+                let name = String::from_utf8_lossy(a.rta_payload().as_ref())
+                    .trim_end_matches('\0')
+                    .to_string();
+                links.push(Link {
+                    index: *m.ifi_index() as u32,
+                    name,
+                });
+            }
+        }
+        Ok(links)
+    }
+
+    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
+        let links = self.links()?;
+        // Strict checking lets the kernel filter by table; older kernels
+        // ignore the filter and we filter below.
+        let req = RtmsgBuilder::default()
+            .rtm_family(af(family))
+            .rtm_dst_len(0)
+            .rtm_src_len(0)
+            .rtm_tos(0)
+            .rtm_table(RtTable::from(if table < 256 { table as u8 } else { 0 }))
+            .rtm_protocol(Rtprot::Unspec)
+            .rtm_scope(RtScope::Universe)
+            .rtm_type(Rtn::Unspec)
+            .rtattrs({
+                let mut a = RtBuffer::new();
+                a.push(attr(Rta::Table, table).map_err(Error::Kernel)?);
+                a
+            })
+            .build()
+            .map_err(|e| Error::Kernel(e.to_string()))?;
+        let msgs = match self.request(Rtm::Getroute, NlmF::DUMP, req) {
+            Ok(m) => m,
+            // IPv4 answers ENOENT for a table that does not exist yet.
+            Err(e) if e.errno == 2 => Vec::new(),
+            Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
+        };
+        let mut routes = Vec::new();
+        for (_, p) in msgs {
+            if let Some(r) = parse_route(family, &p, &links)
+                .map_err(|e| Error::Kernel(format!("route dump: {e}")))?
+            {
+                if r.table == table {
+                    routes.push(r);
+                }
+            }
+        }
+        Ok(crate::route::merge_siblings(routes))
+    }
+
+    fn replace(&mut self, route: &Route) -> Result<(), KernelError> {
+        let msg = self.route_msg(route, true)?;
+        self.request(Rtm::Newroute, NlmF::ACK | NlmF::CREATE | NlmF::REPLACE, msg)
+            .map(drop)
+    }
+
+    fn delete(&mut self, route: &Route) -> Result<(), KernelError> {
+        debug_assert!(route.is_ours());
+        let msg = self.route_msg(route, false)?;
+        self.request(Rtm::Delroute, NlmF::ACK, msg).map(drop)
+    }
+
+    fn hash_policy(&self, family: Family) -> Option<u32> {
+        let v = if family == Family::V4 { 4 } else { 6 };
+        std::fs::read_to_string(format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+#[allow(dead_code)]
+fn _unicast_is_one() {
+    debug_assert_eq!(u8::from(Rtn::Unicast), RTN_UNICAST);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipath_round_trip() {
+        let hops = vec![
+            Nexthop {
+                gateway: Some("100.64.1.1".parse().unwrap()),
+                ifindex: 7,
+                dev: String::new(),
+                weight: 1,
+            },
+            Nexthop {
+                gateway: None,
+                ifindex: 9,
+                dev: String::new(),
+                weight: 256,
+            },
+            Nexthop {
+                gateway: Some("fe80::b:1".parse().unwrap()),
+                ifindex: 11,
+                dev: String::new(),
+                weight: 3,
+            },
+        ];
+        let b = encode_multipath(&hops).unwrap();
+        // rtnexthop is 8 bytes; RTA_GATEWAY is 8 (IPv4) or 20 (IPv6).
+        assert_eq!(b.len(), 16 + 8 + 28);
+        assert_eq!(&b[..8], &[16, 0, 0, 0, 7, 0, 0, 0]);
+        assert_eq!(
+            decode_multipath(&b).unwrap(),
+            vec![
+                (Some("100.64.1.1".parse().unwrap()), 7, 1),
+                (None, 9, 256),
+                (Some("fe80::b:1".parse().unwrap()), 11, 3)
+            ]
+        );
+        assert!(decode_multipath(&[200, 0, 0, 0, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn kernel_error_text() {
+        let e = KernelError {
+            errno: 19,
+            text: "Nexthop device is not up".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "No such device (errno 19): Nexthop device is not up"
+        );
+    }
+}
