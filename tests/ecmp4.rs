@@ -1,0 +1,656 @@
+//! ecmp4 against a real kernel, in private network namespaces.
+
+use sim::{all_routes, default_routes, in_netns, ip, script, RouteWatch, Router};
+
+/// Our route as `ip route` prints it, nexthops joined with " | ".
+fn ours() -> Vec<String> {
+    default_routes(false)
+        .into_iter()
+        .filter(|l| l.contains("proto 236"))
+        .collect()
+}
+
+fn multipath(devs: &[(&str, &str)]) -> String {
+    let hops: Vec<String> = devs
+        .iter()
+        .map(|(gw, dev)| format!("nexthop via {gw} dev {dev} weight 1"))
+        .collect();
+    format!("default proto 236 metric 1 | {}", hops.join(" | "))
+}
+
+#[test]
+fn dials_come_up_one_by_one_then_go_down() {
+    in_netns(|| {
+        let mut r = Router::new(4);
+        let mut expect: Vec<(String, String)> = Vec::new();
+        for i in 0..4 {
+            r.dial_up(i);
+            let d = r.dials[i].clone();
+            let run = r.event("ecmp4", "ifup", &d.name, &["-v"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            expect.push((d.peer4(), d.dev()));
+            let want = if i == 0 {
+                format!(
+                    "default via {} dev {} proto 236 metric 1",
+                    d.peer4(),
+                    d.dev()
+                )
+            } else {
+                // netifd dumps interfaces sorted by name: VWAN1.. before wan.
+                let mut sorted = expect.clone();
+                sorted.sort_by(|a, b| a.1.cmp(&b.1));
+                multipath(
+                    &sorted
+                        .iter()
+                        .map(|(g, d)| (g.as_str(), d.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(ours(), [want], "after ifup {}", d.name);
+            assert!(
+                run.stderr.contains(&format!(
+                    "ifup {}: default metric 1 via {} link",
+                    d.name,
+                    i + 1
+                )),
+                "{}",
+                run.stderr
+            );
+        }
+        // ifdown: netifd may still dump the interface as up; it is out anyway.
+        let run = r.event("ecmp4", "ifdown", "VWAN2", &["-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(
+            ours(),
+            [multipath(&[
+                ("100.64.0.2", "pppoe-VWAN1"),
+                ("100.64.0.4", "pppoe-VWAN3"),
+                ("100.64.0.1", "pppoe-wan")
+            ])]
+        );
+        assert!(run.stderr.contains("ifdown VWAN2: default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN3,pppoe-wan (replaced)"), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn redial_device_removed_and_recreated() {
+    in_netns(|| {
+        let mut r = Router::new(3);
+        for i in 0..3 {
+            r.dial_up(i);
+        }
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN2", &[]).code, 0);
+        assert_eq!(ours().len(), 1);
+        // pppd exits: the kernel drops the WHOLE IPv4 multipath route.
+        r.device_gone(1);
+        assert_eq!(
+            ours(),
+            Vec::<String>::new(),
+            "kernel keeps no IPv4 multipath route over a removed device"
+        );
+        // netifd's ifdown for VWAN1 (dump may lag): route rebuilt over the rest.
+        let run = r.event("ecmp4", "ifdown", "VWAN1", &["-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(
+            ours(),
+            [multipath(&[
+                ("100.64.0.3", "pppoe-VWAN2"),
+                ("100.64.0.1", "pppoe-wan")
+            ])]
+        );
+        // pppd dials again.
+        r.set_up(1, false);
+        r.dial_up(1);
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &[]).code, 0);
+        assert_eq!(
+            ours(),
+            [multipath(&[
+                ("100.64.0.2", "pppoe-VWAN1"),
+                ("100.64.0.3", "pppoe-VWAN2"),
+                ("100.64.0.1", "pppoe-wan")
+            ])]
+        );
+    });
+}
+
+#[test]
+fn a_device_gone_before_netifd_noticed_is_left_out() {
+    in_netns(|| {
+        let mut r = Router::new(3);
+        for i in 0..3 {
+            r.dial_up(i);
+        }
+        r.device_gone(2); // the dump still says VWAN2 is up
+        let run = r.event("ecmp4", "ifup", "wan", &["-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(
+            ours(),
+            [multipath(&[
+                ("100.64.0.2", "pppoe-VWAN1"),
+                ("100.64.0.1", "pppoe-wan")
+            ])]
+        );
+        assert!(run.stderr.contains("[gone: pppoe-VWAN2]"), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn zero_and_one_member() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &[]).code, 0);
+        assert_eq!(r.event("ecmp4", "ifdown", "VWAN1", &[]).code, 0);
+        r.set_up(1, false);
+        assert_eq!(
+            ours(),
+            ["default via 100.64.0.1 dev pppoe-wan proto 236 metric 1"]
+        );
+        let run = r.event("ecmp4", "ifdown", "wan", &["-v"]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("ifdown wan: no live links, default metric 1 deleted"),
+            "{}",
+            run.stderr
+        );
+        assert!(ours().is_empty());
+        // Nothing of ours left and nothing live: still fine, nothing written.
+        r.set_up(0, false);
+        let w = RouteWatch::new();
+        let run = r.event("ecmp4", "ifup-failed", "wan", &["-v"]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stderr.contains("no live links, no route of ours"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(w.count(), 0);
+    });
+}
+
+#[test]
+fn unchanged_state_writes_nothing_and_asks_ubus_once() {
+    in_netns(|| {
+        let mut r = Router::new(3);
+        for i in 0..3 {
+            r.dial_up(i);
+        }
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN2", &[]).code, 0);
+        assert_eq!(r.ubus_calls(), 1);
+        let w = RouteWatch::new();
+        let run = r.event("ecmp4", "ifupdate", "VWAN1", &["-v"]);
+        assert_eq!(run.code, 0);
+        assert!(run.stderr.contains("(unchanged)"), "{}", run.stderr);
+        assert_eq!(
+            w.count(),
+            0,
+            "an unchanged state must not write to the kernel"
+        );
+        assert_eq!(r.ubus_calls(), 2, "exactly one ubus call per event");
+        // And a change is seen by the same watcher (the check can fail).
+        r.set_up(2, false);
+        assert_eq!(r.event("ecmp4", "ifdown", "VWAN2", &[]).code, 0);
+        assert_eq!(w.count(), 1);
+    });
+}
+
+#[test]
+fn ignored_actions_do_not_ask_ubus() {
+    in_netns(|| {
+        let mut r = Router::new(1);
+        r.dial_up(0);
+        for a in ["reload", "create", "ifupdate-ignored"] {
+            let run = r.event("ecmp4", a, "wan", &["-v"]);
+            assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{a}");
+        }
+        assert_eq!(r.ubus_calls(), 0);
+        assert!(ours().is_empty());
+    });
+}
+
+#[test]
+fn foreign_routes_survive_everything() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        // netifd's own per-dial default (metric 40), one in another table,
+        // a blackhole in table 200 at our metric.
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "100.64.0.1",
+            "dev",
+            "pppoe-wan",
+            "proto",
+            "static",
+            "metric",
+            "40",
+        ]);
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "100.64.0.2",
+            "dev",
+            "pppoe-VWAN1",
+            "table",
+            "100",
+            "metric",
+            "1",
+        ]);
+        ip(&[
+            "route",
+            "add",
+            "blackhole",
+            "default",
+            "table",
+            "200",
+            "metric",
+            "1",
+        ]);
+        let foreign: Vec<String> = default_routes(false);
+        for (a, i) in [
+            ("ifup", "wan"),
+            ("ifup", "VWAN1"),
+            ("ifdown", "VWAN1"),
+            ("ifdown", "wan"),
+            ("ifup", "VWAN1"),
+        ] {
+            let run = r.event("ecmp4", a, i, &[]);
+            assert_eq!(run.code, 0, "{a} {i}: {}", run.stderr);
+            let now = default_routes(false);
+            for f in &foreign {
+                assert!(now.contains(f), "{f} lost after {a} {i}: {now:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn shadowing_route_and_hash_policy_are_warned_about() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "100.64.0.1",
+            "dev",
+            "pppoe-wan",
+            "proto",
+            "static",
+            "metric",
+            "0",
+        ]);
+        std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "0").unwrap();
+        let run = r.event("ecmp4", "ifup", "wan", &["-v"]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("warning: default route via pppoe-wan metric 0 (proto 4) shadows ours"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("warning: net.ipv4.fib_multipath_hash_policy is 0"),
+            "{}",
+            run.stderr
+        );
+        std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "1").unwrap();
+        let run = r.event("ecmp4", "ifup", "wan", &["-v"]);
+        assert!(!run.stderr.contains("hash_policy"), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn foreign_route_at_our_metric_is_a_conflict_and_untouched() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "100.64.0.1",
+            "dev",
+            "pppoe-wan",
+            "metric",
+            "1",
+        ]);
+        let before = all_routes();
+        let run = r.event("ecmp4", "ifup", "VWAN1", &[]);
+        assert_eq!(run.code, 6, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("conflict: a default route in table 254 with metric 1"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(all_routes(), before);
+        // Another metric works alongside it.
+        assert_eq!(
+            r.event("ecmp4", "ifup", "VWAN1", &["--metric", "5"]).code,
+            0
+        );
+        assert!(default_routes(false)
+            .iter()
+            .any(|l| l.starts_with("default proto 236 metric 5")));
+    });
+}
+
+#[test]
+fn bad_input_leaves_the_table_exactly_as_it_was() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &[]).code, 0);
+        let before = all_routes();
+        let good = r.dump_json();
+        let stub = r.path("ubus");
+        let cases: Vec<(&str, String, i32, &str)> = vec![
+            ("truncated JSON", good[..good.len() / 2].to_string(), 4, "dump is not netifd JSON"),
+            ("empty", String::new(), 4, "dump is empty"),
+            ("wrong type", r#"{"interface":[{"interface":"wan","up":"true"}]}"#.into(), 4, "invalid type"),
+            (
+                "gateway not IPv4",
+                r#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","l3_device":"pppoe-wan","route":[{"target":"0.0.0.0","mask":0,"nexthop":"fe80::1"}]}]}"#.into(),
+                4,
+                "gateway 'fe80::1' is not an IPv4 address",
+            ),
+            (
+                "device name too long",
+                r#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","l3_device":"pppoe-0123456789"}]}"#.into(),
+                4,
+                "longer than 15 bytes",
+            ),
+        ];
+        for (what, dump, code, msg) in cases {
+            std::fs::write(r.path("dump.json"), dump).unwrap();
+            let w = RouteWatch::new();
+            let run = r.event("ecmp4", "ifup", "wan", &[]);
+            assert_eq!(run.code, code, "{what}: {}", run.stderr);
+            assert!(run.stderr.contains(msg), "{what}: {}", run.stderr);
+            assert_eq!(
+                run.stderr.lines().count(),
+                1,
+                "{what}: one line: {}",
+                run.stderr
+            );
+            assert_eq!(w.count(), 0, "{what}: nothing written");
+            assert_eq!(all_routes(), before, "{what}");
+        }
+        // ubus failing, hanging, missing.
+        r.write_dump();
+        for (what, body, msg) in [
+            (
+                "ubus fails",
+                "echo 'Command failed: Not found' >&2; exit 4",
+                "exit status: 4: Command failed: Not found",
+            ),
+            ("ubus hangs", "exec sleep 30", "no answer within 0.3 s"),
+        ] {
+            script(&stub, body);
+            let t = std::time::Instant::now();
+            let run = r.event("ecmp4", "ifup", "wan", &["--ubus-timeout", "0.3"]);
+            assert_eq!(run.code, 4, "{what}: {}", run.stderr);
+            assert!(run.stderr.contains(msg), "{what}: {}", run.stderr);
+            assert!(t.elapsed().as_secs() < 10, "{what}");
+            assert_eq!(all_routes(), before, "{what}");
+        }
+        let run = r.event("ecmp4", "ifup", "wan", &["--ubus", "/nonexistent/ubus"]);
+        assert_eq!(run.code, 4);
+        assert!(
+            run.stderr
+                .contains("/nonexistent/ubus call network.interface dump: cannot run"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(all_routes(), before);
+    });
+}
+
+#[test]
+fn config_through_uci_and_flags() {
+    in_netns(|| {
+        let mut r = Router::new(3);
+        for i in 0..3 {
+            r.dial_up(i);
+        }
+        // A stand-in for OpenWrt's uci: prints `uci -q show ecmp` output
+        // for the file's directory and package, as the real one does.
+        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
+        let uci = r.path("uci");
+        script(
+            &uci,
+            &format!(
+                "[ \"$*\" = '-q -c {} show ecmp' ] || exit 1\necho >> '{}/uci.calls'\ncat <<'X'\n\
+                 ecmp.ipv4=ecmp\necmp.ipv4.metric='7'\necmp.ipv4.table='100'\necmp.ipv4.exclude='VWAN2'\n\
+                 ecmp.VWAN1=member\necmp.VWAN1.weight='3'\nX",
+                r.dir.0.display(),
+                r.dir.0.display()
+            ),
+        );
+        let cfg = r.path("ecmp");
+        let args = [
+            "--config",
+            cfg.to_str().unwrap(),
+            "--uci",
+            uci.to_str().unwrap(),
+        ];
+        let mut c = std::process::Command::new(sim::bin("ecmp4"));
+        c.args(["--action", "ifup", "--interface", "wan", "--ubus"])
+            .arg(r.path("ubus"))
+            .args(args);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let t100 = ip(&["route", "show", "table", "100", "default"]);
+        assert!(t100.contains("proto 236 metric 7"), "{t100}");
+        assert!(
+            t100.contains("nexthop via 100.64.0.2 dev pppoe-VWAN1 weight 3"),
+            "{t100}"
+        );
+        assert!(!t100.contains("VWAN2"), "{t100}");
+        assert_eq!(
+            std::fs::read_to_string(r.path("uci.calls"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+        // Flags override the file.
+        let o = std::process::Command::new(sim::bin("ecmp4"))
+            .args([
+                "--action",
+                "ifup",
+                "--interface",
+                "wan",
+                "--metric",
+                "8",
+                "--exclude",
+                "wan",
+                "--ubus",
+            ])
+            .arg(r.path("ubus"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let t100 = ip(&["route", "show", "table", "100", "default"]);
+        assert!(
+            t100.contains("metric 8")
+                && t100.contains("pppoe-VWAN2")
+                && !t100.contains("pppoe-wan"),
+            "{t100}"
+        );
+        assert!(
+            !t100.contains("metric 7"),
+            "our route at the old metric is removed: {t100}"
+        );
+        // A config uci cannot read: exit 3, nothing touched.
+        script(
+            &uci,
+            "echo 'uci: Parse error (invalid command) at line 1, byte 0' >&2; exit 1",
+        );
+        let before = all_routes();
+        let o = std::process::Command::new(sim::bin("ecmp4"))
+            .args(["--action", "ifup", "--interface", "wan", "--ubus"])
+            .arg(r.path("ubus"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("Parse error"));
+        assert_eq!(all_routes(), before);
+    });
+}
+
+#[test]
+fn dry_run_prints_ip_route_syntax_and_touches_nothing() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        let before = all_routes();
+        let run = r.event("ecmp4", "ifup", "wan", &["--dry-run"]);
+        assert_eq!(run.code, 0);
+        assert_eq!(
+            run.stdout.trim(),
+            "ip route replace default proto 236 metric 1 nexthop via 100.64.0.2 dev pppoe-VWAN1 weight 1 nexthop via 100.64.0.1 dev pppoe-wan weight 1"
+        );
+        assert_eq!(all_routes(), before);
+        // The printed command is valid iproute2 syntax.
+        let args: Vec<&str> = run.stdout.split_whitespace().skip(1).collect();
+        ip(&args);
+        assert_eq!(ours().len(), 1);
+    });
+}
+
+#[test]
+fn syslog_line_with_daemon_facility() {
+    in_netns(|| {
+        let mut r = Router::new(1);
+        r.dial_up(0);
+        let sock = std::os::unix::net::UnixDatagram::bind(r.path("log")).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let log = r.path("log");
+        let run = r.event(
+            "ecmp4",
+            "ifup",
+            "wan",
+            &["--syslog-socket", log.to_str().unwrap()],
+        );
+        assert_eq!(run.code, 0);
+        assert_eq!(
+            run.stderr, "",
+            "quiet without -v when stderr is not a terminal"
+        );
+        let mut buf = [0u8; 2048];
+        let n = sock.recv(&mut buf).unwrap();
+        let line = String::from_utf8_lossy(&buf[..n]);
+        // <30> = facility daemon (3) * 8 + info (6).
+        assert!(line.starts_with("<30>"), "{line}");
+        assert!(line.contains("ecmp4["), "{line}");
+        assert!(
+            line.ends_with("ifup wan: default metric 1 via 1 link pppoe-wan (replaced)"),
+            "{line}"
+        );
+    });
+}
+
+#[test]
+fn hotplug_script_runs_the_binary_from_the_environment() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        r.dial_up(0);
+        r.dial_up(1);
+        let src = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../hotplug.d/iface/97-ecmp4"
+        ))
+        .unwrap();
+        assert!(src.contains("/usr/sbin/ecmp4"));
+        // The installed path becomes the built binary; --ubus comes from
+        // the config file on a router, here from a wrapper.
+        let wrapper = r.path("ecmp4");
+        script(
+            &wrapper,
+            &format!(
+                "exec {} --ubus {} --config /nonexistent \"$@\"",
+                sim::bin("ecmp4").display(),
+                r.path("ubus").display()
+            ),
+        );
+        std::fs::write(
+            r.path("97-ecmp4"),
+            src.replace("/usr/sbin/ecmp4", wrapper.to_str().unwrap()),
+        )
+        .unwrap();
+        // As /sbin/hotplug-call does: sourced in a subshell.
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "( . {} ); echo rc=$?",
+                r.path("97-ecmp4").display()
+            ))
+            .env("ACTION", "ifup")
+            .env("INTERFACE", "VWAN1")
+            .env("DEVICE", "pppoe-VWAN1")
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("rc=0"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(ours().len(), 1);
+        assert!(ours()[0].contains("pppoe-VWAN1") && ours()[0].contains("pppoe-wan"));
+    });
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let o = std::process::Command::new(sim::bin("ecmp4"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for s in [
+        "Usage: ecmp4",
+        "--dry-run",
+        "--ubus-timeout",
+        "exit status:",
+        "6  conflict",
+    ] {
+        assert!(help.contains(s), "help lacks {s}:\n{help}");
+    }
+    let o = std::process::Command::new(sim::bin("ecmp4"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = std::process::Command::new(sim::bin("ecmp4"))
+        .args(["--table", "local", "--action", "ifup"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

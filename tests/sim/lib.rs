@@ -1,0 +1,403 @@
+//! A simulated OpenWrt router for tests, the demo and the benchmark.
+//!
+//! Each [`in_netns`] call runs its closure on a fresh thread moved into a
+//! private network namespace (unshare(CLONE_NEWNET) is per thread), so
+//! tests run in parallel and never see the host's tables. Programs spawned
+//! from that thread (ip, ecmp4, ecmp6) inherit the namespace.
+//!
+//! A PPPoE dial is a veth pair: `pppoe-<name>` with `ip addr add LOCAL
+//! peer PEER` (what pppd configures), so it has carrier like a live
+//! session. netifd is a stand-in `ubus` that prints a dump generated from
+//! the simulated state; it counts its calls.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Run `f` in a new network namespace (on its own thread).
+pub fn in_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::spawn(move || {
+        // SAFETY: unshare only changes this thread's namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            panic!(
+                "unshare(CLONE_NEWNET): {} -- run as root, or as a user through `unshare -rn` (make test does)",
+                std::io::Error::last_os_error()
+            );
+        }
+        ip(&["link", "set", "lo", "up"]);
+        f()
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Run `ip ARGS`, panicking with its stderr on failure.
+pub fn ip(args: &[&str]) -> String {
+    let o = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2) is needed");
+    assert!(
+        o.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Where the built binaries are: $ECMP_BIN_DIR, else target/debug.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("ECMP_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build first (`make test` does)",
+        p.display()
+    );
+    p
+}
+
+/// A throwaway directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("ecmp-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dial {
+    /// netifd interface: wan, VWAN1, VWAN2...
+    pub name: String,
+    pub idx: u32,
+    /// What netifd reports.
+    pub up: bool,
+    /// netifd's dynamic `<name>_6` (proto dhcpv6) rides on this dial.
+    pub ipv6: bool,
+}
+
+impl Dial {
+    pub fn dev(&self) -> String {
+        format!("pppoe-{}", self.name)
+    }
+    pub fn peer4(&self) -> String {
+        format!("100.64.{}.{}", self.idx / 256, self.idx % 256 + 1)
+    }
+    pub fn local4(&self) -> String {
+        format!("100.66.{}.{}", self.idx / 256, self.idx % 256 + 1)
+    }
+    pub fn gw6(&self) -> String {
+        format!("fe80::b:{:x}", self.idx)
+    }
+}
+
+/// The simulated router: dials, the ubus stand-in and its dump.
+pub struct Router {
+    pub dir: TempDir,
+    pub dials: Vec<Dial>,
+    /// Extra interface JSON objects appended to the dump.
+    pub extra: Vec<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Router {
+    /// `n` dials named wan, VWAN1..VWAN(n-1), all down, no devices yet.
+    /// Call inside [`in_netns`].
+    pub fn new(n: u32) -> Router {
+        let dir = TempDir::new("router");
+        let dials = (0..n)
+            .map(|i| Dial {
+                name: if i == 0 {
+                    "wan".into()
+                } else {
+                    format!("VWAN{i}")
+                },
+                idx: i,
+                up: false,
+                ipv6: true,
+            })
+            .collect();
+        let stub = dir.0.join("ubus");
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\n[ \"$*\" = 'call network.interface dump' ] || {{ echo \"bad args: $*\" >&2; exit 9; }}\n\
+                 echo >> '{0}/ubus.calls'\nexec cat '{0}/dump.json'\n",
+                dir.0.display()
+            ),
+        )
+        .unwrap();
+        set_exec(&stub);
+        let r = Router {
+            dir,
+            dials,
+            extra: Vec::new(),
+        };
+        r.write_dump();
+        r
+    }
+
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.dir.0.join(f)
+    }
+
+    /// pppd came up: create `pppoe-<name>` and report the dial up.
+    pub fn dial_up(&mut self, i: usize) {
+        let d = self.dials[i].clone();
+        let peer = format!("peer{}", d.idx);
+        if !Path::new(&format!("/sys/class/net/{}", d.dev())).exists() {
+            ip(&[
+                "link",
+                "add",
+                &d.dev(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ]);
+            // No DAD: the fe80:: gateway must be usable at once.
+            let _ = std::fs::write(
+                format!("/proc/sys/net/ipv6/conf/{}/accept_dad", d.dev()),
+                "0",
+            );
+            ip(&["link", "set", &d.dev(), "up"]);
+            ip(&["link", "set", &peer, "up"]);
+            ip(&[
+                "addr",
+                "add",
+                &d.local4(),
+                "peer",
+                &d.peer4(),
+                "dev",
+                &d.dev(),
+            ]);
+        }
+        self.dials[i].up = true;
+        self.write_dump();
+    }
+
+    /// pppd exited: the device is gone. netifd's report is unchanged
+    /// until [`Router::set_up`] (the ifdown event comes later).
+    pub fn device_gone(&mut self, i: usize) {
+        ip(&["link", "del", &self.dials[i].dev()]);
+    }
+
+    pub fn set_up(&mut self, i: usize, up: bool) {
+        self.dials[i].up = up;
+        self.write_dump();
+    }
+
+    pub fn ubus_calls(&self) -> usize {
+        std::fs::read_to_string(self.path("ubus.calls"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    pub fn dump_json(&self) -> String {
+        let mut j = String::from("{\"interface\":[");
+        let mut items: Vec<String> = vec![
+            r#"{"interface":"lan","up":true,"proto":"static","device":"br-lan","l3_device":"br-lan","metric":0,"ipv4-address":[{"address":"192.168.1.1","mask":24}],"route":[],"inactive":{"route":[]},"data":{}}"#.into(),
+            r#"{"interface":"loopback","up":true,"proto":"static","device":"lo","l3_device":"lo","metric":0,"ipv4-address":[{"address":"127.0.0.1","mask":8}],"route":[]}"#.into(),
+        ];
+        for d in &self.dials {
+            if !d.up {
+                items.push(format!(
+                    r#"{{"interface":"{}","up":false,"pending":false,"available":true,"autostart":true,"dynamic":false,"proto":"pppoe","device":"vwan{}","data":{{}}}}"#,
+                    d.name, d.idx
+                ));
+                continue;
+            }
+            items.push(format!(
+                r#"{{"interface":"{n}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":5,"l3_device":"{dev}","proto":"pppoe","device":"vwan{i}","metric":{m},"dns_metric":0,"delegation":true,"ipv4-address":[{{"address":"{l}","mask":32,"ptpaddress":"{p}"}}],"ipv6-address":[],"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{p}","source":"0.0.0.0/0"}}],"dns-server":[],"inactive":{{"ipv4-address":[],"route":[]}},"data":{{}}}}"#,
+                n = d.name,
+                dev = d.dev(),
+                i = d.idx,
+                m = 40 + d.idx,
+                l = d.local4(),
+                p = d.peer4()
+            ));
+            if d.ipv6 {
+                items.push(format!(
+                    r#"{{"interface":"{n}_6","up":true,"dynamic":true,"l3_device":"{dev}","proto":"dhcpv6","device":"{dev}","metric":0,"ipv6-address":[{{"address":"2001:db8:ff:{i:x}::a","mask":64,"preferred":3500,"valid":7100}}],"route":[{{"target":"2001:db8:ff:{i:x}::","mask":64,"nexthop":"::","metric":256,"valid":7100,"source":"::/0"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:{i:x}00::/56"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:ff:{i:x}::a/64"}}],"inactive":{{"route":[]}},"data":{{}}}}"#,
+                    n = d.name,
+                    dev = d.dev(),
+                    i = d.idx,
+                    g = d.gw6()
+                ));
+            }
+        }
+        // netifd dumps interfaces sorted by name (an AVL tree, strcmp).
+        items.sort_by_key(|i| i.split('"').nth(3).unwrap_or_default().to_string());
+        items.extend(self.extra.iter().cloned());
+        let _ = write!(j, "{}]}}", items.join(","));
+        j
+    }
+
+    pub fn write_dump(&self) {
+        std::fs::write(self.path("dump.json"), self.dump_json()).unwrap();
+    }
+
+    /// Run `bin` as netifd's hotplug would: ACTION/INTERFACE (and DEVICE
+    /// for ifup) in the environment; our ubus stand-in; no config file.
+    pub fn event(&self, bin: &str, action: &str, iface: &str, extra: &[&str]) -> Run {
+        let mut c = Command::new(self::bin(bin));
+        c.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("ACTION", action)
+            .env("INTERFACE", iface)
+            .env("HOTPLUG_TYPE", "iface")
+            .stdin(Stdio::null());
+        for (flag, file) in [
+            ("--ubus", "ubus"),
+            ("--config", "no-config"),
+            ("--syslog-socket", "no-syslog"),
+        ] {
+            if !extra.contains(&flag) {
+                c.arg(flag).arg(self.path(file));
+            }
+        }
+        c.args(extra);
+        if let Some(d) = self
+            .dials
+            .iter()
+            .find(|d| d.name == iface || format!("{}_6", d.name) == iface)
+        {
+            if action == "ifup" || action == "ifupdate" {
+                c.env("DEVICE", d.dev());
+            }
+        }
+        let o: Output = c.output().expect("run binary");
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn set_exec(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Write an executable shell script.
+pub fn script(p: &Path, body: &str) {
+    std::fs::write(p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    set_exec(p);
+}
+
+/// Default routes of a family in every table, one per line, whitespace
+/// normalised (nexthop lines joined), for exact comparisons.
+pub fn default_routes(v6: bool) -> Vec<String> {
+    let fam = if v6 { "-6" } else { "-4" };
+    let out = ip(&[fam, "route", "show", "table", "all", "default"]);
+    let mut lines: Vec<String> = Vec::new();
+    for l in out.lines() {
+        if l.starts_with(char::is_whitespace) {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(" | ");
+                last.push_str(l.trim());
+            }
+        } else {
+            lines.push(l.trim().to_string());
+        }
+    }
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Every route of the namespace (both families, all tables), for
+/// "left exactly as it was" checks.
+pub fn all_routes() -> String {
+    ip(&["-4", "route", "show", "table", "all"]) + &ip(&["-6", "route", "show", "table", "all"])
+}
+
+/// Counts route changes the kernel announces (RTM_NEWROUTE/DELROUTE) on
+/// the rtnetlink multicast groups, to prove that a run wrote nothing.
+pub struct RouteWatch(i32);
+
+impl RouteWatch {
+    pub fn new() -> RouteWatch {
+        // SAFETY: plain socket calls on a zeroed sockaddr_nl.
+        unsafe {
+            let fd = libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            );
+            assert!(fd >= 0);
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            sa.nl_family = libc::AF_NETLINK as u16;
+            sa.nl_groups = (libc::RTMGRP_IPV4_ROUTE | libc::RTMGRP_IPV6_ROUTE) as u32;
+            let r = libc::bind(
+                fd,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            );
+            assert_eq!(r, 0, "bind rtnetlink groups");
+            RouteWatch(fd)
+        }
+    }
+
+    /// Route messages received since the last call (non-blocking).
+    pub fn count(&self) -> usize {
+        let mut n = 0;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            // SAFETY: buf is valid for its length.
+            let r = unsafe {
+                libc::recv(
+                    self.0,
+                    buf.as_mut_ptr() as *mut _,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r <= 0 {
+                return n;
+            }
+            let mut off = 0usize;
+            while off + 16 <= r as usize {
+                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+                let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
+                if ty == libc::RTM_NEWROUTE || ty == libc::RTM_DELROUTE {
+                    n += 1;
+                }
+                if len < 16 {
+                    break;
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+}
+
+impl Drop for RouteWatch {
+    fn drop(&mut self) {
+        // SAFETY: we own the fd.
+        unsafe { libc::close(self.0) };
+    }
+}
