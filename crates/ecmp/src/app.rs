@@ -318,11 +318,14 @@ pub fn apply<K: Kernel>(
             Error::Kernel(format!("delete our old default metric {}: {e}", s.metric))
         })?;
     }
-    let gone_note = if gone.is_empty() {
+    let mut gone_note = if gone.is_empty() {
         String::new()
     } else {
         format!(" [gone: {}]", gone.join(","))
     };
+    if !sel.skipped.is_empty() {
+        gone_note.push_str(&format!(" [left out: {}]", sel.skipped.join("; ")));
+    }
     let stale_note = if plan.stale.is_empty() {
         String::new()
     } else {
