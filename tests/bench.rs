@@ -1,1 +1,103 @@
-fn main() {}
+//! `make bench`: cost of one hotplug event for N = 1, 8, 64, 256 up dials.
+//! Prints, per binary and N, the median wall and CPU time of one ifup that
+//! rewrites the route, of one event that finds it unchanged, the peak RSS,
+//! and the processes spawned per event (counted by the ubus and uci
+//! stand-ins). Run on release binaries (ECMP_BIN_DIR, set by make bench).
+
+use sim::{bin, in_netns, script, Router};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const RUNS: usize = 21;
+
+struct Sample {
+    wall_ms: f64,
+    cpu_ms: f64,
+    rss_kib: i64,
+}
+
+/// Spawn and reap with wait4, for the child's CPU time and peak RSS
+/// (including its reaped children: the ubus and uci stand-ins).
+fn measure(c: &mut Command) -> Sample {
+    let t = Instant::now();
+    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut status = 0;
+    // SAFETY: zeroed rusage filled by the kernel.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    let wall_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(pid, child.id() as i32);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "event failed");
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    Sample { wall_ms, cpu_ms: tv(ru.ru_utime) + tv(ru.ru_stime), rss_kib: ru.ru_maxrss }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    println!("binary  N    event               median wall  median CPU  peak RSS   processes/event");
+    for n in [1u32, 8, 64, 256] {
+        let rows = in_netns(move || {
+            let mut r = Router::new(n);
+            for i in 0..n as usize {
+                r.dial_up(i);
+            }
+            // A config file exists, so uci runs too (the worst case).
+            std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
+            script(&r.path("uci"), &format!("echo >> '{}/uci.calls'\necho 'ecmp.ipv4=ecmp'", r.dir.0.display()));
+            let last = r.dials[n as usize - 1].name.clone();
+            let mut rows = Vec::new();
+            for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
+                let cmd = |action: &str| {
+                    let mut c = Command::new(bin(b));
+                    c.env_clear()
+                        .env("ACTION", action)
+                        .env("INTERFACE", &iface)
+                        .arg("--ubus")
+                        .arg(r.path("ubus"))
+                        .arg("--uci")
+                        .arg(r.path("uci"))
+                        .arg("--config")
+                        .arg(r.path("ecmp"))
+                        .arg("--syslog-socket")
+                        .arg(r.path("nolog"));
+                    c
+                };
+                // ifup that changes the route: take the dial out first
+                // (not measured), so every measured ifup writes.
+                let mut rewrite = Vec::new();
+                let mut unchanged = Vec::new();
+                let calls_before = (r.ubus_calls(), uci_calls(&r));
+                for _ in 0..RUNS {
+                    measure(&mut cmd("ifdown"));
+                    rewrite.push(measure(&mut cmd("ifup")));
+                    unchanged.push(measure(&mut cmd("ifupdate")));
+                }
+                let events = 3 * RUNS;
+                let ubus = (r.ubus_calls() - calls_before.0) as f64 / events as f64;
+                let uci = (uci_calls(&r) - calls_before.1) as f64 / events as f64;
+                for (what, s) in [("ifup (route changed)", &rewrite), ("ifupdate (unchanged)", &unchanged)] {
+                    rows.push(format!(
+                        "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {:>5.2} MiB  {} (ubus {ubus}, uci {uci})",
+                        median(s.iter().map(|x| x.wall_ms).collect()),
+                        median(s.iter().map(|x| x.cpu_ms).collect()),
+                        s.iter().map(|x| x.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+                        ubus + uci
+                    ));
+                }
+            }
+            rows
+        });
+        for r in rows {
+            println!("{r}");
+        }
+    }
+    println!("(peak RSS is the largest of ecmp4/ecmp6 and the sh stand-ins for ubus and uci it waited for)");
+}
+
+fn uci_calls(r: &Router) -> usize {
+    std::fs::read_to_string(r.path("uci.calls")).map(|s| s.lines().count()).unwrap_or(0)
+}

@@ -1,1 +1,65 @@
-fn main() {}
+//! `make demo`: a short story on a simulated router in a throwaway network
+//! namespace. Four PPPoE dials (with IPv6) come up one by one, one redials,
+//! one goes down; after each hotplug event, the kernel's default routes.
+
+use sim::{default_routes, in_netns, Router};
+
+fn show() {
+    println!("  kernel now:");
+    let v4 = default_routes(false);
+    let v6 = default_routes(true);
+    if v4.is_empty() {
+        println!("    (no IPv4 default route)");
+    }
+    for l in v4.iter().chain(v6.iter()) {
+        for (k, part) in l.split(" | ").enumerate() {
+            println!("    {}{part}", if k > 0 { "  " } else { "" });
+        }
+    }
+    println!();
+}
+
+fn event(r: &Router, action: &str, iface: &str) {
+    println!("hotplug: ACTION={action} INTERFACE={iface}");
+    for (bin, i) in [("ecmp4", iface.to_string()), ("ecmp6", format!("{iface}_6"))] {
+        let run = r.event(bin, action, &i, &["-v"]);
+        for l in run.stderr.lines() {
+            println!("  {l}");
+        }
+        if run.code != 0 {
+            println!("  ({bin} exited {})", run.code);
+        }
+    }
+}
+
+fn main() {
+    in_netns(|| {
+        // What the package's /etc/sysctl.d entries set.
+        for v in [4, 6] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"), "1");
+        }
+        let mut r = Router::new(4);
+        println!("== a router with 4 PPPoE dials (wan, VWAN1..3), each with netifd's <iface>_6 ==\n");
+        for i in 0..4 {
+            r.dial_up(i);
+            let n = r.dials[i].name.clone();
+            event(&r, "ifup", &n);
+            show();
+        }
+        println!("== VWAN2 redials: pppd exits, pppoe-VWAN2 is unregistered ==\n");
+        r.device_gone(2);
+        println!("(no hotplug event yet: the kernel dropped the WHOLE IPv4 multipath route)");
+        show();
+        r.set_up(2, false);
+        event(&r, "ifdown", "VWAN2");
+        show();
+        r.dial_up(2);
+        event(&r, "ifup", "VWAN2");
+        show();
+        println!("== VWAN3 goes down for good ==\n");
+        r.set_up(3, false);
+        r.device_gone(3);
+        event(&r, "ifdown", "VWAN3");
+        show();
+    });
+}

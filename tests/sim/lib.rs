@@ -96,10 +96,10 @@ impl Dial {
         format!("pppoe-{}", self.name)
     }
     pub fn peer4(&self) -> String {
-        format!("100.64.{}.{}", self.idx / 256, self.idx % 256 + 1)
+        format!("100.64.{}.{}", self.idx / 250, self.idx % 250 + 1)
     }
     pub fn local4(&self) -> String {
-        format!("100.66.{}.{}", self.idx / 256, self.idx % 256 + 1)
+        format!("100.66.{}.{}", self.idx / 250, self.idx % 250 + 1)
     }
     pub fn gw6(&self) -> String {
         format!("fe80::b:{:x}", self.idx)

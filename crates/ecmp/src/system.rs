@@ -289,6 +289,29 @@ impl Netlink {
     }
 }
 
+/// Index and name of one RTM_NEWLINK message. This is the hot path with
+/// hundreds of links (every dial has a macvlan and a pppoe device), so it
+/// walks the attributes in place instead of building neli's typed list of
+/// all of them (stats, af_spec...), which cost 40% of an event at N=64.
+fn link_name(p: &[u8]) -> Option<Link> {
+    let index = u32_from(p.get(4..8)?)?;
+    let ifla_ifname = u16::from(Ifla::Ifname);
+    let mut b = p.get(Ifinfomsg::header_size()..)?;
+    while b.len() >= 4 {
+        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let ty = u16::from_ne_bytes([b[2], b[3]]);
+        if len < 4 || len > b.len() {
+            return None;
+        }
+        if ty == ifla_ifname {
+            let name = String::from_utf8_lossy(&b[4..len]).trim_end_matches('\0').to_string();
+            return Some(Link { index, name });
+        }
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    None
+}
+
 fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Route>, String> {
     let m = Rtmsg::from_bytes_with_input(&mut Cursor::new(p.as_ref()), p.len())
         .map_err(|e| e.to_string())?;
@@ -347,21 +370,7 @@ impl Kernel for Netlink {
         let msgs = self
             .request(Rtm::Getlink, NlmF::DUMP, req)
             .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-        let mut links = Vec::with_capacity(msgs.len());
-        for (_, p) in msgs {
-            let m = Ifinfomsg::from_bytes_with_input(&mut Cursor::new(p.as_ref()), p.len())
-                .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-            if let Some(a) = m.rtattrs().iter().find(|a| *a.rta_type() == Ifla::Ifname) {
-                let name = String::from_utf8_lossy(a.rta_payload().as_ref())
-                    .trim_end_matches('\0')
-                    .to_string();
-                links.push(Link {
-                    index: *m.ifi_index() as u32,
-                    name,
-                });
-            }
-        }
-        Ok(links)
+        Ok(msgs.iter().filter_map(|(_, p)| link_name(p.as_ref())).collect())
     }
 
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
@@ -469,6 +478,20 @@ mod tests {
             ]
         );
         assert!(decode_multipath(&[200, 0, 0, 0, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn link_name_from_a_newlink_payload() {
+        // ifinfomsg (16 bytes, index 7) + IFLA_MTU + IFLA_IFNAME "pppoe-wan".
+        let mut p = vec![0u8; 16];
+        p[4..8].copy_from_slice(&7i32.to_ne_bytes());
+        p.extend([8, 0, 4, 0, 0xdc, 5, 0, 0]);
+        p.extend([14, 0, 3, 0]);
+        p.extend(b"pppoe-wan\0\0\0");
+        assert_eq!(link_name(&p), Some(Link { index: 7, name: "pppoe-wan".into() }));
+        assert_eq!(link_name(&p[..10]), None);
+        p[24] = 200; // IFLA_IFNAME length past the end
+        assert_eq!(link_name(&p), None);
     }
 
     #[test]

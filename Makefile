@@ -1,0 +1,34 @@
+# ecmp-hotplug. `make demo` and `make test` are all a newcomer needs.
+#
+# Tests and the demo create network namespaces: as root they run directly;
+# as a normal user they run inside `unshare -rn` (user + network
+# namespace) where the kernel allows unprivileged user namespaces.
+
+CARGO ?= cargo
+NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
+
+.PHONY: all build test demo bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+	@ls -l target/release/ecmp4 target/release/ecmp6
+
+# Unit tests need no privileges; the integration tests run the built
+# binaries in private network namespaces, never on the host's tables.
+test:
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) test -p ecmp
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests
+
+demo:
+	$(CARGO) build --workspace --bins
+	$(NETNS) target/debug/ecmp-demo
+
+bench:
+	$(CARGO) build --release --workspace --bins
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench
+
+clean:
+	$(CARGO) clean
