@@ -20,16 +20,27 @@ struct Sample {
 /// (including its reaped children: the ubus and uci stand-ins).
 fn measure(c: &mut Command) -> Sample {
     let t = Instant::now();
-    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut status = 0;
     // SAFETY: zeroed rusage filled by the kernel.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     let wall_ms = t.elapsed().as_secs_f64() * 1e3;
     assert_eq!(pid, child.id() as i32);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "event failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "event failed"
+    );
     let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-    Sample { wall_ms, cpu_ms: tv(ru.ru_utime) + tv(ru.ru_stime), rss_kib: ru.ru_maxrss }
+    Sample {
+        wall_ms,
+        cpu_ms: tv(ru.ru_utime) + tv(ru.ru_stime),
+        rss_kib: ru.ru_maxrss,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -38,7 +49,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    println!("binary  N    event               median wall  median CPU  peak RSS   processes/event");
+    println!(
+        "binary  N    event               median wall  median CPU  peak RSS   processes/event"
+    );
     for n in [1u32, 8, 64, 256] {
         let rows = in_netns(move || {
             let mut r = Router::new(n);
@@ -47,7 +60,13 @@ fn main() {
             }
             // A config file exists, so uci runs too (the worst case).
             std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
-            script(&r.path("uci"), &format!("echo >> '{}/uci.calls'\necho 'ecmp.ipv4=ecmp'", r.dir.0.display()));
+            script(
+                &r.path("uci"),
+                &format!(
+                    "echo >> '{}/uci.calls'\necho 'ecmp.ipv4=ecmp'",
+                    r.dir.0.display()
+                ),
+            );
             let last = r.dials[n as usize - 1].name.clone();
             let mut rows = Vec::new();
             for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
@@ -79,7 +98,10 @@ fn main() {
                 let events = 3 * RUNS;
                 let ubus = (r.ubus_calls() - calls_before.0) as f64 / events as f64;
                 let uci = (uci_calls(&r) - calls_before.1) as f64 / events as f64;
-                for (what, s) in [("ifup (route changed)", &rewrite), ("ifupdate (unchanged)", &unchanged)] {
+                for (what, s) in [
+                    ("ifup (route changed)", &rewrite),
+                    ("ifupdate (unchanged)", &unchanged),
+                ] {
                     rows.push(format!(
                         "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {:>5.2} MiB  {} (ubus {ubus}, uci {uci})",
                         median(s.iter().map(|x| x.wall_ms).collect()),
@@ -99,5 +121,7 @@ fn main() {
 }
 
 fn uci_calls(r: &Router) -> usize {
-    std::fs::read_to_string(r.path("uci.calls")).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(r.path("uci.calls"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }

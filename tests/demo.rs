@@ -21,7 +21,10 @@ fn show() {
 
 fn event(r: &Router, action: &str, iface: &str) {
     println!("hotplug: ACTION={action} INTERFACE={iface}");
-    for (bin, i) in [("ecmp4", iface.to_string()), ("ecmp6", format!("{iface}_6"))] {
+    for (bin, i) in [
+        ("ecmp4", iface.to_string()),
+        ("ecmp6", format!("{iface}_6")),
+    ] {
         let run = r.event(bin, action, &i, &["-v"]);
         for l in run.stderr.lines() {
             println!("  {l}");
@@ -36,10 +39,15 @@ fn main() {
     in_netns(|| {
         // What the package's /etc/sysctl.d entries set.
         for v in [4, 6] {
-            let _ = std::fs::write(format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"), "1");
+            let _ = std::fs::write(
+                format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"),
+                "1",
+            );
         }
         let mut r = Router::new(4);
-        println!("== a router with 4 PPPoE dials (wan, VWAN1..3), each with netifd's <iface>_6 ==\n");
+        println!(
+            "== a router with 4 PPPoE dials (wan, VWAN1..3), each with netifd's <iface>_6 ==\n"
+        );
         for i in 0..4 {
             r.dial_up(i);
             let n = r.dials[i].name.clone();

@@ -39,7 +39,7 @@ pub fn main(family: Family) -> i32 {
         Err(early) => {
             return match early.status {
                 Ok(()) => {
-                    println!("{}\n{}", early.output, crate::error::EXIT_CODES);
+                    println!("{}", early.output);
                     0
                 }
                 Err(()) => {

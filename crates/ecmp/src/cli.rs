@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(FromArgs, Debug, Default)]
 #[argh(
     note = "Config: /etc/config/ecmp (UCI, read with `uci -q show ecmp`); flags override it.
-Routes written carry protocol 236 (`proto 236` in `ip route`); only those are ever replaced or deleted.",
+Routes written carry protocol 236 (`proto 236` in `ip route`); only those are ever replaced or deleted.
+Exit status 0: route replaced, deleted or already right, or an action that changes nothing.",
     error_code(2, "usage: bad flag, or ACTION/INTERFACE unusable"),
     error_code(3, "config: /etc/config/ecmp or uci unusable"),
     error_code(

@@ -44,13 +44,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Exit status table shared by `--help` and the README.
-pub const EXIT_CODES: &str = "\
-exit status:
-  0  done: route replaced, deleted or already right; or an action we ignore
-  2  usage: bad flag, or ACTION/INTERFACE unusable
-  3  config: /etc/config/ecmp or uci unusable
-  4  input: ubus missing, failing or hanging; dump not valid netifd JSON
-  5  kernel: netlink refused the change (table left as it was)
-  6  conflict: a route that is not ours holds our table and metric";

@@ -304,7 +304,9 @@ fn link_name(p: &[u8]) -> Option<Link> {
             return None;
         }
         if ty == ifla_ifname {
-            let name = String::from_utf8_lossy(&b[4..len]).trim_end_matches('\0').to_string();
+            let name = String::from_utf8_lossy(&b[4..len])
+                .trim_end_matches('\0')
+                .to_string();
             return Some(Link { index, name });
         }
         b = &b[((len + 3) & !3).min(b.len())..];
@@ -370,7 +372,10 @@ impl Kernel for Netlink {
         let msgs = self
             .request(Rtm::Getlink, NlmF::DUMP, req)
             .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-        Ok(msgs.iter().filter_map(|(_, p)| link_name(p.as_ref())).collect())
+        Ok(msgs
+            .iter()
+            .filter_map(|(_, p)| link_name(p.as_ref()))
+            .collect())
     }
 
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
@@ -488,7 +493,13 @@ mod tests {
         p.extend([8, 0, 4, 0, 0xdc, 5, 0, 0]);
         p.extend([14, 0, 3, 0]);
         p.extend(b"pppoe-wan\0\0\0");
-        assert_eq!(link_name(&p), Some(Link { index: 7, name: "pppoe-wan".into() }));
+        assert_eq!(
+            link_name(&p),
+            Some(Link {
+                index: 7,
+                name: "pppoe-wan".into()
+            })
+        );
         assert_eq!(link_name(&p[..10]), None);
         p[24] = 200; // IFLA_IFNAME length past the end
         assert_eq!(link_name(&p), None);
