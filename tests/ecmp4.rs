@@ -633,8 +633,8 @@ fn usage_errors_and_help() {
         "Usage: ecmp4",
         "--dry-run",
         "--ubus-timeout",
-        "exit status:",
-        "6  conflict",
+        "Exit status 0",
+        "6 conflict",
     ] {
         assert!(help.contains(s), "help lacks {s}:\n{help}");
     }
