@@ -654,3 +654,59 @@ fn usage_errors_and_help() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn dump_from_a_file_or_stdin_needs_no_router() {
+    use std::io::Write;
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/netifd/dump-8dials-ipv6.json"
+    );
+    let want = "ip route replace default proto 236 metric 1 nexthop via 100.64.1.1 dev pppoe-VWAN1 weight 1";
+    let o = std::process::Command::new(sim::bin("ecmp4"))
+        .args([
+            "--dump-file",
+            fixture,
+            "--dry-run",
+            "--config",
+            "/nonexistent",
+            "--action",
+            "ifup",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(want) && out.matches("nexthop").count() == 8,
+        "{out}"
+    );
+    let mut c = std::process::Command::new(sim::bin("ecmp4"))
+        .args([
+            "--dump-file",
+            "-",
+            "--dry-run",
+            "--config",
+            "/nonexistent",
+            "--action",
+            "ifdown",
+            "--interface",
+            "wan",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(fixture).unwrap())
+        .unwrap();
+    let o = c.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        out.starts_with(want) && out.matches("nexthop").count() == 7 && !out.contains("pppoe-wan"),
+        "{out}"
+    );
+}

@@ -380,6 +380,29 @@ mod tests {
     }
 
     #[test]
+    fn v6_from_a_lede_router_with_redacted_prefixes() {
+        // `ifstatus wan_6` published from a LEDE 17.01 router: older shape,
+        // prefixes redacted to "xxx" (not ours to parse), gateway intact.
+        let mut j = b"{\"interface\":[".to_vec();
+        let one = fixture("field/lede-wan_6-dhcpv6-over-pppoe.json");
+        j.extend(b"{\"interface\":\"wan_6\",");
+        j.extend(&one[one.iter().position(|&b| b == b'{').unwrap() + 1..]);
+        j.extend(b"]}");
+        let d = Dump::parse(&j).unwrap();
+        let s = select(
+            Family::V6,
+            &d,
+            &Config::defaults(Family::V6),
+            &ev("ifup", "wan_6"),
+        )
+        .unwrap();
+        assert_eq!(
+            summary(&s),
+            ["wan_6 fe80::96db:daff:fe3e:8fcf pppoe-wan w1"]
+        );
+    }
+
+    #[test]
     fn v6_ifdown_removes_the_nexthop() {
         let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
         let s = select(
