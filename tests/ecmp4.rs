@@ -75,10 +75,7 @@ fn dials_come_up_one_by_one_then_go_down() {
 #[test]
 fn redial_device_removed_and_recreated() {
     in_netns(|| {
-        let mut r = Router::new(3);
-        for i in 0..3 {
-            r.dial_up(i);
-        }
+        let mut r = Router::all_up(3);
         assert_eq!(r.event("ecmp4", "ifup", "VWAN2", &[]).code, 0);
         assert_eq!(ours().len(), 1);
         // pppd exits: the kernel drops the WHOLE IPv4 multipath route.
@@ -116,10 +113,7 @@ fn redial_device_removed_and_recreated() {
 #[test]
 fn a_device_gone_before_netifd_noticed_is_left_out() {
     in_netns(|| {
-        let mut r = Router::new(3);
-        for i in 0..3 {
-            r.dial_up(i);
-        }
+        let mut r = Router::all_up(3);
         r.device_gone(2); // the dump still says VWAN2 is up
         let run = r.event("ecmp4", "ifup", "wan", &["-v"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -137,9 +131,7 @@ fn a_device_gone_before_netifd_noticed_is_left_out() {
 #[test]
 fn zero_and_one_member() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let mut r = Router::all_up(2);
         assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &[]).code, 0);
         assert_eq!(r.event("ecmp4", "ifdown", "VWAN1", &[]).code, 0);
         r.set_up(1, false);
@@ -173,10 +165,7 @@ fn zero_and_one_member() {
 #[test]
 fn unchanged_state_writes_nothing_and_asks_ubus_once() {
     in_netns(|| {
-        let mut r = Router::new(3);
-        for i in 0..3 {
-            r.dial_up(i);
-        }
+        let mut r = Router::all_up(3);
         assert_eq!(r.event("ecmp4", "ifup", "VWAN2", &[]).code, 0);
         assert_eq!(r.ubus_calls(), 1);
         let w = RouteWatch::new();
@@ -199,8 +188,7 @@ fn unchanged_state_writes_nothing_and_asks_ubus_once() {
 #[test]
 fn ignored_actions_do_not_ask_ubus() {
     in_netns(|| {
-        let mut r = Router::new(1);
-        r.dial_up(0);
+        let r = Router::all_up(1);
         for a in ["reload", "create", "ifupdate-ignored"] {
             let run = r.event("ecmp4", a, "wan", &["-v"]);
             assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{a}");
@@ -213,9 +201,7 @@ fn ignored_actions_do_not_ask_ubus() {
 #[test]
 fn foreign_routes_survive_everything() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         // netifd's own per-dial default (metric 40), one in another table,
         // a blackhole in table 200 at our metric.
         ip(&[
@@ -275,9 +261,7 @@ fn foreign_routes_survive_everything() {
 #[test]
 fn shadowing_route_and_hash_policy_are_warned_about() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         ip(&[
             "route",
             "add",
@@ -315,9 +299,7 @@ fn shadowing_route_and_hash_policy_are_warned_about() {
 #[test]
 fn foreign_route_at_our_metric_is_a_conflict_and_untouched() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         ip(&[
             "route",
             "add",
@@ -353,9 +335,7 @@ fn foreign_route_at_our_metric_is_a_conflict_and_untouched() {
 #[test]
 fn bad_input_leaves_the_table_exactly_as_it_was() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &[]).code, 0);
         let before = all_routes();
         let good = r.dump_json();
@@ -425,10 +405,7 @@ fn bad_input_leaves_the_table_exactly_as_it_was() {
 #[test]
 fn config_through_uci_and_flags() {
     in_netns(|| {
-        let mut r = Router::new(3);
-        for i in 0..3 {
-            r.dial_up(i);
-        }
+        let r = Router::all_up(3);
         // A stand-in for OpenWrt's uci: prints `uci -q show ecmp` output
         // for the file's directory and package, as the real one does.
         std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
@@ -520,9 +497,7 @@ fn config_through_uci_and_flags() {
 #[test]
 fn dry_run_prints_ip_route_syntax_and_touches_nothing() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         let before = all_routes();
         let run = r.event("ecmp4", "ifup", "wan", &["--dry-run"]);
         assert_eq!(run.code, 0);
@@ -541,8 +516,7 @@ fn dry_run_prints_ip_route_syntax_and_touches_nothing() {
 #[test]
 fn syslog_line_with_daemon_facility() {
     in_netns(|| {
-        let mut r = Router::new(1);
-        r.dial_up(0);
+        let r = Router::all_up(1);
         let sock = std::os::unix::net::UnixDatagram::bind(r.path("log")).unwrap();
         sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
@@ -574,9 +548,7 @@ fn syslog_line_with_daemon_facility() {
 #[test]
 fn hotplug_script_runs_the_binary_from_the_environment() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         let src = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../hotplug.d/iface/97-ecmp4"

@@ -75,10 +75,7 @@ fn aliases_come_up_and_go_down_exact_sibling_set() {
 #[test]
 fn stale_siblings_of_ours_are_replaced_by_the_exact_set() {
     in_netns(|| {
-        let mut r = Router::new(3);
-        for i in 0..3 {
-            r.dial_up(i);
-        }
+        let mut r = Router::all_up(3);
         // Left over from an earlier run: ours, with a sibling on a link
         // that is no longer a member, appended as a separate route.
         ip(&[
@@ -125,9 +122,7 @@ fn stale_siblings_of_ours_are_replaced_by_the_exact_set() {
 #[test]
 fn foreign_routes_survive_including_source_specific_defaults() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         // odhcp6c's defaults (source-specific), netifd's plain one at 1024,
         // someone's in table 100 at our metric, an unreachable in main.
         ip(&[
@@ -222,9 +217,7 @@ fn foreign_routes_survive_including_source_specific_defaults() {
 #[test]
 fn foreign_route_at_our_metric_is_never_replaced() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         ip(&[
             "-6",
             "route",
@@ -247,9 +240,7 @@ fn foreign_route_at_our_metric_is_never_replaced() {
 #[test]
 fn interfaces_without_a_live_default_are_left_out_and_ethernet_wans_join() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let mut r = Router::all_up(2);
         r.dials[1].ipv6 = false;
         // VWAN1_6 with only an expired default; a DHCPv6 WAN on Ethernet.
         ip(&[
@@ -276,9 +267,7 @@ fn interfaces_without_a_live_default_are_left_out_and_ethernet_wans_join() {
 #[test]
 fn unchanged_writes_nothing_and_bad_input_changes_nothing() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         assert_eq!(r.event("ecmp6", "ifup", "wan_6", &[]).code, 0);
         let w = RouteWatch::new();
         let run = r.event("ecmp6", "ifupdate", "VWAN1_6", &["-v"]);
@@ -305,9 +294,7 @@ fn unchanged_writes_nothing_and_bad_input_changes_nothing() {
 #[test]
 fn dry_run_for_ipv6() {
     in_netns(|| {
-        let mut r = Router::new(2);
-        r.dial_up(0);
-        r.dial_up(1);
+        let r = Router::all_up(2);
         let run = r.event("ecmp6", "ifup", "wan_6", &["--dry-run"]);
         assert_eq!(
             run.stdout.trim(),

@@ -157,6 +157,15 @@ impl Router {
         r
     }
 
+    /// `n` dials, every one of them up.
+    pub fn all_up(n: u32) -> Router {
+        let mut r = Router::new(n);
+        for i in 0..n as usize {
+            r.dial_up(i);
+        }
+        r
+    }
+
     pub fn path(&self, f: &str) -> PathBuf {
         self.dir.0.join(f)
     }
