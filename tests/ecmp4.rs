@@ -682,3 +682,52 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
         "{out}"
     );
 }
+
+#[test]
+fn disabled_in_config_does_nothing_and_asks_no_ubus() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n\toption enabled '0'\n").unwrap();
+        script(
+            &r.path("uci"),
+            "printf \"ecmp.ipv4=ecmp\\necmp.ipv4.enabled='0'\\n\"",
+        );
+        let cfg = r.path("ecmp");
+        let uci = r.path("uci");
+        let run = r.event(
+            "ecmp4",
+            "ifup",
+            "wan",
+            &[
+                "-v",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--uci",
+                uci.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("ifup wan: disabled in config, nothing done"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(r.ubus_calls(), 0);
+        assert!(ours().is_empty());
+    });
+}
+
+#[test]
+fn version() {
+    for b in ["ecmp4", "ecmp6"] {
+        let o = std::process::Command::new(sim::bin(b))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("{b} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
