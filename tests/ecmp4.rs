@@ -2,20 +2,12 @@
 
 use sim::{all_routes, default_routes, in_netns, ip, script, RouteWatch, Router};
 
-/// Our route as `ip route` prints it, nexthops joined with " | ".
 fn ours() -> Vec<String> {
-    default_routes(false)
-        .into_iter()
-        .filter(|l| l.contains("proto 236"))
-        .collect()
+    sim::ours(false)
 }
 
-fn multipath(devs: &[(&str, &str)]) -> String {
-    let hops: Vec<String> = devs
-        .iter()
-        .map(|(gw, dev)| format!("nexthop via {gw} dev {dev} weight 1"))
-        .collect();
-    format!("default proto 236 metric 1 | {}", hops.join(" | "))
+fn multipath(hops: &[(&str, &str)]) -> String {
+    sim::multipath(false, hops)
 }
 
 #[test]

@@ -6,18 +6,11 @@
 use sim::{all_routes, default_routes, in_netns, ip, RouteWatch, Router};
 
 fn ours() -> Vec<String> {
-    default_routes(true)
-        .into_iter()
-        .filter(|l| l.contains("proto 236"))
-        .collect()
+    sim::ours(true)
 }
 
 fn multipath(hops: &[(&str, &str)]) -> String {
-    let h: Vec<String> = hops
-        .iter()
-        .map(|(gw, dev)| format!("nexthop via {gw} dev {dev} weight 1"))
-        .collect();
-    format!("default proto 236 metric 1 pref medium | {}", h.join(" | "))
+    sim::multipath(true, hops)
 }
 
 #[test]

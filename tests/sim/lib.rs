@@ -338,6 +338,25 @@ pub fn default_routes(v6: bool) -> Vec<String> {
         .collect()
 }
 
+/// Our default routes (proto 236), as [`default_routes`] prints them.
+pub fn ours(v6: bool) -> Vec<String> {
+    default_routes(v6)
+        .into_iter()
+        .filter(|l| l.contains("proto 236"))
+        .collect()
+}
+
+/// How [`default_routes`] prints our multipath route (metric 1) over
+/// `hops` (gateway, device), each of weight 1.
+pub fn multipath(v6: bool, hops: &[(&str, &str)]) -> String {
+    let h: Vec<String> = hops
+        .iter()
+        .map(|(gw, dev)| format!("nexthop via {gw} dev {dev} weight 1"))
+        .collect();
+    let pref = if v6 { " pref medium" } else { "" };
+    format!("default proto 236 metric 1{pref} | {}", h.join(" | "))
+}
+
 /// Every route of the namespace (both families, all tables), for
 /// "left exactly as it was" checks.
 pub fn all_routes() -> String {
