@@ -1,6 +1,6 @@
 //! ecmp4 against a real kernel, in private network namespaces.
 
-use sim::{all_routes, default_routes, in_netns, ip, script, RouteWatch, Router};
+use sim::{all_routes, default_routes, in_netns, ip_line, script, RouteWatch, Router};
 
 fn ours() -> Vec<String> {
     sim::ours(false)
@@ -196,42 +196,9 @@ fn foreign_routes_survive_everything() {
         let r = Router::all_up(2);
         // netifd's own per-dial default (metric 40), one in another table,
         // a blackhole in table 200 at our metric.
-        ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "100.64.0.1",
-            "dev",
-            "pppoe-wan",
-            "proto",
-            "static",
-            "metric",
-            "40",
-        ]);
-        ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "100.64.0.2",
-            "dev",
-            "pppoe-VWAN1",
-            "table",
-            "100",
-            "metric",
-            "1",
-        ]);
-        ip(&[
-            "route",
-            "add",
-            "blackhole",
-            "default",
-            "table",
-            "200",
-            "metric",
-            "1",
-        ]);
+        ip_line("route add default via 100.64.0.1 dev pppoe-wan proto static metric 40");
+        ip_line("route add default via 100.64.0.2 dev pppoe-VWAN1 table 100 metric 1");
+        ip_line("route add blackhole default table 200 metric 1");
         let foreign: Vec<String> = default_routes(false);
         for (a, i) in [
             ("ifup", "wan"),
@@ -254,19 +221,7 @@ fn foreign_routes_survive_everything() {
 fn shadowing_route_and_hash_policy_are_warned_about() {
     in_netns(|| {
         let r = Router::all_up(2);
-        ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "100.64.0.1",
-            "dev",
-            "pppoe-wan",
-            "proto",
-            "static",
-            "metric",
-            "0",
-        ]);
+        ip_line("route add default via 100.64.0.1 dev pppoe-wan proto static metric 0");
         std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "0").unwrap();
         let run = r.event("ecmp4", "ifup", "wan", &["-v"]);
         assert_eq!(run.code, 0);
@@ -292,17 +247,7 @@ fn shadowing_route_and_hash_policy_are_warned_about() {
 fn foreign_route_at_our_metric_is_a_conflict_and_untouched() {
     in_netns(|| {
         let r = Router::all_up(2);
-        ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "100.64.0.1",
-            "dev",
-            "pppoe-wan",
-            "metric",
-            "1",
-        ]);
+        ip_line("route add default via 100.64.0.1 dev pppoe-wan metric 1");
         let before = all_routes();
         let run = r.event("ecmp4", "ifup", "VWAN1", &[]);
         assert_eq!(run.code, 6, "{}", run.stderr);
@@ -425,7 +370,7 @@ fn config_through_uci_and_flags() {
             .args(args);
         let o = c.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let t100 = ip(&["route", "show", "table", "100", "default"]);
+        let t100 = ip_line("route show table 100 default");
         assert!(t100.contains("proto 236 metric 7"), "{t100}");
         assert!(
             t100.contains("nexthop via 100.64.0.2 dev pppoe-VWAN1 weight 3"),
@@ -457,7 +402,7 @@ fn config_through_uci_and_flags() {
             .output()
             .unwrap();
         assert!(o.status.success());
-        let t100 = ip(&["route", "show", "table", "100", "default"]);
+        let t100 = ip_line("route show table 100 default");
         assert!(
             t100.contains("metric 8")
                 && t100.contains("pppoe-VWAN2")
@@ -500,7 +445,7 @@ fn dry_run_prints_ip_route_syntax_and_touches_nothing() {
         assert_eq!(all_routes(), before);
         // The printed command is valid iproute2 syntax.
         let args: Vec<&str> = run.stdout.split_whitespace().skip(1).collect();
-        ip(&args);
+        sim::ip(&args);
         assert_eq!(ours().len(), 1);
     });
 }

@@ -3,7 +3,7 @@
 //! the table must hold exactly the desired set, no stale sibling, and no
 //! foreign route touched (odhcp6c's source-specific defaults above all).
 
-use sim::{all_routes, default_routes, in_netns, ip, RouteWatch, Router};
+use sim::{all_routes, default_routes, in_netns, ip_line, RouteWatch, Router};
 
 fn ours() -> Vec<String> {
     sim::ours(true)
@@ -71,34 +71,8 @@ fn stale_siblings_of_ours_are_replaced_by_the_exact_set() {
         let mut r = Router::all_up(3);
         // Left over from an earlier run: ours, with a sibling on a link
         // that is no longer a member, appended as a separate route.
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fe80::b:9",
-            "dev",
-            "pppoe-VWAN2",
-            "proto",
-            "236",
-            "metric",
-            "1",
-        ]);
-        ip(&[
-            "-6",
-            "route",
-            "append",
-            "default",
-            "via",
-            "fe80::b:0",
-            "dev",
-            "pppoe-wan",
-            "proto",
-            "236",
-            "metric",
-            "1",
-        ]);
+        ip_line("-6 route add default via fe80::b:9 dev pppoe-VWAN2 proto 236 metric 1");
+        ip_line("-6 route append default via fe80::b:0 dev pppoe-wan proto 236 metric 1");
         r.set_up(2, false);
         let run = r.event("ecmp6", "ifup", "VWAN1_6", &["-v"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -118,75 +92,11 @@ fn foreign_routes_survive_including_source_specific_defaults() {
         let r = Router::all_up(2);
         // odhcp6c's defaults (source-specific), netifd's plain one at 1024,
         // someone's in table 100 at our metric, an unreachable in main.
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "from",
-            "2001:db8::/56",
-            "via",
-            "fe80::b:0",
-            "dev",
-            "pppoe-wan",
-            "proto",
-            "static",
-            "metric",
-            "512",
-        ]);
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "from",
-            "2001:db8:100::/56",
-            "via",
-            "fe80::b:1",
-            "dev",
-            "pppoe-VWAN1",
-            "proto",
-            "static",
-            "metric",
-            "512",
-        ]);
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fe80::b:0",
-            "dev",
-            "pppoe-wan",
-            "proto",
-            "static",
-            "metric",
-            "1024",
-        ]);
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fe80::b:1",
-            "dev",
-            "pppoe-VWAN1",
-            "table",
-            "100",
-            "metric",
-            "1",
-        ]);
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "unreachable",
-            "default",
-            "metric",
-            "2000",
-        ]);
+        ip_line("-6 route add default from 2001:db8::/56 via fe80::b:0 dev pppoe-wan proto static metric 512");
+        ip_line("-6 route add default from 2001:db8:100::/56 via fe80::b:1 dev pppoe-VWAN1 proto static metric 512");
+        ip_line("-6 route add default via fe80::b:0 dev pppoe-wan proto static metric 1024");
+        ip_line("-6 route add default via fe80::b:1 dev pppoe-VWAN1 table 100 metric 1");
+        ip_line("-6 route add unreachable default metric 2000");
         let foreign = default_routes(true);
         assert_eq!(foreign.len(), 5);
         for (a, i) in [
@@ -211,18 +121,7 @@ fn foreign_routes_survive_including_source_specific_defaults() {
 fn foreign_route_at_our_metric_is_never_replaced() {
     in_netns(|| {
         let r = Router::all_up(2);
-        ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fe80::b:0",
-            "dev",
-            "pppoe-wan",
-            "metric",
-            "1",
-        ]);
+        ip_line("-6 route add default via fe80::b:0 dev pppoe-wan metric 1");
         let before = all_routes();
         let run = r.event("ecmp6", "ifup", "VWAN1_6", &[]);
         assert_eq!(run.code, 6, "{}", run.stderr);
@@ -236,11 +135,9 @@ fn interfaces_without_a_live_default_are_left_out_and_ethernet_wans_join() {
         let mut r = Router::all_up(2);
         r.dials[1].ipv6 = false;
         // VWAN1_6 with only an expired default; a DHCPv6 WAN on Ethernet.
-        ip(&[
-            "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
-        ]);
-        ip(&["link", "set", "eth1", "up"]);
-        ip(&["link", "set", "eth1p", "up"]);
+        ip_line("link add eth1 type veth peer name eth1p");
+        ip_line("link set eth1 up");
+        ip_line("link set eth1p up");
         r.extra.push(r#"{"interface":"VWAN1_6","up":true,"proto":"dhcpv6","l3_device":"pppoe-VWAN1","device":"pppoe-VWAN1","route":[{"target":"::","mask":0,"nexthop":"fe80::b:1","metric":512,"valid":0,"source":"2001:db8:100::/56"}]}"#.into());
         r.extra.push(r#"{"interface":"wan2","up":true,"proto":"dhcpv6","l3_device":"eth1","device":"eth1","route":[{"target":"::","mask":0,"nexthop":"fe80::1","metric":512,"valid":1800,"source":"2001:db8:9::/64"},{"target":"::","mask":0,"nexthop":"fe80::1","metric":512,"valid":1800,"source":"2001:db8:9::a/64"}]}"#.into());
         r.write_dump();

@@ -46,6 +46,11 @@ pub fn ip(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `ip` with its arguments written as one line: `ip_line("route add ...")`.
+pub fn ip_line(args: &str) -> String {
+    ip(&args.split_whitespace().collect::<Vec<_>>())
+}
+
 /// Where the built binaries are: $ECMP_BIN_DIR, else target/debug.
 pub fn bin(name: &str) -> PathBuf {
     let dir = std::env::var_os("ECMP_BIN_DIR")

@@ -178,6 +178,11 @@ mod tests {
         select(family, &Dump::parse(json.as_bytes()).unwrap(), cfg, e)
     }
 
+    /// Select from a dump with the family's default config.
+    fn sel_dump(family: Family, d: &Dump, action: &str, iface: &str) -> Selection {
+        select(family, d, &Config::defaults(family), &ev(action, iface)).unwrap()
+    }
+
     fn summary(s: &Selection) -> Vec<String> {
         s.members
             .iter()
@@ -191,13 +196,7 @@ mod tests {
     #[test]
     fn v4_from_real_dump() {
         let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
-        let s = select(
-            Family::V4,
-            &d,
-            &Config::defaults(Family::V4),
-            &ev("ifup", "VWAN3"),
-        )
-        .unwrap();
+        let s = sel_dump(Family::V4, &d, "ifup", "VWAN3");
         assert_eq!(s.members.len(), 8);
         assert_eq!(summary(&s)[0], "VWAN1 100.64.1.1 pppoe-VWAN1 w1");
         assert_eq!(summary(&s)[7], "wan 100.64.0.1 pppoe-wan w1");
@@ -335,13 +334,7 @@ mod tests {
     #[test]
     fn v6_from_real_dump_uses_the_6_aliases() {
         let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
-        let s = select(
-            Family::V6,
-            &d,
-            &Config::defaults(Family::V6),
-            &ev("ifup", "wan_6"),
-        )
-        .unwrap();
+        let s = sel_dump(Family::V6, &d, "ifup", "wan_6");
         let sm = summary(&s);
         assert_eq!(sm.len(), 8);
         assert_eq!(sm[0], "VWAN1_6 fe80::b:1 pppoe-VWAN1 w1");
@@ -389,13 +382,7 @@ mod tests {
         j.extend(&one[one.iter().position(|&b| b == b'{').unwrap() + 1..]);
         j.extend(b"]}");
         let d = Dump::parse(&j).unwrap();
-        let s = select(
-            Family::V6,
-            &d,
-            &Config::defaults(Family::V6),
-            &ev("ifup", "wan_6"),
-        )
-        .unwrap();
+        let s = sel_dump(Family::V6, &d, "ifup", "wan_6");
         assert_eq!(
             summary(&s),
             ["wan_6 fe80::96db:daff:fe3e:8fcf pppoe-wan w1"]
@@ -405,13 +392,7 @@ mod tests {
     #[test]
     fn v6_ifdown_removes_the_nexthop() {
         let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
-        let s = select(
-            Family::V6,
-            &d,
-            &Config::defaults(Family::V6),
-            &ev("ifdown", "VWAN1_6"),
-        )
-        .unwrap();
+        let s = sel_dump(Family::V6, &d, "ifdown", "VWAN1_6");
         assert_eq!(summary(&s), ["wan_6 fe80::b:0 pppoe-wan w1"]);
     }
 }

@@ -4,7 +4,7 @@
 //! neli 0.7 has no `struct rtnexthop`, so [`Rtnexthop`] is ours, built on
 //! neli's derives, and RTA_MULTIPATH payloads are a sequence of them.
 
-use crate::route::{Nexthop, Route, RTN_UNICAST};
+use crate::route::{Nexthop, Route};
 use crate::{Error, Family};
 use neli::consts::nl::{NlmF, Nlmsg, NlmsgerrAttr};
 use neli::consts::rtnl::{Ifla, RtAddrFamily, RtScope, RtTable, Rta, Rtm, Rtn, Rtprot};
@@ -439,11 +439,6 @@ impl Kernel for Netlink {
     }
 }
 
-#[allow(dead_code)]
-fn _unicast_is_one() {
-    debug_assert_eq!(u8::from(Rtn::Unicast), RTN_UNICAST);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,6 +498,11 @@ mod tests {
         assert_eq!(link_name(&p[..10]), None);
         p[24] = 200; // IFLA_IFNAME length past the end
         assert_eq!(link_name(&p), None);
+    }
+
+    #[test]
+    fn route_kinds_agree_with_neli() {
+        assert_eq!(u8::from(Rtn::Unicast), crate::route::RTN_UNICAST);
     }
 
     #[test]
