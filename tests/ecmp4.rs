@@ -41,7 +41,7 @@ fn dials_come_up_one_by_one_then_go_down() {
             assert_eq!(ours(), [want], "after ifup {}", d.name);
             assert!(
                 run.stderr.contains(&format!(
-                    "ifup {}: default metric 1 via {} link",
+                    "ifup {}: multipath default metric 1 via {} link",
                     d.name,
                     i + 1
                 )),
@@ -60,7 +60,7 @@ fn dials_come_up_one_by_one_then_go_down() {
                 ("100.64.0.1", "pppoe-wan")
             ])]
         );
-        assert!(run.stderr.contains("ifdown VWAN2: default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN3,pppoe-wan (replaced)"), "{}", run.stderr);
+        assert!(run.stderr.contains("ifdown VWAN2: multipath default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN3,pppoe-wan (replaced)"), "{}", run.stderr);
     });
 }
 
@@ -476,7 +476,7 @@ fn syslog_line_with_daemon_facility() {
         assert!(line.starts_with("<30>"), "{line}");
         assert!(line.contains("ecmp4["), "{line}");
         assert!(
-            line.ends_with("ifup wan: default metric 1 via 1 link pppoe-wan (replaced)"),
+            line.ends_with("ifup wan: multipath default metric 1 via 1 link pppoe-wan (replaced)"),
             "{line}"
         );
     });
@@ -577,6 +577,8 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
             "--dump-file",
             fixture,
             "--dry-run",
+            "--mode",
+            "multipath",
             "--config",
             "/nonexistent",
             "--action",
@@ -595,6 +597,8 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
             "--dump-file",
             "-",
             "--dry-run",
+            "--mode",
+            "multipath",
             "--config",
             "/nonexistent",
             "--action",

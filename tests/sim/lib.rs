@@ -117,6 +117,9 @@ pub struct Router {
     pub dials: Vec<Dial>,
     /// Extra interface JSON objects appended to the dump.
     pub extra: Vec<String>,
+    /// `--mode` every event gets unless it passes its own. The classic
+    /// suites (ecmp4.rs, ecmp6.rs) pin multipath; nexthop.rs sets others.
+    pub mode: &'static str,
 }
 
 pub struct Run {
@@ -157,6 +160,7 @@ impl Router {
             dir,
             dials,
             extra: Vec::new(),
+            mode: "multipath",
         };
         r.write_dump();
         r
@@ -291,6 +295,9 @@ impl Router {
                 c.arg(flag).arg(self.path(file));
             }
         }
+        if !extra.contains(&"--mode") {
+            c.args(["--mode", self.mode]);
+        }
         c.args(extra);
         if let Some(d) = self
             .dials
@@ -368,8 +375,25 @@ pub fn all_routes() -> String {
     ip(&["-4", "route", "show", "table", "all"]) + &ip(&["-6", "route", "show", "table", "all"])
 }
 
-/// Counts route changes the kernel announces (RTM_NEWROUTE/DELROUTE) on
-/// the rtnetlink multicast groups, to prove that a run wrote nothing.
+/// Every nexthop object of the namespace as `ip nexthop show` prints it.
+pub fn nexthops() -> Vec<String> {
+    ip(&["nexthop", "show"])
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Our nexthop objects (proto 236).
+pub fn ours_nh() -> Vec<String> {
+    nexthops()
+        .into_iter()
+        .filter(|l| l.ends_with("proto 236"))
+        .collect()
+}
+
+/// Counts route and nexthop changes the kernel announces
+/// (RTM_NEWROUTE/DELROUTE, RTM_NEWNEXTHOP/DELNEXTHOP) on the rtnetlink
+/// multicast groups, to prove that a run wrote nothing.
 pub struct RouteWatch(i32);
 
 impl RouteWatch {
@@ -391,6 +415,16 @@ impl RouteWatch {
                 std::mem::size_of::<libc::sockaddr_nl>() as u32,
             );
             assert_eq!(r, 0, "bind rtnetlink groups");
+            // RTNLGRP_NEXTHOP (32) is past the 32-bit nl_groups mask.
+            let grp: libc::c_int = 32;
+            let r = libc::setsockopt(
+                fd,
+                libc::SOL_NETLINK,
+                libc::NETLINK_ADD_MEMBERSHIP,
+                &grp as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+            assert_eq!(r, 0, "join RTNLGRP_NEXTHOP");
             RouteWatch(fd)
         }
     }
@@ -416,7 +450,8 @@ impl RouteWatch {
             while off + 16 <= r as usize {
                 let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
                 let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-                if ty == libc::RTM_NEWROUTE || ty == libc::RTM_DELROUTE {
+                // 104/105: RTM_NEWNEXTHOP/RTM_DELNEXTHOP.
+                if ty == libc::RTM_NEWROUTE || ty == libc::RTM_DELROUTE || ty == 104 || ty == 105 {
                     n += 1;
                 }
                 if len < 16 {

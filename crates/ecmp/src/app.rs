@@ -6,9 +6,11 @@ use crate::config::{self, Config};
 use crate::dump::{Dump, MAX_DUMP};
 use crate::event::Event;
 use crate::log::{Level, Log};
-use crate::members::{self, Member, Selection};
+use crate::members::{self, Selection};
+use crate::nexthop::Mode;
+use crate::program::{self, Fail, State};
 use crate::route::{self, Action, Route};
-use crate::system::{Kernel, Link, Netlink, ENODEV};
+use crate::system::{Kernel, Netlink};
 use crate::{proc, Error, Family};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -117,6 +119,9 @@ pub fn load_config(family: Family, args: &Args) -> Result<Config, Error> {
     if let Some(u) = &args.ubus {
         cfg.ubus = u.clone();
     }
+    if let Some(m) = &args.mode {
+        cfg.mode = Mode::parse(m).map_err(|e| usage("--mode", e))?;
+    }
     if let Some(t) = &args.ubus_timeout {
         cfg.ubus_timeout = config::parse_timeout(t).map_err(|e| usage("--ubus-timeout", e))?;
     }
@@ -165,46 +170,13 @@ fn run(family: Family, args: &Args, event: &Event, log: &mut Log) -> Result<Outc
         for s in &sel.skipped {
             log.line(Level::Info, &format!("not a member: {s}"));
         }
-        match Route::desired(family, cfg.table, cfg.metric, &sel.members) {
-            Some(r) => println!("{}", r.to_ip("replace")),
-            None => println!(
-                "{} del default{} proto {} metric {}",
-                family.ip_cmd(),
-                if cfg.table == 254 {
-                    String::new()
-                } else {
-                    format!(" table {}", cfg.table)
-                },
-                crate::RTPROT_ECMP,
-                cfg.metric
-            ),
+        for l in program::dry_run(cfg.mode, family, &cfg, &sel.members) {
+            println!("{l}");
         }
         return Ok(Outcome::default());
     }
     let mut nl = Netlink::open()?;
     apply(&mut nl, family, &cfg, &dump, &sel, event)
-}
-
-/// Members whose device exists, with ifindex filled in; the rest named.
-fn resolve(members: &[Member], links: &[Link]) -> (Vec<(Member, u32)>, Vec<String>) {
-    let mut live = Vec::new();
-    let mut gone = Vec::new();
-    for m in members {
-        match links.iter().find(|l| l.name == m.device) {
-            Some(l) => live.push((m.clone(), l.index)),
-            None => gone.push(m.device.clone()),
-        }
-    }
-    (live, gone)
-}
-
-fn desired_route(family: Family, cfg: &Config, live: &[(Member, u32)]) -> Option<Route> {
-    let members: Vec<Member> = live.iter().map(|(m, _)| m.clone()).collect();
-    let mut r = Route::desired(family, cfg.table, cfg.metric, &members)?;
-    for (n, (_, idx)) in r.nexthops.iter_mut().zip(live) {
-        n.ifindex = *idx;
-    }
-    Some(r)
 }
 
 fn summary(r: &Route) -> String {
@@ -261,8 +233,9 @@ fn warnings(
     w
 }
 
-/// Bring the kernel to the desired state with one write (plus, after a
-/// configuration change, the removal of our routes at an old metric).
+/// Bring the kernel to the desired state: one route write in multipath
+/// mode, the member objects and one group write in the group modes. In
+/// auto mode, a mode the kernel refuses falls back to the next one.
 pub fn apply<K: Kernel>(
     k: &mut K,
     family: Family,
@@ -272,84 +245,92 @@ pub fn apply<K: Kernel>(
     event: &Event,
 ) -> Result<Outcome, Error> {
     let label = event.label();
-    let links = k.links()?;
-    let (mut live, mut gone) = resolve(&sel.members, &links);
-    let kernel = k.default_routes(family, cfg.table)?;
-    let mut want = desired_route(family, cfg, &live);
-    let mut plan = route::plan(want.as_ref(), &kernel, cfg.table, cfg.metric)?;
+    let mut st = State::read(k, family, cfg.table)?;
+    let modes: &[Mode] = match (cfg.mode, st.objs.is_some()) {
+        (Mode::Multipath, _) | (Mode::Auto, false) => &[Mode::Multipath],
+        (Mode::Auto, true) => &[Mode::Resilient, Mode::Group, Mode::Multipath],
+        (Mode::Resilient, true) => &[Mode::Resilient],
+        (Mode::Group, true) => &[Mode::Group],
+        (m, false) => {
+            return Err(Error::Kernel(format!(
+                "mode {} needs nexthop objects (Linux 5.3+), which this kernel lacks; set mode auto or multipath",
+                m.name()
+            )))
+        }
+    };
     let mut out = Outcome {
         warnings: warnings(
             family,
             cfg,
             dump,
-            &kernel,
-            live.len(),
+            &st.routes,
+            sel.members.len(),
             k.hash_policy(family),
         ),
         ..Outcome::default()
     };
-    let write = |k: &mut K, a: &Action| -> Result<(), crate::system::KernelError> {
-        match a {
-            Action::Replace(r) => k.replace(r),
-            Action::Delete(r) => k.delete(r),
-            Action::Unchanged | Action::Absent => Ok(()),
+    let mut refused = Vec::new();
+    let mut retried = false;
+    let mut i = 0;
+    let (mode, done) = loop {
+        let mode = modes[i];
+        let r = match mode {
+            Mode::Multipath => program::multipath(k, family, cfg, &sel.members, &st),
+            m => program::group(k, m, family, cfg, &sel.members, &st),
+        };
+        match r {
+            Ok(d) => break (mode, d),
+            // A device vanished between our read and our write (pppd
+            // exited): read the kernel again and try once more.
+            Err(Fail::Vanished(_)) if !retried => {
+                retried = true;
+                st = State::read(k, family, cfg.table)?;
+            }
+            Err(Fail::Refused(e)) if i + 1 < modes.len() => {
+                refused.push(e);
+                i += 1;
+            }
+            Err(Fail::Refused(e)) | Err(Fail::Vanished(e)) => return Err(Error::Kernel(e)),
+            Err(Fail::Error(e)) => return Err(e),
         }
     };
-    let mut result = write(k, &plan.action);
-    if matches!(&result, Err(e) if e.errno == ENODEV) {
-        // A device vanished between the dump and the write (pppd exited):
-        // drop the members that are gone and try once more with the rest.
-        let links = k.links()?;
-        let (l, g) = resolve(&sel.members, &links);
-        live = l;
-        gone = g;
-        want = desired_route(family, cfg, &live);
-        plan = route::plan(want.as_ref(), &kernel, cfg.table, cfg.metric)?;
-        result = write(k, &plan.action);
+    let mut notes = String::new();
+    if !done.gone.is_empty() {
+        notes.push_str(&format!(" [gone: {}]", done.gone.join(",")));
     }
-    let verb = match &plan.action {
-        Action::Replace(r) => format!("replace {}", summary(r)),
-        Action::Delete(r) => format!("delete default metric {}", r.metric),
-        _ => String::new(),
-    };
-    result.map_err(|e| Error::Kernel(format!("{verb}: {e}")))?;
-    for s in &plan.stale {
-        k.delete(s).map_err(|e| {
-            Error::Kernel(format!("delete our old default metric {}: {e}", s.metric))
-        })?;
+    if !done.no_carrier.is_empty() {
+        notes.push_str(&format!(" [no carrier: {}]", done.no_carrier.join(",")));
     }
-    let mut gone_note = if gone.is_empty() {
-        String::new()
-    } else {
-        format!(" [gone: {}]", gone.join(","))
-    };
     if !sel.skipped.is_empty() {
-        gone_note.push_str(&format!(" [left out: {}]", sel.skipped.join("; ")));
+        notes.push_str(&format!(" [left out: {}]", sel.skipped.join("; ")));
     }
-    let stale_note = if plan.stale.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " [removed ours at metric {}]",
-            plan.stale
-                .iter()
-                .map(|s| s.metric.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    };
-    out.line = match (&plan.action, &want) {
-        (Action::Replace(r), _) => {
-            format!("{label}: {} (replaced){gone_note}{stale_note}", summary(r))
+    if !done.stale.is_empty() {
+        let m: Vec<String> = done.stale.iter().map(u32::to_string).collect();
+        notes.push_str(&format!(" [removed ours at metric {}]", m.join(",")));
+    }
+    if done.removed_objs > 0 {
+        notes.push_str(&format!(
+            " [removed {} unused nexthop object{}]",
+            done.removed_objs,
+            if done.removed_objs == 1 { "" } else { "s" }
+        ));
+    }
+    if !refused.is_empty() {
+        notes.push_str(&format!(" [refused: {}]", refused.join("; ")));
+    }
+    let m = mode.name();
+    out.line = match (&done.action, &done.want) {
+        (Some(Action::Replace(_)), Some(r)) => {
+            format!("{label}: {m} {} (replaced){notes}", summary(r))
         }
-        (Action::Unchanged, Some(r)) => {
-            format!("{label}: {} (unchanged){gone_note}{stale_note}", summary(r))
+        (Some(Action::Unchanged), Some(r)) => {
+            format!("{label}: {m} {} (unchanged){notes}", summary(r))
         }
-        (Action::Delete(_), _) => format!(
-            "{label}: no live links, default metric {} deleted{gone_note}{stale_note}",
+        (Some(Action::Delete(_)), _) => format!(
+            "{label}: no live links, default metric {} deleted{notes}",
             cfg.metric
         ),
-        _ => format!("{label}: no live links, no route of ours{gone_note}{stale_note}"),
+        _ => format!("{label}: no live links, no route of ours{notes}"),
     };
     Ok(out)
 }
@@ -358,19 +339,48 @@ pub fn apply<K: Kernel>(
 mod tests {
     use super::*;
     use crate::event::Action as Ev;
+    use crate::members::Member;
+    use crate::nexthop::{NhKind, NhObject};
     use crate::route::Nexthop;
-    use crate::system::KernelError;
+    use crate::system::{KernelError, Link, EINVAL, ENODEV, EOPNOTSUPP};
 
-    /// An in-memory kernel: links, routes, and scripted failures.
+    /// An in-memory kernel: links, routes, nexthop objects, and scripted
+    /// failures, refusing what Linux refuses.
     #[derive(Default)]
     struct Fake {
         links: Vec<Link>,
         routes: Vec<Route>,
+        /// None: a kernel without nexthop objects (before 5.3).
+        objs: Option<Vec<NhObject>>,
+        /// A 5.3-5.12 kernel: resilient groups are EINVAL.
+        no_resilient: bool,
         /// Links after the first write attempt (a device vanishing).
         links_after_write: Option<Vec<Link>>,
         fail: Option<i32>,
         writes: Vec<String>,
         policy: Option<u32>,
+    }
+
+    impl Fake {
+        fn vanish(&mut self) {
+            if let Some(l) = self.links_after_write.take() {
+                self.links = l;
+                // Like the kernel: objects on a gone device are flushed.
+                let idx: Vec<u32> = self.links.iter().map(|l| l.index).collect();
+                if let Some(objs) = &mut self.objs {
+                    objs.retain(|o| match o.kind {
+                        NhKind::Gateway { ifindex, .. } => idx.contains(&ifindex),
+                        _ => true,
+                    });
+                }
+            }
+        }
+        fn err(errno: i32) -> Result<(), KernelError> {
+            Err(KernelError {
+                errno,
+                text: "scripted".into(),
+            })
+        }
     }
 
     impl Kernel for Fake {
@@ -386,28 +396,26 @@ mod tests {
                 .collect())
         }
         fn replace(&mut self, r: &Route) -> Result<(), KernelError> {
-            if let Some(l) = self.links_after_write.take() {
-                self.links = l;
-            }
-            // Like the kernel: a nexthop on a missing ifindex is ENODEV.
-            if r.nexthops
+            self.vanish();
+            if let Some(id) = r.nhid {
+                if !self.objs.iter().flatten().any(|o| o.id == id) {
+                    return Self::err(EINVAL);
+                }
+            } else if r
+                .nexthops
                 .iter()
                 .any(|n| !self.links.iter().any(|l| l.index == n.ifindex))
             {
                 self.writes.push("replace failed".into());
-                return Err(KernelError {
-                    errno: ENODEV,
-                    text: String::new(),
-                });
+                return Self::err(ENODEV);
             }
             if let Some(errno) = self.fail.take() {
-                return Err(KernelError {
-                    errno,
-                    text: "scripted".into(),
-                });
+                return Self::err(errno);
             }
-            self.writes
-                .push(format!("replace {}", r.devices().join(",")));
+            self.writes.push(match r.nhid {
+                Some(id) => format!("route nhid {id:x}"),
+                None => format!("replace {}", r.devices().join(",")),
+            });
             self.routes
                 .retain(|o| !(o.table == r.table && o.metric == r.metric));
             self.routes.push(r.clone());
@@ -422,12 +430,72 @@ mod tests {
         fn hash_policy(&self, _: Family) -> Option<u32> {
             self.policy
         }
+        fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
+            Ok(self.objs.clone())
+        }
+        fn new_nexthop(&mut self, o: &NhObject, replace: bool) -> Result<(), KernelError> {
+            self.vanish();
+            let links = self.links.clone();
+            let no_res = self.no_resilient;
+            let Some(objs) = &mut self.objs else {
+                return Self::err(EOPNOTSUPP);
+            };
+            match &o.kind {
+                NhKind::Gateway { ifindex, .. } => {
+                    if !links.iter().any(|l| l.index == *ifindex) {
+                        return Self::err(ENODEV);
+                    }
+                }
+                NhKind::Group { entries, resilient } => {
+                    if no_res && resilient.is_some() {
+                        return Self::err(EINVAL);
+                    }
+                    if entries
+                        .iter()
+                        .any(|(id, _)| !objs.iter().any(|x| x.id == *id))
+                    {
+                        return Self::err(EINVAL);
+                    }
+                }
+                NhKind::Other => return Self::err(EINVAL),
+            }
+            if let Some(errno) = self.fail.take() {
+                return Self::err(errno);
+            }
+            match objs.iter_mut().find(|x| x.id == o.id) {
+                Some(_) if !replace => return Self::err(17),
+                Some(x) => *x = o.clone(),
+                None => objs.push(o.clone()),
+            }
+            self.writes.push(format!(
+                "{} {:x}",
+                if replace { "nh replace" } else { "nh add" },
+                o.id
+            ));
+            Ok(())
+        }
+        fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
+            let Some(objs) = &mut self.objs else {
+                return Self::err(EOPNOTSUPP);
+            };
+            objs.retain(|o| o.id != id);
+            for o in objs.iter_mut() {
+                if let NhKind::Group { entries, .. } = &mut o.kind {
+                    entries.retain(|e| e.0 != id);
+                }
+            }
+            // Routes using a deleted group go with it.
+            self.routes.retain(|r| r.nhid != Some(id));
+            self.writes.push(format!("nh del {id:x}"));
+            Ok(())
+        }
     }
 
     fn link(i: u32, n: &str) -> Link {
         Link {
             index: i,
             name: n.into(),
+            carrier: true,
         }
     }
 
@@ -467,7 +535,9 @@ mod tests {
             ],
             skipped: vec![],
         };
-        (fake, Config::defaults(Family::V4), sel)
+        let mut cfg = Config::defaults(Family::V4);
+        cfg.mode = Mode::Multipath;
+        (fake, cfg, sel)
     }
 
     #[test]
@@ -477,7 +547,7 @@ mod tests {
         let o = apply(&mut k, Family::V4, &cfg, &d, &sel, &ev("ifup", "VWAN2")).unwrap();
         assert_eq!(
             o.line,
-            "ifup VWAN2: default metric 1 via 3 links pppoe-wan,pppoe-VWAN1,pppoe-VWAN2 (replaced)"
+            "ifup VWAN2: multipath default metric 1 via 3 links pppoe-wan,pppoe-VWAN1,pppoe-VWAN2 (replaced)"
         );
         assert_eq!(k.writes, ["replace pppoe-wan,pppoe-VWAN1,pppoe-VWAN2"]);
         let o = apply(&mut k, Family::V4, &cfg, &d, &sel, &ev("ifupdate", "VWAN1")).unwrap();
@@ -640,6 +710,7 @@ mod tests {
             protocol: 4,
             src_len: 0,
             kind: 1,
+            nhid: None,
             nexthops: vec![Nexthop {
                 gateway: Some("100.64.0.1".parse().unwrap()),
                 ifindex: 5,
@@ -655,5 +726,299 @@ mod tests {
             .starts_with("default route via pppoe-wan metric 0 (proto 4) shadows ours"));
         assert!(o.warnings[1].starts_with("interface VWAN1 has metric 1, the same as ours"));
         assert!(o.warnings[2].starts_with("net.ipv4.fib_multipath_hash_policy is 0"));
+    }
+
+    // ---- nexthop objects (the Fake models what Linux accepts) ----
+
+    const M0: u32 = crate::nexthop::ID_BASE;
+    const G0: u32 = 0xEC80_03F8; // group slot 0 for IPv4, table main
+
+    fn group_setup(mode: Mode) -> (Fake, Config, Selection) {
+        let (mut k, mut cfg, sel) = setup();
+        k.objs = Some(vec![]);
+        cfg.mode = mode;
+        (k, cfg, sel)
+    }
+
+    fn run(k: &mut Fake, cfg: &Config, sel: &Selection, a: &str) -> Result<Outcome, Error> {
+        apply(k, Family::V4, cfg, &Dump::default(), sel, &ev(a, "wan"))
+    }
+
+    fn group_of(k: &Fake, id: u32) -> Option<NhKind> {
+        k.objs
+            .iter()
+            .flatten()
+            .find(|o| o.id == id)
+            .map(|o| o.kind.clone())
+    }
+
+    #[test]
+    fn auto_builds_a_resilient_group_then_writes_only_the_group() {
+        let (mut k, cfg, mut sel) = group_setup(Mode::Auto);
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert_eq!(
+            o.line,
+            "ifup wan: resilient default metric 1 via 3 links pppoe-wan,pppoe-VWAN1,pppoe-VWAN2 (replaced)"
+        );
+        assert_eq!(
+            k.writes,
+            [
+                format!("nh add {:x}", M0),
+                format!("nh add {:x}", M0 + 1),
+                format!("nh add {:x}", M0 + 2),
+                format!("nh add {G0:x}"),
+                format!("route nhid {G0:x}"),
+            ]
+        );
+        match group_of(&k, G0) {
+            Some(NhKind::Group { entries, resilient }) => {
+                assert_eq!(entries, [(M0, 1), (M0 + 1, 1), (M0 + 2, 1)]);
+                assert_eq!(resilient, Some(cfg.resilient));
+            }
+            other => panic!("{other:?}"),
+        }
+        k.writes.clear();
+        let o = run(&mut k, &cfg, &sel, "ifupdate").unwrap();
+        assert!(o.line.ends_with("(unchanged)"), "{}", o.line);
+        assert!(k.writes.is_empty(), "{:?}", k.writes);
+        // VWAN1 leaves: the group is replaced in place, the route is not
+        // touched, and its member object goes.
+        sel.members.remove(1);
+        let o = run(&mut k, &cfg, &sel, "ifdown").unwrap();
+        assert_eq!(
+            k.writes,
+            [format!("nh replace {G0:x}"), format!("nh del {:x}", M0 + 1)]
+        );
+        assert!(
+            o.line
+                .ends_with("(replaced) [removed 1 unused nexthop object]"),
+            "{}",
+            o.line
+        );
+        assert_eq!(k.routes.len(), 1);
+    }
+
+    #[test]
+    fn auto_falls_back_to_group_then_to_multipath() {
+        let (mut k, cfg, sel) = group_setup(Mode::Auto);
+        k.no_resilient = true;
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert!(
+            o.line.starts_with("ifup wan: group default metric 1"),
+            "{}",
+            o.line
+        );
+        assert!(
+            o.line.contains("[refused: resilient write group"),
+            "{}",
+            o.line
+        );
+        assert!(matches!(
+            group_of(&k, G0),
+            Some(NhKind::Group {
+                resilient: None,
+                ..
+            })
+        ));
+        assert_eq!(
+            k.objs.as_ref().unwrap().len(),
+            4,
+            "no leftover from the refused try"
+        );
+
+        let (mut k, cfg, sel) = group_setup(Mode::Auto);
+        k.objs = None;
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert!(
+            o.line.starts_with("ifup wan: multipath default"),
+            "{}",
+            o.line
+        );
+        assert_eq!(k.writes, ["replace pppoe-wan,pppoe-VWAN1,pppoe-VWAN2"]);
+    }
+
+    #[test]
+    fn forced_modes_the_kernel_lacks_are_errors_that_change_nothing() {
+        let (mut k, cfg, sel) = group_setup(Mode::Resilient);
+        k.no_resilient = true;
+        let e = run(&mut k, &cfg, &sel, "ifup").unwrap_err();
+        assert_eq!(e.exit_code(), 5);
+        assert!(e.to_string().contains("resilient write group"), "{e}");
+        assert_eq!(k.objs, Some(vec![]), "members created before were removed");
+        assert!(k.routes.is_empty());
+
+        let (mut k, cfg, sel) = group_setup(Mode::Group);
+        k.objs = None;
+        let e = run(&mut k, &cfg, &sel, "ifup").unwrap_err();
+        assert!(e.to_string().contains("needs nexthop objects"), "{e}");
+        assert!(k.writes.is_empty());
+    }
+
+    #[test]
+    fn mode_switches_leave_exactly_one_route_and_no_stray_objects() {
+        let (mut k, mut cfg, sel) = group_setup(Mode::Multipath);
+        run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert_eq!(k.routes[0].nhid, None);
+        for (mode, nhid) in [
+            (Mode::Resilient, Some(G0)),
+            (Mode::Group, Some(G0 + 1)),
+            (Mode::Resilient, Some(G0)),
+            (Mode::Multipath, None),
+        ] {
+            cfg.mode = mode;
+            run(&mut k, &cfg, &sel, "ifup").unwrap();
+            assert_eq!(k.routes.len(), 1, "{mode:?}");
+            assert_eq!(k.routes[0].nhid, nhid, "{mode:?}");
+            let objs = k.objs.as_ref().unwrap();
+            let want = if nhid.is_some() { 4 } else { 0 };
+            assert_eq!(objs.len(), want, "{mode:?}: {objs:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_route_write_undoes_the_new_objects() {
+        let (mut k, cfg, sel) = group_setup(Mode::Resilient);
+        let foreign = NhObject {
+            id: 7,
+            family: Some(Family::V4),
+            protocol: 4,
+            kind: NhKind::Gateway {
+                gateway: None,
+                ifindex: 5,
+            },
+        };
+        k.objs = Some(vec![foreign.clone()]);
+        let before_routes = k.routes.clone();
+        // Fail the route write: the group exists, the route is refused.
+        struct FailRoute<'a>(&'a mut Fake);
+        impl Kernel for FailRoute<'_> {
+            fn links(&mut self) -> Result<Vec<Link>, Error> {
+                self.0.links()
+            }
+            fn default_routes(&mut self, f: Family, t: u32) -> Result<Vec<Route>, Error> {
+                self.0.default_routes(f, t)
+            }
+            fn replace(&mut self, _: &Route) -> Result<(), KernelError> {
+                Fake::err(1)
+            }
+            fn delete(&mut self, r: &Route) -> Result<(), KernelError> {
+                self.0.delete(r)
+            }
+            fn hash_policy(&self, f: Family) -> Option<u32> {
+                self.0.hash_policy(f)
+            }
+            fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
+                self.0.nexthops()
+            }
+            fn new_nexthop(&mut self, o: &NhObject, r: bool) -> Result<(), KernelError> {
+                self.0.new_nexthop(o, r)
+            }
+            fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
+                self.0.del_nexthop(id)
+            }
+        }
+        let e = apply(
+            &mut FailRoute(&mut k),
+            Family::V4,
+            &cfg,
+            &Dump::default(),
+            &sel,
+            &ev("ifup", "wan"),
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 5);
+        assert!(
+            e.to_string().contains("point the route at the group"),
+            "{e}"
+        );
+        assert_eq!(k.objs, Some(vec![foreign]), "exactly as before");
+        assert_eq!(k.routes, before_routes);
+    }
+
+    #[test]
+    fn a_device_vanishing_mid_way_is_retried_without_it() {
+        let (mut k, cfg, sel) = group_setup(Mode::Resilient);
+        k.links_after_write = Some(vec![
+            link(1, "lo"),
+            link(5, "pppoe-wan"),
+            link(7, "pppoe-VWAN2"),
+        ]);
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert!(
+            o.line
+                .contains("via 2 links pppoe-wan,pppoe-VWAN2 (replaced) [gone: pppoe-VWAN1]"),
+            "{}",
+            o.line
+        );
+        match group_of(&k, G0) {
+            Some(NhKind::Group { entries, .. }) => assert_eq!(entries.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(k.objs.as_ref().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_member_without_carrier_stays_out_of_the_group() {
+        let (mut k, cfg, sel) = group_setup(Mode::Group);
+        k.links[2].carrier = false;
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert!(
+            o.line
+                .contains("via 2 links pppoe-wan,pppoe-VWAN2 (replaced) [no carrier: pppoe-VWAN1]"),
+            "{}",
+            o.line
+        );
+        // In multipath mode the kernel takes it (flagged linkdown).
+        let (mut k, mut cfg, sel) = group_setup(Mode::Multipath);
+        k.links[2].carrier = false;
+        cfg.mode = Mode::Multipath;
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert!(o.line.contains("via 3 links"), "{}", o.line);
+    }
+
+    #[test]
+    fn no_members_removes_route_group_and_members_but_not_foreign_objects() {
+        let (mut k, cfg, sel) = group_setup(Mode::Auto);
+        let foreign = NhObject {
+            id: M0 + 100,
+            family: Some(Family::V4),
+            protocol: 4,
+            kind: NhKind::Gateway {
+                gateway: None,
+                ifindex: 5,
+            },
+        };
+        k.objs = Some(vec![foreign.clone()]);
+        run(&mut k, &cfg, &sel, "ifup").unwrap();
+        assert_eq!(k.objs.as_ref().unwrap().len(), 5);
+        let o = run(&mut k, &cfg, &Selection::default(), "ifdown").unwrap();
+        assert_eq!(
+            o.line,
+            "ifdown wan: no live links, default metric 1 deleted [removed 4 unused nexthop objects]"
+        );
+        assert_eq!(k.objs, Some(vec![foreign]));
+        assert!(k.routes.is_empty());
+    }
+
+    #[test]
+    fn dry_run_prints_the_commands_of_each_mode() {
+        let (_, mut cfg, sel) = setup();
+        cfg.resilient.buckets = 64;
+        let lines = program::dry_run(Mode::Auto, Family::V4, &cfg, &sel.members);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(
+            lines[0],
+            "ip nexthop add id 3959422976 via 100.64.0.1 dev pppoe-wan proto 236"
+        );
+        assert!(lines[3].starts_with("ip nexthop add id 3967812600 group 3959422976/3959422977/3959422978 type resilient buckets 64"), "{}", lines[3]);
+        assert_eq!(
+            lines[4],
+            "ip route replace default proto 236 metric 1 nhid 3967812600"
+        );
+        let lines = program::dry_run(Mode::Multipath, Family::V4, &cfg, &sel.members);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("nexthop via 100.64.1.1 dev pppoe-VWAN1 weight 1"));
+        let lines = program::dry_run(Mode::Group, Family::V4, &cfg, &[]);
+        assert_eq!(lines, ["ip route del default proto 236 metric 1"]);
     }
 }

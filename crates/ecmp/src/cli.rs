@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(FromArgs, Debug, Default)]
 #[argh(
     note = "Config: /etc/config/ecmp (UCI, read with `uci -q show ecmp`); flags override it.
-Routes written carry protocol 236 (`proto 236` in `ip route`); only those are ever replaced or deleted.
+Routes and nexthop objects written carry protocol 236 (`proto 236`); only those are ever replaced or deleted.
+Modes: resilient = a resilient nexthop group (Linux 5.13+), group = a hash-threshold group (5.3+), multipath = one RTA_MULTIPATH route; auto takes the first the kernel accepts. With a group the route outlives a member device's removal.
 Exit status 0: route replaced, deleted or already right, or an action that changes nothing.",
     error_code(2, "usage: bad flag, or ACTION/INTERFACE unusable"),
     error_code(3, "config: /etc/config/ecmp or uci unusable"),
@@ -54,6 +55,9 @@ pub struct Args {
     /// interface never to use (repeatable)
     #[argh(option)]
     pub exclude: Vec<String>,
+    /// auto (default), resilient, group or multipath: how the route is programmed
+    #[argh(option)]
+    pub mode: Option<String>,
     /// print the desired route in `ip route` syntax; touch nothing
     #[argh(switch)]
     pub dry_run: bool,

@@ -11,10 +11,15 @@
 //!     option metric '1'              # metric of our default route
 //!     list proto 'pppoe'             # netifd protos whose interfaces are members
 //!     list exclude 'wan'             # interfaces never used
+//!     option mode 'auto'             # auto, resilient, group or multipath
+//!     option buckets '512'           # resilient: hash buckets (2-65535)
+//!     option idle_timer '300'        # resilient: seconds before an idle bucket may move
+//!     option unbalanced_timer '0'    # resilient: seconds before busy buckets move (0 never)
 //! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
 //!     option weight '2'              # 1-256, default 1
 //! ```
 
+use crate::nexthop::{Mode, Resilient};
 use crate::{proc, Error, Family};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +40,8 @@ pub struct Config {
     pub weights: BTreeMap<String, u16>,
     pub ubus: PathBuf,
     pub ubus_timeout: Duration,
+    pub mode: Mode,
+    pub resilient: Resilient,
 }
 
 impl Config {
@@ -52,6 +59,8 @@ impl Config {
             weights: BTreeMap::new(),
             ubus: PathBuf::from(DEFAULT_UBUS),
             ubus_timeout: Duration::from_secs(5),
+            mode: Mode::Auto,
+            resilient: Resilient::default(),
         }
     }
 
@@ -96,6 +105,20 @@ impl Config {
                     }
                     if let Some(v) = s.options.get("exclude") {
                         self.exclude = v.clone();
+                    }
+                    if let Some(v) = opt("mode") {
+                        self.mode = Mode::parse(v).map_err(|e| ctx("mode", e))?;
+                    }
+                    if let Some(v) = opt("buckets") {
+                        self.resilient.buckets = parse_buckets(v).map_err(|e| ctx("buckets", e))?;
+                    }
+                    if let Some(v) = opt("idle_timer") {
+                        self.resilient.idle_timer =
+                            parse_seconds(v).map_err(|e| ctx("idle_timer", e))?;
+                    }
+                    if let Some(v) = opt("unbalanced_timer") {
+                        self.resilient.unbalanced_timer =
+                            parse_seconds(v).map_err(|e| ctx("unbalanced_timer", e))?;
                     }
                 }
                 "member" => {
@@ -188,6 +211,21 @@ pub fn parse_weight(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(w) if (1..=256).contains(&w) => Ok(w),
         _ => Err(format!("'{v}' is not a weight (1-256)")),
+    }
+}
+
+pub fn parse_buckets(v: &str) -> Result<u16, String> {
+    match v.parse::<u16>() {
+        Ok(b) if b >= 2 => Ok(b),
+        _ => Err(format!("'{v}' is not a bucket count (2-65535)")),
+    }
+}
+
+/// Resilient-group timers: whole seconds the kernel can hold in clock_t.
+pub fn parse_seconds(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(s) if s <= 3600 * 24 * 7 => Ok(s),
+        _ => Err(format!("'{v}' is not a number of seconds (0-604800)")),
     }
 }
 
@@ -285,6 +323,10 @@ ecmp.ipv4.table='100'
 ecmp.ipv4.metric='7'
 ecmp.ipv4.proto='pppoe' 'dhcp'
 ecmp.ipv4.exclude='wan'
+ecmp.ipv4.mode='group'
+ecmp.ipv4.buckets='64'
+ecmp.ipv4.idle_timer='30'
+ecmp.ipv4.unbalanced_timer='600'
 ecmp.ipv6=ecmp
 ecmp.ipv6.metric='9'
 ecmp.VWAN3=member
@@ -308,11 +350,21 @@ ecmp.@member[1].weight='256'
         assert_eq!(c.weight("VWAN3_6"), 2);
         assert_eq!(c.weight("wan"), 256);
         assert_eq!(c.weight("VWAN1"), 1);
+        assert_eq!(c.mode, Mode::Group);
+        assert_eq!(
+            c.resilient,
+            Resilient {
+                buckets: 64,
+                idle_timer: 30,
+                unbalanced_timer: 600
+            }
+        );
 
         let mut c6 = Config::defaults(Family::V6);
         c6.apply_uci(Family::V6, SHOW).unwrap();
         assert_eq!((c6.table, c6.metric), (254, 9));
         assert_eq!(c6.protos, ["dhcpv6"]);
+        assert_eq!((c6.mode, c6.resilient), (Mode::Auto, Resilient::default()));
     }
 
     #[test]
@@ -342,6 +394,20 @@ ecmp.@member[1].weight='256'
             (
                 "ecmp.globals=globals\necmp.globals.ubus_timeout='0'\n",
                 "ubus_timeout",
+            ),
+            ("ecmp.ipv4=ecmp\necmp.ipv4.mode='fast'\n", "ipv4.mode"),
+            ("ecmp.ipv4=ecmp\necmp.ipv4.buckets='1'\n", "ipv4.buckets"),
+            (
+                "ecmp.ipv4=ecmp\necmp.ipv4.buckets='65536'\n",
+                "ipv4.buckets",
+            ),
+            (
+                "ecmp.ipv4=ecmp\necmp.ipv4.idle_timer='-1'\n",
+                "ipv4.idle_timer",
+            ),
+            (
+                "ecmp.ipv4=ecmp\necmp.ipv4.unbalanced_timer='604801'\n",
+                "ipv4.unbalanced_timer",
             ),
             ("garbage\n", "unexpected uci output"),
             ("ecmp.nosection.metric='1'\n", "unexpected uci output"),

@@ -15,7 +15,9 @@ pub mod error;
 pub mod event;
 pub mod log;
 pub mod members;
+pub mod nexthop;
 pub mod proc;
+pub mod program;
 pub mod route;
 pub mod system;
 

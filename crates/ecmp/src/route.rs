@@ -28,6 +28,9 @@ pub struct Route {
     pub src_len: u8,
     /// rtm_type (1 = unicast; unreachable, blackhole etc. are others).
     pub kind: u8,
+    /// RTA_NH_ID: the route points at a nexthop object (group). Its
+    /// `nexthops` are then only what the kernel expands for old tools.
+    pub nhid: Option<u32>,
     pub nexthops: Vec<Nexthop>,
 }
 
@@ -46,6 +49,7 @@ impl Route {
             protocol: RTPROT_ECMP,
             src_len: 0,
             kind: RTN_UNICAST,
+            nhid: None,
             nexthops: members
                 .iter()
                 .map(|m| Nexthop {
@@ -82,7 +86,8 @@ impl Route {
             && self.protocol == other.protocol
             && self.kind == other.kind
             && self.src_len == other.src_len
-            && self.key() == other.key()
+            && self.nhid == other.nhid
+            && (self.nhid.is_some() || self.key() == other.key())
     }
 
     pub fn devices(&self) -> Vec<&str> {
@@ -97,6 +102,10 @@ impl Route {
             let _ = write!(s, " table {}", self.table);
         }
         let _ = write!(s, " proto {} metric {}", self.protocol, self.metric);
+        if let Some(id) = self.nhid {
+            let _ = write!(s, " nhid {id}");
+            return s;
+        }
         let hop = |s: &mut String, n: &Nexthop| {
             if let Some(gw) = n.gateway {
                 let _ = write!(s, " via {gw}");
@@ -225,6 +234,7 @@ mod tests {
             protocol,
             src_len: 0,
             kind: RTN_UNICAST,
+            nhid: None,
             nexthops: hops,
         }
     }

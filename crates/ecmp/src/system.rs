@@ -1,9 +1,12 @@
 //! Every kernel call of the project: rtnetlink (NETLINK_ROUTE) through
 //! neli, and the two sysctls we read. Everything else is plain data.
 //!
-//! neli 0.7 has no `struct rtnexthop`, so [`Rtnexthop`] is ours, built on
-//! neli's derives, and RTA_MULTIPATH payloads are a sequence of them.
+//! neli 0.7 has no `struct rtnexthop`, no `struct nhmsg` and no
+//! RTM_*NEXTHOP message types, so [`Rtnexthop`] and [`Nhmsg`] are ours,
+//! built on neli's derives, and the nexthop messages go out as neli's
+//! `UnrecognizedConst` types.
 
+use crate::nexthop::{NhKind, NhObject, Resilient};
 use crate::route::{Nexthop, Route};
 use crate::{Error, Family};
 use neli::consts::nl::{NlmF, Nlmsg, NlmsgerrAttr};
@@ -31,11 +34,52 @@ pub struct Rtnexthop {
     pub attrs: RtBuffer<Rta, Buffer>,
 }
 
+/// `struct nhmsg` (linux/nexthop.h) followed by NHA_* attributes.
+#[derive(Debug, Size, ToBytes, FromBytesWithInput, Header)]
+pub struct Nhmsg {
+    pub nh_family: u8,
+    pub nh_scope: u8,
+    pub nh_protocol: u8,
+    pub resvd: u8,
+    pub nh_flags: u32,
+    #[neli(input = "input.checked_sub(Self::header_size()).ok_or(DeError::InvalidInput(input))?")]
+    pub attrs: RtBuffer<u16, Buffer>,
+}
+
+/// linux/nexthop.h and linux/rtnetlink.h values neli does not name.
+mod uapi {
+    pub const RTM_NEWNEXTHOP: u16 = 104;
+    pub const RTM_DELNEXTHOP: u16 = 105;
+    pub const RTM_GETNEXTHOP: u16 = 106;
+    pub const RTA_NH_ID: u16 = 30;
+    pub const NHA_ID: u16 = 1;
+    pub const NHA_GROUP: u16 = 2;
+    pub const NHA_GROUP_TYPE: u16 = 3;
+    pub const NHA_OIF: u16 = 5;
+    pub const NHA_GATEWAY: u16 = 6;
+    pub const NHA_RES_GROUP: u16 = 12;
+    pub const NHA_RES_GROUP_BUCKETS: u16 = 1;
+    pub const NHA_RES_GROUP_IDLE_TIMER: u16 = 2;
+    pub const NHA_RES_GROUP_UNBALANCED_TIMER: u16 = 3;
+    pub const NEXTHOP_GRP_TYPE_RES: u16 = 1;
+    pub const NLA_F_NESTED: u16 = 0x8000;
+    pub const NLA_TYPE_MASK: u16 = 0x3fff;
+    pub const AF_INET: u8 = 2;
+    pub const AF_INET6: u8 = 10;
+    /// Timers travel in clock_t, USER_HZ (100) per second.
+    pub const USER_HZ: u32 = 100;
+    pub const IFF_UP: u32 = 1;
+    pub const IFF_LOWER_UP: u32 = 1 << 16;
+}
+
 /// A link as the kernel names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     pub index: u32,
     pub name: String,
+    /// Up with carrier (IFF_UP and IFF_LOWER_UP): the kernel refuses a
+    /// nexthop object on a device without it.
+    pub carrier: bool,
 }
 
 /// The kernel's refusal of a write: errno and its extended-ACK text.
@@ -46,6 +90,9 @@ pub struct KernelError {
 }
 
 pub const ENODEV: i32 = 19;
+pub const EINVAL: i32 = 22;
+pub const ENETDOWN: i32 = 100;
+pub const EOPNOTSUPP: i32 = 95;
 
 impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +118,13 @@ pub trait Kernel {
     fn delete(&mut self, route: &Route) -> Result<(), KernelError>;
     /// net.ipv{4,6}.fib_multipath_hash_policy, if readable.
     fn hash_policy(&self, family: Family) -> Option<u32>;
+    /// Every nexthop object in the namespace; None when the kernel has no
+    /// nexthop objects (before 5.3: RTM_GETNEXTHOP is EOPNOTSUPP).
+    fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error>;
+    /// RTM_NEWNEXTHOP: CREATE|EXCL, or CREATE|REPLACE when `replace`.
+    fn new_nexthop(&mut self, obj: &NhObject, replace: bool) -> Result<(), KernelError>;
+    /// RTM_DELNEXTHOP of one of our objects.
+    fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
 }
 
 pub struct Netlink {
@@ -254,7 +308,9 @@ impl Netlink {
         attrs.push(attr(Rta::Table, r.table).map_err(e)?);
         attrs.push(attr(Rta::Priority, r.metric).map_err(e)?);
         let mut scope = RtScope::Universe;
-        if with_hops {
+        if let (true, Some(id)) = (with_hops, r.nhid) {
+            attrs.push(attr(Rta::UnrecognizedConst(uapi::RTA_NH_ID), id).map_err(e)?);
+        } else if with_hops {
             match r.nexthops.as_slice() {
                 [n] => {
                     if let Some(gw) = n.gateway {
@@ -295,23 +351,167 @@ impl Netlink {
 /// all of them (stats, af_spec...), which cost 40% of an event at N=64.
 fn link_name(p: &[u8]) -> Option<Link> {
     let index = u32_from(p.get(4..8)?)?;
+    let flags = u32_from(p.get(8..12)?)?;
+    let up = uapi::IFF_UP | uapi::IFF_LOWER_UP;
     let ifla_ifname = u16::from(Ifla::Ifname);
-    let mut b = p.get(Ifinfomsg::header_size()..)?;
-    while b.len() >= 4 {
+    let (_, name) = attrs(p.get(Ifinfomsg::header_size()..)?).find(|(t, _)| *t == ifla_ifname)?;
+    Some(Link {
+        index,
+        name: String::from_utf8_lossy(name)
+            .trim_end_matches('\0')
+            .to_string(),
+        carrier: flags & up == up,
+    })
+}
+
+/// Walk netlink attributes in place: (type without flags, payload).
+fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        if b.len() < 4 {
+            return None;
+        }
         let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let ty = u16::from_ne_bytes([b[2], b[3]]);
+        let ty = u16::from_ne_bytes([b[2], b[3]]) & uapi::NLA_TYPE_MASK;
         if len < 4 || len > b.len() {
             return None;
         }
-        if ty == ifla_ifname {
-            let name = String::from_utf8_lossy(&b[4..len])
-                .trim_end_matches('\0')
-                .to_string();
-            return Some(Link { index, name });
-        }
+        let payload = &b[4..len];
         b = &b[((len + 3) & !3).min(b.len())..];
+        Some((ty, payload))
+    })
+}
+
+fn u16_from(b: &[u8]) -> Option<u16> {
+    <[u8; 2]>::try_from(b.get(..2)?)
+        .ok()
+        .map(u16::from_ne_bytes)
+}
+
+/// One RTM_NEWNEXTHOP message of a dump.
+fn parse_nexthop(p: &[u8]) -> Option<NhObject> {
+    let family = match *p.first()? {
+        uapi::AF_INET => Some(Family::V4),
+        uapi::AF_INET6 => Some(Family::V6),
+        _ => None,
+    };
+    let protocol = *p.get(2)?;
+    let (mut id, mut gateway, mut oif) = (None, None, None);
+    let (mut group, mut res) = (None, None);
+    for (ty, b) in attrs(p.get(8..)?) {
+        match ty {
+            uapi::NHA_ID => id = u32_from(b),
+            uapi::NHA_GATEWAY => gateway = ip_from(b),
+            uapi::NHA_OIF => oif = u32_from(b),
+            uapi::NHA_GROUP => {
+                group = Some(
+                    b.chunks_exact(8)
+                        .filter_map(|e| {
+                            let w = u16::from(e[4]) + 1 + (u16::from(e[5]) << 8);
+                            Some((u32_from(e)?, w))
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+            uapi::NHA_RES_GROUP => {
+                let mut r = Resilient {
+                    buckets: 0,
+                    idle_timer: 0,
+                    unbalanced_timer: 0,
+                };
+                for (t, v) in attrs(b) {
+                    match t {
+                        uapi::NHA_RES_GROUP_BUCKETS => r.buckets = u16_from(v).unwrap_or(0),
+                        uapi::NHA_RES_GROUP_IDLE_TIMER => {
+                            r.idle_timer = u32_from(v).unwrap_or(0) / uapi::USER_HZ
+                        }
+                        uapi::NHA_RES_GROUP_UNBALANCED_TIMER => {
+                            r.unbalanced_timer = u32_from(v).unwrap_or(0) / uapi::USER_HZ
+                        }
+                        _ => {}
+                    }
+                }
+                res = Some(r);
+            }
+            _ => {}
+        }
     }
-    None
+    let kind = match (group, oif) {
+        (Some(entries), _) => NhKind::Group {
+            entries,
+            resilient: res,
+        },
+        (None, Some(ifindex)) => NhKind::Gateway { gateway, ifindex },
+        _ => NhKind::Other,
+    };
+    Some(NhObject {
+        id: id?,
+        family,
+        protocol,
+        kind,
+    })
+}
+
+fn nla(ty: u16, payload: Vec<u8>) -> Result<Rtattr<u16, Buffer>, String> {
+    RtattrBuilder::default()
+        .rta_type(ty)
+        .rta_payload(Buffer::from(payload))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The RTM_NEWNEXTHOP request for `obj`.
+pub fn nexthop_msg(obj: &NhObject) -> Result<Nhmsg, String> {
+    let mut a = RtBuffer::new();
+    a.push(nla(uapi::NHA_ID, obj.id.to_ne_bytes().to_vec())?);
+    let family = match &obj.kind {
+        NhKind::Gateway { gateway, ifindex } => {
+            a.push(nla(uapi::NHA_OIF, ifindex.to_ne_bytes().to_vec())?);
+            if let Some(g) = gateway {
+                a.push(nla(uapi::NHA_GATEWAY, ip_bytes(*g))?);
+            }
+            match obj.family {
+                Some(Family::V6) => uapi::AF_INET6,
+                _ => uapi::AF_INET,
+            }
+        }
+        NhKind::Group { entries, resilient } => {
+            let mut g = Vec::with_capacity(entries.len() * 8);
+            for (id, w) in entries {
+                let w = w.clamp(&1, &256) - 1;
+                g.extend(id.to_ne_bytes());
+                g.extend([(w & 0xff) as u8, (w >> 8) as u8, 0, 0]);
+            }
+            a.push(nla(uapi::NHA_GROUP, g)?);
+            if let Some(r) = resilient {
+                a.push(nla(
+                    uapi::NHA_GROUP_TYPE,
+                    uapi::NEXTHOP_GRP_TYPE_RES.to_ne_bytes().to_vec(),
+                )?);
+                let mut nest = RtBuffer::<u16, Buffer>::new();
+                nest.push(nla(
+                    uapi::NHA_RES_GROUP_BUCKETS,
+                    r.buckets.to_ne_bytes().to_vec(),
+                )?);
+                let hz = |s: u32| s.saturating_mul(uapi::USER_HZ).to_ne_bytes().to_vec();
+                nest.push(nla(uapi::NHA_RES_GROUP_IDLE_TIMER, hz(r.idle_timer))?);
+                nest.push(nla(
+                    uapi::NHA_RES_GROUP_UNBALANCED_TIMER,
+                    hz(r.unbalanced_timer),
+                )?);
+                a.push(nla(uapi::NHA_RES_GROUP | uapi::NLA_F_NESTED, ser(&nest)?)?);
+            }
+            0
+        }
+        NhKind::Other => return Err(format!("nexthop {} is not one we write", obj.id)),
+    };
+    Ok(Nhmsg {
+        nh_family: family,
+        nh_scope: 0,
+        nh_protocol: obj.protocol,
+        resvd: 0,
+        nh_flags: 0,
+        attrs: a,
+    })
 }
 
 fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Route>, String> {
@@ -322,10 +522,11 @@ fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Rout
     }
     let mut table = u32::from(u8::from(*m.rtm_table()));
     let mut metric = 0;
-    let (mut gw, mut oif, mut hops) = (None, 0u32, Vec::new());
+    let (mut gw, mut oif, mut hops, mut nhid) = (None, 0u32, Vec::new(), None);
     for a in m.rtattrs().iter() {
         let b = a.rta_payload().as_ref();
         match a.rta_type() {
+            Rta::UnrecognizedConst(uapi::RTA_NH_ID) => nhid = u32_from(b),
             Rta::Table => table = u32_from(b).unwrap_or(table),
             Rta::Priority => metric = u32_from(b).unwrap_or(0),
             Rta::Gateway => gw = ip_from(b),
@@ -351,6 +552,7 @@ fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Rout
         protocol: u8::from(*m.rtm_protocol()),
         src_len: *m.rtm_src_len(),
         kind: u8::from(*m.rtm_type()),
+        nhid,
         nexthops: hops
             .into_iter()
             .map(|(gateway, ifindex, weight)| Nexthop {
@@ -437,6 +639,55 @@ impl Kernel for Netlink {
             .parse()
             .ok()
     }
+
+    fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
+        let req = Nhmsg {
+            nh_family: 0,
+            nh_scope: 0,
+            nh_protocol: 0,
+            resvd: 0,
+            nh_flags: 0,
+            attrs: RtBuffer::new(),
+        };
+        match self.request(Rtm::from(uapi::RTM_GETNEXTHOP), NlmF::DUMP, req) {
+            Ok(msgs) => Ok(Some(
+                msgs.iter()
+                    .filter_map(|(_, p)| parse_nexthop(p.as_ref()))
+                    .collect(),
+            )),
+            Err(e) if e.errno == EOPNOTSUPP => Ok(None),
+            Err(e) => Err(Error::Kernel(format!("nexthop dump: {e}"))),
+        }
+    }
+
+    fn new_nexthop(&mut self, obj: &NhObject, replace: bool) -> Result<(), KernelError> {
+        let msg = nexthop_msg(obj).map_err(|t| KernelError { errno: 0, text: t })?;
+        let how = if replace { NlmF::REPLACE } else { NlmF::EXCL };
+        self.request(
+            Rtm::from(uapi::RTM_NEWNEXTHOP),
+            NlmF::ACK | NlmF::CREATE | how,
+            msg,
+        )
+        .map(drop)
+    }
+
+    fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
+        let mut a = RtBuffer::new();
+        a.push(
+            nla(uapi::NHA_ID, id.to_ne_bytes().to_vec())
+                .map_err(|t| KernelError { errno: 0, text: t })?,
+        );
+        let msg = Nhmsg {
+            nh_family: 0,
+            nh_scope: 0,
+            nh_protocol: 0,
+            resvd: 0,
+            nh_flags: 0,
+            attrs: a,
+        };
+        self.request(Rtm::from(uapi::RTM_DELNEXTHOP), NlmF::ACK, msg)
+            .map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +736,7 @@ mod tests {
         // ifinfomsg (16 bytes, index 7) + IFLA_MTU + IFLA_IFNAME "pppoe-wan".
         let mut p = vec![0u8; 16];
         p[4..8].copy_from_slice(&7i32.to_ne_bytes());
+        p[8..12].copy_from_slice(&(1u32 | 1 << 16).to_ne_bytes());
         p.extend([8, 0, 4, 0, 0xdc, 5, 0, 0]);
         p.extend([14, 0, 3, 0]);
         p.extend(b"pppoe-wan\0\0\0");
@@ -492,12 +744,74 @@ mod tests {
             link_name(&p),
             Some(Link {
                 index: 7,
-                name: "pppoe-wan".into()
+                name: "pppoe-wan".into(),
+                carrier: true,
             })
         );
+        p[10] = 0; // no IFF_LOWER_UP
+        assert!(!link_name(&p).unwrap().carrier);
         assert_eq!(link_name(&p[..10]), None);
         p[24] = 200; // IFLA_IFNAME length past the end
         assert_eq!(link_name(&p), None);
+    }
+
+    #[test]
+    fn nexthop_messages_round_trip() {
+        use crate::RTPROT_ECMP;
+        let objs = [
+            NhObject {
+                id: 0xEC00_0001,
+                family: Some(Family::V6),
+                protocol: RTPROT_ECMP,
+                kind: NhKind::Gateway {
+                    gateway: Some("fe80::b:1".parse().unwrap()),
+                    ifindex: 9,
+                },
+            },
+            NhObject {
+                id: 0xEC00_0002,
+                family: Some(Family::V4),
+                protocol: RTPROT_ECMP,
+                kind: NhKind::Gateway {
+                    gateway: None,
+                    ifindex: 4,
+                },
+            },
+            NhObject {
+                id: 0xEC80_03F8,
+                family: None,
+                protocol: RTPROT_ECMP,
+                kind: NhKind::Group {
+                    entries: vec![(0xEC00_0001, 1), (0xEC00_0002, 256)],
+                    resilient: Some(Resilient {
+                        buckets: 64,
+                        idle_timer: 30,
+                        unbalanced_timer: 600,
+                    }),
+                },
+            },
+            NhObject {
+                id: 0xEC80_03F9,
+                family: None,
+                protocol: RTPROT_ECMP,
+                kind: NhKind::Group {
+                    entries: vec![(0xEC00_0001, 7)],
+                    resilient: None,
+                },
+            },
+        ];
+        for o in objs {
+            let b = ser(&nexthop_msg(&o).unwrap()).unwrap();
+            assert_eq!(parse_nexthop(&b), Some(o));
+        }
+        let other = NhObject {
+            id: 1,
+            family: None,
+            protocol: 4,
+            kind: NhKind::Other,
+        };
+        assert!(nexthop_msg(&other).is_err());
+        assert_eq!(parse_nexthop(&[2, 0, 4]), None, "short message");
     }
 
     #[test]
