@@ -7,7 +7,7 @@
 CARGO ?= cargo
 NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 
-.PHONY: all build test demo bench clean
+.PHONY: all build test demo bench bench-flows clean
 
 all: build
 
@@ -29,6 +29,10 @@ demo:
 bench:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench
+
+bench-flows:
+	$(CARGO) build --release --workspace --bins
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-flows
 
 clean:
 	$(CARGO) clean

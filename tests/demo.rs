@@ -1,8 +1,10 @@
 //! `make demo`: a short story on a simulated router in a throwaway network
 //! namespace. Four PPPoE dials (with IPv6) come up one by one, one redials,
-//! one goes down; after each hotplug event, the kernel's default routes.
+//! one goes down; after each hotplug event, the kernel's default routes and
+//! our nexthop objects. Then the same redial with `--mode multipath`, the
+//! way the shell scripts did it, for contrast.
 
-use sim::{default_routes, in_netns, Router};
+use sim::{default_routes, in_netns, ours_nh, Router};
 
 fn show() {
     println!("  kernel now:");
@@ -14,6 +16,13 @@ fn show() {
     for l in v4.iter().chain(v6.iter()) {
         for (k, part) in l.split(" | ").enumerate() {
             println!("    {}{part}", if k > 0 { "  " } else { "" });
+        }
+    }
+    let nh = ours_nh();
+    if !nh.is_empty() {
+        println!("  nexthop objects of ours (ip nexthop):");
+        for l in nh {
+            println!("    {l}");
         }
     }
     println!();
@@ -45,6 +54,7 @@ fn main() {
             );
         }
         let mut r = Router::new(4);
+        r.mode = "auto";
         println!(
             "== a router with 4 PPPoE dials (wan, VWAN1..3), each with netifd's <iface>_6 ==\n"
         );
@@ -56,7 +66,7 @@ fn main() {
         }
         println!("== VWAN2 redials: pppd exits, pppoe-VWAN2 is unregistered ==\n");
         r.device_gone(2);
-        println!("(no hotplug event yet: the kernel dropped the WHOLE IPv4 multipath route)");
+        println!("(no hotplug event yet: the route stays, the kernel dropped only VWAN2 from the groups)");
         show();
         r.set_up(2, false);
         event(&r, "ifdown", "VWAN2");
@@ -68,6 +78,15 @@ fn main() {
         r.set_up(3, false);
         r.device_gone(3);
         event(&r, "ifdown", "VWAN3");
+        show();
+        println!("== contrast: the same redial with --mode multipath (what 97-ECMPv4 did) ==\n");
+        r.mode = "multipath";
+        event(&r, "ifup", "wan");
+        show();
+        r.device_gone(1);
+        println!(
+            "(VWAN1's pppoe device is gone, no hotplug event yet: the WHOLE IPv4 route is gone)"
+        );
         show();
     });
 }

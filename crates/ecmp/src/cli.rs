@@ -58,7 +58,7 @@ pub struct Args {
     /// auto (default), resilient, group or multipath: how the route is programmed
     #[argh(option)]
     pub mode: Option<String>,
-    /// print the desired route in `ip route` syntax; touch nothing
+    /// print what would be installed as `ip nexthop`/`ip route` commands; touch nothing
     #[argh(switch)]
     pub dry_run: bool,
     /// also log to stderr
