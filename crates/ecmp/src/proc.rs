@@ -3,10 +3,10 @@
 //! hung ubusd must not stall every later event on the router.
 
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What went wrong running a helper program; the caller adds context.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,7 +22,13 @@ impl std::fmt::Display for ProcError {
         match self {
             ProcError::Spawn(e) => write!(f, "cannot run: {e}"),
             ProcError::Timeout(t) => {
-                write!(f, "no answer within {:.1} s (killed)", t.as_secs_f64())
+                let ms = t.as_millis();
+                write!(
+                    f,
+                    "no answer within {}.{} s (killed)",
+                    ms / 1000,
+                    ms % 1000 / 100
+                )
             }
             ProcError::TooLarge(n) => write!(f, "printed more than {n} bytes (killed)"),
             ProcError::Failed { status, stderr } if stderr.is_empty() => write!(f, "{status}"),
@@ -31,15 +37,52 @@ impl std::fmt::Display for ProcError {
     }
 }
 
-/// Read at most `cap` bytes; true if the stream had more.
-fn read_capped(mut r: impl Read, cap: usize) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    let over = match r.by_ref().take(cap as u64 + 1).read_to_end(&mut out) {
-        Ok(_) => out.len() > cap,
-        Err(_) => false,
-    };
-    out.truncate(cap);
-    (out, over)
+/// Read `out` to its end, at most `cap` bytes (true if there was more),
+/// waiting with poll(2) so that `deadline` holds however the program
+/// behaves. Err: the deadline passed. (No reader thread: threads cost a
+/// router binary 10 KB.)
+fn read_until<R: Read + AsRawFd>(
+    mut out: R,
+    cap: usize,
+    deadline: Instant,
+) -> Result<(Vec<u8>, bool), ()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(());
+        }
+        let mut pfd = libc::pollfd {
+            fd: out.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(());
+        }
+        if r == 0 {
+            continue; // the deadline check above ends it
+        }
+        match out.read(&mut chunk) {
+            Ok(0) => return Ok((buf, false)),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > cap {
+                    buf.truncate(cap);
+                    return Ok((buf, true));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok((buf, false)),
+        }
+    }
 }
 
 /// Run `program args...` with empty stdin, return its stdout. Fails if it
@@ -58,16 +101,15 @@ pub fn run(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| ProcError::Spawn(e.to_string()))?;
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = child.stdout.take() {
-        std::thread::spawn(move || {
-            let _ = tx.send(read_capped(out, cap));
-        });
-    }
     let stderr = child.stderr.take();
-    let (stdout, over) = match rx.recv_timeout(timeout) {
+    let deadline = Instant::now() + timeout;
+    let read = match child.stdout.take() {
+        Some(out) => read_until(out, cap, deadline),
+        None => Ok((Vec::new(), false)),
+    };
+    let (stdout, over) = match read {
         Ok(r) => r,
-        Err(_) => {
+        Err(()) => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(ProcError::Timeout(timeout));
@@ -78,9 +120,17 @@ pub fn run(
         let _ = child.wait();
         return Err(ProcError::TooLarge(cap));
     }
-    // stdout is closed, so the program is exiting; stderr is bounded and
-    // read only now, after stdout, so a chatty stderr cannot block it long.
-    let err = stderr.map(|e| read_capped(e, 4096).0).unwrap_or_default();
+    // stdout is closed, so the program is exiting; stderr is read only
+    // now, bounded in size and by the same deadline.
+    let err = match stderr.map(|e| read_until(e, 4096, deadline)) {
+        Some(Ok((e, _))) => e,
+        Some(Err(())) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ProcError::Timeout(timeout));
+        }
+        None => Vec::new(),
+    };
     let status = child.wait().map_err(|e| ProcError::Spawn(e.to_string()))?;
     if !status.success() {
         let stderr = String::from_utf8_lossy(&err)
@@ -134,6 +184,20 @@ mod tests {
             Err(ProcError::Timeout(Duration::from_millis(200)))
         );
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn closing_stdout_but_hanging_on_stderr_is_killed_too() {
+        let t = std::time::Instant::now();
+        assert_eq!(
+            sh("exec >&-; sleep 30", 300, 100),
+            Err(ProcError::Timeout(Duration::from_millis(300)))
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            ProcError::Timeout(Duration::from_millis(2500)).to_string(),
+            "no answer within 2.5 s (killed)"
+        );
     }
 
     #[test]

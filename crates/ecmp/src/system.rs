@@ -89,10 +89,12 @@ pub struct KernelError {
     pub text: String,
 }
 
-pub const ENODEV: i32 = 19;
-pub const EINVAL: i32 = 22;
-pub const ENETDOWN: i32 = 100;
-pub const EOPNOTSUPP: i32 = 95;
+// The target's own values: they differ between architectures (MIPS).
+pub const ENODEV: i32 = libc::ENODEV;
+pub const EINVAL: i32 = libc::EINVAL;
+pub const ENETDOWN: i32 = libc::ENETDOWN;
+pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
+pub const ENOENT: i32 = libc::ENOENT;
 
 impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -244,6 +246,10 @@ impl Netlink {
         payload: P,
     ) -> Result<Vec<(u16, Buffer)>, KernelError> {
         let io = |e: String| KernelError { errno: 0, text: e };
+        let os = |what: &str, e: std::io::Error| KernelError {
+            errno: e.raw_os_error().unwrap_or(0),
+            text: format!("{what}: {e}"),
+        };
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let msg = NlmsghdrBuilder::default()
@@ -256,14 +262,14 @@ impl Netlink {
         let bytes = ser(&msg).map_err(io)?;
         self.sock
             .send(&bytes, neli::consts::socket::Msg::empty())
-            .map_err(|e| io(format!("send: {e}")))?;
+            .map_err(|e| os("send", e))?;
         let dump = flags.contains(NlmF::DUMP);
         let mut out = Vec::new();
         loop {
             let (n, _) = self
                 .sock
                 .recv(&mut self.buf[..], neli::consts::socket::Msg::empty())
-                .map_err(|e| io(format!("recv: {e}")))?;
+                .map_err(|e| os("recv", e))?;
             let msgs =
                 NlBuffer::<u16, Buffer>::from_bytes_with_input(&mut Cursor::new(&self.buf[..n]), n)
                     .map_err(|e| io(format!("undecodable netlink answer: {e}")))?;
@@ -603,7 +609,7 @@ impl Kernel for Netlink {
         let msgs = match self.request(Rtm::Getroute, NlmF::DUMP, req) {
             Ok(m) => m,
             // IPv4 answers ENOENT for a table that does not exist yet.
-            Err(e) if e.errno == 2 => Vec::new(),
+            Err(e) if e.errno == ENOENT => Vec::new(),
             Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
         };
         let mut routes = Vec::new();
