@@ -7,7 +7,7 @@
 CARGO ?= cargo
 NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 
-.PHONY: all build test demo bench bench-flows clean
+.PHONY: all build test demo bench bench-flows cross size smoke ipk ipk-check clean
 
 all: build
 
@@ -33,6 +33,27 @@ bench:
 bench-flows:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-flows
+
+# Static router binaries (x86_64, aarch64, armv7, mipsel, mips); TARGETS=
+# picks Rust triples. Installs its toolchain on first use (tools/cross-setup).
+cross:
+	tools/cross $(TARGETS)
+
+size:
+	tools/size
+
+smoke:
+	tools/smoke $(TARGETS)
+
+ipk:
+	tools/ipk $(ARCHES)
+
+# Check every package, and that a rebuild is byte-identical.
+ipk-check: ipk
+	tools/check-ipk
+	sha256sum dist/ipk/*.ipk > dist/ipk.sha256
+	tools/ipk $(ARCHES) > /dev/null
+	sha256sum -c --quiet dist/ipk.sha256 && echo "ipk: rebuild is byte-identical"
 
 clean:
 	$(CARGO) clean
