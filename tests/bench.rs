@@ -71,7 +71,7 @@ fn main() {
             let mut rows = Vec::new();
             for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
                 let cmd = |action: &str| {
-                    let mut c = Command::new(bin(b));
+                    let mut c = sim::command(b);
                     c.env_clear()
                         .env("ACTION", action)
                         .env("INTERFACE", &iface)

@@ -364,7 +364,7 @@ fn config_through_uci_and_flags() {
             "--uci",
             uci.to_str().unwrap(),
         ];
-        let mut c = std::process::Command::new(sim::bin("ecmp4"));
+        let mut c = sim::command("ecmp4");
         c.args(["--action", "ifup", "--interface", "wan", "--ubus"])
             .arg(r.path("ubus"))
             .args(args);
@@ -385,7 +385,7 @@ fn config_through_uci_and_flags() {
             1
         );
         // Flags override the file.
-        let o = std::process::Command::new(sim::bin("ecmp4"))
+        let o = sim::command("ecmp4")
             .args([
                 "--action",
                 "ifup",
@@ -419,7 +419,7 @@ fn config_through_uci_and_flags() {
             "echo 'uci: Parse error (invalid command) at line 1, byte 0' >&2; exit 1",
         );
         let before = all_routes();
-        let o = std::process::Command::new(sim::bin("ecmp4"))
+        let o = sim::command("ecmp4")
             .args(["--action", "ifup", "--interface", "wan", "--ubus"])
             .arg(r.path("ubus"))
             .args(args)
@@ -498,9 +498,10 @@ fn hotplug_script_runs_the_binary_from_the_environment() {
         script(
             &wrapper,
             &format!(
-                "exec {} --ubus {} --config /nonexistent \"$@\"",
+                "exec {} --ubus {} --config /nonexistent --lock-file {} \"$@\"",
                 sim::bin("ecmp4").display(),
-                r.path("ubus").display()
+                r.path("ubus").display(),
+                r.path("lock").display()
             ),
         );
         std::fs::write(
@@ -532,10 +533,7 @@ fn hotplug_script_runs_the_binary_from_the_environment() {
 
 #[test]
 fn usage_errors_and_help() {
-    let o = std::process::Command::new(sim::bin("ecmp4"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let o = sim::command("ecmp4").arg("--help").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8_lossy(&o.stdout);
     for s in [
@@ -547,12 +545,9 @@ fn usage_errors_and_help() {
     ] {
         assert!(help.contains(s), "help lacks {s}:\n{help}");
     }
-    let o = std::process::Command::new(sim::bin("ecmp4"))
-        .arg("--bogus")
-        .output()
-        .unwrap();
+    let o = sim::command("ecmp4").arg("--bogus").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let o = std::process::Command::new(sim::bin("ecmp4"))
+    let o = sim::command("ecmp4")
         .args(["--table", "local", "--action", "ifup"])
         .output()
         .unwrap();
@@ -572,7 +567,7 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
         "/fixtures/netifd/dump-8dials-ipv6.json"
     );
     let want = "ip route replace default proto 236 metric 1 nexthop via 100.64.1.1 dev pppoe-VWAN1 weight 1";
-    let o = std::process::Command::new(sim::bin("ecmp4"))
+    let o = sim::command("ecmp4")
         .args([
             "--dump-file",
             fixture,
@@ -592,7 +587,7 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
         out.starts_with(want) && out.matches("nexthop").count() == 8,
         "{out}"
     );
-    let mut c = std::process::Command::new(sim::bin("ecmp4"))
+    let mut c = sim::command("ecmp4")
         .args([
             "--dump-file",
             "-",
@@ -662,10 +657,7 @@ fn disabled_in_config_does_nothing_and_asks_no_ubus() {
 #[test]
 fn version() {
     for b in ["ecmp4", "ecmp6"] {
-        let o = std::process::Command::new(sim::bin(b))
-            .arg("--version")
-            .output()
-            .unwrap();
+        let o = sim::command(b).arg("--version").output().unwrap();
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
             format!("{b} {}\n", env!("CARGO_PKG_VERSION"))

@@ -290,6 +290,7 @@ impl Router {
             ("--ubus", "ubus"),
             ("--config", "no-config"),
             ("--syslog-socket", "no-syslog"),
+            ("--lock-file", "lock"),
         ] {
             if !extra.contains(&flag) {
                 c.arg(flag).arg(self.path(file));
@@ -315,6 +316,15 @@ impl Router {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
+
+/// A binary as a Command with a lock file of the test's own, so tests
+/// never wait on each other (or need /var/run) through the default lock.
+pub fn command(name: &str) -> Command {
+    let mut c = Command::new(bin(name));
+    c.arg("--lock-file")
+        .arg(std::env::temp_dir().join(format!("ecmp-test-{}.lock", std::process::id())));
+    c
 }
 
 pub fn set_exec(p: &Path) {

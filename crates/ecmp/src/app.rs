@@ -5,6 +5,7 @@ use crate::cli::Args;
 use crate::config::{self, Config};
 use crate::dump::{Dump, MAX_DUMP};
 use crate::event::Event;
+use crate::lock::Lock;
 use crate::log::{Level, Log};
 use crate::members::{self, Selection};
 use crate::nexthop::Mode;
@@ -14,6 +15,7 @@ use crate::system::{Kernel, Netlink};
 use crate::{proc, Error, Family};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What happened, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -60,6 +62,18 @@ pub fn main(family: Family) -> i32 {
         args.syslog_socket.as_deref(),
         args.verbose || args.dry_run,
     );
+    if args.flush {
+        return match flush(family, &args) {
+            Ok(line) => {
+                log.line(Level::Info, &line);
+                0
+            }
+            Err(e) => {
+                log.line(Level::Error, &format!("flush: {e}"));
+                e.exit_code()
+            }
+        };
+    }
     let event = match Event::new(
         args.action.clone(),
         args.interface.clone(),
@@ -75,6 +89,17 @@ pub fn main(family: Family) -> i32 {
     if !event.action.acts() {
         return 0;
     }
+    let _lock = if args.dry_run {
+        None
+    } else {
+        match lock(&args) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log.line(Level::Error, &format!("{}: {e}", event.label()));
+                return e.exit_code();
+            }
+        }
+    };
     match run(family, &args, &event, &mut log) {
         Ok(out) => {
             for w in &out.warnings {
@@ -90,6 +115,31 @@ pub fn main(family: Family) -> i32 {
             e.exit_code()
         }
     }
+}
+
+fn lock(args: &Args) -> Result<Lock, Error> {
+    let path = args
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::lock::DEFAULT_LOCK));
+    let wait = args
+        .lock_wait
+        .map(Duration::from_secs)
+        .unwrap_or(crate::lock::DEFAULT_WAIT);
+    Lock::acquire(&path, wait)
+}
+
+/// `--flush`: our routes and nexthop objects go, whatever the event.
+fn flush(family: Family, args: &Args) -> Result<String, Error> {
+    let _lock = lock(args)?;
+    let cfg = load_config(family, args)?;
+    let mut nl = Netlink::open()?;
+    let (routes, objects) = program::flush(&mut nl, family, cfg.table)?;
+    Ok(format!(
+        "flush: removed {routes} route{} and {objects} nexthop object{} of ours",
+        if routes == 1 { "" } else { "s" },
+        if objects == 1 { "" } else { "s" }
+    ))
 }
 
 /// Config from file (via uci), then flags.

@@ -19,7 +19,8 @@ Exit status 0: route replaced, deleted or already right, or an action that chang
         "input: ubus missing, failing or hanging; dump not valid netifd JSON"
     ),
     error_code(5, "kernel: netlink refused the change (table left as it was)"),
-    error_code(6, "conflict: a route that is not ours holds our table and metric")
+    error_code(6, "conflict: a route that is not ours holds our table and metric"),
+    error_code(7, "busy: another run held the lock for --lock-wait seconds")
 )]
 pub struct Args {
     /// hotplug action (default $ACTION; none = recompute now): ifup, ifupdate, ifdown, ifup-failed and free act, others are ignored
@@ -58,6 +59,15 @@ pub struct Args {
     /// auto (default), resilient, group or multipath: how the route is programmed
     #[argh(option)]
     pub mode: Option<String>,
+    /// remove our route (every metric, in the table) and our nexthop objects of this family, then exit; for uninstalling
+    #[argh(switch)]
+    pub flush: bool,
+    /// lock file serialising runs (default /var/run/ecmp-hotplug.lock)
+    #[argh(option)]
+    pub lock_file: Option<PathBuf>,
+    /// seconds to wait for the lock before giving up (default 10)
+    #[argh(option)]
+    pub lock_wait: Option<u64>,
     /// print what would be installed as `ip nexthop`/`ip route` commands; touch nothing
     #[argh(switch)]
     pub dry_run: bool,

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// Everything that can stop an event. Each variant maps to a documented
 /// exit status (see [`Error::exit_code`]); none of them is raised after a
-/// partial write, because the kernel is written with a single message.
+/// partial write: a failed step undoes the steps before it.
 #[derive(Debug)]
 pub enum Error {
     /// Command line or environment unusable (exit 2).
@@ -17,6 +17,8 @@ pub enum Error {
     Kernel(String),
     /// Our (table, metric) slot is held by a route that is not ours (exit 6).
     Conflict(String),
+    /// Another run held the lock past the wait (exit 7).
+    Busy(String),
 }
 
 impl Error {
@@ -27,6 +29,7 @@ impl Error {
             Error::Input(_) => 4,
             Error::Kernel(_) => 5,
             Error::Conflict(_) => 6,
+            Error::Busy(_) => 7,
         }
     }
 }
@@ -39,6 +42,7 @@ impl fmt::Display for Error {
             Error::Input(m) => write!(f, "input: {m}"),
             Error::Kernel(m) => write!(f, "kernel: {m}"),
             Error::Conflict(m) => write!(f, "conflict: {m}"),
+            Error::Busy(m) => write!(f, "busy: {m}"),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dump;
 pub mod error;
 pub mod event;
+pub mod lock;
 pub mod log;
 pub mod members;
 pub mod nexthop;

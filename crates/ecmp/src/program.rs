@@ -355,3 +355,36 @@ pub fn dry_run(mode: Mode, family: Family, cfg: &Config, members: &[Member]) -> 
     out.push(route.to_ip("replace"));
     out
 }
+
+/// `--flush`: remove our default routes in `table` (every metric) and our
+/// nexthop objects of `family`; nothing else. A member object of ours that
+/// a foreign group uses is left to that group. Returns (routes, objects).
+pub fn flush<K: Kernel>(k: &mut K, family: Family, table: u32) -> Result<(usize, usize), Error> {
+    let mut routes = 0;
+    for r in k.default_routes(family, table)? {
+        if r.is_ours() && r.src_len == 0 {
+            k.delete(&r).map_err(|e| {
+                Error::Kernel(format!("delete our default metric {}: {e}", r.metric))
+            })?;
+            routes += 1;
+        }
+    }
+    let Some(objs) = k.nexthops()? else {
+        return Ok((routes, 0));
+    };
+    let mut objects = 0;
+    let del = |k: &mut K, id: u32| {
+        k.del_nexthop(id)
+            .map_err(|e| Error::Kernel(format!("delete nexthop {id}: {e}")))
+    };
+    for g in nexthop::our_groups(family, &objs) {
+        del(k, g)?;
+        objects += 1;
+    }
+    let left = k.nexthops()?.unwrap_or_default();
+    for id in nexthop::orphans(family, &left) {
+        del(k, id)?;
+        objects += 1;
+    }
+    Ok((routes, objects))
+}
