@@ -194,11 +194,11 @@ impl Router {
                 "name",
                 &peer,
             ]);
-            // No DAD: the fe80:: gateway must be usable at once.
-            let _ = std::fs::write(
-                format!("/proc/sys/net/ipv6/conf/{}/accept_dad", d.dev()),
-                "0",
-            );
+            // No DAD: the fe80:: gateway must be usable at once, and no
+            // link-local route may appear later in the middle of a test.
+            for dev in [d.dev(), peer.clone()] {
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/accept_dad"), "0");
+            }
             ip(&["link", "set", &d.dev(), "up"]);
             ip(&["link", "set", &peer, "up"]);
             ip(&[

@@ -1071,4 +1071,26 @@ mod tests {
         let lines = program::dry_run(Mode::Group, Family::V4, &cfg, &[]);
         assert_eq!(lines, ["ip route del default proto 236 metric 1"]);
     }
+
+    #[test]
+    fn eexist_and_eperm_from_the_kernel_undo_everything() {
+        for errno in [libc::EEXIST, libc::EPERM, libc::ENETUNREACH] {
+            let (mut k, cfg, sel) = group_setup(Mode::Resilient);
+            run(&mut k, &cfg, &sel, "ifup").unwrap();
+            let (objs, routes) = (k.objs.clone(), k.routes.clone());
+            // A new member: its object is the first write and fails.
+            let mut sel2 = sel.clone();
+            sel2.members
+                .push(member("VWAN3", "pppoe-VWAN3", "100.64.3.1"));
+            k.links.push(link(8, "pppoe-VWAN3"));
+            k.fail = Some(errno);
+            let e = run(&mut k, &cfg, &sel2, "ifup").unwrap_err();
+            assert_eq!(e.exit_code(), 5, "{errno}: {e}");
+            assert_eq!(
+                (k.objs.clone(), k.routes.clone()),
+                (objs, routes),
+                "{errno}"
+            );
+        }
+    }
 }

@@ -21,7 +21,7 @@ pub struct Member {
     pub weight: u16,
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
     pub members: Vec<Member>,
     /// Interfaces left out, and why (logged, never silent).
