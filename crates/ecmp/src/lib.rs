@@ -13,6 +13,8 @@ pub mod config;
 pub mod dump;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod lock;
 pub mod log;
 pub mod members;
