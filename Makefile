@@ -20,7 +20,7 @@ build:
 test:
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test -p ecmp
-	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status
 	@rm -f target/fault-suite.txt
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test faults
 	@cat target/fault-suite.txt

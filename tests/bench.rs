@@ -4,7 +4,7 @@
 //! and the processes spawned per event (counted by the ubus and uci
 //! stand-ins). Run on release binaries (ECMP_BIN_DIR, set by make bench).
 
-use sim::{bin, in_netns, script, Router};
+use sim::{in_netns, script, Router};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 

@@ -278,14 +278,17 @@ impl Router {
 
     /// Run `bin` as netifd's hotplug would: ACTION/INTERFACE (and DEVICE
     /// for ifup) in the environment; our ubus stand-in; no config file.
+    /// An empty `action` runs it by hand (no ACTION: a sync, or a
+    /// subcommand at the end of `extra`).
     pub fn event(&self, bin: &str, action: &str, iface: &str, extra: &[&str]) -> Run {
         let mut c = Command::new(self::bin(bin));
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("ACTION", action)
-            .env("INTERFACE", iface)
             .env("HOTPLUG_TYPE", "iface")
             .stdin(Stdio::null());
+        if !action.is_empty() {
+            c.env("ACTION", action).env("INTERFACE", iface);
+        }
         for (flag, file) in [
             ("--ubus", "ubus"),
             ("--config", "no-config"),

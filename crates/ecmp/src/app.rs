@@ -1,7 +1,7 @@
 //! One event, start to finish: env + config -> dump -> members -> desired
 //! route -> diff with the kernel -> one netlink write -> one log line.
 
-use crate::cli::Args;
+use crate::cli::{Args, Cmd};
 use crate::config::{self, Config};
 use crate::dump::{Dump, MAX_DUMP};
 use crate::event::Event;
@@ -62,6 +62,11 @@ pub fn main(family: Family) -> i32 {
         args.syslog_socket.as_deref(),
         args.verbose || args.dry_run,
     );
+    match &args.cmd {
+        Some(Cmd::Status(c)) => return status_cmd(family, &args, c.json, &mut log),
+        Some(Cmd::Check(c)) => return check_cmd(family, &args, &c.root),
+        None => {}
+    }
     if args.flush {
         return match flush(family, &args) {
             Ok(line) => {
@@ -127,6 +132,281 @@ fn lock(args: &Args) -> Result<Lock, Error> {
         .map(Duration::from_secs)
         .unwrap_or(crate::lock::DEFAULT_WAIT);
     Lock::acquire(&path, wait)
+}
+
+/// The selection of a sync (no event): what the members call for now.
+fn sync_event() -> Event {
+    Event {
+        action_name: "status".into(),
+        action: crate::event::Action::parse("ifupdate"),
+        interface: String::new(),
+    }
+}
+
+/// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? None when
+/// uci cannot tell.
+fn nat66(args: &Args) -> Option<bool> {
+    let uci = args
+        .uci
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
+    let out = proc::run(
+        &uci,
+        &["-q", "show", "firewall"],
+        Duration::from_secs(5),
+        1 << 20,
+    )
+    .ok()?;
+    let text = String::from_utf8_lossy(&out);
+    Some(text.lines().any(|l| l.ends_with(".masq6='1'")))
+}
+
+fn status_cmd(family: Family, args: &Args, json: bool, log: &mut Log) -> i32 {
+    let run = || -> Result<crate::status::Report, Error> {
+        let cfg = load_config(family, args)?;
+        let dump = read_dump(&cfg, args.dump_file.as_deref())?;
+        let sel = members::select(family, &dump, &cfg, &sync_event())?;
+        let mut nl = Netlink::open()?;
+        let st = State::read(&mut nl, family, cfg.table)?;
+        let mut w = warnings(
+            family,
+            &cfg,
+            &dump,
+            &st.routes,
+            sel.members.len(),
+            nl.hash_policy(family),
+        );
+        if family == Family::V6 && sel.members.len() >= 2 && nat66(args) == Some(false) {
+            w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
+        }
+        Ok(crate::status::report(
+            family,
+            &cfg,
+            &dump,
+            &sel,
+            &st.links,
+            &st.routes,
+            st.objs.as_deref(),
+            w,
+        ))
+    };
+    match run() {
+        Ok(r) => {
+            if json {
+                match serde_json::to_string_pretty(&r) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        log.line(Level::Error, &format!("status: {e}"));
+                        return 5;
+                    }
+                }
+            } else {
+                use std::io::IsTerminal;
+                let colour = std::io::stdout().is_terminal();
+                print!("{}", crate::status::render(&r, family.program(), colour));
+            }
+            if r.in_sync {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            log.line(Level::Error, &format!("status: {e}"));
+            e.exit_code()
+        }
+    }
+}
+
+/// Probe for resilient groups with a blackhole and a group of it, both
+/// ours and gone again at once. None: could not probe (IDs taken).
+fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Option<bool> {
+    use crate::nexthop::{NhKind, NhObject, Resilient, MEMBER_LAST};
+    let (bh, grp) = (MEMBER_LAST - 1, MEMBER_LAST);
+    if objs.iter().any(|o| o.id == bh || o.id == grp) {
+        return None;
+    }
+    let b = NhObject {
+        id: bh,
+        family: Some(Family::V4),
+        protocol: crate::RTPROT_ECMP,
+        kind: NhKind::Blackhole,
+    };
+    nl.new_nexthop(&b, false).ok()?;
+    let g = NhObject {
+        id: grp,
+        family: None,
+        protocol: crate::RTPROT_ECMP,
+        kind: NhKind::Group {
+            entries: vec![(bh, 1)],
+            resilient: Some(Resilient {
+                buckets: 2,
+                ..Resilient::default()
+            }),
+        },
+    };
+    let ok = nl.new_nexthop(&g, false).is_ok();
+    if ok {
+        let _ = nl.del_nexthop(grp);
+    }
+    let _ = nl.del_nexthop(bh);
+    Some(ok)
+}
+
+fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
+    use crate::status::Finding;
+    let p = family.program();
+    let v = if family == Family::V4 { 4 } else { 6 };
+    let mut f = Vec::new();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    match Netlink::open().and_then(|mut nl| Ok((nl.nexthops()?, nl))) {
+        Err(e) => f.push(Finding::fail(
+            format!("rtnetlink: {e}"),
+            "run as root on the router",
+        )),
+        Ok((None, _)) => {
+            f.push(Finding::ok(format!("kernel {release}: multipath routes")));
+            f.push(Finding::fail(
+                format!("kernel {release} has no nexthop objects: on IPv4 a redial deletes the whole route until the next event"),
+                "upgrade to OpenWrt 21.02 or later (Linux 5.3+); until then mode multipath is used",
+            ));
+        }
+        Ok((Some(objs), mut nl)) => {
+            f.push(Finding::ok(format!(
+                "kernel {release}: nexthop objects (the route survives a redial)"
+            )));
+            match probe_resilient(&mut nl, &objs) {
+                Some(true) => f.push(Finding::ok("kernel: resilient nexthop groups (a redial moves only its own flows)")),
+                Some(false) => f.push(Finding::fail(
+                    "kernel: no resilient nexthop groups (hash-threshold groups re-hash flows on every change)",
+                    "upgrade to OpenWrt 23.05 or later (Linux 5.13+); until then mode group is used",
+                )),
+                None => f.push(Finding::fail(
+                    "kernel: cannot probe for resilient groups (nexthop IDs 3967811582-3967811583 are taken)",
+                    "ip nexthop show id 3967811583; remove what holds them",
+                )),
+            }
+        }
+    }
+    let sysctl = format!("net.ipv{v}.fib_multipath_hash_policy");
+    match std::fs::read_to_string(format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy")) {
+        Ok(x) if x.trim() == "1" => f.push(Finding::ok(format!(
+            "{sysctl} = 1 (flows hash on ports too)"
+        ))),
+        Ok(x) => f.push(Finding::fail(
+            format!("{sysctl} = {}: one download uses one link", x.trim()),
+            format!("sysctl -w {sysctl}=1; keep it in /etc/sysctl.d/60-ecmp-hotplug.conf"),
+        )),
+        Err(e) => f.push(Finding::fail(
+            format!("{sysctl}: {e}"),
+            "a kernel with CONFIG_IP_ROUTE_MULTIPATH",
+        )),
+    }
+    let cfg = match load_config(family, args) {
+        Ok(c) => {
+            let path = args
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
+            f.push(Finding::ok(if path.exists() {
+                format!(
+                    "config {}: valid (mode {}, metric {})",
+                    path.display(),
+                    c.mode.name(),
+                    c.metric
+                )
+            } else {
+                format!("config {}: absent, defaults apply", path.display())
+            }));
+            Some(c)
+        }
+        Err(e) => {
+            f.push(Finding::fail(
+                format!("{e}"),
+                "fix /etc/config/ecmp (see README: Configuration)",
+            ));
+            None
+        }
+    };
+    let hook = root.join(format!(
+        "etc/hotplug.d/iface/{}-{p}",
+        if v == 4 { 97 } else { 98 }
+    ));
+    let bin = root.join(format!("usr/sbin/{p}"));
+    match std::fs::read_to_string(&hook) {
+        Ok(t) if t.contains(&format!("/usr/sbin/{p}")) => f.push(Finding::ok(format!(
+            "hotplug hook {} runs /usr/sbin/{p}",
+            hook.display()
+        ))),
+        Ok(_) => f.push(Finding::fail(
+            format!("hotplug hook {} does not run /usr/sbin/{p}", hook.display()),
+            "reinstall the package (opkg install --force-reinstall ecmp-hotplug)",
+        )),
+        Err(e) => f.push(Finding::fail(
+            format!("hotplug hook {}: {e}", hook.display()),
+            "install the package: no event will ever run us",
+        )),
+    }
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&bin) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+            f.push(Finding::ok(format!("{} is executable", bin.display())))
+        }
+        Ok(_) => f.push(Finding::fail(
+            format!("{} is not executable", bin.display()),
+            format!("chmod 0755 {}", bin.display()),
+        )),
+        Err(e) => f.push(Finding::fail(
+            format!("{}: {e}", bin.display()),
+            "install the package",
+        )),
+    }
+    if let Some(cfg) = cfg {
+        match read_dump(&cfg, args.dump_file.as_deref())
+            .and_then(|d| Ok((members::select(family, &d, &cfg, &sync_event())?, d)))
+        {
+            Ok((sel, d)) => f.push(Finding::ok(format!(
+                "ubus: netifd answered, {} interfaces, {} member{} up",
+                d.interface.len(),
+                sel.members.len(),
+                if sel.members.len() == 1 { "" } else { "s" }
+            ))),
+            Err(e) => f.push(Finding::fail(
+                format!("{e}"),
+                format!(
+                    "ubus call network.interface dump  (is ubusd running? is {} right?)",
+                    cfg.ubus.display()
+                ),
+            )),
+        }
+    }
+    let uci = args
+        .uci
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
+    match std::fs::metadata(&uci) {
+        Ok(m) if m.permissions().mode() & 0o111 != 0 => {
+            f.push(Finding::ok(format!("uci: {} is there", uci.display())))
+        }
+        _ => f.push(Finding::fail(
+            format!(
+                "uci: {} cannot be run, so /etc/config/ecmp cannot be read",
+                uci.display()
+            ),
+            "opkg install uci (or pass --uci)",
+        )),
+    }
+    use std::io::IsTerminal;
+    print!(
+        "{}",
+        crate::status::render_check(&f, std::io::stdout().is_terminal())
+    );
+    if f.iter().all(|x| x.ok) {
+        0
+    } else {
+        1
+    }
 }
 
 /// `--flush`: our routes and nexthop objects go, whatever the event.
@@ -507,6 +787,7 @@ mod tests {
                         return Self::err(EINVAL);
                     }
                 }
+                NhKind::Blackhole => {}
                 NhKind::Other => return Self::err(EINVAL),
             }
             if let Some(errno) = self.fail.take() {

@@ -80,4 +80,35 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+    #[argh(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Cmd {
+    Status(StatusCmd),
+    Check(CheckCmd),
+}
+
+/// Show the members, the mode in use, the kernel's route against the one
+/// the members call for, and every warning. Exit 1 when they differ.
+/// Options of ecmp4/ecmp6 (--config, --ubus...) go before `status`.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct StatusCmd {
+    /// print JSON (schema 1, see README) instead of text
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Check the installation and the kernel: nexthop objects and resilient
+/// groups, the hash sysctl, the config, the hotplug hook and binary, ubus
+/// and uci. Each finding with its fix. Exit 1 when anything needs fixing.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckCmd {
+    /// root of the installation whose files are checked (default /)
+    #[argh(option, default = "PathBuf::from(\"/\")")]
+    pub root: PathBuf,
 }

@@ -27,6 +27,8 @@ pub struct Interface {
     pub device: Option<String>,
     pub l3_device: Option<String>,
     pub metric: Option<u32>,
+    /// Seconds since the interface came up.
+    pub uptime: Option<u64>,
     #[serde(rename = "ipv4-address")]
     pub ipv4_address: Vec<Address>,
     #[serde(rename = "ipv6-address")]

@@ -17,7 +17,12 @@ pub fn dump_and_select(data: &[u8]) {
     };
     for family in [Family::V4, Family::V6] {
         let cfg = Config::defaults(family);
-        let names: Vec<String> = dump.interface.iter().take(4).map(|i| i.interface.clone()).collect();
+        let names: Vec<String> = dump
+            .interface
+            .iter()
+            .take(4)
+            .map(|i| i.interface.clone())
+            .collect();
         for action in ["ifup", "ifdown", "ifupdate", "free"] {
             for iface in names.iter().map(String::as_str).chain([""]) {
                 let event = Event {

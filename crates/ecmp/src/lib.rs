@@ -22,6 +22,7 @@ pub mod nexthop;
 pub mod proc;
 pub mod program;
 pub mod route;
+pub mod status;
 pub mod system;
 
 pub use error::Error;

@@ -99,7 +99,10 @@ pub enum NhKind {
         entries: Vec<(u32, u16)>,
         resilient: Option<Resilient>,
     },
-    /// Blackhole, FDB or anything else we never create.
+    /// A blackhole: only ever created for a moment by `check`, to probe
+    /// the kernel for resilient groups without touching any device.
+    Blackhole,
+    /// FDB or anything else we never create.
     Other,
 }
 
@@ -157,6 +160,7 @@ impl NhObject {
                     ));
                 }
             }
+            NhKind::Blackhole => s.push_str(" blackhole"),
             NhKind::Other => {}
         }
         s.push_str(&format!(" proto {}", self.protocol));

@@ -55,6 +55,7 @@ mod uapi {
     pub const NHA_ID: u16 = 1;
     pub const NHA_GROUP: u16 = 2;
     pub const NHA_GROUP_TYPE: u16 = 3;
+    pub const NHA_BLACKHOLE: u16 = 4;
     pub const NHA_OIF: u16 = 5;
     pub const NHA_GATEWAY: u16 = 6;
     pub const NHA_RES_GROUP: u16 = 12;
@@ -402,11 +403,12 @@ fn parse_nexthop(p: &[u8]) -> Option<NhObject> {
     };
     let protocol = *p.get(2)?;
     let (mut id, mut gateway, mut oif) = (None, None, None);
-    let (mut group, mut res) = (None, None);
+    let (mut group, mut res, mut blackhole) = (None, None, false);
     for (ty, b) in attrs(p.get(8..)?) {
         match ty {
             uapi::NHA_ID => id = u32_from(b),
             uapi::NHA_GATEWAY => gateway = ip_from(b),
+            uapi::NHA_BLACKHOLE => blackhole = true,
             uapi::NHA_OIF => oif = u32_from(b),
             uapi::NHA_GROUP => {
                 group = Some(
@@ -447,6 +449,7 @@ fn parse_nexthop(p: &[u8]) -> Option<NhObject> {
             resilient: res,
         },
         (None, Some(ifindex)) => NhKind::Gateway { gateway, ifindex },
+        _ if blackhole => NhKind::Blackhole,
         _ => NhKind::Other,
     };
     Some(NhObject {
@@ -507,6 +510,10 @@ pub fn nexthop_msg(obj: &NhObject) -> Result<Nhmsg, String> {
                 a.push(nla(uapi::NHA_RES_GROUP | uapi::NLA_F_NESTED, ser(&nest)?)?);
             }
             0
+        }
+        NhKind::Blackhole => {
+            a.push(nla(uapi::NHA_BLACKHOLE, Vec::new())?);
+            uapi::AF_INET
         }
         NhKind::Other => return Err(format!("nexthop {} is not one we write", obj.id)),
     };
@@ -810,6 +817,14 @@ mod tests {
             let b = ser(&nexthop_msg(&o).unwrap()).unwrap();
             assert_eq!(parse_nexthop(&b), Some(o));
         }
+        let bh = NhObject {
+            id: 5,
+            family: Some(Family::V4),
+            protocol: RTPROT_ECMP,
+            kind: NhKind::Blackhole,
+        };
+        let b = ser(&nexthop_msg(&bh).unwrap()).unwrap();
+        assert_eq!(parse_nexthop(&b), Some(bh));
         let other = NhObject {
             id: 1,
             family: None,

@@ -1,0 +1,611 @@
+//! `status`: what the kernel holds against what it should hold, the
+//! members, the mode in use and every warning; `check`: the installation
+//! and the kernel's features, each finding with its one-line fix. Both are
+//! plain data built from what the rest of the core reads, rendered as text
+//! or (status) as JSON for LuCI and scripts.
+//!
+//! JSON schema, version 1 (`"schema": 1`; fields are only ever added):
+//! ```text
+//! { "schema": 1, "family": "ipv4"|"ipv6", "table": u32, "metric": u32,
+//!   "mode": "auto"|"resilient"|"group"|"multipath"       (configured)
+//!   "mode_in_use": "resilient"|"group"|"multipath"|"none" (the kernel's)
+//!   "group_id": u32|null, "in_sync": bool,
+//!   "members": [{ "interface", "device", "gateway": str|null, "weight",
+//!                 "proto", "uptime": seconds|null, "in_kernel": bool }],
+//!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
+//!   "diff":    [str], "warnings": [str] }
+//! ```
+
+use crate::config::Config;
+use crate::dump::Dump;
+use crate::members::Selection;
+use crate::nexthop::{self, NhKind, NhObject};
+use crate::route::Route;
+use crate::system::Link;
+use crate::Family;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct MemberRow {
+    pub interface: String,
+    pub device: String,
+    pub gateway: Option<String>,
+    pub weight: u16,
+    pub proto: String,
+    pub uptime: Option<u64>,
+    pub in_kernel: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hop {
+    pub device: String,
+    pub gateway: Option<String>,
+    pub weight: u16,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    pub family: &'static str,
+    pub table: u32,
+    pub metric: u32,
+    pub mode: &'static str,
+    pub mode_in_use: &'static str,
+    pub group_id: Option<u32>,
+    pub in_sync: bool,
+    pub members: Vec<MemberRow>,
+    pub kernel: Vec<Hop>,
+    pub diff: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// What the kernel holds for our route: (mode, group id, hops).
+fn kernel_hops(
+    ours: Option<&Route>,
+    objs: &[NhObject],
+    links: &[Link],
+) -> (&'static str, Option<u32>, Vec<Hop>) {
+    let name = |i: u32| {
+        links
+            .iter()
+            .find(|l| l.index == i)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{i}"))
+    };
+    let Some(r) = ours else {
+        return ("none", None, Vec::new());
+    };
+    let Some(id) = r.nhid else {
+        let hops = r
+            .nexthops
+            .iter()
+            .map(|n| Hop {
+                device: n.dev.clone(),
+                gateway: n.gateway.map(|g| g.to_string()),
+                weight: if r.nexthops.len() == 1 { 1 } else { n.weight },
+            })
+            .collect();
+        return ("multipath", None, hops);
+    };
+    let Some(NhKind::Group { entries, resilient }) =
+        objs.iter().find(|o| o.id == id).map(|o| &o.kind)
+    else {
+        return ("group", Some(id), Vec::new());
+    };
+    let mut hops = Vec::new();
+    for (m, w) in entries {
+        if let Some(NhKind::Gateway { gateway, ifindex }) =
+            objs.iter().find(|o| o.id == *m).map(|o| &o.kind)
+        {
+            hops.push(Hop {
+                device: name(*ifindex),
+                gateway: gateway.map(|g| g.to_string()),
+                weight: if entries.len() == 1 { 1 } else { *w },
+            });
+        }
+    }
+    let mode = if resilient.is_some() {
+        "resilient"
+    } else {
+        "group"
+    };
+    (mode, Some(id), hops)
+}
+
+/// Everything `status` shows. `sel` is the selection for a sync (no event);
+/// `warnings` those a run would log.
+#[allow(clippy::too_many_arguments)]
+pub fn report(
+    family: Family,
+    cfg: &Config,
+    dump: &Dump,
+    sel: &Selection,
+    links: &[Link],
+    routes: &[Route],
+    objs: Option<&[NhObject]>,
+    mut warnings: Vec<String>,
+) -> Report {
+    let ours = routes
+        .iter()
+        .find(|r| r.is_ours() && r.metric == cfg.metric && r.src_len == 0);
+    let objs_list = objs.unwrap_or(&[]);
+    let (mode_in_use, group_id, kernel) = kernel_hops(ours, objs_list, links);
+    let group_mode = matches!(mode_in_use, "resilient" | "group");
+    let mut want = Vec::new();
+    let mut members = Vec::new();
+    let mut diff = Vec::new();
+    for m in &sel.members {
+        let link = links.iter().find(|l| l.name == m.device);
+        let iface = dump.interface.iter().find(|i| i.interface == m.interface);
+        let gateway = m.gateway.map(|g| g.to_string());
+        let weight = if sel.members.len() == 1 { 1 } else { m.weight };
+        let hop = Hop {
+            device: m.device.clone(),
+            gateway: gateway.clone(),
+            weight,
+        };
+        let in_kernel = kernel.contains(&hop);
+        match link {
+            None => warnings.push(format!(
+                "{}: device {} does not exist (pppd not running?)",
+                m.interface, m.device
+            )),
+            Some(l) if group_mode && !l.carrier => warnings.push(format!(
+                "{}: {} has no carrier, so it cannot be in a nexthop group",
+                m.interface, m.device
+            )),
+            Some(_) => want.push(hop),
+        }
+        members.push(MemberRow {
+            interface: m.interface.clone(),
+            device: m.device.clone(),
+            gateway,
+            weight: m.weight,
+            proto: iface.map(|i| i.proto.clone()).unwrap_or_default(),
+            uptime: iface.and_then(|i| i.uptime),
+            in_kernel,
+        });
+    }
+    let table = if cfg.table == 254 {
+        "main".to_string()
+    } else {
+        cfg.table.to_string()
+    };
+    if ours.is_none() && !want.is_empty() {
+        diff.push(format!(
+            "no default route of ours at metric {} in table {table}",
+            cfg.metric
+        ));
+    }
+    if ours.is_some() && want.is_empty() {
+        diff.push(format!(
+            "our default route at metric {} should be gone: no live member",
+            cfg.metric
+        ));
+    }
+    if ours.is_some() {
+        for h in &want {
+            if !kernel.contains(h) {
+                diff.push(format!("+ {} (missing from the kernel)", show(h)));
+            }
+        }
+        for h in &kernel {
+            if !want.contains(h) {
+                diff.push(format!("- {} (in the kernel, not a live member)", show(h)));
+            }
+        }
+    }
+    let forced = match cfg.mode {
+        nexthop::Mode::Auto => None,
+        m => Some(m.name()),
+    };
+    if let (Some(f), true) = (forced, ours.is_some()) {
+        if f != mode_in_use {
+            diff.push(format!(
+                "mode: the kernel has {mode_in_use}, the config says {f}"
+            ));
+        }
+    }
+    if cfg.mode == nexthop::Mode::Auto && mode_in_use == "multipath" && objs.is_some() {
+        warnings.push(
+            "the route is a multipath route although this kernel has nexthop objects: run a sync (no ACTION) to move it to a group".into(),
+        );
+    }
+    // Objects of ours that nothing of ours uses.
+    let mut left: Vec<u32> = nexthop::orphans(family, objs_list);
+    left.extend(
+        nexthop::our_groups(family, objs_list)
+            .into_iter()
+            .filter(|g| Some(*g) != group_id),
+    );
+    if !left.is_empty() {
+        left.sort();
+        let ids: Vec<String> = left.iter().map(u32::to_string).collect();
+        warnings.push(format!(
+            "nexthop objects of ours left behind: {}; a sync (no ACTION) removes them",
+            ids.join(",")
+        ));
+    }
+    Report {
+        schema: 1,
+        family: match family {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        },
+        table: cfg.table,
+        metric: cfg.metric,
+        mode: cfg.mode.name(),
+        mode_in_use,
+        group_id,
+        in_sync: diff.is_empty(),
+        members,
+        kernel,
+        diff,
+        warnings,
+    }
+}
+
+fn show(h: &Hop) -> String {
+    let mut s = h.device.clone();
+    if let Some(g) = &h.gateway {
+        s = format!("{s} via {g}");
+    }
+    if h.weight != 1 {
+        s = format!("{s} weight {}", h.weight);
+    }
+    s
+}
+
+fn uptime(s: Option<u64>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 120 => format!("{s}s"),
+        Some(s) if s < 7200 => format!("{}m", s / 60),
+        Some(s) if s < 172_800 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        Some(s) => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// The text form; ANSI colour only when `colour` (a terminal).
+pub fn render(r: &Report, program: &str, colour: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let table = if r.table == 254 {
+        "main".to_string()
+    } else {
+        r.table.to_string()
+    };
+    let state = if r.in_sync {
+        paint("32", "in sync")
+    } else {
+        paint("31", "DIFFERS from the members")
+    };
+    let group = r
+        .group_id
+        .map(|g| format!(" (nhid {g})"))
+        .unwrap_or_default();
+    let mut out = format!(
+        "{program}: default metric {} in table {table}, mode {} (configured {}){group}: {state}\n",
+        r.metric, r.mode_in_use, r.mode
+    );
+    if r.members.is_empty() {
+        out.push_str("members: none up\n");
+    } else {
+        let rows: Vec<[String; 6]> = r
+            .members
+            .iter()
+            .map(|m| {
+                [
+                    m.interface.clone(),
+                    m.device.clone(),
+                    m.gateway.clone().unwrap_or_else(|| "-".into()),
+                    m.weight.to_string(),
+                    m.proto.clone(),
+                    format!(
+                        "{}{}",
+                        uptime(m.uptime),
+                        if m.in_kernel {
+                            ""
+                        } else {
+                            "  (not in the kernel)"
+                        }
+                    ),
+                ]
+            })
+            .collect();
+        let head = ["interface", "device", "gateway", "weight", "proto", "up"];
+        let mut width = head.map(str::len);
+        for row in &rows {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut l = String::new();
+            for (c, w) in cells.iter().zip(width) {
+                l.push_str(&format!("  {c:<w$}"));
+            }
+            l.trim_end().to_string() + "\n"
+        };
+        out.push_str("members:\n");
+        out.push_str(&line(&head.map(String::from)));
+        for row in &rows {
+            out.push_str(&line(row));
+        }
+    }
+    if !r.diff.is_empty() {
+        out.push_str("differences (kernel -> wanted):\n");
+        for d in &r.diff {
+            let c = if d.starts_with('+') { "32" } else { "31" };
+            out.push_str(&format!("  {}\n", paint(c, d)));
+        }
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("{}: {w}\n", paint("33", "warning")));
+    }
+    out
+}
+
+/// One finding of `check`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    pub what: String,
+    /// One line that fixes it (empty when ok).
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn ok(what: impl Into<String>) -> Finding {
+        Finding {
+            ok: true,
+            what: what.into(),
+            fix: String::new(),
+        }
+    }
+    pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            ok: false,
+            what: what.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+pub fn render_check(findings: &[Finding], colour: bool) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let tag = match (f.ok, colour) {
+            (true, false) => "[ok]  ".to_string(),
+            (false, false) => "[FAIL]".to_string(),
+            (true, true) => "\x1b[32m[ok]\x1b[0m  ".to_string(),
+            (false, true) => "\x1b[31m[FAIL]\x1b[0m".to_string(),
+        };
+        out.push_str(&format!("{tag} {}\n", f.what));
+        if !f.ok {
+            out.push_str(&format!("       fix: {}\n", f.fix));
+        }
+    }
+    let bad = findings.iter().filter(|f| !f.ok).count();
+    out.push_str(&format!("{} checks, {bad} to fix\n", findings.len()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::Member;
+    use crate::route::{Nexthop, RTN_UNICAST};
+    use crate::RTPROT_ECMP;
+
+    fn link(i: u32, n: &str) -> Link {
+        Link {
+            index: i,
+            name: n.into(),
+            carrier: true,
+        }
+    }
+
+    fn member(i: &str, dev: &str, gw: &str) -> Member {
+        Member {
+            interface: i.into(),
+            device: dev.into(),
+            gateway: Some(gw.parse().unwrap()),
+            weight: 1,
+        }
+    }
+
+    fn multipath(hops: &[(&str, u32, &str)]) -> Route {
+        Route {
+            family: Family::V4,
+            table: 254,
+            metric: 1,
+            protocol: RTPROT_ECMP,
+            src_len: 0,
+            kind: RTN_UNICAST,
+            nhid: None,
+            nexthops: hops
+                .iter()
+                .map(|(gw, i, d)| Nexthop {
+                    gateway: Some(gw.parse().unwrap()),
+                    ifindex: *i,
+                    dev: d.to_string(),
+                    weight: 1,
+                })
+                .collect(),
+        }
+    }
+
+    fn setup() -> (Config, Dump, Selection, Vec<Link>) {
+        let dump = Dump::parse(
+            br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","uptime":7300},{"interface":"VWAN1","up":true,"proto":"pppoe","uptime":65}]}"#,
+        )
+        .unwrap();
+        let sel = Selection {
+            members: vec![
+                member("wan", "pppoe-wan", "100.64.0.1"),
+                member("VWAN1", "pppoe-VWAN1", "100.64.0.2"),
+            ],
+            skipped: vec![],
+        };
+        let links = vec![link(5, "pppoe-wan"), link(6, "pppoe-VWAN1")];
+        (Config::defaults(Family::V4), dump, sel, links)
+    }
+
+    #[test]
+    fn in_sync_multipath() {
+        let (cfg, dump, sel, links) = setup();
+        let routes = vec![multipath(&[
+            ("100.64.0.1", 5, "pppoe-wan"),
+            ("100.64.0.2", 6, "pppoe-VWAN1"),
+        ])];
+        let r = report(Family::V4, &cfg, &dump, &sel, &links, &routes, None, vec![]);
+        assert!(r.in_sync, "{:?}", r.diff);
+        assert_eq!(r.mode_in_use, "multipath");
+        let text = render(&r, "ecmp4", false);
+        assert!(text.starts_with("ecmp4: default metric 1 in table main, mode multipath (configured auto): in sync\n"), "{text}");
+        assert!(
+            text.contains("  wan        pppoe-wan    100.64.0.1  1       pppoe  2h1m\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       pppoe  65s\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'));
+        assert!(render(&r, "ecmp4", true).contains("\x1b[32min sync\x1b[0m"));
+    }
+
+    #[test]
+    fn differences_are_listed_both_ways() {
+        let (cfg, dump, sel, links) = setup();
+        let routes = vec![multipath(&[
+            ("100.64.0.1", 5, "pppoe-wan"),
+            ("100.64.0.9", 7, "pppoe-old"),
+        ])];
+        let r = report(Family::V4, &cfg, &dump, &sel, &links, &routes, None, vec![]);
+        assert!(!r.in_sync);
+        assert_eq!(
+            r.diff,
+            [
+                "+ pppoe-VWAN1 via 100.64.0.2 (missing from the kernel)",
+                "- pppoe-old via 100.64.0.9 (in the kernel, not a live member)"
+            ]
+        );
+        let r = report(Family::V4, &cfg, &dump, &sel, &links, &[], None, vec![]);
+        assert_eq!(
+            r.diff,
+            ["no default route of ours at metric 1 in table main"]
+        );
+        assert_eq!(r.mode_in_use, "none");
+    }
+
+    #[test]
+    fn group_state_and_left_behind_objects() {
+        let (mut cfg, dump, sel, links) = setup();
+        let g = nexthop::group_id(Family::V4, 254, 0).unwrap();
+        let m = |id: u32, gw: &str, i: u32| NhObject {
+            id,
+            family: Some(Family::V4),
+            protocol: RTPROT_ECMP,
+            kind: NhKind::Gateway {
+                gateway: Some(gw.parse().unwrap()),
+                ifindex: i,
+            },
+        };
+        let objs = vec![
+            m(nexthop::ID_BASE, "100.64.0.1", 5),
+            m(nexthop::ID_BASE + 1, "100.64.0.2", 6),
+            m(nexthop::ID_BASE + 2, "100.64.0.3", 9),
+            NhObject {
+                id: g,
+                family: None,
+                protocol: RTPROT_ECMP,
+                kind: NhKind::Group {
+                    entries: vec![(nexthop::ID_BASE, 1), (nexthop::ID_BASE + 1, 1)],
+                    resilient: Some(nexthop::Resilient::default()),
+                },
+            },
+        ];
+        let mut route = multipath(&[]);
+        route.nhid = Some(g);
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &links,
+            &[route.clone()],
+            Some(&objs),
+            vec![],
+        );
+        assert!(r.in_sync, "{:?}", r.diff);
+        assert_eq!((r.mode_in_use, r.group_id), ("resilient", Some(g)));
+        assert_eq!(
+            r.warnings,
+            [format!(
+                "nexthop objects of ours left behind: {}; a sync (no ACTION) removes them",
+                nexthop::ID_BASE + 2
+            )]
+        );
+        cfg.mode = nexthop::Mode::Group;
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &links,
+            &[route],
+            Some(&objs),
+            vec![],
+        );
+        assert_eq!(
+            r.diff,
+            ["mode: the kernel has resilient, the config says group"]
+        );
+    }
+
+    #[test]
+    fn json_schema_1() {
+        let (cfg, dump, sel, links) = setup();
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &links,
+            &[],
+            None,
+            vec!["w".into()],
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["family"], "ipv4");
+        assert_eq!(v["mode"], "auto");
+        assert_eq!(v["mode_in_use"], "none");
+        assert_eq!(v["in_sync"], false);
+        assert_eq!(v["group_id"], serde_json::Value::Null);
+        assert_eq!(v["members"][0]["interface"], "wan");
+        assert_eq!(v["members"][0]["uptime"], 7300);
+        assert_eq!(v["members"][0]["in_kernel"], false);
+        assert_eq!(v["kernel"].as_array().unwrap().len(), 0);
+        assert_eq!(v["warnings"][0], "w");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 12, "{keys:?}");
+    }
+
+    #[test]
+    fn check_rendering() {
+        let f = [Finding::ok("a"), Finding::fail("b is off", "turn b on")];
+        assert_eq!(
+            render_check(&f, false),
+            "[ok]   a\n[FAIL] b is off\n       fix: turn b on\n2 checks, 1 to fix\n"
+        );
+    }
+}

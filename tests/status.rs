@@ -1,0 +1,237 @@
+//! `status` and `check` against a real kernel, in private network
+//! namespaces: every finding, the exit statuses and the JSON schema.
+
+use sim::{in_netns, ip_line, script, Router};
+
+fn status(r: &Router, bin: &str, extra: &[&str]) -> sim::Run {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push("status");
+    r.event(bin, "", "", &args)
+}
+
+fn hash_policy(v: u8, on: bool) {
+    std::fs::write(
+        format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"),
+        if on { "1" } else { "0" },
+    )
+    .unwrap();
+}
+
+#[test]
+fn status_in_sync_then_differs_after_a_device_goes_in_multipath_mode() {
+    in_netns(|| {
+        hash_policy(4, true);
+        let mut r = Router::all_up(3);
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        let s = status(&r, "ecmp4", &[]);
+        assert_eq!(s.code, 0, "{}{}", s.stdout, s.stderr);
+        assert!(
+            s.stdout.starts_with("ecmp4: default metric 1 in table main, mode multipath (configured multipath): in sync\n"),
+            "{}",
+            s.stdout
+        );
+        assert!(
+            s.stdout
+                .contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       pppoe  5s\n"),
+            "{}",
+            s.stdout
+        );
+        assert!(!s.stdout.contains("warning"), "{}", s.stdout);
+        assert!(!s.stdout.contains('\x1b'), "no colour off a terminal");
+        // pppd exits, no event yet: the multipath route is gone.
+        r.device_gone(1);
+        let s = status(&r, "ecmp4", &[]);
+        assert_eq!(s.code, 1);
+        assert!(s.stdout.contains("DIFFERS"), "{}", s.stdout);
+        assert!(
+            s.stdout
+                .contains("  no default route of ours at metric 1 in table main\n"),
+            "{}",
+            s.stdout
+        );
+        assert!(
+            s.stdout
+                .contains("warning: VWAN1: device pppoe-VWAN1 does not exist"),
+            "{}",
+            s.stdout
+        );
+    });
+}
+
+#[test]
+fn status_json_schema_and_group_differences() {
+    in_netns(|| {
+        let mut r = Router::all_up(3);
+        r.mode = "auto";
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        let s = status(&r, "ecmp4", &["--json"]);
+        // --json belongs to the subcommand: after `status`.
+        assert_eq!(s.code, 2, "{}", s.stderr);
+        let mut args = vec!["status", "--json"];
+        let s = r.event("ecmp4", "", "", &args);
+        assert_eq!(s.code, 0, "{}", s.stderr);
+        let v: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["family"], "ipv4");
+        assert_eq!(v["mode"], "auto");
+        assert_eq!(v["mode_in_use"], "resilient");
+        assert_eq!(v["group_id"], 3967812600u32);
+        assert_eq!(v["in_sync"], true);
+        assert_eq!(v["members"].as_array().unwrap().len(), 3);
+        assert_eq!(v["kernel"].as_array().unwrap().len(), 3);
+        assert_eq!(v["members"][2]["interface"], "wan");
+        assert_eq!(v["members"][2]["gateway"], "100.64.0.1");
+        assert_eq!(v["members"][2]["in_kernel"], true);
+        // A member the kernel lacks, and an object of ours left behind.
+        r.set_up(2, false);
+        assert_eq!(r.event("ecmp4", "ifdown", "VWAN2", &[]).code, 0);
+        r.set_up(2, true);
+        ip_line("nexthop add id 3959423000 via 100.64.0.3 dev pppoe-VWAN2 proto 236");
+        args.truncate(1);
+        let s = r.event("ecmp4", "", "", &args);
+        assert_eq!(s.code, 1, "{}", s.stdout);
+        assert!(
+            s.stdout
+                .contains("  + pppoe-VWAN2 via 100.64.0.3 (missing from the kernel)\n"),
+            "{}",
+            s.stdout
+        );
+        assert!(
+            s.stdout.contains("warning: nexthop objects of ours left behind: 3959423000; a sync (no ACTION) removes them"),
+            "{}",
+            s.stdout
+        );
+        assert!(
+            s.stdout.contains("pppoe  5s  (not in the kernel)"),
+            "{}",
+            s.stdout
+        );
+        // A sync brings it back and removes the stray object.
+        assert_eq!(r.event("ecmp4", "", "", &[]).code, 0);
+        let s = r.event("ecmp4", "", "", &args);
+        assert_eq!(s.code, 0, "{}", s.stdout);
+        assert!(!s.stdout.contains("left behind"), "{}", s.stdout);
+    });
+}
+
+#[test]
+fn status_warnings_hash_policy_metric_and_nat66() {
+    in_netns(|| {
+        hash_policy(6, false);
+        let mut r = Router::all_up(2);
+        // netifd's own default at our metric on an extra interface.
+        r.extra.push(r#"{"interface":"wanb","up":true,"proto":"dhcp","l3_device":"eth9","metric":1,"route":[{"target":"::","mask":0,"nexthop":"fe80::1"}]}"#.into());
+        r.write_dump();
+        assert_eq!(r.event("ecmp6", "ifup", "wan_6", &[]).code, 0);
+        let uci = r.path("uci");
+        script(
+            &uci,
+            "echo \"firewall.@zone[1]=zone\"; echo \"firewall.@zone[1].name='wan'\"",
+        );
+        let s = r.event("ecmp6", "", "", &["--uci", uci.to_str().unwrap(), "status"]);
+        assert_eq!(s.code, 0, "{}", s.stderr);
+        for w in [
+            "warning: net.ipv6.fib_multipath_hash_policy is 0",
+            "warning: interface wanb has metric 1, the same as ours",
+            "warning: no firewall zone has masq6 '1'",
+        ] {
+            assert!(s.stdout.contains(w), "{w}: {}", s.stdout);
+        }
+        hash_policy(6, true);
+        script(
+            &uci,
+            "echo \"firewall.@zone[1]=zone\"; echo \"firewall.@zone[1].masq6='1'\"",
+        );
+        let s = r.event("ecmp6", "", "", &["--uci", uci.to_str().unwrap(), "status"]);
+        assert!(!s.stdout.contains("masq6"), "{}", s.stdout);
+        assert!(!s.stdout.contains("hash_policy"), "{}", s.stdout);
+    });
+}
+
+#[test]
+fn check_every_finding_and_its_fix() {
+    in_netns(|| {
+        ip_line("link set lo up");
+        let r = Router::all_up(2);
+        let root = r.path("root");
+        std::fs::create_dir_all(root.join("etc/hotplug.d/iface")).unwrap();
+        std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        let hook = concat!(env!("CARGO_MANIFEST_DIR"), "/../hotplug.d/iface/97-ecmp4");
+        std::fs::copy(hook, root.join("etc/hotplug.d/iface/97-ecmp4")).unwrap();
+        std::fs::copy(sim::bin("ecmp4"), root.join("usr/sbin/ecmp4")).unwrap();
+        let uci = r.path("uci");
+        script(&uci, "exit 0");
+        hash_policy(4, true);
+        let check = |extra: &[&str]| {
+            let mut a = vec!["--uci", uci.to_str().unwrap()];
+            a.extend_from_slice(extra);
+            a.extend(["check", "--root", root.to_str().unwrap()]);
+            r.event("ecmp4", "", "", &a)
+        };
+        let c = check(&[]);
+        assert_eq!(c.code, 0, "{}", c.stdout);
+        for l in [
+            "[ok]   kernel ",
+            "nexthop objects (the route survives a redial)",
+            "[ok]   kernel: resilient nexthop groups",
+            "[ok]   net.ipv4.fib_multipath_hash_policy = 1",
+            "absent, defaults apply",
+            "97-ecmp4 runs /usr/sbin/ecmp4",
+            "usr/sbin/ecmp4 is executable",
+            "[ok]   ubus: netifd answered, 6 interfaces, 2 members up",
+            "8 checks, 0 to fix",
+        ] {
+            assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
+        }
+        assert!(
+            sim::nexthops().is_empty(),
+            "the probe leaves nothing behind"
+        );
+        // Break each thing in turn.
+        hash_policy(4, false);
+        std::fs::remove_file(root.join("etc/hotplug.d/iface/97-ecmp4")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            root.join("usr/sbin/ecmp4"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
+        script(
+            &uci,
+            "echo \"ecmp.ipv4=ecmp\"; echo \"ecmp.ipv4.metric='x'\"",
+        );
+        let cfg = r.path("ecmp");
+        let c = check(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--ubus",
+            "/nonexistent/ubus",
+        ]);
+        assert_eq!(c.code, 1, "{}", c.stdout);
+        for l in [
+            "[FAIL] net.ipv4.fib_multipath_hash_policy = 0: one download uses one link\n       fix: sysctl -w net.ipv4.fib_multipath_hash_policy=1",
+            "[FAIL] config: ipv4.metric: 'x' is not a metric",
+            "[FAIL] hotplug hook ",
+            "fix: install the package: no event will ever run us",
+            "usr/sbin/ecmp4 is not executable\n       fix: chmod 0755 ",
+            "4 to fix",
+        ] {
+            assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
+        }
+        let c = check(&["--ubus", "/nonexistent/ubus"]);
+        assert!(
+            c.stdout.contains(
+                "[FAIL] input: /nonexistent/ubus call network.interface dump: cannot run"
+            ),
+            "{}",
+            c.stdout
+        );
+        assert!(
+            c.stdout
+                .contains("fix: ubus call network.interface dump  (is ubusd running?"),
+            "{}",
+            c.stdout
+        );
+    });
+}
