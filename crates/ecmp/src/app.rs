@@ -385,10 +385,19 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
         .uci
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
+    let cfg_file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
     match std::fs::metadata(&uci) {
         Ok(m) if m.permissions().mode() & 0o111 != 0 => {
             f.push(Finding::ok(format!("uci: {} is there", uci.display())))
         }
+        _ if !cfg_file.exists() => f.push(Finding::ok(format!(
+            "uci: {} is missing, not needed without {}",
+            uci.display(),
+            cfg_file.display()
+        ))),
         _ => f.push(Finding::fail(
             format!(
                 "uci: {} cannot be run, so /etc/config/ecmp cannot be read",
