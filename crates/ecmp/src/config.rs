@@ -20,6 +20,7 @@
 //! ```
 
 use crate::nexthop::{Mode, Resilient};
+use crate::uci::Section;
 use crate::{proc, Error, Family};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,78 +255,8 @@ pub fn parse_timeout(v: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
-/// One section of `uci show` output.
-#[derive(Debug, Default, PartialEq)]
-struct Section {
-    name: String,
-    kind: String,
-    options: BTreeMap<String, Vec<String>>,
-}
-
-/// Split a `uci show` value: `'a' 'b'` (a list), `'it'\''s'`, or a bare word.
-fn split_values(v: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = v.chars().peekable();
-    let mut in_quote = false;
-    let mut have = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_quote = !in_quote;
-                have = true;
-            }
-            '\\' if !in_quote && chars.peek() == Some(&'\'') => {
-                chars.next();
-                cur.push('\'');
-            }
-            ' ' if !in_quote => {
-                if have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                have = true;
-            }
-        }
-    }
-    if in_quote {
-        return Err(format!("unbalanced quote in {v}"));
-    }
-    if have {
-        out.push(cur);
-    }
-    Ok(out)
-}
-
 fn parse_show(text: &str) -> Result<Vec<Section>, Error> {
-    let mut sections: Vec<Section> = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let bad = || Error::Config(format!("unexpected uci output: {line}"));
-        let (key, value) = line.split_once('=').ok_or_else(bad)?;
-        let mut parts = key.splitn(3, '.');
-        let (_package, section, option) =
-            (parts.next(), parts.next().ok_or_else(bad)?, parts.next());
-        let values = split_values(value).map_err(|e| Error::Config(e))?;
-        match option {
-            None => sections.push(Section {
-                name: section.to_string(),
-                kind: values.into_iter().next().unwrap_or_default(),
-                options: BTreeMap::new(),
-            }),
-            Some(opt) => {
-                let s = sections
-                    .iter_mut()
-                    .rev()
-                    .find(|s| s.name == section)
-                    .ok_or_else(bad)?;
-                s.options.insert(opt.to_string(), values);
-            }
-        }
-    }
-    Ok(sections)
+    crate::uci::parse_show(text).map_err(Error::Config)
 }
 
 #[cfg(test)]
@@ -415,10 +346,14 @@ ecmp.@member[1].weight='256'
 
     #[test]
     fn quoting() {
+        use crate::uci::{quote, split_values};
         assert_eq!(split_values("'a' 'b c'").unwrap(), ["a", "b c"]);
         assert_eq!(split_values("'it'\\''s'").unwrap(), ["it's"]);
         assert_eq!(split_values("ecmp").unwrap(), ["ecmp"]);
         assert!(split_values("'open").is_err());
+        for v in ["it's", "a b", "", "x'y'z"] {
+            assert_eq!(split_values(&quote(v)).unwrap(), [v]);
+        }
     }
 
     #[test]

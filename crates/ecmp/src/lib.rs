@@ -24,6 +24,7 @@ pub mod program;
 pub mod route;
 pub mod status;
 pub mod system;
+pub mod uci;
 
 pub use error::Error;
 

@@ -1,0 +1,85 @@
+//! `uci show` output as data, and values quoted for `uci batch`: what
+//! ecmp4/ecmp6 read their config with and multidial plans changes with.
+//! We never parse UCI files ourselves; OpenWrt's `uci` does.
+
+use std::collections::BTreeMap;
+
+/// One section of `uci show` output.
+#[derive(Debug, Default, PartialEq)]
+pub struct Section {
+    pub name: String,
+    pub kind: String,
+    pub options: BTreeMap<String, Vec<String>>,
+}
+
+/// Split a `uci show` value: `'a' 'b'` (a list), `'it'\''s'`, or a bare word.
+pub fn split_values(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = v.chars().peekable();
+    let mut in_quote = false;
+    let mut have = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_quote = !in_quote;
+                have = true;
+            }
+            '\\' if !in_quote && chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            ' ' if !in_quote => {
+                if have {
+                    out.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if in_quote {
+        return Err(format!("unbalanced quote in {v}"));
+    }
+    if have {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+pub fn parse_show(text: &str) -> Result<Vec<Section>, String> {
+    let mut sections: Vec<Section> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = || format!("unexpected uci output: {line}");
+        let (key, value) = line.split_once('=').ok_or_else(bad)?;
+        let mut parts = key.splitn(3, '.');
+        let (_package, section, option) =
+            (parts.next(), parts.next().ok_or_else(bad)?, parts.next());
+        let values = split_values(value)?;
+        match option {
+            None => sections.push(Section {
+                name: section.to_string(),
+                kind: values.into_iter().next().unwrap_or_default(),
+                options: BTreeMap::new(),
+            }),
+            Some(opt) => {
+                let s = sections
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.name == section)
+                    .ok_or_else(bad)?;
+                s.options.insert(opt.to_string(), values);
+            }
+        }
+    }
+    Ok(sections)
+}
+
+
+/// A value as `uci batch` reads it: single-quoted, `'` as `'\''`.
+pub fn quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
