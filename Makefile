@@ -19,8 +19,8 @@ build:
 # binaries in private network namespaces, never on the host's tables.
 test:
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test -p ecmp
-	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status
+	$(CARGO) test -p ecmp -p multidial
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial
 	@rm -f target/fault-suite.txt
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test faults
 	@cat target/fault-suite.txt

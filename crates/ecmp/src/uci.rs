@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 /// One section of `uci show` output.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Section {
     pub name: String,
     pub kind: String,

@@ -1,0 +1,79 @@
+//! Command line of multidial.
+
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// Set up PPPoE multi-dial on OpenWrt: macvlan devices on each line, one
+/// pppoe interface per dial, every dial in the wan firewall zone, and
+/// (--balancer mwan3) mwan3's sections; ecmp4/ecmp6 balance by default.
+/// Commands: plan (print the uci batch; the password masked), apply (feed
+/// it to `uci batch` and commit; applying twice changes nothing), remove
+/// (delete exactly what multidial made), up (bring dials up in batches).
+#[derive(FromArgs, Debug, Default)]
+#[argh(
+    note = "Examples:
+  multidial plan --line eth0.2 --dials 8 --username 0571xxx --password-file /root/pw
+  multidial apply --line eth0.2 --line eth0.3 --dials 2 --username u --password-file - < pw
+  multidial up --batch 4 --delay 5
+  multidial remove
+Sections made carry `option multidial '1'`; remove deletes those only.
+Exit status: 0 done, 1 some dials did not come up (up), 2 usage, 3 uci failed or a section is not ours.",
+    error_code(2, "usage"),
+    error_code(3, "uci failed, or a section of that name exists and is not ours")
+)]
+pub struct Args {
+    /// plan, apply, remove or up
+    #[argh(positional)]
+    pub command: String,
+    /// parent device of a line, e.g. eth0.2 (repeat for several lines)
+    #[argh(option)]
+    pub line: Vec<String>,
+    /// dials per line (default 2)
+    #[argh(option, default = "2")]
+    pub dials: u32,
+    /// PPPoE username
+    #[argh(option)]
+    pub username: Option<String>,
+    /// file holding the PPPoE password ('-' for stdin); never give it on the command line
+    #[argh(option)]
+    pub password_file: Option<PathBuf>,
+    /// dials (numbers n of VWANn) that carry IPv6, e.g. 1,2; 'all' or 'none' (default none)
+    #[argh(option, default = "String::from(\"none\")")]
+    pub ipv6: String,
+    /// interface n gets metric base+n (default 10, above ecmp's route at 1)
+    #[argh(option, default = "10")]
+    pub metric_base: u32,
+    /// interface name prefix (default VWAN: VWAN1, VWAN2...)
+    #[argh(option, default = "String::from(\"VWAN\")")]
+    pub iface_prefix: String,
+    /// macvlan device prefix (default veth: vethN on one line, veth<line>0<dial> on several)
+    #[argh(option, default = "String::from(\"veth\")")]
+    pub dev_prefix: String,
+    /// firewall zone the dials join (default wan)
+    #[argh(option, default = "String::from(\"wan\")")]
+    pub zone: String,
+    /// ecmp (default: ecmp4/ecmp6 own the default route) or mwan3
+    #[argh(option, default = "String::from(\"ecmp\")")]
+    pub balancer: String,
+    /// mwan3 track IP (repeatable; default 223.5.5.5 and 223.6.6.6)
+    #[argh(option)]
+    pub track_ip: Vec<String>,
+    /// plan: print the password instead of ********
+    #[argh(switch)]
+    pub show_password: bool,
+    /// up: dials brought up at a time (default 4)
+    #[argh(option, default = "4")]
+    pub batch: u32,
+    /// up: seconds between batches (default 5)
+    #[argh(option, default = "5")]
+    pub delay: u32,
+    /// up: seconds to wait for the last dials before reporting (default 30)
+    #[argh(option, default = "30")]
+    pub wait: u32,
+    /// uci program (default /sbin/uci)
+    #[argh(option, default = "PathBuf::from(\"/sbin/uci\")")]
+    pub uci: PathBuf,
+    /// ubus program (default /bin/ubus)
+    #[argh(option, default = "PathBuf::from(\"/bin/ubus\")")]
+    pub ubus: PathBuf,
+}

@@ -1,0 +1,653 @@
+//! The dials, the UCI sections they need, and the `uci batch` lines that
+//! take the current config there: plain data, no uci run here.
+//!
+//! Every section multidial makes carries `option multidial '1'`; that mark
+//! is how `remove` finds exactly its own, and how a same-named section of
+//! the user's is refused instead of overwritten. The batch only holds what
+//! differs from the current config, so a second apply is an empty batch.
+
+use ecmp::uci::{quote, Section};
+
+pub const MARK: &str = "multidial";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balancer {
+    Ecmp,
+    Mwan3,
+}
+
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub lines: Vec<String>,
+    pub dials: u32,
+    pub username: String,
+    pub password: String,
+    /// Dial numbers (n of VWANn) with IPv6.
+    pub ipv6: Vec<u32>,
+    pub metric_base: u32,
+    pub iface_prefix: String,
+    pub dev_prefix: String,
+    pub zone: String,
+    pub balancer: Balancer,
+    pub track_ip: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dial {
+    pub n: u32,
+    pub iface: String,
+    pub dev: String,
+    pub parent: String,
+    pub metric: u32,
+    pub ipv6: bool,
+}
+
+/// `1,2`, `all` or `none`, for `dials` dials in all.
+pub fn parse_ipv6(v: &str, total: u32) -> Result<Vec<u32>, String> {
+    match v {
+        "none" | "" => Ok(vec![]),
+        "all" => Ok((1..=total).collect()),
+        _ => v
+            .split(',')
+            .map(|x| match x.trim().parse::<u32>() {
+                Ok(n) if (1..=total).contains(&n) => Ok(n),
+                _ => Err(format!("--ipv6: '{x}' is not a dial number 1-{total}")),
+            })
+            .collect(),
+    }
+}
+
+/// The write-up's naming: `vethN` on one line; `veth<line>0<dial>` on
+/// several (line and dial counted from 1); interfaces numbered across.
+pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
+    if s.lines.is_empty() {
+        return Err("give at least one --line (the parent device, e.g. eth0.2)".into());
+    }
+    if s.dials == 0 || s.dials > 250 {
+        return Err(format!("--dials {} is not 1-250", s.dials));
+    }
+    let ok_name = |x: &str| {
+        !x.is_empty()
+            && x.len() <= 15
+            && x
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    };
+    let mut out = Vec::new();
+    let mut n = 0;
+    for (li, parent) in s.lines.iter().enumerate() {
+        if !ok_name(parent) {
+            return Err(format!("--line '{parent}' is not a device name"));
+        }
+        for j in 1..=s.dials {
+            n += 1;
+            let dev = if s.lines.len() == 1 {
+                format!("{}{j}", s.dev_prefix)
+            } else {
+                format!("{}{}0{j}", s.dev_prefix, li + 1)
+            };
+            let iface = format!("{}{n}", s.iface_prefix);
+            if !ok_name(&dev) {
+                return Err(format!("device name '{dev}' is not usable (at most 15 letters, digits, _ - .)"));
+            }
+            // A UCI section name, and pppd's device is pppoe-<iface>.
+            if iface.is_empty()
+                || !iface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                || iface.len() + "pppoe-".len() > 15
+            {
+                return Err(format!(
+                    "interface name '{iface}' is not usable (at most 9 letters, digits or _, so pppoe-{iface} fits 15)"
+                ));
+            }
+            out.push(Dial {
+                n,
+                iface,
+                dev,
+                parent: parent.clone(),
+                metric: s.metric_base.saturating_add(n),
+                ipv6: s.ipv6.contains(&n),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Val {
+    One(String),
+    List(Vec<String>),
+}
+
+/// A section as it should be.
+#[derive(Clone, Debug)]
+pub struct Want {
+    pub pkg: &'static str,
+    pub name: String,
+    pub kind: &'static str,
+    pub opts: Vec<(&'static str, Val)>,
+}
+
+fn one(v: impl Into<String>) -> Val {
+    Val::One(v.into())
+}
+
+pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
+    let mut w = Vec::new();
+    for d in dials {
+        // A persistent macvlan: netifd creates it at boot (an `ip link
+        // add` in rc.local is lost, or races netifd).
+        w.push(Want {
+            pkg: "network",
+            name: format!("md_{}", d.dev),
+            kind: "device",
+            opts: vec![
+                ("type", one("macvlan")),
+                ("ifname", one(&d.parent)),
+                ("name", one(&d.dev)),
+                (MARK, one("1")),
+            ],
+        });
+        let mut o = vec![
+            ("proto", one("pppoe")),
+            ("device", one(&d.dev)),
+            ("username", one(&s.username)),
+            ("password", one(&s.password)),
+            ("metric", one(d.metric.to_string())),
+            ("ipv6", one(if d.ipv6 { "auto" } else { "0" })),
+        ];
+        if s.balancer == Balancer::Ecmp {
+            // ecmp4/ecmp6 own the default route; netifd reports the
+            // gateway under `inactive`.
+            o.push(("defaultroute", one("0")));
+        }
+        o.push((MARK, one("1")));
+        w.push(Want {
+            pkg: "network",
+            name: d.iface.clone(),
+            kind: "interface",
+            opts: o,
+        });
+    }
+    if s.balancer == Balancer::Mwan3 {
+        let track = if s.track_ip.is_empty() {
+            vec!["223.5.5.5".to_string(), "223.6.6.6".to_string()]
+        } else {
+            s.track_ip.clone()
+        };
+        for d in dials {
+            w.push(Want {
+                pkg: "mwan3",
+                name: d.iface.clone(),
+                kind: "interface",
+                opts: vec![
+                    ("enabled", one("1")),
+                    ("family", one("ipv4")),
+                    ("track_ip", Val::List(track.clone())),
+                    ("reliability", one("1")),
+                    ("count", one("1")),
+                    ("timeout", one("2")),
+                    ("interval", one("5")),
+                    ("down", one("3")),
+                    ("up", one("3")),
+                    (MARK, one("1")),
+                ],
+            });
+            w.push(Want {
+                pkg: "mwan3",
+                name: format!("member_{}", d.iface),
+                kind: "member",
+                opts: vec![
+                    ("interface", one(&d.iface)),
+                    ("metric", one("1")),
+                    ("weight", one("1")),
+                    (MARK, one("1")),
+                ],
+            });
+        }
+        w.push(Want {
+            pkg: "mwan3",
+            name: "md_balanced".into(),
+            kind: "policy",
+            opts: vec![
+                (
+                    "use_member",
+                    Val::List(dials.iter().map(|d| format!("member_{}", d.iface)).collect()),
+                ),
+                ("last_resort", one("unreachable")),
+                (MARK, one("1")),
+            ],
+        });
+        w.push(Want {
+            pkg: "mwan3",
+            name: "md_default".into(),
+            kind: "rule",
+            opts: vec![
+                ("dest_ip", one("0.0.0.0/0")),
+                ("proto", one("all")),
+                ("use_policy", one("md_balanced")),
+                (MARK, one("1")),
+            ],
+        });
+    }
+    w
+}
+
+/// The config as `uci -q show <pkg>` printed it.
+#[derive(Debug, Default)]
+pub struct Current {
+    pub network: Vec<Section>,
+    pub firewall: Vec<Section>,
+    pub mwan3: Vec<Section>,
+}
+
+impl Current {
+    fn pkg(&self, p: &str) -> &[Section] {
+        match p {
+            "network" => &self.network,
+            "firewall" => &self.firewall,
+            _ => &self.mwan3,
+        }
+    }
+}
+
+fn ours(s: &Section) -> bool {
+    s.options.get(MARK).map(|v| v.as_slice()) == Some(&["1".to_string()][..])
+}
+
+/// The section name of firewall zone `zone` (`@zone[1]` or a name).
+fn zone_section<'a>(cur: &'a Current, zone: &str) -> Result<&'a Section, String> {
+    cur.firewall
+        .iter()
+        .find(|s| s.kind == "zone" && s.options.get("name").map(|v| v.as_slice()) == Some(&[zone.to_string()][..]))
+        .ok_or_else(|| format!("no firewall zone named '{zone}'"))
+}
+
+/// `uci batch` lines from `cur` to `want` (+ the dials in `zone`).
+/// `mask`: print the password as ******** (for `plan`).
+pub fn batch(want: &[Want], ifaces: &[String], zone: &str, cur: &Current, mask: bool) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for w in want {
+        let have = cur.pkg(w.pkg).iter().find(|s| s.name == w.name);
+        if let Some(h) = have {
+            if !ours(h) {
+                return Err(format!(
+                    "{}.{} exists and was not made by multidial; remove it or choose other names (--iface-prefix, --dev-prefix)",
+                    w.pkg, w.name
+                ));
+            }
+        }
+        let key = format!("{}.{}", w.pkg, w.name);
+        let empty = Default::default();
+        let have_opts = match have {
+            Some(h) if h.kind == w.kind => &h.options,
+            Some(_) => {
+                out.push(format!("delete {key}"));
+                out.push(format!("set {key}={}", w.kind));
+                &empty
+            }
+            None => {
+                out.push(format!("set {key}={}", w.kind));
+                &empty
+            }
+        };
+        for (k, v) in &w.opts {
+            let shown = |x: &str| {
+                if mask && *k == "password" {
+                    "'********'".to_string()
+                } else {
+                    quote(x)
+                }
+            };
+            match v {
+                Val::One(x) => {
+                    if have_opts.get(*k) != Some(&vec![x.clone()]) {
+                        out.push(format!("set {key}.{k}={}", shown(x)));
+                    }
+                }
+                Val::List(xs) => {
+                    if have_opts.get(*k) != Some(xs) {
+                        if have_opts.contains_key(*k) {
+                            out.push(format!("delete {key}.{k}"));
+                        }
+                        for x in xs {
+                            out.push(format!("add_list {key}.{k}={}", shown(x)));
+                        }
+                    }
+                }
+            }
+        }
+        // Options of ours that the new setup does not have (defaultroute
+        // after a switch to mwan3).
+        for k in have_opts.keys() {
+            if !w.opts.iter().any(|(o, _)| o == k) {
+                out.push(format!("delete {key}.{k}"));
+            }
+        }
+    }
+    // Our sections the new setup does not have (fewer dials than before).
+    for pkg in ["network", "mwan3"] {
+        for s in cur.pkg(pkg).iter().filter(|s| ours(s)) {
+            if !want.iter().any(|w| w.pkg == pkg && w.name == s.name) {
+                out.push(format!("delete {pkg}.{}", s.name));
+            }
+        }
+    }
+    let z = zone_section(cur, zone)?;
+    let listed = z.options.get("network").cloned().unwrap_or_default();
+    let gone: Vec<&String> = cur
+        .network
+        .iter()
+        .filter(|s| ours(s) && s.kind == "interface" && !ifaces.contains(&s.name))
+        .map(|s| &s.name)
+        .collect();
+    for i in ifaces {
+        if !listed.contains(i) {
+            out.push(format!("add_list firewall.{}.network={}", z.name, quote(i)));
+        }
+    }
+    for i in gone {
+        if listed.contains(i) {
+            out.push(format!("del_list firewall.{}.network={}", z.name, quote(i)));
+        }
+    }
+    Ok(out)
+}
+
+/// `remove`: every section of ours, and our interfaces in every zone.
+pub fn remove_batch(cur: &Current) -> Vec<String> {
+    let mut out = Vec::new();
+    let mine: Vec<&String> = cur
+        .network
+        .iter()
+        .filter(|s| ours(s) && s.kind == "interface")
+        .map(|s| &s.name)
+        .collect();
+    for z in cur.firewall.iter().filter(|s| s.kind == "zone") {
+        for i in z.options.get("network").into_iter().flatten() {
+            if mine.contains(&i) {
+                out.push(format!("del_list firewall.{}.network={}", z.name, quote(i)));
+            }
+        }
+    }
+    for pkg in ["network", "mwan3"] {
+        for s in cur.pkg(pkg).iter().filter(|s| ours(s)) {
+            out.push(format!("delete {pkg}.{}", s.name));
+        }
+    }
+    out
+}
+
+/// Our interfaces in the current config (for `up`), in config order.
+pub fn our_interfaces(cur: &Current) -> Vec<String> {
+    cur.network
+        .iter()
+        .filter(|s| ours(s) && s.kind == "interface")
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecmp::uci::{parse_show, split_values};
+
+    /// A model of OpenWrt's uci for `show` and `batch` (set, delete,
+    /// add_list, del_list), over sections in order: no real uci can be
+    /// installed on the development machine.
+    #[derive(Clone, Debug, PartialEq, Default)]
+    pub struct Uci {
+        pkgs: Vec<(String, Vec<Section>)>,
+    }
+
+    impl Uci {
+        pub fn load(pkg: &str, show: &str) -> Uci {
+            let mut u = Uci::default();
+            u.pkgs.push((pkg.into(), parse_show(show).unwrap()));
+            u
+        }
+        pub fn add(&mut self, pkg: &str, show: &str) {
+            self.pkgs.push((pkg.into(), parse_show(show).unwrap()));
+        }
+        fn secs(&mut self, pkg: &str) -> &mut Vec<Section> {
+            if !self.pkgs.iter().any(|(p, _)| p == pkg) {
+                self.pkgs.push((pkg.into(), Vec::new()));
+            }
+            &mut self.pkgs.iter_mut().find(|(p, _)| p == pkg).unwrap().1
+        }
+        pub fn show(&self, pkg: &str) -> Vec<Section> {
+            self.pkgs
+                .iter()
+                .find(|(p, _)| p == pkg)
+                .map(|(_, s)| s.iter().map(|x| Section { name: x.name.clone(), kind: x.kind.clone(), options: x.options.clone() }).collect())
+                .unwrap_or_default()
+        }
+        pub fn current(&self) -> Current {
+            Current {
+                network: self.show("network"),
+                firewall: self.show("firewall"),
+                mwan3: self.show("mwan3"),
+            }
+        }
+        fn find<'a>(secs: &'a mut [Section], name: &str) -> Option<&'a mut Section> {
+            if let Some(rest) = name.strip_prefix('@') {
+                let (kind, idx) = rest.trim_end_matches(']').split_once('[').unwrap();
+                let idx: usize = idx.parse().unwrap();
+                return secs.iter_mut().filter(|s| s.kind == kind).nth(idx);
+            }
+            secs.iter_mut().find(|s| s.name == name)
+        }
+        pub fn batch(&mut self, lines: &[String]) {
+            for l in lines {
+                let (cmd, rest) = l.split_once(' ').unwrap();
+                let (path, value) = match rest.split_once('=') {
+                    Some((p, v)) => (p, Some(split_values(v).unwrap().join(" "))),
+                    None => (rest, None),
+                };
+                let mut parts = path.splitn(3, '.');
+                let (pkg, sec, opt) = (parts.next().unwrap(), parts.next().unwrap(), parts.next());
+                let secs = self.secs(pkg);
+                match (cmd, opt) {
+                    ("set", None) => match Self::find(secs, sec) {
+                        Some(s) => s.kind = value.unwrap(),
+                        None => secs.push(Section { name: sec.into(), kind: value.unwrap(), options: Default::default() }),
+                    },
+                    ("set", Some(o)) => {
+                        Self::find(secs, sec).unwrap().options.insert(o.into(), vec![value.unwrap()]);
+                    }
+                    ("delete", None) => secs.retain(|s| s.name != sec),
+                    ("delete", Some(o)) => {
+                        Self::find(secs, sec).unwrap().options.remove(o);
+                    }
+                    ("add_list", Some(o)) => {
+                        Self::find(secs, sec).unwrap().options.entry(o.into()).or_default().push(value.unwrap());
+                    }
+                    ("del_list", Some(o)) => {
+                        let s = Self::find(secs, sec).unwrap();
+                        let v = value.unwrap();
+                        if let Some(list) = s.options.get_mut(o) {
+                            list.retain(|x| *x != v);
+                            if list.is_empty() {
+                                s.options.remove(o);
+                            }
+                        }
+                    }
+                    _ => panic!("model: unsupported batch line {l}"),
+                }
+            }
+        }
+    }
+
+    /// OpenWrt 23.05's default network and firewall, as `uci show` prints them.
+    pub fn openwrt() -> Uci {
+        let mut u = Uci::load(
+            "network",
+            "network.loopback=interface
+network.loopback.device='lo'
+network.loopback.proto='static'
+network.loopback.ipaddr='127.0.0.1'
+network.loopback.netmask='255.0.0.0'
+network.globals=globals
+network.globals.ula_prefix='fd12:3456:789a::/48'
+network.@device[0]=device
+network.@device[0].name='br-lan'
+network.@device[0].type='bridge'
+network.@device[0].ports='lan1' 'lan2'
+network.lan=interface
+network.lan.device='br-lan'
+network.lan.proto='static'
+network.lan.ipaddr='192.168.1.1'
+network.lan.netmask='255.255.255.0'
+network.wan=interface
+network.wan.device='eth0.2'
+network.wan.proto='pppoe'
+network.wan6=interface
+network.wan6.device='@wan'
+network.wan6.proto='dhcpv6'
+",
+        );
+        u.add(
+            "firewall",
+            "firewall.@defaults[0]=defaults
+firewall.@defaults[0].input='REJECT'
+firewall.@zone[0]=zone
+firewall.@zone[0].name='lan'
+firewall.@zone[0].network='lan'
+firewall.@zone[1]=zone
+firewall.@zone[1].name='wan'
+firewall.@zone[1].network='wan' 'wan6'
+firewall.@zone[1].masq='1'
+firewall.@forwarding[0]=forwarding
+firewall.@forwarding[0].src='lan'
+firewall.@forwarding[0].dest='wan'
+",
+        );
+        u
+    }
+
+    fn setup(lines: &[&str], dials: u32, balancer: Balancer) -> Setup {
+        Setup {
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+            dials,
+            username: "0571user@isp".into(),
+            password: "s3cr'et pw".into(),
+            ipv6: vec![1, 2],
+            metric_base: 10,
+            iface_prefix: "VWAN".into(),
+            dev_prefix: "veth".into(),
+            zone: "wan".into(),
+            balancer,
+            track_ip: vec![],
+        }
+    }
+
+    fn plan_of(s: &Setup, u: &Uci, mask: bool) -> Result<Vec<String>, String> {
+        let d = dials(s)?;
+        let ifaces: Vec<String> = d.iter().map(|x| x.iface.clone()).collect();
+        batch(&desired(s, &d), &ifaces, &s.zone, &u.current(), mask)
+    }
+
+    fn golden(name: &str, lines: &[String]) {
+        let path = format!("{}/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        let got = lines.join("\n") + "\n";
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(got, want, "{name} differs (UPDATE_GOLDEN=1 rewrites it after review)");
+    }
+
+    #[test]
+    fn golden_batches() {
+        let u = openwrt();
+        golden("1line-8dials.batch", &plan_of(&setup(&["eth0.2"], 8, Balancer::Ecmp), &u, true).unwrap());
+        golden(
+            "4lines-2dials.batch",
+            &plan_of(&setup(&["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Ecmp), &u, true).unwrap(),
+        );
+        golden(
+            "4lines-2dials-mwan3.batch",
+            &plan_of(&setup(&["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Mwan3), &u, true).unwrap(),
+        );
+    }
+
+    #[test]
+    fn apply_twice_changes_nothing_and_remove_restores() {
+        for (lines, n, b) in [
+            (vec!["eth0.2"], 8, Balancer::Ecmp),
+            (vec!["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Ecmp),
+            (vec!["eth0.2", "eth0.3"], 3, Balancer::Mwan3),
+        ] {
+            let s = setup(&lines, n, b);
+            let before = openwrt();
+            let mut u = before.clone();
+            let first = plan_of(&s, &u, false).unwrap();
+            assert!(!first.is_empty());
+            u.batch(&first);
+            let applied = u.clone();
+            assert!(plan_of(&s, &u, false).unwrap().is_empty(), "second apply is empty");
+            // The model now holds the real password, the plan masks it.
+            assert!(u.show("network").iter().any(|x| x.options.get("password") == Some(&vec!["s3cr'et pw".to_string()])));
+            // Fewer dials: the extra ones go, in every package.
+            let mut fewer = s.clone();
+            fewer.dials = 1;
+            let b2 = plan_of(&fewer, &u, false).unwrap();
+            u.batch(&b2);
+            assert!(plan_of(&fewer, &u, false).unwrap().is_empty());
+            assert_eq!(our_interfaces(&u.current()).len(), lines.len());
+            // remove: exactly as before.
+            u = applied;
+            let r = remove_batch(&u.current());
+            u.batch(&r);
+            assert_eq!(u.show("network"), before.show("network"));
+            assert_eq!(u.show("firewall"), before.show("firewall"));
+            assert!(u.show("mwan3").is_empty());
+            assert!(remove_batch(&u.current()).is_empty(), "remove twice is empty");
+        }
+    }
+
+    #[test]
+    fn sections_of_the_user_are_refused_not_overwritten() {
+        let mut u = openwrt();
+        u.batch(&["set network.VWAN1=interface".into(), "set network.VWAN1.proto='dhcp'".into()]);
+        let e = plan_of(&setup(&["eth0.2"], 2, Balancer::Ecmp), &u, true).unwrap_err();
+        assert!(e.contains("network.VWAN1 exists and was not made by multidial"), "{e}");
+        let mut s = setup(&["eth0.2"], 2, Balancer::Ecmp);
+        s.zone = "wan9".into();
+        assert!(plan_of(&s, &openwrt(), true).unwrap_err().contains("no firewall zone named 'wan9'"));
+    }
+
+    #[test]
+    fn names_numbers_and_ipv6_selection() {
+        let d = dials(&setup(&["eth0.2", "eth1"], 2, Balancer::Ecmp)).unwrap();
+        let names: Vec<(&str, &str, &str, u32, bool)> =
+            d.iter().map(|x| (x.iface.as_str(), x.dev.as_str(), x.parent.as_str(), x.metric, x.ipv6)).collect();
+        assert_eq!(
+            names,
+            [
+                ("VWAN1", "veth101", "eth0.2", 11, true),
+                ("VWAN2", "veth102", "eth0.2", 12, true),
+                ("VWAN3", "veth201", "eth1", 13, false),
+                ("VWAN4", "veth202", "eth1", 14, false)
+            ]
+        );
+        assert_eq!(parse_ipv6("all", 3).unwrap(), [1, 2, 3]);
+        assert!(parse_ipv6("4", 3).is_err());
+        let mut s = setup(&["eth0.2"], 2, Balancer::Ecmp);
+        s.iface_prefix = "VERYLONGNAME".into();
+        assert!(dials(&s).unwrap_err().contains("pppoe-"));
+        s = setup(&["eth 0"], 2, Balancer::Ecmp);
+        assert!(dials(&s).is_err());
+        s = setup(&[], 2, Balancer::Ecmp);
+        assert!(dials(&s).is_err());
+    }
+
+    #[test]
+    fn plan_masks_the_password_unless_asked() {
+        let s = setup(&["eth0.2"], 1, Balancer::Ecmp);
+        let masked = plan_of(&s, &openwrt(), true).unwrap().join("\n");
+        assert!(!masked.contains("s3cr"), "{masked}");
+        assert!(masked.contains("set network.VWAN1.password='********'"));
+        let shown = plan_of(&s, &openwrt(), false).unwrap().join("\n");
+        assert!(shown.contains("set network.VWAN1.password='s3cr'\\''et pw'"), "{shown}");
+    }
+}
