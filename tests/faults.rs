@@ -330,20 +330,35 @@ fn kernel_refusals_leave_the_kernel_as_it_was() {
         // EPERM: the same kind of write without CAP_NET_ADMIN (dropped
         // from the bounding set; works as root and in a user namespace).
         let dump = r.path("perm.json");
-        let gone = r
-            .dump_json()
-            .replace("\"interface\":\"VWAN2\",\"up\":true", "\"interface\":\"VWAN2\",\"up\":false");
+        let gone = r.dump_json().replace(
+            "\"interface\":\"VWAN2\",\"up\":true",
+            "\"interface\":\"VWAN2\",\"up\":false",
+        );
         std::fs::write(&dump, gone).unwrap();
         for (bin, iface) in [("ecmp4", "VWAN2"), ("ecmp6", "VWAN2_6")] {
             let mut c = Command::new("setpriv");
             c.args(["--bounding-set=-net_admin"])
                 .arg(sim::bin(bin))
-                .args(["-v", "--action", "ifdown", "--interface", iface, "--config", "/nonexistent"])
+                .args([
+                    "-v",
+                    "--action",
+                    "ifdown",
+                    "--interface",
+                    iface,
+                    "--config",
+                    "/nonexistent",
+                ])
                 .args(["--syslog-socket", "/nonexistent", "--dump-file"])
                 .arg(&dump)
                 .arg("--lock-file")
                 .arg(r.path("lock"));
-            check(&format!("EPERM ({bin})"), &exec(&mut c), &[5], "Operation not permitted", &before);
+            check(
+                &format!("EPERM ({bin})"),
+                &exec(&mut c),
+                &[5],
+                "Operation not permitted",
+                &before,
+            );
         }
     });
     finish();

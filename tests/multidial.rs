@@ -42,7 +42,10 @@ fn fake_uci(d: &TempDir) -> std::path::PathBuf {
 }
 
 fn multidial(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(sim::bin("multidial")).args(args).output().unwrap();
+    let o = Command::new(sim::bin("multidial"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -56,44 +59,87 @@ fn password_goes_to_uci_on_stdin_only() {
     let uci = fake_uci(&d);
     let pw = d.0.join("pw");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let base = ["--line", "eth0.2", "--dials", "2", "--username", "u1", "--ipv6", "1"];
+    let base = [
+        "--line",
+        "eth0.2",
+        "--dials",
+        "2",
+        "--username",
+        "u1",
+        "--ipv6",
+        "1",
+    ];
     let with = |cmd: &str, extra: &[&str]| {
         let mut a = vec![cmd];
         a.extend(base);
-        a.extend(["--password-file", pw.to_str().unwrap(), "--uci", uci.to_str().unwrap()]);
+        a.extend([
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--uci",
+            uci.to_str().unwrap(),
+        ]);
         a.extend(extra);
         multidial(&a.iter().map(|s| *s).collect::<Vec<_>>())
     };
     let (code, out, err) = with("plan", &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("set network.VWAN1.password='********'"), "{out}");
-    assert!(out.contains("set network.VWAN1.ipv6='auto'") && out.contains("set network.VWAN2.ipv6='0'"));
+    assert!(
+        out.contains("set network.VWAN1.password='********'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("set network.VWAN1.ipv6='auto'") && out.contains("set network.VWAN2.ipv6='0'")
+    );
     assert!(out.contains("add_list firewall.@zone[1].network='VWAN2'"));
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
     let (_, out, _) = with("plan", &["--show-password"]);
     assert!(out.contains(&format!("password='{PASSWORD}'")), "{out}");
     let (code, out, err) = with("apply", &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("multidial: 2 dials on 1 line (eth0.2): 30 changes"), "{out}");
+    assert!(
+        out.starts_with("multidial: 2 dials on 1 line (eth0.2): 30 changes"),
+        "{out}"
+    );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
     let argv = std::fs::read_to_string(d.0.join("argv.log")).unwrap();
     assert!(!argv.contains(PASSWORD), "{argv}");
     assert!(argv.lines().any(|l| l == "batch"));
     let stdin = std::fs::read_to_string(d.0.join("stdin.log")).unwrap();
-    assert!(stdin.contains(&format!("set network.VWAN1.password='{PASSWORD}'")), "{stdin}");
-    assert!(stdin.ends_with("commit network\ncommit firewall\n"), "{stdin}");
+    assert!(
+        stdin.contains(&format!("set network.VWAN1.password='{PASSWORD}'")),
+        "{stdin}"
+    );
+    assert!(
+        stdin.ends_with("commit network\ncommit firewall\n"),
+        "{stdin}"
+    );
     // The password from stdin works the same.
     let mut c = Command::new(sim::bin("multidial"));
-    c.arg("plan").args(base).args(["--password-file", "-", "--uci", uci.to_str().unwrap()]);
-    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    c.arg("plan")
+        .args(base)
+        .args(["--password-file", "-", "--uci", uci.to_str().unwrap()]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut ch = c.spawn().unwrap();
     use std::io::Write;
-    ch.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    ch.stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
     let o = ch.wait_with_output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("password='********'"));
     // Never on the command line: there is no flag for it.
-    let (code, _, err) = multidial(&["plan", "--line", "eth0.2", "--username", "u", "--password", "x"]);
+    let (code, _, err) = multidial(&[
+        "plan",
+        "--line",
+        "eth0.2",
+        "--username",
+        "u",
+        "--password",
+        "x",
+    ]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -106,13 +152,85 @@ fn usage_errors_and_refusals() {
     let u = uci.to_str().unwrap();
     let p = pw.to_str().unwrap();
     for (args, code, msg) in [
-        (vec!["plan", "--username", "u", "--password-file", p, "--uci", u], 2, "give at least one --line"),
-        (vec!["plan", "--line", "eth0.2", "--password-file", p, "--uci", u], 2, "give --username"),
-        (vec!["plan", "--line", "eth0.2", "--username", "u", "--uci", u], 2, "give --password-file"),
-        (vec!["plan", "--line", "eth0.2", "--username", "u", "--password-file", "/nonexistent", "--uci", u], 2, "password file /nonexistent"),
-        (vec!["plan", "--line", "eth0.2", "--username", "u", "--password-file", p, "--uci", u, "--ipv6", "9"], 2, "--ipv6: '9'"),
-        (vec!["plan", "--line", "eth0.2", "--username", "u", "--password-file", p, "--uci", u, "--balancer", "mwan3"], 3, "mwan3 is not installed"),
-        (vec!["plan", "--line", "eth0.2", "--username", "u", "--password-file", p, "--uci", "/nonexistent/uci"], 3, "/nonexistent/uci -q show network"),
+        (
+            vec!["plan", "--username", "u", "--password-file", p, "--uci", u],
+            2,
+            "give at least one --line",
+        ),
+        (
+            vec!["plan", "--line", "eth0.2", "--password-file", p, "--uci", u],
+            2,
+            "give --username",
+        ),
+        (
+            vec!["plan", "--line", "eth0.2", "--username", "u", "--uci", u],
+            2,
+            "give --password-file",
+        ),
+        (
+            vec![
+                "plan",
+                "--line",
+                "eth0.2",
+                "--username",
+                "u",
+                "--password-file",
+                "/nonexistent",
+                "--uci",
+                u,
+            ],
+            2,
+            "password file /nonexistent",
+        ),
+        (
+            vec![
+                "plan",
+                "--line",
+                "eth0.2",
+                "--username",
+                "u",
+                "--password-file",
+                p,
+                "--uci",
+                u,
+                "--ipv6",
+                "9",
+            ],
+            2,
+            "--ipv6: '9'",
+        ),
+        (
+            vec![
+                "plan",
+                "--line",
+                "eth0.2",
+                "--username",
+                "u",
+                "--password-file",
+                p,
+                "--uci",
+                u,
+                "--balancer",
+                "mwan3",
+            ],
+            3,
+            "mwan3 is not installed",
+        ),
+        (
+            vec![
+                "plan",
+                "--line",
+                "eth0.2",
+                "--username",
+                "u",
+                "--password-file",
+                p,
+                "--uci",
+                "/nonexistent/uci",
+            ],
+            3,
+            "/nonexistent/uci -q show network",
+        ),
         (vec!["fly"], 2, "unknown command 'fly'"),
         (vec!["up", "--uci", u], 2, "no dials made by multidial"),
     ] {
@@ -144,7 +262,17 @@ fn up_in_batches_and_reports_which_came_up() {
         ),
     );
     let (code, out, err) = multidial(&[
-        "up", "--batch", "2", "--delay", "0", "--wait", "1", "--uci", uci.to_str().unwrap(), "--ubus", ubus.to_str().unwrap(),
+        "up",
+        "--batch",
+        "2",
+        "--delay",
+        "0",
+        "--wait",
+        "1",
+        "--uci",
+        uci.to_str().unwrap(),
+        "--ubus",
+        ubus.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(

@@ -235,3 +235,22 @@ fn check_every_finding_and_its_fix() {
         );
     });
 }
+
+#[test]
+fn a_closed_pipe_is_no_crash() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        for args in [vec!["status"], vec!["check"], vec!["--help"]] {
+            let mut c = sim::command("ecmp4");
+            c.args(["--ubus", r.path("ubus").to_str().unwrap(), "--config", "/nonexistent"])
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null());
+            let mut ch = c.spawn().unwrap();
+            drop(ch.stdout.take()); // `| head -0`
+            let st = ch.wait().unwrap();
+            assert!(st.code().is_some(), "{args:?} died of a signal: {st:?}");
+        }
+    });
+}

@@ -29,7 +29,7 @@ pub fn main(family: Family) -> i32 {
     let argv: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
         Ok(v) => v,
         Err(_) => {
-            eprintln!("{}: usage: arguments must be valid UTF-8", family.program());
+            crate::complain!("{}: usage: arguments must be valid UTF-8", family.program());
             return 2;
         }
     };
@@ -43,18 +43,18 @@ pub fn main(family: Family) -> i32 {
         Err(early) => {
             return match early.status {
                 Ok(()) => {
-                    println!("{}", early.output);
+                    crate::say!("{}", early.output);
                     0
                 }
                 Err(()) => {
-                    eprintln!("{}: usage: {}", family.program(), early.output.trim());
+                    crate::complain!("{}: usage: {}", family.program(), early.output.trim());
                     2
                 }
             };
         }
     };
     if args.version {
-        println!("{} {}", family.program(), env!("CARGO_PKG_VERSION"));
+        crate::say!("{} {}", family.program(), env!("CARGO_PKG_VERSION"));
         return 0;
     }
     let mut log = Log::new(
@@ -193,17 +193,14 @@ fn status_cmd(family: Family, args: &Args, json: bool, log: &mut Log) -> i32 {
     match run() {
         Ok(r) => {
             if json {
-                match serde_json::to_string_pretty(&r) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => {
-                        log.line(Level::Error, &format!("status: {e}"));
-                        return 5;
-                    }
-                }
+                crate::say!("{}", crate::status::to_json(&r));
             } else {
                 use std::io::IsTerminal;
                 let colour = std::io::stdout().is_terminal();
-                print!("{}", crate::status::render(&r, family.program(), colour));
+                crate::say!(
+                    "{}",
+                    crate::status::render(&r, family.program(), colour).trim_end()
+                );
             }
             if r.in_sync {
                 0
@@ -407,9 +404,9 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
         )),
     }
     use std::io::IsTerminal;
-    print!(
+    crate::say!(
         "{}",
-        crate::status::render_check(&f, std::io::stdout().is_terminal())
+        crate::status::render_check(&f, std::io::stdout().is_terminal()).trim_end()
     );
     if f.iter().all(|x| x.ok) {
         0
@@ -510,7 +507,7 @@ fn run(family: Family, args: &Args, event: &Event, log: &mut Log) -> Result<Outc
             log.line(Level::Info, &format!("not a member: {s}"));
         }
         for l in program::dry_run(cfg.mode, family, &cfg, &sel.members) {
-            println!("{l}");
+            crate::say!("{l}");
         }
         return Ok(Outcome::default());
     }

@@ -28,6 +28,25 @@ pub mod uci;
 
 pub use error::Error;
 
+/// `println!` that never panics: `ecmp4 status | head -1` closes the pipe,
+/// and with panic = abort a failed print would end in a trap.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics (stderr may be closed under netifd).
+#[macro_export]
+macro_rules! complain {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// The address family one binary manages. `ecmp4` and `ecmp6` differ only
 /// in this value; every difference between the families lives in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -71,7 +71,7 @@ impl Log {
                 Level::Warning => "warning: ",
                 Level::Error => "error: ",
             };
-            eprintln!("{}: {tag}{msg}", self.ident);
+            crate::complain!("{}: {tag}{msg}", self.ident);
         }
     }
 }

@@ -23,9 +23,8 @@ use crate::nexthop::{self, NhKind, NhObject};
 use crate::route::Route;
 use crate::system::Link;
 use crate::Family;
-use serde::Serialize;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct MemberRow {
     pub interface: String,
     pub device: String,
@@ -36,14 +35,14 @@ pub struct MemberRow {
     pub in_kernel: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Hop {
     pub device: String,
     pub gateway: Option<String>,
     pub weight: u16,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Report {
     pub schema: u32,
     pub family: &'static str,
@@ -243,6 +242,79 @@ pub fn report(
         diff,
         warnings,
     }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn jopt(v: Option<impl std::fmt::Display>, quote: bool) -> String {
+    match v {
+        None => "null".into(),
+        Some(x) if quote => js(&x.to_string()),
+        Some(x) => x.to_string(),
+    }
+}
+
+fn jlist(items: impl Iterator<Item = String>, indent: &str) -> String {
+    let v: Vec<String> = items.map(|i| format!("{indent}  {i}")).collect();
+    if v.is_empty() {
+        "[]".into()
+    } else {
+        format!("[\n{}\n{indent}]", v.join(",\n"))
+    }
+}
+
+/// The JSON form, schema 1 (written by hand: a serializer would cost a
+/// router binary more than the whole status command).
+pub fn to_json(r: &Report) -> String {
+    let members = r.members.iter().map(|m| {
+        format!(
+            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}}}",
+            js(&m.interface),
+            js(&m.device),
+            jopt(m.gateway.as_deref(), true),
+            m.weight,
+            js(&m.proto),
+            jopt(m.uptime, false),
+            m.in_kernel
+        )
+    });
+    let kernel = r.kernel.iter().map(|h| {
+        format!(
+            "{{\"device\": {}, \"gateway\": {}, \"weight\": {}}}",
+            js(&h.device),
+            jopt(h.gateway.as_deref(), true),
+            h.weight
+        )
+    });
+    format!(
+        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {}\n}}",
+        r.schema,
+        js(r.family),
+        r.table,
+        r.metric,
+        js(r.mode),
+        js(r.mode_in_use),
+        jopt(r.group_id, false),
+        r.in_sync,
+        jlist(members, "  "),
+        jlist(kernel, "  "),
+        jlist(r.diff.iter().map(|d| js(d)), "  "),
+        jlist(r.warnings.iter().map(|w| js(w)), "  "),
+    )
 }
 
 fn show(h: &Hop) -> String {
@@ -581,10 +653,9 @@ mod tests {
             &links,
             &[],
             None,
-            vec!["w".into()],
+            vec!["w \"quoted\"\n\\ \u{1}".into()],
         );
-        let v: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
         assert_eq!(v["schema"], 1);
         assert_eq!(v["family"], "ipv4");
         assert_eq!(v["mode"], "auto");
@@ -595,7 +666,7 @@ mod tests {
         assert_eq!(v["members"][0]["uptime"], 7300);
         assert_eq!(v["members"][0]["in_kernel"], false);
         assert_eq!(v["kernel"].as_array().unwrap().len(), 0);
-        assert_eq!(v["warnings"][0], "w");
+        assert_eq!(v["warnings"][0], "w \"quoted\"\n\\ \u{1}");
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 12, "{keys:?}");
     }

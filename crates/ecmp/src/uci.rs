@@ -78,7 +78,6 @@ pub fn parse_show(text: &str) -> Result<Vec<Section>, String> {
     Ok(sections)
 }
 
-
 /// A value as `uci batch` reads it: single-quoted, `'` as `'\''`.
 pub fn quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "'\\''"))

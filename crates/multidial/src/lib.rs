@@ -26,7 +26,7 @@ pub fn main() -> i32 {
     let argv: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
         Ok(v) => v,
         Err(_) => {
-            eprintln!("multidial: usage: arguments must be valid UTF-8");
+            ecmp::complain!("multidial: usage: arguments must be valid UTF-8");
             return 2;
         }
     };
@@ -36,11 +36,11 @@ pub fn main() -> i32 {
         Err(e) => {
             return match e.status {
                 Ok(()) => {
-                    println!("{}", e.output);
+                    ecmp::say!("{}", e.output);
                     0
                 }
                 Err(()) => {
-                    eprintln!("multidial: usage: {}", e.output.trim());
+                    ecmp::complain!("multidial: usage: {}", e.output.trim());
                     2
                 }
             }
@@ -49,7 +49,7 @@ pub fn main() -> i32 {
     match run(&args) {
         Ok(code) => code,
         Err(Fail(code, m)) => {
-            eprintln!("multidial: {m}");
+            ecmp::complain!("multidial: {m}");
             code
         }
     }
@@ -61,9 +61,18 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
             let setup = setup(a)?;
             let cur = read(&a.uci)?;
             if setup.balancer == Balancer::Mwan3
-                && proc::run(&a.uci, &["-q", "show", "mwan3"], Duration::from_secs(10), 8 << 20).is_err()
+                && proc::run(
+                    &a.uci,
+                    &["-q", "show", "mwan3"],
+                    Duration::from_secs(10),
+                    8 << 20,
+                )
+                .is_err()
             {
-                return Err(Fail(3, "--balancer mwan3: mwan3 is not installed (opkg install mwan3)".into()));
+                return Err(Fail(
+                    3,
+                    "--balancer mwan3: mwan3 is not installed (opkg install mwan3)".into(),
+                ));
             }
             let dials = plan::dials(&setup).map_err(usage)?;
             let want = plan::desired(&setup, &dials);
@@ -72,14 +81,14 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
                 let lines = plan::batch(&want, &ifaces, &setup.zone, &cur, !a.show_password)
                     .map_err(|e| Fail(3, e))?;
                 for l in lines {
-                    println!("{l}");
+                    ecmp::say!("{l}");
                 }
                 return Ok(0);
             }
             let lines =
                 plan::batch(&want, &ifaces, &setup.zone, &cur, false).map_err(|e| Fail(3, e))?;
             commit(&a.uci, &lines, setup.balancer == Balancer::Mwan3)?;
-            println!(
+            ecmp::say!(
                 "multidial: {} dials on {} line{} ({}): {} change{}{}",
                 dials.len(),
                 setup.lines.len(),
@@ -99,23 +108,25 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
             let cur = read(&a.uci)?;
             let lines = plan::remove_batch(&cur);
             commit(&a.uci, &lines, !cur.mwan3.is_empty())?;
-            println!("multidial: removed: {} change{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
+            ecmp::say!(
+                "multidial: removed: {} change{}",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" }
+            );
             Ok(0)
         }
         "up" => up(a),
-        c => Err(usage(format!("unknown command '{c}': plan, apply, remove or up"))),
+        c => Err(usage(format!(
+            "unknown command '{c}': plan, apply, remove or up"
+        ))),
     }
 }
 
 fn setup(a: &cli::Args) -> Result<Setup, Fail> {
-    let username = a
-        .username
-        .clone()
-        .ok_or_else(|| usage("give --username"))?;
-    let file = a
-        .password_file
-        .as_deref()
-        .ok_or_else(|| usage("give --password-file FILE (or - for stdin); never the password itself"))?;
+    let username = a.username.clone().ok_or_else(|| usage("give --username"))?;
+    let file = a.password_file.as_deref().ok_or_else(|| {
+        usage("give --password-file FILE (or - for stdin); never the password itself")
+    })?;
     let password = read_password(file)?;
     let balancer = match a.balancer.as_str() {
         "ecmp" => Balancer::Ecmp,
@@ -209,7 +220,9 @@ fn up(a: &cli::Args) -> Result<i32, Fail> {
     let cur = read(&a.uci)?;
     let ifaces = plan::our_interfaces(&cur);
     if ifaces.is_empty() {
-        return Err(usage("no dials made by multidial in the network config: run apply first"));
+        return Err(usage(
+            "no dials made by multidial in the network config: run apply first",
+        ));
     }
     let k = a.batch.max(1) as usize;
     for (i, chunk) in ifaces.chunks(k).enumerate() {
@@ -218,24 +231,44 @@ fn up(a: &cli::Args) -> Result<i32, Fail> {
         }
         for iface in chunk {
             let obj = format!("network.interface.{iface}");
-            proc::run(&a.ubus, &["call", &obj, "up"], Duration::from_secs(10), 1 << 16)
-                .map_err(|e| Fail(3, format!("{} call {obj} up: {e}", a.ubus.display())))?;
+            proc::run(
+                &a.ubus,
+                &["call", &obj, "up"],
+                Duration::from_secs(10),
+                1 << 16,
+            )
+            .map_err(|e| Fail(3, format!("{} call {obj} up: {e}", a.ubus.display())))?;
         }
-        println!("multidial: up {}", chunk.join(" "));
+        ecmp::say!("multidial: up {}", chunk.join(" "));
     }
     // Wait for the last ones, then one dump tells which came up.
     let mut waited = 0;
     loop {
-        let out = proc::run(&a.ubus, &["call", "network.interface", "dump"], Duration::from_secs(10), 8 << 20)
-            .map_err(|e| Fail(3, format!("{} call network.interface dump: {e}", a.ubus.display())))?;
+        let out = proc::run(
+            &a.ubus,
+            &["call", "network.interface", "dump"],
+            Duration::from_secs(10),
+            8 << 20,
+        )
+        .map_err(|e| {
+            Fail(
+                3,
+                format!("{} call network.interface dump: {e}", a.ubus.display()),
+            )
+        })?;
         let dump = ecmp::dump::Dump::parse(&out).map_err(|e| Fail(3, e.to_string()))?;
         let is_up = |n: &String| dump.interface.iter().any(|i| i.interface == *n && i.up);
         let (ok, not): (Vec<&String>, Vec<&String>) = ifaces.iter().partition(|n| is_up(n));
         if not.is_empty() || waited >= a.wait {
             let names = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
-            println!("multidial: {} of {} up: {}", ok.len(), ifaces.len(), names(&ok));
+            ecmp::say!(
+                "multidial: {} of {} up: {}",
+                ok.len(),
+                ifaces.len(),
+                names(&ok)
+            );
             if !not.is_empty() {
-                println!("multidial: not up after {waited} s: {}", names(&not));
+                ecmp::say!("multidial: not up after {waited} s: {}", names(&not));
                 return Ok(1);
             }
             return Ok(0);

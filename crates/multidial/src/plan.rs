@@ -69,8 +69,7 @@ pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
     let ok_name = |x: &str| {
         !x.is_empty()
             && x.len() <= 15
-            && x
-                .bytes()
+            && x.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     };
     let mut out = Vec::new();
@@ -88,11 +87,15 @@ pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
             };
             let iface = format!("{}{n}", s.iface_prefix);
             if !ok_name(&dev) {
-                return Err(format!("device name '{dev}' is not usable (at most 15 letters, digits, _ - .)"));
+                return Err(format!(
+                    "device name '{dev}' is not usable (at most 15 letters, digits, _ - .)"
+                ));
             }
             // A UCI section name, and pppd's device is pppoe-<iface>.
             if iface.is_empty()
-                || !iface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                || !iface
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 || iface.len() + "pppoe-".len() > 15
             {
                 return Err(format!(
@@ -211,7 +214,12 @@ pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
             opts: vec![
                 (
                     "use_member",
-                    Val::List(dials.iter().map(|d| format!("member_{}", d.iface)).collect()),
+                    Val::List(
+                        dials
+                            .iter()
+                            .map(|d| format!("member_{}", d.iface))
+                            .collect(),
+                    ),
                 ),
                 ("last_resort", one("unreachable")),
                 (MARK, one("1")),
@@ -258,13 +266,22 @@ fn ours(s: &Section) -> bool {
 fn zone_section<'a>(cur: &'a Current, zone: &str) -> Result<&'a Section, String> {
     cur.firewall
         .iter()
-        .find(|s| s.kind == "zone" && s.options.get("name").map(|v| v.as_slice()) == Some(&[zone.to_string()][..]))
+        .find(|s| {
+            s.kind == "zone"
+                && s.options.get("name").map(|v| v.as_slice()) == Some(&[zone.to_string()][..])
+        })
         .ok_or_else(|| format!("no firewall zone named '{zone}'"))
 }
 
 /// `uci batch` lines from `cur` to `want` (+ the dials in `zone`).
 /// `mask`: print the password as ******** (for `plan`).
-pub fn batch(want: &[Want], ifaces: &[String], zone: &str, cur: &Current, mask: bool) -> Result<Vec<String>, String> {
+pub fn batch(
+    want: &[Want],
+    ifaces: &[String],
+    zone: &str,
+    cur: &Current,
+    mask: bool,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for w in want {
         let have = cur.pkg(w.pkg).iter().find(|s| s.name == w.name);
@@ -418,7 +435,15 @@ mod tests {
             self.pkgs
                 .iter()
                 .find(|(p, _)| p == pkg)
-                .map(|(_, s)| s.iter().map(|x| Section { name: x.name.clone(), kind: x.kind.clone(), options: x.options.clone() }).collect())
+                .map(|(_, s)| {
+                    s.iter()
+                        .map(|x| Section {
+                            name: x.name.clone(),
+                            kind: x.kind.clone(),
+                            options: x.options.clone(),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default()
         }
         pub fn current(&self) -> Current {
@@ -449,17 +474,29 @@ mod tests {
                 match (cmd, opt) {
                     ("set", None) => match Self::find(secs, sec) {
                         Some(s) => s.kind = value.unwrap(),
-                        None => secs.push(Section { name: sec.into(), kind: value.unwrap(), options: Default::default() }),
+                        None => secs.push(Section {
+                            name: sec.into(),
+                            kind: value.unwrap(),
+                            options: Default::default(),
+                        }),
                     },
                     ("set", Some(o)) => {
-                        Self::find(secs, sec).unwrap().options.insert(o.into(), vec![value.unwrap()]);
+                        Self::find(secs, sec)
+                            .unwrap()
+                            .options
+                            .insert(o.into(), vec![value.unwrap()]);
                     }
                     ("delete", None) => secs.retain(|s| s.name != sec),
                     ("delete", Some(o)) => {
                         Self::find(secs, sec).unwrap().options.remove(o);
                     }
                     ("add_list", Some(o)) => {
-                        Self::find(secs, sec).unwrap().options.entry(o.into()).or_default().push(value.unwrap());
+                        Self::find(secs, sec)
+                            .unwrap()
+                            .options
+                            .entry(o.into())
+                            .or_default()
+                            .push(value.unwrap());
                     }
                     ("del_list", Some(o)) => {
                         let s = Self::find(secs, sec).unwrap();
@@ -553,20 +590,40 @@ firewall.@forwarding[0].dest='wan'
             std::fs::write(&path, &got).unwrap();
         }
         let want = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(got, want, "{name} differs (UPDATE_GOLDEN=1 rewrites it after review)");
+        assert_eq!(
+            got, want,
+            "{name} differs (UPDATE_GOLDEN=1 rewrites it after review)"
+        );
     }
 
     #[test]
     fn golden_batches() {
         let u = openwrt();
-        golden("1line-8dials.batch", &plan_of(&setup(&["eth0.2"], 8, Balancer::Ecmp), &u, true).unwrap());
+        golden(
+            "1line-8dials.batch",
+            &plan_of(&setup(&["eth0.2"], 8, Balancer::Ecmp), &u, true).unwrap(),
+        );
         golden(
             "4lines-2dials.batch",
-            &plan_of(&setup(&["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Ecmp), &u, true).unwrap(),
+            &plan_of(
+                &setup(&["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Ecmp),
+                &u,
+                true,
+            )
+            .unwrap(),
         );
         golden(
             "4lines-2dials-mwan3.batch",
-            &plan_of(&setup(&["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Mwan3), &u, true).unwrap(),
+            &plan_of(
+                &setup(
+                    &["eth0.2", "eth0.3", "eth0.4", "eth0.5"],
+                    2,
+                    Balancer::Mwan3,
+                ),
+                &u,
+                true,
+            )
+            .unwrap(),
         );
     }
 
@@ -574,7 +631,11 @@ firewall.@forwarding[0].dest='wan'
     fn apply_twice_changes_nothing_and_remove_restores() {
         for (lines, n, b) in [
             (vec!["eth0.2"], 8, Balancer::Ecmp),
-            (vec!["eth0.2", "eth0.3", "eth0.4", "eth0.5"], 2, Balancer::Ecmp),
+            (
+                vec!["eth0.2", "eth0.3", "eth0.4", "eth0.5"],
+                2,
+                Balancer::Ecmp,
+            ),
             (vec!["eth0.2", "eth0.3"], 3, Balancer::Mwan3),
         ] {
             let s = setup(&lines, n, b);
@@ -584,9 +645,15 @@ firewall.@forwarding[0].dest='wan'
             assert!(!first.is_empty());
             u.batch(&first);
             let applied = u.clone();
-            assert!(plan_of(&s, &u, false).unwrap().is_empty(), "second apply is empty");
+            assert!(
+                plan_of(&s, &u, false).unwrap().is_empty(),
+                "second apply is empty"
+            );
             // The model now holds the real password, the plan masks it.
-            assert!(u.show("network").iter().any(|x| x.options.get("password") == Some(&vec!["s3cr'et pw".to_string()])));
+            assert!(u
+                .show("network")
+                .iter()
+                .any(|x| x.options.get("password") == Some(&vec!["s3cr'et pw".to_string()])));
             // Fewer dials: the extra ones go, in every package.
             let mut fewer = s.clone();
             fewer.dials = 1;
@@ -601,26 +668,47 @@ firewall.@forwarding[0].dest='wan'
             assert_eq!(u.show("network"), before.show("network"));
             assert_eq!(u.show("firewall"), before.show("firewall"));
             assert!(u.show("mwan3").is_empty());
-            assert!(remove_batch(&u.current()).is_empty(), "remove twice is empty");
+            assert!(
+                remove_batch(&u.current()).is_empty(),
+                "remove twice is empty"
+            );
         }
     }
 
     #[test]
     fn sections_of_the_user_are_refused_not_overwritten() {
         let mut u = openwrt();
-        u.batch(&["set network.VWAN1=interface".into(), "set network.VWAN1.proto='dhcp'".into()]);
+        u.batch(&[
+            "set network.VWAN1=interface".into(),
+            "set network.VWAN1.proto='dhcp'".into(),
+        ]);
         let e = plan_of(&setup(&["eth0.2"], 2, Balancer::Ecmp), &u, true).unwrap_err();
-        assert!(e.contains("network.VWAN1 exists and was not made by multidial"), "{e}");
+        assert!(
+            e.contains("network.VWAN1 exists and was not made by multidial"),
+            "{e}"
+        );
         let mut s = setup(&["eth0.2"], 2, Balancer::Ecmp);
         s.zone = "wan9".into();
-        assert!(plan_of(&s, &openwrt(), true).unwrap_err().contains("no firewall zone named 'wan9'"));
+        assert!(plan_of(&s, &openwrt(), true)
+            .unwrap_err()
+            .contains("no firewall zone named 'wan9'"));
     }
 
     #[test]
     fn names_numbers_and_ipv6_selection() {
         let d = dials(&setup(&["eth0.2", "eth1"], 2, Balancer::Ecmp)).unwrap();
-        let names: Vec<(&str, &str, &str, u32, bool)> =
-            d.iter().map(|x| (x.iface.as_str(), x.dev.as_str(), x.parent.as_str(), x.metric, x.ipv6)).collect();
+        let names: Vec<(&str, &str, &str, u32, bool)> = d
+            .iter()
+            .map(|x| {
+                (
+                    x.iface.as_str(),
+                    x.dev.as_str(),
+                    x.parent.as_str(),
+                    x.metric,
+                    x.ipv6,
+                )
+            })
+            .collect();
         assert_eq!(
             names,
             [
@@ -648,6 +736,9 @@ firewall.@forwarding[0].dest='wan'
         assert!(!masked.contains("s3cr"), "{masked}");
         assert!(masked.contains("set network.VWAN1.password='********'"));
         let shown = plan_of(&s, &openwrt(), false).unwrap().join("\n");
-        assert!(shown.contains("set network.VWAN1.password='s3cr'\\''et pw'"), "{shown}");
+        assert!(
+            shown.contains("set network.VWAN1.password='s3cr'\\''et pw'"),
+            "{shown}"
+        );
     }
 }
