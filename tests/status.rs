@@ -250,7 +250,8 @@ fn a_closed_pipe_is_no_crash() {
             let mut ch = c.spawn().unwrap();
             drop(ch.stdout.take()); // `| head -0`
             let st = ch.wait().unwrap();
-            assert!(st.code().is_some(), "{args:?} died of a signal: {st:?}");
+            // 101 would be a panic (abort on a router), None a signal.
+            assert!(matches!(st.code(), Some(0) | Some(1)), "{args:?}: {st:?}");
         }
     });
 }
