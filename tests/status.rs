@@ -243,10 +243,15 @@ fn a_closed_pipe_is_no_crash() {
         assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
         for args in [vec!["status"], vec!["check"], vec!["--help"]] {
             let mut c = sim::command("ecmp4");
-            c.args(["--ubus", r.path("ubus").to_str().unwrap(), "--config", "/nonexistent"])
-                .args(&args)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null());
+            c.args([
+                "--ubus",
+                r.path("ubus").to_str().unwrap(),
+                "--config",
+                "/nonexistent",
+            ])
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
             let mut ch = c.spawn().unwrap();
             drop(ch.stdout.take()); // `| head -0`
             let st = ch.wait().unwrap();

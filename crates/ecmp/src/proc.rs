@@ -22,7 +22,7 @@ impl std::fmt::Display for ProcError {
         match self {
             ProcError::Spawn(e) => write!(f, "cannot run: {e}"),
             ProcError::Timeout(t) => {
-                let ms = t.as_millis();
+                let ms = t.as_secs() * 1000 + u64::from(t.subsec_millis());
                 write!(
                     f,
                     "no answer within {}.{} s (killed)",
@@ -58,7 +58,10 @@ fn read_until<R: Read + AsRawFd>(
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // u64 arithmetic: as_millis() is u128, whose division costs a
+        // router binary 2 KB.
+        let ms = (left.as_secs().saturating_mul(1000) + u64::from(left.subsec_millis()))
+            .clamp(1, i32::MAX as u64) as i32;
         // SAFETY: one valid pollfd for the duration of the call.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
         if r < 0 {

@@ -240,11 +240,23 @@ impl Netlink {
 
     /// Send one request and collect the payloads of its answer: every
     /// message of a dump, or nothing for an acknowledged write.
-    fn request<P: Size + ToBytes + std::fmt::Debug>(
+    fn request<P: Size + ToBytes>(
         &mut self,
         ty: Rtm,
         flags: NlmF,
         payload: P,
+    ) -> Result<Vec<(u16, Buffer)>, KernelError> {
+        let bytes = ser(&payload).map_err(|e| KernelError { errno: 0, text: e })?;
+        self.request_bytes(ty, flags, bytes)
+    }
+
+    /// The body of [`Netlink::request`], not generic: one copy of the
+    /// receive loop instead of one per message type (8 KB on mips).
+    fn request_bytes(
+        &mut self,
+        ty: Rtm,
+        flags: NlmF,
+        payload: Vec<u8>,
     ) -> Result<Vec<(u16, Buffer)>, KernelError> {
         let io = |e: String| KernelError { errno: 0, text: e };
         let os = |what: &str, e: std::io::Error| KernelError {
@@ -257,7 +269,7 @@ impl Netlink {
             .nl_type(ty)
             .nl_flags(flags | NlmF::REQUEST)
             .nl_seq(seq)
-            .nl_payload(NlPayload::Payload(payload))
+            .nl_payload(NlPayload::Payload(Buffer::from(payload)))
             .build()
             .map_err(|e| io(e.to_string()))?;
         let bytes = ser(&msg).map_err(io)?;
