@@ -672,7 +672,7 @@ pub fn apply<K: Kernel>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::Action as Ev;
     use crate::members::Member;
@@ -828,7 +828,7 @@ mod tests {
         }
     }
 
-    fn link(i: u32, n: &str) -> Link {
+    pub(crate) fn link(i: u32, n: &str) -> Link {
         Link {
             index: i,
             name: n.into(),
@@ -836,7 +836,7 @@ mod tests {
         }
     }
 
-    fn member(i: &str, dev: &str, gw: &str) -> Member {
+    pub(crate) fn member(i: &str, dev: &str, gw: &str) -> Member {
         Member {
             interface: i.into(),
             device: dev.into(),

@@ -89,6 +89,17 @@ fn desired_route(family: Family, cfg: &Config, live: &[(Member, u32)]) -> Option
     Some(r)
 }
 
+/// Live members as the group plan takes them.
+fn wants(live: &[(Member, u32)]) -> Vec<Want> {
+    live.iter()
+        .map(|(m, idx)| Want {
+            gateway: m.gateway,
+            ifindex: *idx,
+            weight: m.weight,
+        })
+        .collect()
+}
+
 fn kerr(what: &str, e: KernelError) -> Fail {
     if e.errno == ENODEV {
         Fail::Vanished(format!("{what}: {e}"))
@@ -218,14 +229,7 @@ pub fn group<K: Kernel>(
         let n = collect(k, family, &groups, false, objs);
         return Ok(done(plan.action, None, stale, n));
     }
-    let want: Vec<Want> = live
-        .iter()
-        .map(|(m, idx)| Want {
-            gateway: m.gateway,
-            ifindex: *idx,
-            weight: m.weight,
-        })
-        .collect();
+    let want = wants(&live);
     let resilient = (mode == Mode::Resilient).then_some(cfg.resilient);
     let gp = nexthop::plan_group(family, cfg.table, &want, resilient, objs)
         .map_err(|e| Fail::Error(Error::Conflict(e)))?;
@@ -330,15 +334,7 @@ pub fn dry_run(mode: Mode, family: Family, cfg: &Config, members: &[Member]) -> 
         Mode::Group => None,
         Mode::Auto | Mode::Resilient => Some(cfg.resilient),
     };
-    let want: Vec<Want> = live
-        .iter()
-        .map(|(m, idx)| Want {
-            gateway: m.gateway,
-            ifindex: *idx,
-            weight: m.weight,
-        })
-        .collect();
-    let gp = match nexthop::plan_group(family, cfg.table, &want, resilient, &[]) {
+    let gp = match nexthop::plan_group(family, cfg.table, &wants(&live), resilient, &[]) {
         Ok(gp) => gp,
         Err(e) => return vec![format!("# {e}")],
     };

@@ -64,13 +64,7 @@ fn kernel_hops(
     objs: &[NhObject],
     links: &[Link],
 ) -> (&'static str, Option<u32>, Vec<Hop>) {
-    let name = |i: u32| {
-        links
-            .iter()
-            .find(|l| l.index == i)
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| format!("if{i}"))
-    };
+    let name = |i: u32| Link::name_of(links, i);
     let Some(r) = ours else {
         return ("none", None, Vec::new());
     };
@@ -471,26 +465,10 @@ pub fn render_check(findings: &[Finding], colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::members::Member;
     use crate::route::{Nexthop, RTN_UNICAST};
     use crate::RTPROT_ECMP;
 
-    fn link(i: u32, n: &str) -> Link {
-        Link {
-            index: i,
-            name: n.into(),
-            carrier: true,
-        }
-    }
-
-    fn member(i: &str, dev: &str, gw: &str) -> Member {
-        Member {
-            interface: i.into(),
-            device: dev.into(),
-            gateway: Some(gw.parse().unwrap()),
-            weight: 1,
-        }
-    }
+    use crate::app::tests::{link, member};
 
     fn multipath(hops: &[(&str, u32, &str)]) -> Route {
         Route {

@@ -83,6 +83,18 @@ pub struct Link {
     pub carrier: bool,
 }
 
+impl Link {
+    /// The name of ifindex `i` among `links`, or `if<i>` for one we did
+    /// not see (it went between two dumps).
+    pub fn name_of(links: &[Link], i: u32) -> String {
+        links
+            .iter()
+            .find(|l| l.index == i)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{i}"))
+    }
+}
+
 /// The kernel's refusal of a write: errno and its extended-ACK text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelError {
@@ -563,13 +575,7 @@ fn parse_route(family: Family, p: &Buffer, names: &[Link]) -> Result<Option<Rout
     if hops.is_empty() && (gw.is_some() || oif != 0) {
         hops.push((gw, oif, 1));
     }
-    let name = |i: u32| {
-        names
-            .iter()
-            .find(|l| l.index == i)
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| format!("if{i}"))
-    };
+    let name = |i: u32| Link::name_of(names, i);
     Ok(Some(Route {
         family,
         table,
