@@ -37,15 +37,18 @@ bench-flows:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-flows
 
-# Bounded fuzzing of the dump parser and member selection (nightly +
-# cargo-fuzz, installed on first use). FUZZ_SECONDS=60 by default. New
-# inputs land in tests/fuzz/corpus/dump; a crash is saved in
+# Bounded fuzzing (nightly + cargo-fuzz, installed on first use): the dump
+# parser with member selection and group plans, and the uci config reader.
+# FUZZ_SECONDS=60 per target by default. New inputs land in
+# tests/fuzz/corpus/<target>; a crash is saved in
 # tests/fuzz/artifacts: copy it into the corpus, whose every input
 # `make test` replays (crates/ecmp/src/fuzz.rs).
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd tests/fuzz && $(CARGO) +nightly fuzz run --fuzz-dir . dump corpus/dump -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536
+	cd tests/fuzz && for t in dump uci; do \
+		$(CARGO) +nightly fuzz run --fuzz-dir . $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	done
 
 # Static router binaries (x86_64, aarch64, armv7, mipsel, mips); TARGETS=
 # picks Rust triples. Installs its toolchain on first use (tools/cross-setup).

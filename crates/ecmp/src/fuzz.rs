@@ -1,4 +1,4 @@
-//! The body of the fuzz target (tests/fuzz) and of its regression test:
+//! The bodies of the fuzz targets (tests/fuzz) and of their regression test:
 //! bytes -> dump -> members for both families and every action -> the
 //! desired route, the group plan and the dry-run text. Any panic here
 //! would be a silent abort in netifd's hotplug queue on a router.
@@ -53,6 +53,26 @@ pub fn dump_and_select(data: &[u8]) {
     }
 }
 
+/// `uci -q show` text (what uci prints for /etc/config/ecmp) -> config
+/// for both families, and the batch quoting round trip.
+pub fn uci_show(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for family in [Family::V4, Family::V6] {
+        let mut cfg = Config::defaults(family);
+        let _ = cfg.apply_uci(family, text);
+    }
+    if let Ok(sections) = crate::uci::parse_show(text) {
+        for s in sections {
+            for v in s.options.values().flatten() {
+                let q = crate::uci::quote(v);
+                assert_eq!(crate::uci::split_values(&q).ok().as_deref(), Some(&[v.clone()][..]));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every input in the fuzz corpus (the fixtures it was seeded from, and
@@ -67,5 +87,12 @@ mod tests {
             n += 1;
         }
         assert!(n >= 5, "corpus has {n} inputs");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fuzz/corpus/uci");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).expect("fuzz corpus") {
+            super::uci_show(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n >= 2, "uci corpus has {n} inputs");
     }
 }
