@@ -67,7 +67,10 @@ pub fn uci_show(data: &[u8]) {
         for s in sections {
             for v in s.options.values().flatten() {
                 let q = crate::uci::quote(v);
-                assert_eq!(crate::uci::split_values(&q).ok().as_deref(), Some(&[v.clone()][..]));
+                assert_eq!(
+                    crate::uci::split_values(&q).ok().as_deref(),
+                    Some(&[v.clone()][..])
+                );
             }
         }
     }
