@@ -337,8 +337,8 @@ fn kernel_refusals_leave_the_kernel_as_it_was() {
         // from the bounding set; works as root and in a user namespace).
         let dump = r.path("perm.json");
         let gone = r.dump_json().replace(
-            "\"interface\":\"VWAN2\",\"up\":true",
-            "\"interface\":\"VWAN2\",\"up\":false",
+            "\"interface\":\"VWAN1\",\"up\":true",
+            "\"interface\":\"VWAN1\",\"up\":false",
         );
         std::fs::write(&dump, gone).unwrap();
         for (bin, iface) in [("ecmp4", "VWAN1"), ("ecmp6", "VWAN1_6")] {
