@@ -941,15 +941,7 @@ pub(crate) mod tests {
     fn kernel_refusal_is_an_error_and_nothing_else_is_written() {
         let (mut k, cfg, sel) = setup();
         k.fail = Some(1);
-        let e = apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &sel,
-            &ev("ifup", "wan"),
-        )
-        .unwrap_err();
+        let e = run(&mut k, &cfg, &sel, "ifup").unwrap_err();
         assert_eq!(e.exit_code(), 5);
         assert!(
             e.to_string()
@@ -962,15 +954,7 @@ pub(crate) mod tests {
     #[test]
     fn no_members_deletes_ours_only() {
         let (mut k, cfg, sel) = setup();
-        apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &sel,
-            &ev("ifup", "wan"),
-        )
-        .unwrap();
+        run(&mut k, &cfg, &sel, "ifup").unwrap();
         let foreign = Route {
             protocol: 4,
             metric: 0,
@@ -983,54 +967,22 @@ pub(crate) mod tests {
             ..k.routes[0].clone()
         };
         k.routes.push(foreign.clone());
-        let o = apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &Selection::default(),
-            &ev("ifdown", "wan"),
-        )
-        .unwrap();
+        let o = run(&mut k, &cfg, &Selection::default(), "ifdown").unwrap();
         assert_eq!(
             o.line,
             "ifdown wan: no live links, default metric 1 deleted"
         );
         assert_eq!(k.routes, vec![foreign]);
-        let o = apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &Selection::default(),
-            &ev("ifdown", "wan"),
-        )
-        .unwrap();
+        let o = run(&mut k, &cfg, &Selection::default(), "ifdown").unwrap();
         assert_eq!(o.line, "ifdown wan: no live links, no route of ours");
     }
 
     #[test]
     fn metric_change_removes_our_old_route() {
         let (mut k, mut cfg, sel) = setup();
-        apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &sel,
-            &ev("ifup", "wan"),
-        )
-        .unwrap();
+        run(&mut k, &cfg, &sel, "ifup").unwrap();
         cfg.metric = 3;
-        let o = apply(
-            &mut k,
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &sel,
-            &ev("ifup", "wan"),
-        )
-        .unwrap();
+        let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
         assert!(o.line.ends_with("[removed ours at metric 1]"), "{}", o.line);
         assert_eq!(k.routes.len(), 1);
         assert_eq!(k.routes[0].metric, 3);
@@ -1077,7 +1029,7 @@ pub(crate) mod tests {
         (k, cfg, sel)
     }
 
-    fn run(k: &mut Fake, cfg: &Config, sel: &Selection, a: &str) -> Result<Outcome, Error> {
+    fn run<K: Kernel>(k: &mut K, cfg: &Config, sel: &Selection, a: &str) -> Result<Outcome, Error> {
         apply(k, Family::V4, cfg, &Dump::default(), sel, &ev(a, "wan"))
     }
 
@@ -1254,15 +1206,7 @@ pub(crate) mod tests {
                 self.0.del_nexthop(id)
             }
         }
-        let e = apply(
-            &mut FailRoute(&mut k),
-            Family::V4,
-            &cfg,
-            &Dump::default(),
-            &sel,
-            &ev("ifup", "wan"),
-        )
-        .unwrap_err();
+        let e = run(&mut FailRoute(&mut k), &cfg, &sel, "ifup").unwrap_err();
         assert_eq!(e.exit_code(), 5);
         assert!(
             e.to_string().contains("point the route at the group"),
