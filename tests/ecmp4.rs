@@ -183,6 +183,17 @@ fn ignored_actions_do_not_ask_ubus() {
         let r = Router::all_up(1);
         for a in ["reload", "create", "ifupdate-ignored"] {
             let run = r.event("ecmp4", a, "wan", &["-v"]);
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (
+                    0,
+                    format!("ecmp4: {a} wan: action '{a}' changes no link; nothing to do\n")
+                        .as_str()
+                ),
+                "{a}"
+            );
+            // Without -v nothing at all (netifd's boot runs many).
+            let run = r.event("ecmp4", a, "wan", &[]);
             assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{a}");
         }
         assert_eq!(r.ubus_calls(), 0);
@@ -343,18 +354,20 @@ fn bad_input_leaves_the_table_exactly_as_it_was() {
 fn config_through_uci_and_flags() {
     in_netns(|| {
         let r = Router::all_up(3);
-        // A stand-in for OpenWrt's uci: prints `uci -q show ecmp` output
-        // for the file's directory and package, as the real one does.
-        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
+        // OpenWrt's real uci reads the file; a wrapper counts its runs.
+        let Some(real) = sim::real_uci() else { return };
+        std::fs::write(
+            r.path("ecmp"),
+            "config ecmp 'ipv4'\n\toption metric '7'\n\toption table \"100\"\n\tlist exclude VWAN2\n\nconfig member 'VWAN1'\n\toption weight '3'\n",
+        )
+        .unwrap();
         let uci = r.path("uci");
         script(
             &uci,
             &format!(
-                "[ \"$*\" = '-q -c {} show ecmp' ] || exit 1\necho >> '{}/uci.calls'\ncat <<'X'\n\
-                 ecmp.ipv4=ecmp\necmp.ipv4.metric='7'\necmp.ipv4.table='100'\necmp.ipv4.exclude='VWAN2'\n\
-                 ecmp.VWAN1=member\necmp.VWAN1.weight='3'\nX",
+                "echo \"$*\" >> '{}/uci.calls'\nexec {} \"$@\"",
                 r.dir.0.display(),
-                r.dir.0.display()
+                real.display()
             ),
         );
         let cfg = r.path("ecmp");
@@ -413,11 +426,13 @@ fn config_through_uci_and_flags() {
             !t100.contains("metric 7"),
             "our route at the old metric is removed: {t100}"
         );
-        // A config uci cannot read: exit 3, nothing touched.
-        script(
-            &uci,
-            "echo 'uci: Parse error (invalid command) at line 1, byte 0' >&2; exit 1",
-        );
+        // A config uci cannot read: exit 3 with uci's own parse error,
+        // nothing touched.
+        std::fs::write(
+            r.path("ecmp"),
+            "config ecmp 'ipv4'\n\toption metric '7'\nmetric 9\n",
+        )
+        .unwrap();
         let before = all_routes();
         let o = sim::command("ecmp4")
             .args(["--action", "ifup", "--interface", "wan", "--ubus"])
@@ -426,7 +441,25 @@ fn config_through_uci_and_flags() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(3));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("Parse error"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("Parse error (invalid command) at line 3"),
+            "{err}"
+        );
+        assert_eq!(all_routes(), before);
+        // A --config that does not exist is an error, not "defaults".
+        let o = sim::command("ecmp4")
+            .args(["--action", "ifup", "--interface", "wan", "--ubus"])
+            .arg(r.path("ubus"))
+            .args(["--config", "/nonexistent/ecmp"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("--config /nonexistent/ecmp: No such file"),
+            "{err}"
+        );
         assert_eq!(all_routes(), before);
     });
 }
@@ -498,7 +531,7 @@ fn hotplug_script_runs_the_binary_from_the_environment() {
         script(
             &wrapper,
             &format!(
-                "exec {} --ubus {} --config /nonexistent --lock-file {} \"$@\"",
+                "exec {} --ubus {} --config /dev/null --lock-file {} \"$@\"",
                 sim::bin("ecmp4").display(),
                 r.path("ubus").display(),
                 r.path("lock").display()
@@ -575,7 +608,7 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
             "--mode",
             "multipath",
             "--config",
-            "/nonexistent",
+            "/dev/null",
             "--action",
             "ifup",
         ])
@@ -595,7 +628,7 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
             "--mode",
             "multipath",
             "--config",
-            "/nonexistent",
+            "/dev/null",
             "--action",
             "ifdown",
             "--interface",
@@ -603,6 +636,7 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
         ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     c.stdin
@@ -617,6 +651,8 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
         out.starts_with(want) && out.matches("nexthop").count() == 7 && !out.contains("pppoe-wan"),
         "{out}"
     );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("ecmp4: not a member: wan going down"), "{err}");
 }
 
 #[test]
@@ -663,4 +699,98 @@ fn version() {
             format!("{b} {}\n", env!("CARGO_PKG_VERSION"))
         );
     }
+}
+
+#[test]
+fn flags_and_errors_say_what_they_mean() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        // A table group IDs cannot encode: auto falls back to multipath,
+        // and --dry-run prints what the real run then writes.
+        let big = "2000000";
+        let dry = r.event(
+            "ecmp4",
+            "ifup",
+            "wan",
+            &["--mode", "auto", "--table", big, "--dry-run", "-v"],
+        );
+        assert_eq!(dry.code, 0, "{}", dry.stderr);
+        assert!(
+            dry.stdout
+                .starts_with("ip route replace default table 2000000 proto 236 metric 1 nexthop"),
+            "{}",
+            dry.stdout
+        );
+        assert!(!dry.stdout.contains("ip nexthop"), "{}", dry.stdout);
+        // --dry-run -v says what it would do in one line, like a real run.
+        assert!(
+            dry.stderr.contains(
+                "ifup wan: dry run: multipath default metric 1 via 2 links pppoe-VWAN1,pppoe-wan"
+            ),
+            "{}",
+            dry.stderr
+        );
+        let run = r.event("ecmp4", "ifup", "wan", &["--mode", "auto", "--table", big]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let t = ip_line("route show table 2000000 default");
+        assert!(
+            t.contains("proto 236 metric 1") && t.contains("nexthop via"),
+            "{t}"
+        );
+        // Forcing a group mode there is a config error, real or dry.
+        for extra in [&["--dry-run"][..], &[]] {
+            let mut a = vec!["--mode", "resilient", "--table", big];
+            a.extend_from_slice(extra);
+            let run = r.event("ecmp4", "ifup", "wan", &a);
+            assert_eq!(run.code, 3, "{}", run.stderr);
+            assert!(
+                run.stderr.contains("which nexthop group IDs cannot encode"),
+                "{}",
+                run.stderr
+            );
+        }
+        // A lock file whose directory is missing: configuration, not busy.
+        let before = all_routes();
+        let run = r.event(
+            "ecmp4",
+            "ifup",
+            "wan",
+            &["--lock-file", "/nonexistent/dir/lock"],
+        );
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("its directory must exist and be writable"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(all_routes(), before);
+        // --ubus-timeout 0 is refused with the range it takes.
+        let run = r.event("ecmp4", "ifup", "wan", &["--ubus-timeout", "0"]);
+        assert_eq!(run.code, 2);
+        assert!(
+            run.stderr
+                .contains("'0' is not a timeout (0.001-60 seconds)"),
+            "{}",
+            run.stderr
+        );
+    });
+}
+
+#[test]
+fn check_without_root_says_so() {
+    in_netns(|| {
+        let r = Router::all_up(1);
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--bounding-set=-net_admin", "--inh-caps=-all"])
+            .arg(sim::bin("ecmp4"))
+            .args(["--config", "/dev/null", "--ubus"])
+            .arg(r.path("ubus"))
+            .arg("check");
+        let o = c.output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(out.contains("EPERM, not root"), "{out}");
+        assert!(!out.contains("are taken"), "{out}");
+    });
 }

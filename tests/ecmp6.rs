@@ -150,7 +150,7 @@ fn interfaces_without_a_live_default_are_left_out_and_ethernet_wans_join() {
                 ("fe80::1", "eth1")
             ])]
         );
-        assert!(run.stderr.contains("via 2 links pppoe-wan,eth1 (replaced) [left out: VWAN1_6 has no live IPv6 default route]"), "{}", run.stderr);
+        assert!(run.stderr.contains("via 2 links eth1,pppoe-wan (replaced) [left out: VWAN1_6 has no live IPv6 default route]"), "{}", run.stderr);
     });
 }
 

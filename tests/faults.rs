@@ -221,6 +221,79 @@ fn odd_dumps_give_the_right_route() {
         check("4,096 interfaces", &run, &[0], "[gone: ppp-x0,", &before);
         r.extra.clear();
         r.write_dump();
+        // JSON that is not netifd's dump, and a dump that does not list the
+        // interface of an ifup: exit 4, the route kept (it used to be
+        // deleted as "no live links").
+        let ifstatus = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/netifd/status-VWAN1-pppoe.json"
+        ))
+        .unwrap();
+        let file = r.path("notadump.json");
+        for (name, body, action, iface, line) in [
+            (
+                "[] as the dump",
+                "[]",
+                "ifdown",
+                "VWAN1",
+                "not a JSON object",
+            ),
+            (
+                "{} as the dump",
+                "{}",
+                "ifdown",
+                "VWAN1",
+                "missing field `interface`",
+            ),
+            (
+                "an empty interface list",
+                "{\"interface\":[]}",
+                "ifdown",
+                "VWAN1",
+                "lists no interfaces",
+            ),
+            (
+                "one interface's status (ifstatus)",
+                ifstatus.as_str(),
+                "ifdown",
+                "VWAN1",
+                "missing field `interface`",
+            ),
+            (
+                "ifup of an interface the dump lacks",
+                &r.dump_json(),
+                "ifup",
+                "VWAN9",
+                "does not list VWAN9",
+            ),
+        ] {
+            std::fs::write(&file, body).unwrap();
+            for bin in ["ecmp4", "ecmp6"] {
+                let run = r.event(
+                    bin,
+                    action,
+                    iface,
+                    &["-v", "--dump-file", file.to_str().unwrap()],
+                );
+                check(&format!("{bin}: {name}"), &run, &[4], line, &before);
+                // The ubus program printing it: the same.
+                let stub = r.path("ubus-odd");
+                script(&stub, &format!("cat '{}'", file.display()));
+                let run = r.event(
+                    bin,
+                    action,
+                    iface,
+                    &["-v", "--ubus", stub.to_str().unwrap()],
+                );
+                check(
+                    &format!("{bin}: {name} from ubus"),
+                    &run,
+                    &[4],
+                    line,
+                    &before,
+                );
+            }
+        }
         // Environment: not UTF-8, absurdly long, control characters.
         let long = "V".repeat(100_000);
         for (name, action, iface) in [
@@ -252,7 +325,7 @@ fn odd_dumps_give_the_right_route() {
                 .args([
                     "-v",
                     "--config",
-                    "/nonexistent",
+                    "/dev/null",
                     "--syslog-socket",
                     "/nonexistent",
                     "--ubus",
@@ -352,7 +425,7 @@ fn kernel_refusals_leave_the_kernel_as_it_was() {
                     "--interface",
                     iface,
                     "--config",
-                    "/nonexistent",
+                    "/dev/null",
                 ])
                 .args(["--syslog-socket", "/nonexistent", "--dump-file"])
                 .arg(&dump)
@@ -407,7 +480,7 @@ fn a_run_waits_for_the_lock_and_racing_runs_end_right() {
                 .env("INTERFACE", iface)
                 .args([
                     "--config",
-                    "/nonexistent",
+                    "/dev/null",
                     "--syslog-socket",
                     "/nonexistent",
                     "--lock-file",

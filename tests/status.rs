@@ -162,11 +162,27 @@ fn check_every_finding_and_its_fix() {
         let uci = r.path("uci");
         script(&uci, "exit 0");
         hash_policy(4, true);
+        // Not r.event: without --config, check reads ROOT/etc/config/ecmp.
         let check = |extra: &[&str]| {
-            let mut a = vec!["--uci", uci.to_str().unwrap()];
-            a.extend_from_slice(extra);
-            a.extend(["check", "--root", root.to_str().unwrap()]);
-            r.event("ecmp4", "", "", &a)
+            let mut c = sim::command("ecmp4");
+            if !extra.contains(&"--ubus") {
+                c.arg("--ubus").arg(r.path("ubus"));
+            }
+            c.env_clear()
+                .arg("--syslog-socket")
+                .arg(r.path("nolog"))
+                .arg("--uci")
+                .arg(&uci)
+                .args(extra)
+                .arg("check")
+                .arg("--root")
+                .arg(&root);
+            let o = c.output().unwrap();
+            sim::Run {
+                code: o.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            }
         };
         let c = check(&[]);
         assert_eq!(c.code, 0, "{}", c.stdout);
@@ -175,14 +191,46 @@ fn check_every_finding_and_its_fix() {
             "nexthop objects (the route survives a redial)",
             "[ok]   kernel: resilient nexthop groups",
             "[ok]   net.ipv4.fib_multipath_hash_policy = 1",
-            "absent, defaults apply",
+            &format!(
+                "config {}/etc/config/ecmp: absent, defaults apply",
+                root.display()
+            ),
+            "[ok]   no other hook in ",
             "97-ecmp4 runs /usr/sbin/ecmp4",
             "usr/sbin/ecmp4 is executable",
             "[ok]   ubus: netifd answered, 6 interfaces, 2 members up",
-            "8 checks, 0 to fix",
+            "[ok]   no other default route at or below metric 1 in table 254",
+            "10 checks, 0 to fix",
         ] {
             assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
         }
+        // Migrating from the seed: its hook and its `default metric 1`
+        // route (not ours) are named, each with its fix.
+        let seed = root.join("etc/hotplug.d/iface/97-ECMPv4");
+        std::fs::write(
+            &seed,
+            "#!/bin/sh\nnexthops=\"nexthop via $gw dev $dev \"\nip route replace default metric 1 $nexthops\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("etc/hotplug.d/iface/20-firewall"),
+            "#!/bin/sh\nfw3 reload\n",
+        )
+        .unwrap();
+        ip_line("route add default metric 1 nexthop via 100.64.0.1 dev pppoe-wan nexthop via 100.64.0.2 dev pppoe-VWAN1");
+        let c = check(&[]);
+        assert_eq!(c.code, 1, "{}", c.stdout);
+        for l in [
+            &format!("[FAIL] {} writes a default route too", seed.display()),
+            &format!("fix: rm {}; then run ecmp4 (a sync)", seed.display()),
+            "[FAIL] default dev pppoe-wan,pppoe-VWAN1 metric 1 proto boot is not ours and holds our metric 1: every event exits 6",
+            "2 to fix",
+        ] {
+            assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
+        }
+        assert!(!c.stdout.contains("20-firewall"), "{}", c.stdout);
+        ip_line("route del default metric 1");
+        std::fs::remove_file(&seed).unwrap();
         assert!(
             sim::nexthops().is_empty(),
             "the probe leaves nothing behind"
@@ -215,6 +263,7 @@ fn check_every_finding_and_its_fix() {
             "[FAIL] hotplug hook ",
             "fix: install the package: no event will ever run us",
             "usr/sbin/ecmp4 is not executable\n       fix: chmod 0755 ",
+            &format!("fix: fix {} (see README", r.path("ecmp").display()),
             "4 to fix",
         ] {
             assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
@@ -247,7 +296,7 @@ fn a_closed_pipe_is_no_crash() {
                 "--ubus",
                 r.path("ubus").to_str().unwrap(),
                 "--config",
-                "/nonexistent",
+                "/dev/null",
             ])
             .args(&args)
             .stdout(std::process::Stdio::piped())
@@ -258,5 +307,55 @@ fn a_closed_pipe_is_no_crash() {
             // 101 would be a panic (abort on a router), None a signal.
             assert!(matches!(st.code(), Some(0) | Some(1)), "{args:?}: {st:?}");
         }
+    });
+}
+
+#[test]
+fn status_names_a_route_that_wins_over_ours_and_unusable_members() {
+    in_netns(|| {
+        hash_policy(4, true);
+        let mut r = Router::all_up(3);
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        // Stock `wan` without defaultroute 0 or a metric: netifd's own
+        // default at metric 0 carries everything.
+        ip_line("route add default via 100.64.0.1 dev pppoe-wan metric 0 proto static");
+        // Options after the subcommand, as people type them.
+        let s = status(&r, "ecmp4", &["--json"]);
+        assert_eq!(s.code, 2, "--json belongs to status: {}", s.stderr);
+        let s = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["status", "--json", "--metric", "1", "-v"],
+        );
+        assert_eq!(s.code, 1, "{}{}", s.stdout, s.stderr);
+        assert!(s.stdout.contains("\"in_sync\": false"), "{}", s.stdout);
+        assert!(
+            s.stdout.contains("default dev pppoe-wan metric 0 proto static shadows ours (metric 1): traffic leaves through it, not through the members; fix: set option defaultroute '0' (or a metric above 1) on interface 'wan'"),
+            "{}",
+            s.stdout
+        );
+        assert!(
+            !s.stdout.contains("warning: default route via"),
+            "shown once: {}",
+            s.stdout
+        );
+        let s = status(&r, "ecmp4", &[]);
+        assert_eq!(s.code, 1);
+        assert!(s.stdout.contains("DIFFERS"), "{}", s.stdout);
+        ip_line("route del default metric 0");
+        assert_eq!(status(&r, "ecmp4", &[]).code, 0);
+        // Every member's device gone (netifd not told yet): not "in sync".
+        assert_eq!(r.event("ecmp4", "", "", &["--mode", "resilient"]).code, 0);
+        for i in 0..3 {
+            r.device_gone(i);
+        }
+        let s = status(&r, "ecmp4", &["--mode", "resilient"]);
+        assert_eq!(s.code, 1, "{}", s.stdout);
+        assert!(
+            s.stdout.contains("no member is usable: VWAN1 has no device pppoe-VWAN1; VWAN2 has no device pppoe-VWAN2; wan has no device pppoe-wan"),
+            "{}",
+            s.stdout
+        );
     });
 }

@@ -37,7 +37,7 @@ pub fn main(family: Family) -> i32 {
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a))
         .unwrap_or(family.program());
-    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    let rest = crate::cli::globals_first(argv.iter().skip(1).map(String::as_str).collect());
     let args = match <Args as argh::FromArgs>::from_args(&[cmd], &rest) {
         Ok(a) => a,
         Err(early) => {
@@ -92,6 +92,14 @@ pub fn main(family: Family) -> i32 {
         }
     };
     if !event.action.acts() {
+        log.line(
+            Level::Debug,
+            &format!(
+                "{}: action '{}' changes no link; nothing to do",
+                event.label(),
+                event.action_name
+            ),
+        );
         return 0;
     }
     let _lock = if args.dry_run {
@@ -176,6 +184,9 @@ fn status_cmd(family: Family, args: &Args, json: bool, log: &mut Log) -> i32 {
             sel.members.len(),
             nl.hash_policy(family),
         );
+        // Shown as differences, with their fix, by the report.
+        let shadows = shadow_warnings(&cfg, &st.routes);
+        w.retain(|x| !shadows.contains(x));
         if family == Family::V6 && sel.members.len() >= 2 && nat66(args) == Some(false) {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
@@ -215,13 +226,24 @@ fn status_cmd(family: Family, args: &Args, json: bool, log: &mut Log) -> i32 {
     }
 }
 
+/// What the resilient-group probe found.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    Yes,
+    No,
+    /// Our probe IDs are held by someone else's objects.
+    Taken,
+    /// EPERM: not root (or no CAP_NET_ADMIN).
+    NotRoot,
+}
+
 /// Probe for resilient groups with a blackhole and a group of it, both
-/// ours and gone again at once. None: could not probe (IDs taken).
-fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Option<bool> {
+/// ours and gone again at once.
+fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Probe {
     use crate::nexthop::{NhKind, NhObject, Resilient, MEMBER_LAST};
     let (bh, grp) = (MEMBER_LAST - 1, MEMBER_LAST);
     if objs.iter().any(|o| o.id == bh || o.id == grp) {
-        return None;
+        return Probe::Taken;
     }
     let b = NhObject {
         id: bh,
@@ -229,7 +251,11 @@ fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Optio
         protocol: crate::RTPROT_ECMP,
         kind: NhKind::Blackhole,
     };
-    nl.new_nexthop(&b, false).ok()?;
+    match nl.new_nexthop(&b, false) {
+        Ok(()) => {}
+        Err(e) if e.errno == libc::EPERM => return Probe::NotRoot,
+        Err(_) => return Probe::No,
+    }
     let g = NhObject {
         id: grp,
         family: None,
@@ -247,7 +273,39 @@ fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Optio
         let _ = nl.del_nexthop(grp);
     }
     let _ = nl.del_nexthop(bh);
-    Some(ok)
+    if ok {
+        Probe::Yes
+    } else {
+        Probe::No
+    }
+}
+
+/// Hooks in `dir` other than ours that write a default route: the seed's
+/// 97-ECMPv4/98-ECMPv6, or a copy of them, fight ours on every event.
+fn foreign_hooks(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name == "97-ecmp4" || name == "98-ecmp6" {
+                return false;
+            }
+            let mut text = Vec::new();
+            let read =
+                std::fs::File::open(p).and_then(|f| f.take(256 << 10).read_to_end(&mut text));
+            let text = String::from_utf8_lossy(&text);
+            read.is_ok()
+                && (text.contains("route replace default")
+                    || text.contains("route add default")
+                    || text.contains("nexthop via"))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
@@ -274,14 +332,18 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
                 "kernel {release}: nexthop objects (the route survives a redial)"
             )));
             match probe_resilient(&mut nl, &objs) {
-                Some(true) => f.push(Finding::ok("kernel: resilient nexthop groups (a redial moves only its own flows)")),
-                Some(false) => f.push(Finding::fail(
+                Probe::Yes => f.push(Finding::ok("kernel: resilient nexthop groups (a redial moves only its own flows)")),
+                Probe::No => f.push(Finding::fail(
                     "kernel: no resilient nexthop groups (hash-threshold groups re-hash flows on every change)",
                     "upgrade to OpenWrt 23.05 or later (Linux 5.13+); until then mode group is used",
                 )),
-                None => f.push(Finding::fail(
+                Probe::Taken => f.push(Finding::fail(
                     "kernel: cannot probe for resilient groups (nexthop IDs 3967811582-3967811583 are taken)",
                     "ip nexthop show id 3967811583; remove what holds them",
+                )),
+                Probe::NotRoot => f.push(Finding::fail(
+                    "kernel: cannot probe for resilient groups: the kernel refused a nexthop object (EPERM, not root)",
+                    "run ecmp4 check as root",
                 )),
             }
         }
@@ -300,12 +362,14 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
             "a kernel with CONFIG_IP_ROUTE_MULTIPATH",
         )),
     }
-    let cfg = match load_config(family, args) {
+    // The config checked is the one under --root, unless named.
+    let cfg_file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| root.join(config::DEFAULT_CONFIG.trim_start_matches('/')));
+    let cfg = match load_config_at(family, args, &cfg_file, args.config.is_some()) {
         Ok(c) => {
-            let path = args
-                .config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
+            let path = cfg_file.clone();
             f.push(Finding::ok(if path.exists() {
                 format!(
                     "config {}: valid (mode {}, metric {})",
@@ -321,11 +385,28 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
         Err(e) => {
             f.push(Finding::fail(
                 format!("{e}"),
-                "fix /etc/config/ecmp (see README: Configuration)",
+                format!("fix {} (see README: Configuration)", cfg_file.display()),
             ));
             None
         }
     };
+    let hooks = root.join("etc/hotplug.d/iface");
+    let other = foreign_hooks(&hooks);
+    if other.is_empty() {
+        f.push(Finding::ok(format!(
+            "no other hook in {} writes a default route",
+            hooks.display()
+        )));
+    }
+    for h in other {
+        f.push(Finding::fail(
+            format!(
+                "{} writes a default route too (the seed's ECMP script?): it fights ours on every event",
+                h.display()
+            ),
+            format!("rm {}; then run {p} (a sync)", h.display()),
+        ));
+    }
     let hook = root.join(format!(
         "etc/hotplug.d/iface/{}-{p}",
         if v == 4 { 97 } else { 98 }
@@ -377,15 +458,27 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
                 ),
             )),
         }
+        // Routes of others that win over ours, or hold our metric (the
+        // seed's `default metric 1` multipath route).
+        let dump = read_dump(&cfg, args.dump_file.as_deref()).unwrap_or_default();
+        if let Ok(routes) = Netlink::open().and_then(|mut nl| nl.default_routes(family, cfg.table))
+        {
+            let found = crate::status::rivals(&cfg, &dump, &routes);
+            if found.is_empty() {
+                f.push(Finding::ok(format!(
+                    "no other default route at or below metric {} in table {}",
+                    cfg.metric, cfg.table
+                )));
+            }
+            for (problem, fix) in found {
+                f.push(Finding::fail(problem, fix));
+            }
+        }
     }
     let uci = args
         .uci
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
-    let cfg_file = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
     match std::fs::metadata(&uci) {
         Ok(m) if m.permissions().mode() & 0o111 != 0 => {
             f.push(Finding::ok(format!("uci: {} is there", uci.display())))
@@ -434,11 +527,28 @@ pub fn load_config(family: Family, args: &Args) -> Result<Config, Error> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
+    load_config_at(family, args, &path, args.config.is_some())
+}
+
+/// Config from `path`, then flags. Only the default file may be absent
+/// (defaults apply): a `--config` the user named and mistyped (`explicit`)
+/// must not silently mean "defaults".
+fn load_config_at(
+    family: Family,
+    args: &Args,
+    path: &Path,
+    explicit: bool,
+) -> Result<Config, Error> {
+    if explicit {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(Error::Config(format!("--config {}: {e}", path.display())));
+        }
+    }
     let uci = args
         .uci
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
-    let mut cfg = Config::load(family, &path, &uci)?;
+    let mut cfg = Config::load(family, path, &uci)?;
     let usage = |flag: &str, e: String| Error::Usage(format!("{flag}: {e}"));
     if let Some(m) = args.metric {
         cfg.metric = m;
@@ -506,28 +616,90 @@ fn run(family: Family, args: &Args, event: &Event, log: &mut Log) -> Result<Outc
         for s in &sel.skipped {
             log.line(Level::Info, &format!("not a member: {s}"));
         }
-        for l in program::dry_run(cfg.mode, family, &cfg, &sel.members) {
+        // The first mode a real run would try on a kernel with objects.
+        let mode = modes(&cfg, true)?[0];
+        for l in program::dry_run(mode, family, &cfg, &sel.members) {
             crate::say!("{l}");
         }
-        return Ok(Outcome::default());
+        let line = match route::Route::desired(family, cfg.table, cfg.metric, &sel.members) {
+            Some(r) => format!(
+                "{}: dry run: {} {}",
+                event.label(),
+                mode.name(),
+                summary(&r)
+            ),
+            None => format!(
+                "{}: dry run: no live links, default metric {} would be deleted",
+                event.label(),
+                cfg.metric
+            ),
+        };
+        return Ok(Outcome {
+            line,
+            warnings: vec![],
+        });
     }
     let mut nl = Netlink::open()?;
     apply(&mut nl, family, &cfg, &dump, &sel, event)
 }
 
 fn summary(r: &Route) -> String {
-    let devs = r.devices();
-    let shown = if devs.len() > 8 {
-        format!("{},...", devs[..8].join(","))
-    } else {
-        devs.join(",")
-    };
+    let mut devs = r.devices();
+    devs.sort_by(|a, b| natural(a, b));
+    devs.dedup();
+    let shown = devs.join(",");
     let n = devs.len();
     format!(
         "default metric {} via {n} link{} {shown}",
         r.metric,
         if n == 1 { "" } else { "s" }
     )
+}
+
+/// Names in natural order: pppoe-VWAN2 before pppoe-VWAN10.
+pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (x, y) = (split(a), split(b));
+    for (p, q) in x.iter().zip(&y) {
+        let o = match (p, q) {
+            ((true, m), (true, n)) => {
+                let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                m.len().cmp(&n.len()).then(m.cmp(n))
+            }
+            ((_, m), (_, n)) => m.cmp(n),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len()).then(a.cmp(b))
+}
+
+/// Routes of others below our metric, as an event logs them (`status`
+/// shows them as differences, with their fix).
+fn shadow_warnings(cfg: &Config, kernel: &[Route]) -> Vec<String> {
+    kernel
+        .iter()
+        .filter(|r| !r.is_ours() && r.src_len == 0 && r.metric < cfg.metric)
+        .map(|r| format!(
+            "default route via {} metric {} (proto {}) shadows ours (metric {}): give that interface a higher metric or set defaultroute 0",
+            r.devices().join(","),
+            r.metric,
+            r.protocol,
+            cfg.metric
+        ))
+        .collect()
 }
 
 /// Warnings that save users hours; none of them stops the event.
@@ -539,18 +711,7 @@ fn warnings(
     nexthops: usize,
     policy: Option<u32>,
 ) -> Vec<String> {
-    let mut w = Vec::new();
-    for r in kernel {
-        if !r.is_ours() && r.src_len == 0 && r.kind == route::RTN_UNICAST && r.metric < cfg.metric {
-            w.push(format!(
-                "default route via {} metric {} (proto {}) shadows ours (metric {}): give that interface a higher metric or set defaultroute 0",
-                r.devices().join(","),
-                r.metric,
-                r.protocol,
-                cfg.metric
-            ));
-        }
-    }
+    let mut w = shadow_warnings(cfg, kernel);
     for i in &dump.interface {
         let has_default = i.route.iter().any(|r| r.is_default(family.any()));
         if i.up && has_default && i.metric.unwrap_or(0) == cfg.metric {
@@ -569,6 +730,34 @@ fn warnings(
     w
 }
 
+/// The modes to try, in order, for this config on a kernel with (or
+/// without) nexthop objects. Group IDs encode the table, so a table above
+/// [`GROUP_TABLE_MAX`] can only have a multipath route: auto takes it, a
+/// forced group mode is a config error. `--dry-run` asks the same.
+pub fn modes(cfg: &Config, have_objs: bool) -> Result<&'static [Mode], Error> {
+    use crate::nexthop::GROUP_TABLE_MAX;
+    let fits = cfg.table <= GROUP_TABLE_MAX;
+    Ok(match (cfg.mode, have_objs && fits) {
+        (Mode::Multipath, _) | (Mode::Auto, false) => &[Mode::Multipath],
+        (Mode::Auto, true) => &[Mode::Resilient, Mode::Group, Mode::Multipath],
+        (Mode::Resilient, true) => &[Mode::Resilient],
+        (Mode::Group, true) => &[Mode::Group],
+        (m, false) if !fits => {
+            return Err(Error::Config(format!(
+                "mode {}: table {} is above {GROUP_TABLE_MAX}, which nexthop group IDs cannot encode; use mode auto or multipath, or a smaller table",
+                m.name(),
+                cfg.table
+            )))
+        }
+        (m, false) => {
+            return Err(Error::Kernel(format!(
+                "mode {} needs nexthop objects (Linux 5.3+), which this kernel lacks; set mode auto or multipath",
+                m.name()
+            )))
+        }
+    })
+}
+
 /// Bring the kernel to the desired state: one route write in multipath
 /// mode, the member objects and one group write in the group modes. In
 /// auto mode, a mode the kernel refuses falls back to the next one.
@@ -582,18 +771,7 @@ pub fn apply<K: Kernel>(
 ) -> Result<Outcome, Error> {
     let label = event.label();
     let mut st = State::read(k, family, cfg.table)?;
-    let modes: &[Mode] = match (cfg.mode, st.objs.is_some()) {
-        (Mode::Multipath, _) | (Mode::Auto, false) => &[Mode::Multipath],
-        (Mode::Auto, true) => &[Mode::Resilient, Mode::Group, Mode::Multipath],
-        (Mode::Resilient, true) => &[Mode::Resilient],
-        (Mode::Group, true) => &[Mode::Group],
-        (m, false) => {
-            return Err(Error::Kernel(format!(
-                "mode {} needs nexthop objects (Linux 5.3+), which this kernel lacks; set mode auto or multipath",
-                m.name()
-            )))
-        }
-    };
+    let modes = modes(cfg, st.objs.is_some())?;
     let mut out = Outcome {
         warnings: warnings(
             family,
@@ -884,7 +1062,7 @@ pub(crate) mod tests {
         let o = apply(&mut k, Family::V4, &cfg, &d, &sel, &ev("ifup", "VWAN2")).unwrap();
         assert_eq!(
             o.line,
-            "ifup VWAN2: multipath default metric 1 via 3 links pppoe-wan,pppoe-VWAN1,pppoe-VWAN2 (replaced)"
+            "ifup VWAN2: multipath default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN2,pppoe-wan (replaced)"
         );
         assert_eq!(k.writes, ["replace pppoe-wan,pppoe-VWAN1,pppoe-VWAN2"]);
         let o = apply(&mut k, Family::V4, &cfg, &d, &sel, &ev("ifupdate", "VWAN1")).unwrap();
@@ -1047,7 +1225,7 @@ pub(crate) mod tests {
         let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
         assert_eq!(
             o.line,
-            "ifup wan: resilient default metric 1 via 3 links pppoe-wan,pppoe-VWAN1,pppoe-VWAN2 (replaced)"
+            "ifup wan: resilient default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN2,pppoe-wan (replaced)"
         );
         assert_eq!(
             k.writes,
@@ -1227,7 +1405,7 @@ pub(crate) mod tests {
         let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
         assert!(
             o.line
-                .contains("via 2 links pppoe-wan,pppoe-VWAN2 (replaced) [gone: pppoe-VWAN1]"),
+                .contains("via 2 links pppoe-VWAN2,pppoe-wan (replaced) [gone: pppoe-VWAN1]"),
             "{}",
             o.line
         );
@@ -1245,7 +1423,7 @@ pub(crate) mod tests {
         let o = run(&mut k, &cfg, &sel, "ifup").unwrap();
         assert!(
             o.line
-                .contains("via 2 links pppoe-wan,pppoe-VWAN2 (replaced) [no carrier: pppoe-VWAN1]"),
+                .contains("via 2 links pppoe-VWAN2,pppoe-wan (replaced) [no carrier: pppoe-VWAN1]"),
             "{}",
             o.line
         );
@@ -1323,5 +1501,35 @@ pub(crate) mod tests {
                 "{errno}"
             );
         }
+    }
+
+    #[test]
+    fn log_line_names_every_device_in_natural_order() {
+        let members: Vec<Member> = [10, 2, 1, 11, 9, 3, 4, 5, 6, 7, 8]
+            .iter()
+            .map(|n| Member {
+                interface: format!("VWAN{n}"),
+                device: format!("pppoe-VWAN{n}"),
+                gateway: None,
+                weight: 1,
+            })
+            .collect();
+        let r = Route::desired(Family::V4, 254, 1, &members).unwrap();
+        assert_eq!(
+            summary(&r),
+            "default metric 1 via 11 links pppoe-VWAN1,pppoe-VWAN2,pppoe-VWAN3,pppoe-VWAN4,pppoe-VWAN5,pppoe-VWAN6,pppoe-VWAN7,pppoe-VWAN8,pppoe-VWAN9,pppoe-VWAN10,pppoe-VWAN11"
+        );
+        assert_eq!(natural("x2y10", "x2y9"), std::cmp::Ordering::Greater);
+    }
+
+    #[test]
+    fn a_table_group_ids_cannot_encode_falls_back_in_auto_only() {
+        let mut cfg = Config::defaults(Family::V4);
+        cfg.table = crate::nexthop::GROUP_TABLE_MAX + 1;
+        assert_eq!(modes(&cfg, true).unwrap(), [Mode::Multipath]);
+        cfg.mode = Mode::Resilient;
+        assert_eq!(modes(&cfg, true).unwrap_err().exit_code(), 3);
+        cfg.table = 100;
+        assert_eq!(modes(&cfg, true).unwrap(), [Mode::Resilient]);
     }
 }

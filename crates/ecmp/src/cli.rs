@@ -92,8 +92,9 @@ pub enum Cmd {
 }
 
 /// Show the members, the mode in use, the kernel's route against the one
-/// the members call for, and every warning. Exit 1 when they differ.
-/// Options of ecmp4/ecmp6 (--config, --ubus...) go before `status`.
+/// the members call for, and every warning. Exit 1 when they differ, when
+/// another default route wins over ours, or when no member is usable.
+/// Options of ecmp4/ecmp6 (--config, --ubus...) may go before or after it.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
 pub struct StatusCmd {
@@ -111,4 +112,117 @@ pub struct CheckCmd {
     /// root of the installation whose files are checked (default /)
     #[argh(option, default = "PathBuf::from(\"/\")")]
     pub root: PathBuf,
+}
+
+/// Switches of [`Args`]; every other `--flag` of it takes one value.
+const GLOBAL_SWITCHES: &[&str] = &["--flush", "--dry-run", "-v", "--verbose", "--version"];
+/// Options of [`Args`] (the rest of its flags take a value).
+const GLOBAL_OPTIONS: &[&str] = &[
+    "--action",
+    "--interface",
+    "--ubus",
+    "--ubus-timeout",
+    "--dump-file",
+    "--config",
+    "--uci",
+    "--metric",
+    "--table",
+    "--proto",
+    "--exclude",
+    "--mode",
+    "--lock-file",
+    "--lock-wait",
+    "--syslog-socket",
+];
+
+/// People type `ecmp4 status --json --metric 7`; argh only takes the
+/// global options before the subcommand. Move them there, keeping their
+/// order and every argument that belongs to the subcommand.
+pub fn globals_first(argv: Vec<&str>) -> Vec<&str> {
+    let mut i = 0;
+    // Find the subcommand: the first word that is not a flag or a value.
+    let sub = loop {
+        let Some(a) = argv.get(i) else { return argv };
+        if GLOBAL_OPTIONS.contains(a) {
+            i += 2;
+        } else if *a == "status" || *a == "check" {
+            break i;
+        } else {
+            i += 1;
+        }
+    };
+    let (mut head, mut tail) = (argv[..sub].to_vec(), vec![argv[sub]]);
+    let mut j = sub + 1;
+    while j < argv.len() {
+        let a = argv[j];
+        if GLOBAL_SWITCHES.contains(&a) {
+            head.push(a);
+        } else if GLOBAL_OPTIONS.contains(&a) && j + 1 < argv.len() {
+            head.push(a);
+            head.push(argv[j + 1]);
+            j += 1;
+        } else {
+            tail.push(a);
+        }
+        j += 1;
+    }
+    head.extend(tail);
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> Result<Args, String> {
+        <Args as FromArgs>::from_args(&["ecmp4"], &globals_first(v.to_vec())).map_err(|e| e.output)
+    }
+
+    #[test]
+    fn global_options_after_the_subcommand() {
+        let a = parse(&["status", "--json", "--metric", "7", "-v"]).unwrap();
+        assert_eq!(a.metric, Some(7));
+        assert!(a.verbose);
+        assert!(matches!(a.cmd, Some(Cmd::Status(StatusCmd { json: true }))));
+        let a = parse(&[
+            "--config", "status", "check", "--root", "/r", "--table", "9",
+        ])
+        .unwrap();
+        assert_eq!(a.config.as_deref(), Some(std::path::Path::new("status")));
+        assert_eq!(a.table.as_deref(), Some("9"));
+        match a.cmd {
+            Some(Cmd::Check(c)) => assert_eq!(c.root, PathBuf::from("/r")),
+            c => panic!("{c:?}"),
+        }
+        // Nothing to move, and unknown flags still refused.
+        assert_eq!(globals_first(vec!["--metric", "3"]), ["--metric", "3"]);
+        assert!(parse(&["status", "--nope"]).is_err());
+        // A value that looks like a subcommand stays a value.
+        let a = parse(&["--interface", "check"]).unwrap();
+        assert_eq!(a.interface.as_deref(), Some("check"));
+        assert!(a.cmd.is_none());
+    }
+
+    #[test]
+    fn every_global_flag_is_listed() {
+        // The lists above must follow Args: a new flag missing from them
+        // would be refused after the subcommand.
+        let help = match <Args as FromArgs>::from_args(&["ecmp4"], &["--help"]) {
+            Err(e) => e.output,
+            Ok(_) => unreachable!(),
+        };
+        for line in help.lines().map(str::trim_start) {
+            let Some(flag) = line.split_whitespace().next() else {
+                continue;
+            };
+            let flag = flag.trim_end_matches(',');
+            if flag.starts_with("--") && flag != "--help" {
+                let flag = if flag == "--verbose" { "-v" } else { flag };
+                assert!(
+                    GLOBAL_SWITCHES.contains(&flag) || GLOBAL_OPTIONS.contains(&flag),
+                    "{flag} is in --help but not in globals_first's lists"
+                );
+            }
+        }
+    }
 }

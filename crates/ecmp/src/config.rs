@@ -6,7 +6,7 @@
 //!     option ubus '/bin/ubus'        # program asked for the netifd dump
 //!     option ubus_timeout '5'        # seconds before ubus is killed
 //! config ecmp 'ipv4'                 # 'ipv6' for ecmp6
-//!     option enabled '1'             # 0: leave routes alone (and remove ours)
+//!     option enabled '1'             # 0: events do nothing (our route stays as it is)
 //!     option table 'main'            # main, default, or a number 1-4294967295
 //!     option metric '1'              # metric of our default route
 //!     list proto 'pppoe'             # netifd protos whose interfaces are members
@@ -165,9 +165,11 @@ impl Config {
             }
         };
         let dir = if dir.is_empty() { ".".to_string() } else { dir };
+        // Without -q: uci's parse error ("Parse error (invalid command) at
+        // line 3") is what tells the user which line to fix.
         let out = proc::run(
             uci,
-            &["-q", "-c", &dir, "show", &package],
+            &["-c", &dir, "show", &package],
             Duration::from_secs(5),
             1 << 20,
         )
@@ -233,7 +235,7 @@ pub fn parse_seconds(v: &str) -> Result<u32, String> {
 /// Seconds with up to three decimals, in (0, 60]. Parsed by hand: float
 /// parsing would add 15 KB of tables to a router binary.
 pub fn parse_timeout(v: &str) -> Result<Duration, String> {
-    let bad = || format!("'{v}' is not a timeout (0-60 seconds)");
+    let bad = || format!("'{v}' is not a timeout (0.001-60 seconds)");
     let (int, frac) = v.split_once('.').unwrap_or((v, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) || frac.len() > 3 {

@@ -12,8 +12,11 @@ use serde::Deserialize;
 /// dials and IPv6 dumps well under 1 MiB).
 pub const MAX_DUMP: usize = 8 << 20;
 
+/// The whole dump: a top-level object whose `interface` array is
+/// required. `[]`, `{}` or one interface's status (what `ifstatus X`
+/// prints) are not a dump, and acting on them as "no live links" would
+/// delete the route.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
 pub struct Dump {
     pub interface: Vec<Interface>,
 }
@@ -92,11 +95,26 @@ impl Dump {
                 bytes.len()
             )));
         }
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(Error::Input("dump is empty".into()));
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => return Err(Error::Input("dump is empty".into())),
+            // serde also reads a struct from an array: refuse that here.
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(Error::Input(
+                    "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
+                ))
+            }
         }
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))
+        let d: Dump = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))?;
+        // netifd always has loopback (and lan): an empty list is not a
+        // real netifd's answer, and "no live links" would delete the route.
+        if d.interface.is_empty() {
+            return Err(Error::Input(
+                "dump lists no interfaces, not even loopback: not netifd's; route kept".into(),
+            ));
+        }
+        Ok(d)
     }
 }
 
@@ -159,7 +177,18 @@ pub(crate) mod tests {
             (b"{\"interface\":{}}", "invalid type"),
             (b"{\"interface\":[{\"metric\":-1}]}", "invalid value"),
             (b"{\"interface\":[", "EOF"),
-            (b"not json", "expected"),
+            (b"not json", "not a JSON object"),
+            (b"[]", "not a JSON object"),
+            (
+                b"[[{\"interface\":\"x\",\"up\":true}]]",
+                "not a JSON object",
+            ),
+            (b"{}", "missing field `interface`"),
+            (b"{\"interface\":[]}", "no interfaces"),
+            (
+                b"{\"up\":true,\"proto\":\"pppoe\",\"l3_device\":\"pppoe-VWAN1\"}",
+                "missing field `interface`",
+            ),
         ] {
             let e = Dump::parse(input).unwrap_err();
             assert_eq!(e.exit_code(), 4);
@@ -170,6 +199,13 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string()
             .contains("more than"));
+    }
+
+    #[test]
+    fn one_interface_status_is_not_a_dump() {
+        // What `ifstatus VWAN1` prints: one interface, no array.
+        let e = Dump::parse(&fixture("netifd/status-VWAN1-pppoe.json")).unwrap_err();
+        assert_eq!(e.exit_code(), 4, "{e}");
     }
 
     #[test]

@@ -23,7 +23,14 @@ impl Lock {
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|e| Error::Busy(format!("lock {}: {e}", path.display())))?;
+            // A missing or read-only directory is the setup's fault, not
+            // another run's: exit 3, not 7.
+            .map_err(|e| {
+                Error::Config(format!(
+                    "lock file {}: {e} (its directory must exist and be writable; --lock-file)",
+                    path.display()
+                ))
+            })?;
         let deadline = Instant::now() + wait;
         loop {
             // SAFETY: flock on a descriptor we own.
@@ -34,7 +41,7 @@ impl Lock {
             if e.raw_os_error() != Some(libc::EWOULDBLOCK)
                 && e.kind() != std::io::ErrorKind::Interrupted
             {
-                return Err(Error::Busy(format!("lock {}: {e}", path.display())));
+                return Err(Error::Config(format!("lock {}: {e}", path.display())));
             }
             if Instant::now() >= deadline {
                 return Err(Error::Busy(format!(
@@ -66,6 +73,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("/nonexistent/dir/lock"), "{e}");
+        assert_eq!(e.exit_code(), 3, "a missing directory is not contention");
         let _ = std::fs::remove_file(&p);
     }
 }

@@ -32,6 +32,9 @@ pub struct Log {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// Only on stderr with -v (or a terminal): an event we ignore is not
+    /// worth a syslog line on every boot.
+    Debug,
     Info,
     Warning,
     Error,
@@ -59,6 +62,7 @@ impl Log {
     pub fn line(&mut self, level: Level, msg: &str) {
         if let Some(s) = self.syslog.as_mut() {
             let _ = match level {
+                Level::Debug => Ok(()),
                 Level::Info => s.info(msg),
                 Level::Warning => s.warning(msg),
                 Level::Error => s.err(msg),
@@ -67,7 +71,7 @@ impl Log {
         // Errors always reach stderr: a manual run must see why it failed.
         if self.stderr || level == Level::Error {
             let tag = match level {
-                Level::Info => "",
+                Level::Debug | Level::Info => "",
                 Level::Warning => "warning: ",
                 Level::Error => "error: ",
             };

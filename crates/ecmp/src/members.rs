@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::dump::{Dump, Interface, RouteEntry};
-use crate::event::Event;
+use crate::event::{Action, Event};
 use crate::{Error, Family};
 use std::net::IpAddr;
 
@@ -109,6 +109,21 @@ pub fn select(
     cfg: &Config,
     event: &Event,
 ) -> Result<Selection, Error> {
+    // netifd sends ifup/ifupdate after the interface is in its state, so a
+    // dump without it is not the one this event is about (a stale stand-in,
+    // or another router's): acting on it could drop a live link.
+    if matches!(event.action, Action::Ifup | Action::Ifupdate)
+        && !event.interface.is_empty()
+        && !dump
+            .interface
+            .iter()
+            .any(|i| i.interface == event.interface)
+    {
+        return Err(Error::Input(format!(
+            "the dump does not list {}, the interface of this {} event: inconsistent; route kept",
+            event.interface, event.action_name
+        )));
+    }
     let mut sel = Selection::default();
     for i in &dump.interface {
         if !i.up || !cfg.protos.iter().any(|p| *p == i.proto) {
@@ -191,6 +206,21 @@ mod tests {
                 None => format!("{} - {} w{}", m.interface, m.device, m.weight),
             })
             .collect()
+    }
+
+    #[test]
+    fn event_interface_missing_from_the_dump_is_refused() {
+        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let cfg = Config::defaults(Family::V4);
+        for a in ["ifup", "ifupdate"] {
+            let e = select(Family::V4, &d, &cfg, &ev(a, "VWAN99")).unwrap_err();
+            assert_eq!(e.exit_code(), 4, "{e}");
+            assert!(e.to_string().contains("does not list VWAN99"), "{e}");
+        }
+        // netifd may have forgotten an interface by its ifdown/free.
+        for a in ["ifdown", "free", "ifup-failed"] {
+            assert!(select(Family::V4, &d, &cfg, &ev(a, "VWAN99")).is_ok());
+        }
     }
 
     #[test]

@@ -105,6 +105,82 @@ fn kernel_hops(
     (mode, Some(id), hops)
 }
 
+/// rtm_protocol as `ip route` names it.
+pub fn proto_name(p: u8) -> String {
+    match p {
+        2 => "kernel".into(),
+        3 => "boot".into(),
+        4 => "static".into(),
+        9 => "ra".into(),
+        16 => "dhcp".into(),
+        crate::RTPROT_ECMP => "236 (ours)".into(),
+        p => p.to_string(),
+    }
+}
+
+/// Default routes in our table that are not ours and win over ours (or
+/// would, once ours exists): a lower metric, or our very metric (the
+/// kernel keeps the older of two routes at one metric; every event then
+/// exits 6). Each as (problem, fix), for `status` and `check`. A route
+/// with a source prefix (odhcp6c's `from`) only wins for its own source.
+pub fn rivals(cfg: &Config, dump: &Dump, routes: &[Route]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for r in routes {
+        if r.is_ours() || r.src_len != 0 || r.metric > cfg.metric {
+            continue;
+        }
+        let devs = r.devices();
+        let via = if devs.is_empty() {
+            format!("type {}", route_type(r.kind))
+        } else {
+            format!("dev {}", devs.join(","))
+        };
+        // The netifd interface that installed it, for the fix.
+        let owner = dump
+            .interface
+            .iter()
+            .find(|i| devs.iter().any(|d| i.l3_device.as_deref() == Some(*d)))
+            .map(|i| i.interface.clone());
+        let on = match &owner {
+            Some(i) => format!("interface '{i}'"),
+            None => "that interface".into(),
+        };
+        let what = format!(
+            "default {via} metric {} proto {}",
+            r.metric,
+            proto_name(r.protocol)
+        );
+        if r.metric < cfg.metric {
+            out.push((
+                format!("{what} shadows ours (metric {}): traffic leaves through it, not through the members", cfg.metric),
+                format!("set option defaultroute '0' (or a metric above {}) on {on}; /etc/init.d/network reload", cfg.metric),
+            ));
+        } else {
+            out.push((
+                format!("{what} is not ours and holds our metric {}: every event exits 6 (conflict)", cfg.metric),
+                match owner {
+                    Some(_) => format!("set option defaultroute '0' (or another metric) on {on}"),
+                    None => format!(
+                        "remove it (ip route del default metric {}; left by the seed's 97-ECMPv4/98-ECMPv6?) or set another metric in /etc/config/ecmp",
+                        cfg.metric
+                    ),
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn route_type(kind: u8) -> &'static str {
+    match kind {
+        1 => "unicast",
+        6 => "blackhole",
+        7 => "unreachable",
+        8 => "prohibit",
+        _ => "other",
+    }
+}
+
 /// Everything `status` shows. `sel` is the selection for a sync (no event);
 /// `warnings` those a run would log.
 #[allow(clippy::too_many_arguments)]
@@ -164,6 +240,22 @@ pub fn report(
     } else {
         cfg.table.to_string()
     };
+    // netifd calls them up, but none can carry traffic: say why, and do
+    // not call an empty kernel "in sync".
+    if !sel.members.is_empty() && want.is_empty() {
+        let why: Vec<String> = sel
+            .members
+            .iter()
+            .map(|m| match links.iter().find(|l| l.name == m.device) {
+                None => format!("{} has no device {}", m.interface, m.device),
+                Some(_) => format!("{}: {} has no carrier", m.interface, m.device),
+            })
+            .collect();
+        diff.push(format!("no member is usable: {}", why.join("; ")));
+    }
+    for (problem, fix) in rivals(cfg, dump, routes) {
+        diff.push(format!("{problem}; fix: {fix}"));
+    }
     if ours.is_none() && !want.is_empty() {
         diff.push(format!(
             "no default route of ours at metric {} in table {table}",

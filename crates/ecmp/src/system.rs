@@ -111,6 +111,15 @@ pub const ENOENT: i32 = libc::ENOENT;
 
 impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // errno 0: we failed before the kernel answered (encoding a
+        // message, the socket): no "Success" to print.
+        if self.errno == 0 {
+            return f.write_str(if self.text.is_empty() {
+                "failed before the kernel answered"
+            } else {
+                &self.text
+            });
+        }
         let os = std::io::Error::from_raw_os_error(self.errno).to_string();
         let os = os.split(" (os error").next().unwrap_or(&os).to_string();
         if self.text.is_empty() {
@@ -868,5 +877,16 @@ mod tests {
             e.to_string(),
             "No such device (errno 19): Nexthop device is not up"
         );
+        let enc = KernelError {
+            errno: 0,
+            text: "encode: buffer too small".into(),
+        };
+        assert_eq!(enc.to_string(), "encode: buffer too small");
+        assert!(!KernelError {
+            errno: 0,
+            text: String::new()
+        }
+        .to_string()
+        .contains("Success"));
     }
 }
