@@ -21,6 +21,8 @@ test:
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test -p ecmp -p multidial
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial
+	# Under the real netifd (../shared/openwrt/run-router; root only).
+	$(CARGO) test --offline -p ecmp-tests --test router
 	@rm -f target/fault-suite.txt
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test faults
 	@cat target/fault-suite.txt

@@ -1,44 +1,213 @@
-//! multidial as a process: uci and ubus are stand-ins that record their
-//! argv and stdin, so the password's path is visible: it must reach
-//! `uci batch` on stdin and appear in no argv and no output.
+//! multidial against OpenWrt's real `uci` (from the kit, on a config
+//! directory of the test's own with stock 23.05-style network, firewall and
+//! mwan3 files): what apply writes, twice, fewer dials, remove, the mwan3
+//! switch, refused lines, and the password's path (a wrapper records the
+//! argv and stdin the real uci gets). `up` talks to a ubus stand-in here;
+//! tests/router.rs runs it against the real netifd.
 
 use sim::{script, TempDir};
+use std::path::PathBuf;
 use std::process::Command;
 
-const NETWORK: &str = "network.loopback=interface
-network.loopback.device='lo'
-network.lan=interface
-network.lan.device='br-lan'
-network.wan=interface
-network.wan.device='eth0.2'
-network.wan.proto='pppoe'";
-const FIREWALL: &str = "firewall.@zone[0]=zone
-firewall.@zone[0].name='lan'
-firewall.@zone[0].network='lan'
-firewall.@zone[1]=zone
-firewall.@zone[1].name='wan'
-firewall.@zone[1].network='wan' 'wan6'";
 const PASSWORD: &str = "pw-Zq8!x y";
 
-fn fake_uci(d: &TempDir) -> std::path::PathBuf {
-    std::fs::write(d.0.join("network.show"), NETWORK).unwrap();
-    std::fs::write(d.0.join("firewall.show"), FIREWALL).unwrap();
-    let uci = d.0.join("uci");
-    script(
-        &uci,
-        &format!(
-            "echo \"$*\" >> '{0}/argv.log'\n\
-             case \"$*\" in\n\
-             '-q show network') cat '{0}/network.show' ;;\n\
-             '-q show firewall') cat '{0}/firewall.show' ;;\n\
-             '-q show mwan3') exit 1 ;;\n\
-             batch) cat >> '{0}/stdin.log' ;;\n\
-             *) exit 1 ;;\n\
-             esac",
-            d.0.display()
-        ),
-    );
-    uci
+const NETWORK: &str = "
+config interface 'loopback'
+	option device 'lo'
+	option proto 'static'
+	option ipaddr '127.0.0.1'
+	option netmask '255.0.0.0'
+
+config globals 'globals'
+	option ula_prefix 'fd12:3456:789a::/48'
+
+config device
+	option name 'br-lan'
+	option type 'bridge'
+	list ports 'lan1'
+	list ports 'lan2'
+
+config interface 'lan'
+	option device 'br-lan'
+	option proto 'static'
+	option ipaddr '192.168.1.1'
+	option netmask '255.255.255.0'
+
+config interface 'wan'
+	option device 'eth0.2'
+	option proto 'pppoe'
+	option username 'stock'
+	option password 'stockpw'
+
+config interface 'wan6'
+	option device '@wan'
+	option proto 'dhcpv6'
+";
+
+const FIREWALL: &str = "
+config defaults
+	option input 'REJECT'
+	option output 'ACCEPT'
+	option forward 'REJECT'
+
+config zone
+	option name 'lan'
+	list network 'lan'
+	option input 'ACCEPT'
+	option output 'ACCEPT'
+	option forward 'ACCEPT'
+
+config zone
+	option name 'wan'
+	list network 'wan'
+	list network 'wan6'
+	option input 'REJECT'
+	option output 'ACCEPT'
+	option forward 'REJECT'
+	option masq '1'
+	option mtu_fix '1'
+
+config forwarding
+	option src 'lan'
+	option dest 'wan'
+";
+
+/// mwan3's stock /etc/config/mwan3 (trimmed to what matters here).
+const MWAN3: &str = "
+config globals 'globals'
+	option mmx_mask '0x3F00'
+
+config interface 'wan'
+	option enabled '1'
+	list track_ip '1.0.0.1'
+	option family 'ipv4'
+
+config member 'wan_m1_w3'
+	option interface 'wan'
+	option metric '1'
+	option weight '3'
+
+config policy 'balanced'
+	list use_member 'wan_m1_w3'
+	option last_resort 'unreachable'
+
+config rule 'https'
+	option sticky '1'
+	option dest_port '443'
+	option proto 'tcp'
+	option use_policy 'balanced'
+
+config rule 'default_rule_v4'
+	option dest_ip '0.0.0.0/0'
+	option use_policy 'balanced'
+	option family 'ipv4'
+
+config rule 'default_rule_v6'
+	option dest_ip '::/0'
+	option use_policy 'balanced'
+	option family 'ipv6'
+";
+
+/// A config directory with the stock files, the real uci behind a
+/// recording wrapper, and a password file.
+struct Conf {
+    d: TempDir,
+    real: PathBuf,
+}
+
+impl Conf {
+    /// None when the kit is missing (see [`sim::kit`]).
+    fn new(mwan3: bool) -> Option<Conf> {
+        let real = sim::real_uci()?;
+        let d = TempDir::new("multidial");
+        std::fs::create_dir_all(d.0.join("config")).unwrap();
+        std::fs::create_dir_all(d.0.join("save")).unwrap();
+        std::fs::write(d.0.join("config/network"), NETWORK).unwrap();
+        std::fs::write(d.0.join("config/firewall"), FIREWALL).unwrap();
+        if mwan3 {
+            std::fs::write(d.0.join("config/mwan3"), MWAN3).unwrap();
+        }
+        std::fs::write(d.0.join("pw"), format!("{PASSWORD}\n")).unwrap();
+        let b = Conf { d, real };
+        b.wrap("");
+        Some(b)
+    }
+
+    fn p(&self, f: &str) -> PathBuf {
+        self.d.0.join(f)
+    }
+
+    /// The uci multidial runs: records argv and batch stdin, then the real
+    /// uci; `filter` (a sed script) may alter the batch on its way.
+    fn wrap(&self, filter: &str) {
+        let sed = if filter.is_empty() {
+            "cat".to_string()
+        } else {
+            format!("sed '{filter}'")
+        };
+        script(
+            &self.p("uci"),
+            &format!(
+                "echo \"$*\" >> '{d}/argv.log'\n\
+                 case \"$*\" in *batch) tee -a '{d}/stdin.log' | {sed} | exec {real} \"$@\" ;; *) exec {real} \"$@\" ;; esac",
+                d = self.d.0.display(),
+                real = self.real.display()
+            ),
+        );
+    }
+
+    /// `uci show PKG` of the committed and pending state, for comparing.
+    fn show(&self, pkg: &str) -> String {
+        let o = Command::new(&self.real)
+            .arg("-c")
+            .arg(self.p("config"))
+            .arg("-t")
+            .arg(self.p("save"))
+            .args(["show", pkg])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Uncommitted changes (empty when everything was committed).
+    fn changes(&self) -> String {
+        let o = Command::new(&self.real)
+            .arg("-c")
+            .arg(self.p("config"))
+            .arg("-t")
+            .arg(self.p("save"))
+            .arg("changes")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn file(&self, pkg: &str) -> String {
+        std::fs::read_to_string(self.p(&format!("config/{pkg}"))).unwrap_or_default()
+    }
+
+    /// multidial CMD with this box's uci, dirs and password, then `extra`.
+    fn run(&self, cmd: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut a: Vec<String> = vec![cmd.into()];
+        if cmd != "remove" && cmd != "up" {
+            a.extend(
+                ["--username", "u1", "--password-file"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+            a.push(self.p("pw").display().to_string());
+        }
+        for (f, v) in [
+            ("--uci", "uci"),
+            ("--config-dir", "config"),
+            ("--save-dir", "save"),
+        ] {
+            a.push(f.into());
+            a.push(self.p(v).display().to_string());
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        multidial(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    }
 }
 
 fn multidial(args: &[&str]) -> (i32, String, String) {
@@ -53,204 +222,291 @@ fn multidial(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+fn section<'a>(file: &'a str, head: &str) -> &'a str {
+    let i = file
+        .find(head)
+        .unwrap_or_else(|| panic!("no {head} in:\n{file}"));
+    let rest = &file[i..];
+    &rest[..rest[1..].find("\nconfig ").map_or(rest.len(), |j| j + 1)]
+}
+
 #[test]
-fn password_goes_to_uci_on_stdin_only() {
-    let d = TempDir::new("multidial");
-    let uci = fake_uci(&d);
-    let pw = d.0.join("pw");
-    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let base = [
-        "--line",
-        "eth0.2",
-        "--dials",
-        "2",
-        "--username",
-        "u1",
-        "--ipv6",
-        "1",
-    ];
-    let with = |cmd: &str, extra: &[&str]| {
-        let mut a = vec![cmd];
-        a.extend(base);
-        a.extend([
-            "--password-file",
-            pw.to_str().unwrap(),
-            "--uci",
-            uci.to_str().unwrap(),
-        ]);
-        a.extend(extra);
-        multidial(&a.iter().map(|s| *s).collect::<Vec<_>>())
-    };
-    let (code, out, err) = with("plan", &[]);
+fn apply_twice_fewer_and_remove_with_the_real_uci() {
+    let Some(b) = Conf::new(false) else { return };
+    let (net0, fw0) = (b.show("network"), b.show("firewall"));
+    let line = ["--line", "eth0.2", "--dials", "3", "--ipv6", "1"];
+    let (code, out, err) = b.run("plan", &line);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("set network.VWAN1.password='********'"),
         "{out}"
     );
-    assert!(
-        out.contains("set network.VWAN1.ipv6='auto'") && out.contains("set network.VWAN2.ipv6='0'")
-    );
-    assert!(out.contains("add_list firewall.@zone[1].network='VWAN2'"));
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
-    let (_, out, _) = with("plan", &["--show-password"]);
-    assert!(out.contains(&format!("password='{PASSWORD}'")), "{out}");
-    let (code, out, err) = with("apply", &[]);
+    assert_eq!(b.changes(), "", "plan writes nothing");
+    let (code, out, err) = b.run("apply", &line);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.starts_with("multidial: 2 dials on 1 line (eth0.2): 30 changes"),
+        out.starts_with("multidial: 3 dials on 1 line (eth0.2): "),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "multidial: wan on the same line now has defaultroute '0' and joins ecmp's route"
+        ),
         "{out}"
     );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
-    let argv = std::fs::read_to_string(d.0.join("argv.log")).unwrap();
+    // What the real uci committed.
+    assert_eq!(b.changes(), "", "everything committed");
+    let net = b.file("network");
+    let v1 = section(&net, "config interface 'VWAN1'");
+    for o in [
+        "option proto 'pppoe'",
+        "option device 'veth1'",
+        &format!("option password '{PASSWORD}'"),
+        "option metric '11'",
+        "option ipv6 'auto'",
+        "option auto '0'",
+        "option defaultroute '0'",
+        "option multidial '1'",
+    ] {
+        assert!(v1.contains(o), "{o}: {v1}");
+    }
+    assert!(section(&net, "config interface 'VWAN3'").contains("option ipv6 '0'"));
+    let dev = section(&net, "config device 'md_veth2'");
+    assert!(
+        dev.contains("option type 'macvlan'") && dev.contains("option ifname 'eth0.2'"),
+        "{dev}"
+    );
+    // The stock wan on the dialled line no longer shadows ecmp's route.
+    let wan = section(&net, "config interface 'wan'");
+    assert!(
+        wan.contains("option defaultroute '0'")
+            && wan.contains("option multidial_defaultroute 'none'"),
+        "{wan}"
+    );
+    let fw = b.file("firewall");
+    assert!(fw.contains("list network 'VWAN3'"), "{fw}");
+    let ecmp = b.file("ecmp");
+    assert!(
+        ecmp.contains("config multidial 'multidial'") && ecmp.contains("option batch '4'"),
+        "{ecmp}"
+    );
+    // The password reached uci on stdin only.
+    let argv = std::fs::read_to_string(b.p("argv.log")).unwrap();
     assert!(!argv.contains(PASSWORD), "{argv}");
-    assert!(argv.lines().any(|l| l == "batch"));
-    let stdin = std::fs::read_to_string(d.0.join("stdin.log")).unwrap();
+    let stdin = std::fs::read_to_string(b.p("stdin.log")).unwrap();
     assert!(
-        stdin.contains(&format!("set network.VWAN1.password='{PASSWORD}'")),
+        stdin.contains(&format!("set network.VWAN1.password='pw-Zq8!x y'")),
         "{stdin}"
     );
-    assert!(
-        stdin.ends_with("commit network\ncommit firewall\n"),
-        "{stdin}"
+    // Twice: nothing to do, and plan says so.
+    let (code, out, _) = b.run("apply", &line);
+    assert_eq!(code, 0);
+    assert!(out.contains(": 0 changes, nothing to do"), "{out}");
+    let (code, out, err) = b.run("plan", &line);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert!(err.contains("nothing to do"), "{err}");
+    // Fewer dials: VWAN3 and its macvlan go, from the zone too.
+    let (code, _, err) = b.run(
+        "apply",
+        &["--line", "eth0.2", "--dials", "2", "--ipv6", "1"],
     );
-    // The password from stdin works the same.
-    let mut c = Command::new(sim::bin("multidial"));
-    c.arg("plan")
-        .args(base)
-        .args(["--password-file", "-", "--uci", uci.to_str().unwrap()]);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut ch = c.spawn().unwrap();
-    use std::io::Write;
-    ch.stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    let o = ch.wait_with_output().unwrap();
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("password='********'"));
-    // Never on the command line: there is no flag for it.
-    let (code, _, err) = multidial(&[
-        "plan",
-        "--line",
-        "eth0.2",
-        "--username",
-        "u",
-        "--password",
-        "x",
-    ]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 0, "{err}");
+    let (net, fw) = (b.file("network"), b.file("firewall"));
+    assert!(
+        !net.contains("VWAN3") && !net.contains("md_veth3") && !fw.contains("VWAN3"),
+        "{net}{fw}"
+    );
+    // remove: exactly as before, the stock wan's default route back.
+    let (code, out, err) = b.run("remove", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("multidial: removed: "), "{out}");
+    assert_eq!(b.changes(), "");
+    assert_eq!(b.show("network"), net0);
+    assert_eq!(b.show("firewall"), fw0);
+    assert!(!b.file("ecmp").contains("multidial"));
+    let (_, out, _) = b.run("remove", &[]);
+    assert!(out.contains("removed: 0 changes"), "{out}");
 }
 
 #[test]
-fn usage_errors_and_refusals() {
-    let d = TempDir::new("multidial");
-    let uci = fake_uci(&d);
-    let pw = d.0.join("pw");
-    std::fs::write(&pw, "p\n").unwrap();
-    let u = uci.to_str().unwrap();
-    let p = pw.to_str().unwrap();
-    for (args, code, msg) in [
+fn a_line_uci_refuses_leaves_the_config_as_it_was() {
+    let Some(b) = Conf::new(false) else { return };
+    let (net0, fw0) = (b.file("network"), b.file("firewall"));
+    let line = ["--line", "eth0.2", "--dials", "2"];
+    // uci refuses a line and still exits 0 (the bug this guards against).
+    b.wrap("s/^set network.md_veth1=device$/set network.md_veth-1=device/");
+    let (code, out, err) = b.run("apply", &line);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("batch refused") && err.contains("nothing written"),
+        "{err}"
+    );
+    assert_eq!(
+        (b.file("network"), b.file("firewall")),
+        (net0.clone(), fw0.clone())
+    );
+    assert_eq!(b.changes(), "", "reverted");
+    // A line lost on the way: the re-read finds it missing.
+    b.wrap("/^set network.VWAN2.metric=/d");
+    let (code, _, err) = b.run("apply", &line);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("uci did not take every change (still to do: set network.VWAN2.metric='12')"),
+        "{err}"
+    );
+    assert_eq!(
+        (b.file("network"), b.file("firewall")),
+        (net0.clone(), fw0.clone())
+    );
+    assert_eq!(b.changes(), "");
+    // Changes of the user's pending in uci: not committed along with ours.
+    b.wrap("");
+    let o = Command::new(&b.real)
+        .arg("-c")
+        .arg(b.p("config"))
+        .arg("-t")
+        .arg(b.p("save"))
+        .args(["set", "network.lan.ipaddr=192.168.9.1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let (code, _, err) = b.run("apply", &line);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("uncommitted uci changes (network.lan.ipaddr='192.168.9.1')"),
+        "{err}"
+    );
+    assert_eq!(b.file("network"), net0);
+    // A name uci would refuse is refused before uci runs.
+    let (code, _, err) = b.run("apply", &["--line", "eth0.2", "--dev-prefix", "v-eth"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dev-prefix 'v-eth' is not usable"), "{err}");
+}
+
+#[test]
+fn mwan3_rule_comes_first_and_switching_back_commits_mwan3() {
+    let Some(b) = Conf::new(true) else { return };
+    let line = ["--line", "eth0.2", "--line", "eth0.3", "--dials", "2"];
+    let mut m3 = line.to_vec();
+    m3.extend(["--balancer", "mwan3", "--track-ip", "192.0.2.1"]);
+    let (code, out, err) = b.run("apply", &m3);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("mwan3 rule md_default now comes before the stock rules")
+            && out.contains("/etc/init.d/mwan3 restart"),
+        "{out}"
+    );
+    assert_eq!(b.changes(), "");
+    let m = b.file("mwan3");
+    let ours = m.find("config rule 'md_default'").expect("our rule");
+    assert!(ours < m.find("config rule 'https'").unwrap(), "{m}");
+    assert!(
+        ours < m.find("config rule 'default_rule_v4'").unwrap(),
+        "{m}"
+    );
+    assert!(m.contains("list track_ip '192.0.2.1'"), "{m}");
+    // mwan3 needs the dials' own default routes: no defaultroute '0'.
+    assert!(!section(&b.file("network"), "config interface 'VWAN1'").contains("defaultroute"));
+    let (code, _, err) = b.run("plan", &m3);
+    assert_eq!(code, 0);
+    assert!(err.contains("nothing to do"), "{err}");
+    // Back to ecmp: the mwan3 sections are gone from the committed file.
+    let (code, _, err) = b.run("apply", &line);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(b.changes(), "", "mwan3 committed too");
+    let m = b.file("mwan3");
+    assert!(!m.contains("md_") && !m.contains("VWAN"), "{m}");
+    assert!(
+        m.contains("config rule 'default_rule_v4'"),
+        "the stock rules stay: {m}"
+    );
+    let (_, _, err) = b.run("plan", &line);
+    assert!(err.contains("nothing to do"), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_before_uci_runs() {
+    let Some(b) = Conf::new(false) else { return };
+    let net0 = b.file("network");
+    for (extra, code, msg) in [
         (
-            vec!["plan", "--username", "u", "--password-file", p, "--uci", u],
-            2,
-            "give at least one --line",
-        ),
-        (
-            vec!["plan", "--line", "eth0.2", "--password-file", p, "--uci", u],
-            2,
-            "give --username",
-        ),
-        (
-            vec!["plan", "--line", "eth0.2", "--username", "u", "--uci", u],
-            2,
-            "give --password-file",
-        ),
-        (
-            vec![
-                "plan",
-                "--line",
-                "eth0.2",
-                "--username",
-                "u",
-                "--password-file",
-                "/nonexistent",
-                "--uci",
-                u,
-            ],
-            2,
-            "password file /nonexistent",
-        ),
-        (
-            vec![
-                "plan",
-                "--line",
-                "eth0.2",
-                "--username",
-                "u",
-                "--password-file",
-                p,
-                "--uci",
-                u,
-                "--ipv6",
-                "9",
-            ],
-            2,
-            "--ipv6: '9'",
-        ),
-        (
-            vec![
-                "plan",
-                "--line",
-                "eth0.2",
-                "--username",
-                "u",
-                "--password-file",
-                p,
-                "--uci",
-                u,
-                "--balancer",
-                "mwan3",
-            ],
+            vec!["--line", "eth0.2", "--zone", "lan"],
             3,
-            "mwan3 is not installed",
+            "firewall zone 'lan' does not masquerade",
         ),
         (
-            vec![
-                "plan",
-                "--line",
-                "eth0.2",
-                "--username",
-                "u",
-                "--password-file",
-                p,
-                "--uci",
-                "/nonexistent/uci",
-            ],
-            3,
-            "/nonexistent/uci -q show network",
+            vec!["--line", "eth1", "--dev-prefix", "eth"],
+            2,
+            "macvlan 'eth1' would have the name of the line",
         ),
-        (vec!["fly"], 2, "unknown command 'fly'"),
-        (vec!["up", "--uci", u], 2, "no dials made by multidial"),
+        (
+            vec!["--line", "eth0.2", "--line", "eth0.2"],
+            2,
+            "--line eth0.2 is given twice",
+        ),
+        (
+            vec!["--line", "eth0.2", "--metric-base", "4294967295"],
+            2,
+            "--metric-base 4294967295 leaves no room",
+        ),
+        (
+            vec!["--line", "eth0.2", "--track-ip", "notanip"],
+            2,
+            "--track-ip 'notanip' is not an IP address",
+        ),
+        (vec![], 2, "give at least one --line"),
     ] {
-        let (c, _, err) = multidial(&args);
-        assert_eq!(c, code, "{args:?}: {err}");
-        assert!(err.contains(msg), "{args:?}: {err}");
+        let (c, out, err) = b.run("apply", &extra);
+        assert_eq!(c, code, "{extra:?}: {out}{err}");
+        assert!(err.contains(msg), "{extra:?}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+    std::fs::write(b.p("pw"), "first\nsecond\n").unwrap();
+    let (c, _, err) = b.run("apply", &["--line", "eth0.2"]);
+    assert_eq!(c, 2);
+    assert!(err.contains("has more than one line"), "{err}");
+    // Usage errors never ran uci at all.
+    let argv = std::fs::read_to_string(b.p("argv.log")).unwrap_or_default();
+    assert_eq!(
+        argv.lines().filter(|l| l.ends_with("batch")).count(),
+        0,
+        "{argv}"
+    );
+    assert_eq!(b.file("network"), net0);
+    let (c, out, err) = multidial(&[
+        "apply",
+        "--line",
+        "eth0.2",
+        "--username",
+        "",
+        "--password-file",
+        b.p("pw").to_str().unwrap(),
+    ]);
+    assert_eq!(c, 2, "{out}{err}");
+    assert!(err.contains("--username is empty"), "{err}");
+    let (c, out, _) = multidial(&["--version"]);
+    assert_eq!(c, 0);
+    assert!(out.starts_with("multidial 0."), "{out}");
+    let (c, _, err) = multidial(&[]);
+    assert_eq!(c, 2);
+    assert!(err.contains("give a command"), "{err}");
 }
 
 #[test]
 fn up_in_batches_and_reports_which_came_up() {
-    let d = TempDir::new("multidial");
-    let uci = fake_uci(&d);
-    // The config after apply: 5 dials of ours.
+    let Some(b) = Conf::new(false) else { return };
+    let d = &b.d;
+    // The config after apply: 5 dials of ours, read by the real uci.
     let mut net = String::from(NETWORK);
     for n in 1..=5 {
-        net.push_str(&format!("\nnetwork.VWAN{n}=interface\nnetwork.VWAN{n}.proto='pppoe'\nnetwork.VWAN{n}.multidial='1'"));
+        net.push_str(&format!(
+            "\nconfig interface 'VWAN{n}'\n\toption proto 'pppoe'\n\toption multidial '1'\n"
+        ));
     }
-    std::fs::write(d.0.join("network.show"), net).unwrap();
+    std::fs::write(d.0.join("config/network"), net).unwrap();
+    let uci = b.p("uci");
     let ubus = d.0.join("ubus");
     script(
         &ubus,
@@ -271,6 +527,10 @@ fn up_in_batches_and_reports_which_came_up() {
         "1",
         "--uci",
         uci.to_str().unwrap(),
+        "--config-dir",
+        b.p("config").to_str().unwrap(),
+        "--save-dir",
+        b.p("save").to_str().unwrap(),
         "--ubus",
         ubus.to_str().unwrap(),
     ]);

@@ -359,3 +359,52 @@ fn status_names_a_route_that_wins_over_ours_and_unusable_members() {
         );
     });
 }
+
+#[test]
+fn check_reports_macvlan_when_multidial_made_devices() {
+    let Some(uci) = sim::real_uci() else { return };
+    in_netns(move || {
+        // The probe itself: a kind this kernel lacks, and macvlan.
+        let mut nl = ecmp::system::Netlink::open().unwrap();
+        assert_eq!(nl.has_link_kind("nosuchkind"), Ok(false));
+        assert_eq!(nl.has_link_kind("macvlan"), Ok(true));
+        assert!(
+            !ip_line("link show").contains("macvlan"),
+            "the probe creates nothing"
+        );
+        let r = Router::all_up(1);
+        let root = r.path("root");
+        std::fs::create_dir_all(root.join("etc/config")).unwrap();
+        let check = || {
+            let o = sim::command("ecmp4")
+                .arg("--ubus")
+                .arg(r.path("ubus"))
+                .arg("--uci")
+                .arg(&uci)
+                .args(["check", "--root"])
+                .arg(&root)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        std::fs::write(
+            root.join("etc/config/network"),
+            "config interface 'lan'\n\toption proto 'static'\n",
+        )
+        .unwrap();
+        assert!(
+            !check().contains("macvlan"),
+            "no multidial devices, no finding"
+        );
+        std::fs::write(
+            root.join("etc/config/network"),
+            "config device 'md_veth1'\n\toption type 'macvlan'\n\toption ifname 'eth0.2'\n\toption name 'veth1'\n\toption multidial '1'\n",
+        )
+        .unwrap();
+        let out = check();
+        assert!(
+            out.contains("[ok]   kernel: macvlan, for the 1 devices multidial made"),
+            "{out}"
+        );
+    });
+}

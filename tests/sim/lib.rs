@@ -87,6 +87,23 @@ pub fn kit() -> Option<PathBuf> {
     None
 }
 
+/// `run-router` from the kit ([`kit`]) when it can run: it needs root
+/// (namespaces, overlay mounts). None: skipped with a one-line reason,
+/// or under `CI=true` a failure that says why.
+pub fn run_router() -> Option<PathBuf> {
+    let k = kit()?;
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        let why = "run-router needs root (namespaces and overlay mounts)";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}: CI runs as root");
+        }
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    Some(k.join("run-router"))
+}
+
 /// The kit's real `uci` ([`kit`]).
 pub fn real_uci() -> Option<PathBuf> {
     kit().map(|k| k.join("bin/uci"))

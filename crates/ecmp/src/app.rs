@@ -479,6 +479,10 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
         .uci
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI));
+    // Dials multidial made sit on macvlan devices: the kernel needs them.
+    if let Some(f_) = macvlan_finding(&uci, root) {
+        f.push(f_);
+    }
     match std::fs::metadata(&uci) {
         Ok(m) if m.permissions().mode() & 0o111 != 0 => {
             f.push(Finding::ok(format!("uci: {} is there", uci.display())))
@@ -506,6 +510,51 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
     } else {
         1
     }
+}
+
+/// When ROOT/etc/config/network holds macvlan devices multidial made:
+/// whether this kernel has macvlan. None: no such devices (or no uci).
+fn macvlan_finding(uci: &Path, root: &Path) -> Option<crate::status::Finding> {
+    use crate::status::Finding;
+    let dir = root.join("etc/config");
+    let out = proc::run(
+        uci,
+        &["-c", &dir.to_string_lossy(), "show", "network"],
+        Duration::from_secs(5),
+        8 << 20,
+    )
+    .ok()?;
+    let secs = crate::uci::parse_show(&String::from_utf8_lossy(&out)).ok()?;
+    let one = |s: &crate::uci::Section, k: &str| s.options.get(k).and_then(|v| v.first()).cloned();
+    let n = secs
+        .iter()
+        .filter(|s| {
+            one(s, "multidial").as_deref() == Some("1")
+                && one(s, "type").as_deref() == Some("macvlan")
+        })
+        .count();
+    if n == 0 {
+        return None;
+    }
+    Some(
+        match Netlink::open().map(|mut nl| nl.has_link_kind("macvlan")) {
+            Ok(Ok(true)) => Finding::ok(format!(
+                "kernel: macvlan, for the {n} devices multidial made"
+            )),
+            Ok(Ok(false)) => Finding::fail(
+                format!("kernel: no macvlan, so the {n} devices multidial made cannot exist"),
+                "apk add kmod-macvlan (24.10: opkg install kmod-macvlan)",
+            ),
+            Ok(Err(e)) => Finding::fail(
+                format!("kernel: cannot probe for macvlan: {e}"),
+                "run check as root",
+            ),
+            Err(e) => Finding::fail(
+                format!("kernel: cannot probe for macvlan: {e}"),
+                "run check as root",
+            ),
+        },
+    )
 }
 
 /// `--flush`: our routes and nexthop objects go, whatever the event.

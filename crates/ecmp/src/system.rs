@@ -245,7 +245,45 @@ pub fn decode_multipath(mut b: &[u8]) -> Result<Vec<(Option<IpAddr>, u32, u16)>,
     Ok(out)
 }
 
+/// RTM_NEWLINK of `kind` without a parent or a name: the kernel answers
+/// "Unknown device type" (EOPNOTSUPP) when the kind is not there, and a
+/// kind's own refusal (EINVAL: no lower device) when it is; nothing is
+/// ever created.
+pub fn link_kind_probe(kind: &str) -> Vec<u8> {
+    const IFLA_LINKINFO: u16 = 18;
+    const IFLA_INFO_KIND: u16 = 1;
+    const NLA_F_NESTED: u16 = 1 << 15;
+    let pad = |v: &mut Vec<u8>| v.resize((v.len() + 3) & !3, 0);
+    let mut kind_attr = Vec::new();
+    let k = kind.as_bytes();
+    kind_attr.extend(((4 + k.len() + 1) as u16).to_ne_bytes());
+    kind_attr.extend(IFLA_INFO_KIND.to_ne_bytes());
+    kind_attr.extend(k);
+    kind_attr.push(0);
+    pad(&mut kind_attr);
+    let mut msg = vec![0u8; 16]; // struct ifinfomsg, AF_UNSPEC
+    msg.extend(((4 + kind_attr.len()) as u16).to_ne_bytes());
+    msg.extend((IFLA_LINKINFO | NLA_F_NESTED).to_ne_bytes());
+    msg.extend(kind_attr);
+    msg
+}
+
 impl Netlink {
+    /// Whether the kernel has link type `kind` (macvlan for multidial).
+    /// Err: could not tell (EPERM without root).
+    pub fn has_link_kind(&mut self, kind: &str) -> Result<bool, KernelError> {
+        match self.request_bytes(
+            Rtm::Newlink,
+            NlmF::ACK | NlmF::CREATE | NlmF::EXCL,
+            link_kind_probe(kind),
+        ) {
+            Err(e) if e.errno == EOPNOTSUPP => Ok(false),
+            Err(e) if e.errno == libc::EPERM => Err(e),
+            // EINVAL (no lower device) or, in theory, success: it is there.
+            _ => Ok(true),
+        }
+    }
+
     pub fn open() -> Result<Netlink, Error> {
         let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())
             .map_err(|e| Error::Kernel(format!("cannot open rtnetlink socket: {e}")))?;

@@ -17,14 +17,16 @@ use std::path::PathBuf;
   multidial up --batch 4 --delay 5
   multidial remove
 Sections made carry `option multidial '1'`; remove deletes those only.
-Exit status: 0 done, 1 some dials did not come up (up), 2 usage, 3 uci failed or a section is not ours.",
+Dials are made `auto '0'`: at boot /etc/init.d/multidial brings them up in batches (--batch, --delay, kept in /etc/config/ecmp).
+apply refuses to run over uncommitted uci changes, writes nothing unless uci took every line, and commits only then.
+Exit status: 0 done, 1 some dials did not come up (up), 2 usage, 3 uci failed or refused a line, or a section is not ours.",
     error_code(2, "usage"),
     error_code(3, "uci failed, or a section of that name exists and is not ours")
 )]
 pub struct Args {
     /// plan, apply, remove or up
     #[argh(positional)]
-    pub command: String,
+    pub command: Option<String>,
     /// parent device of a line, e.g. eth0.2 (repeat for several lines)
     #[argh(option)]
     pub line: Vec<String>,
@@ -61,10 +63,10 @@ pub struct Args {
     /// plan: print the password instead of ********
     #[argh(switch)]
     pub show_password: bool,
-    /// up: dials brought up at a time (default 4)
+    /// up (and apply, for boot): dials brought up at a time (default 4)
     #[argh(option, default = "4")]
     pub batch: u32,
-    /// up: seconds between batches (default 5)
+    /// up (and apply, for boot): seconds between batches (default 5)
     #[argh(option, default = "5")]
     pub delay: u32,
     /// up: seconds to wait for the last dials before reporting (default 30)
@@ -73,6 +75,15 @@ pub struct Args {
     /// uci program (default /sbin/uci)
     #[argh(option, default = "PathBuf::from(\"/sbin/uci\")")]
     pub uci: PathBuf,
+    /// uci config directory (uci -c; default /etc/config)
+    #[argh(option, default = "PathBuf::from(\"/etc/config\")")]
+    pub config_dir: PathBuf,
+    /// uci directory of uncommitted changes (uci -t; default uci's own, /tmp/.uci)
+    #[argh(option)]
+    pub save_dir: Option<PathBuf>,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
     /// ubus program (default /bin/ubus)
     #[argh(option, default = "PathBuf::from(\"/bin/ubus\")")]
     pub ubus: PathBuf,

@@ -9,6 +9,15 @@
 use ecmp::uci::{quote, Section};
 
 pub const MARK: &str = "multidial";
+/// On a user's pppoe interface of a dialled line (the stock `wan`): the
+/// `defaultroute` it had before apply set it to 0 (`none`: unset), so
+/// `remove` can put it back.
+pub const SAVED_DEFAULTROUTE: &str = "multidial_defaultroute";
+/// The section of /etc/config/ecmp holding how the dials start at boot
+/// (read by /etc/init.d/multidial).
+pub const BOOT: &str = "multidial";
+/// Our mwan3 rule, placed before the stock ones.
+pub const MWAN3_RULE: &str = "md_default";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Balancer {
@@ -30,6 +39,10 @@ pub struct Setup {
     pub zone: String,
     pub balancer: Balancer,
     pub track_ip: Vec<String>,
+    /// At boot, /etc/init.d/multidial brings the dials up `batch` at a
+    /// time, `delay` seconds apart (the dials themselves are `auto '0'`).
+    pub batch: u32,
+    pub delay: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,14 +70,50 @@ pub fn parse_ipv6(v: &str, total: u32) -> Result<Vec<u32>, String> {
     }
 }
 
+/// A UCI section name: letters, digits and `_` only (uci refuses the rest
+/// line by line while `uci batch` still exits 0).
+pub fn uci_name(x: &str) -> bool {
+    !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// The write-up's naming: `vethN` on one line; `veth<line>0<dial>` on
 /// several (line and dial counted from 1); interfaces numbered across.
+/// Every name and number is checked here, before uci runs.
 pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
     if s.lines.is_empty() {
         return Err("give at least one --line (the parent device, e.g. eth0.2)".into());
     }
     if s.dials == 0 || s.dials > 250 {
         return Err(format!("--dials {} is not 1-250", s.dials));
+    }
+    for (i, l) in s.lines.iter().enumerate() {
+        if s.lines[..i].contains(l) {
+            return Err(format!("--line {l} is given twice"));
+        }
+    }
+    if !uci_name(&s.dev_prefix) {
+        return Err(format!(
+            "--dev-prefix '{}' is not usable: letters, digits and _ only (it names uci sections too)",
+            s.dev_prefix
+        ));
+    }
+    if s.username.trim().is_empty() {
+        return Err("--username is empty".into());
+    }
+    for t in &s.track_ip {
+        if t.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("--track-ip '{t}' is not an IP address"));
+        }
+    }
+    let total = s.dials.saturating_mul(s.lines.len() as u32);
+    if s.metric_base.checked_add(total).is_none() {
+        return Err(format!(
+            "--metric-base {} leaves no room for {total} dials (metrics are 0-4294967295)",
+            s.metric_base
+        ));
+    }
+    if s.batch == 0 {
+        return Err("--batch 0: at least one dial at a time".into());
     }
     let ok_name = |x: &str| {
         !x.is_empty()
@@ -91,6 +140,11 @@ pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
                     "device name '{dev}' is not usable (at most 15 letters, digits, _ - .)"
                 ));
             }
+            if s.lines.contains(&dev) {
+                return Err(format!(
+                    "macvlan '{dev}' would have the name of the line it sits on; choose another --dev-prefix"
+                ));
+            }
             // A UCI section name, and pppd's device is pppoe-<iface>.
             if iface.is_empty()
                 || !iface
@@ -107,7 +161,7 @@ pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
                 iface,
                 dev,
                 parent: parent.clone(),
-                metric: s.metric_base.saturating_add(n),
+                metric: s.metric_base + n,
                 ipv6: s.ipv6.contains(&n),
             });
         }
@@ -157,6 +211,10 @@ pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
             ("password", one(&s.password)),
             ("metric", one(d.metric.to_string())),
             ("ipv6", one(if d.ipv6 { "auto" } else { "0" })),
+            // Not all at once at boot or on `network reload`: the BRAS
+            // refuses a burst of sessions; /etc/init.d/multidial starts
+            // them in batches.
+            ("auto", one("0")),
         ];
         if s.balancer == Balancer::Ecmp {
             // ecmp4/ecmp6 own the default route; netifd reports the
@@ -171,6 +229,16 @@ pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
             opts: o,
         });
     }
+    w.push(Want {
+        pkg: "ecmp",
+        name: BOOT.into(),
+        kind: "multidial",
+        opts: vec![
+            ("batch", one(s.batch.to_string())),
+            ("delay", one(s.delay.to_string())),
+            (MARK, one("1")),
+        ],
+    });
     if s.balancer == Balancer::Mwan3 {
         let track = if s.track_ip.is_empty() {
             vec!["223.5.5.5".to_string(), "223.6.6.6".to_string()]
@@ -227,7 +295,7 @@ pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
         });
         w.push(Want {
             pkg: "mwan3",
-            name: "md_default".into(),
+            name: MWAN3_RULE.into(),
             kind: "rule",
             opts: vec![
                 ("dest_ip", one("0.0.0.0/0")),
@@ -246,16 +314,73 @@ pub struct Current {
     pub network: Vec<Section>,
     pub firewall: Vec<Section>,
     pub mwan3: Vec<Section>,
+    pub ecmp: Vec<Section>,
 }
 
+/// The packages multidial writes, in the order it commits them.
+pub const PACKAGES: [&str; 4] = ["network", "firewall", "mwan3", "ecmp"];
+
 impl Current {
-    fn pkg(&self, p: &str) -> &[Section] {
+    pub fn pkg(&self, p: &str) -> &[Section] {
         match p {
             "network" => &self.network,
             "firewall" => &self.firewall,
+            "ecmp" => &self.ecmp,
             _ => &self.mwan3,
         }
     }
+}
+
+/// The packages a batch writes to, in [`PACKAGES`] order: each must be
+/// committed (a switch from mwan3 back to ecmp only deletes in mwan3).
+pub fn touched(lines: &[String]) -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            lines.iter().any(|l| {
+                l.split_once(' ')
+                    .is_some_and(|(_, rest)| rest.starts_with(&format!("{p}.")))
+            })
+        })
+        .collect()
+}
+
+/// ecmp4's route metric (/etc/config/ecmp, default 1).
+fn ecmp_metric(cur: &Current) -> u32 {
+    cur.ecmp
+        .iter()
+        .find(|s| s.name == "ipv4")
+        .and_then(|s| s.options.get("metric"))
+        .and_then(|v| v.first())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1)
+}
+
+/// pppoe interfaces of the user's on the dialled lines whose own default
+/// route would sit at or below ecmp's and so shadow it (the stock `wan`:
+/// no metric means 0). With the ecmp balancer they become members.
+pub fn shadowing(cur: &Current, lines: &[String]) -> Vec<String> {
+    let metric = ecmp_metric(cur);
+    cur.network
+        .iter()
+        .filter(|s| s.kind == "interface" && !ours(s))
+        .filter(|s| opt(s, "proto") == Some("pppoe"))
+        .filter(|s| {
+            let dev = opt(s, "device").or_else(|| opt(s, "ifname")).unwrap_or("");
+            lines.iter().any(|l| l == dev)
+        })
+        .filter(|s| {
+            opt(s, "defaultroute") != Some("0")
+                && opt(s, "metric").map_or(0, |m| m.parse::<u64>().unwrap_or(0))
+                    <= u64::from(metric)
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+fn opt<'a>(s: &'a Section, k: &str) -> Option<&'a str> {
+    s.options.get(k).and_then(|v| v.first()).map(String::as_str)
 }
 
 fn ours(s: &Section) -> bool {
@@ -271,6 +396,15 @@ fn zone_section<'a>(cur: &'a Current, zone: &str) -> Result<&'a Section, String>
                 && s.options.get("name").map(|v| v.as_slice()) == Some(&[zone.to_string()][..])
         })
         .ok_or_else(|| format!("no firewall zone named '{zone}'"))
+        .and_then(|s| {
+            if opt(s, "masq") == Some("1") {
+                Ok(s)
+            } else {
+                Err(format!(
+                    "firewall zone '{zone}' does not masquerade (no masq '1'): internet dials belong in the wan zone (--zone wan)"
+                ))
+            }
+        })
 }
 
 /// `uci batch` lines from `cur` to `want` (+ the dials in `zone`).
@@ -283,6 +417,7 @@ pub fn batch(
     mask: bool,
 ) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
+    let z = zone_section(cur, zone)?;
     for w in want {
         let have = cur.pkg(w.pkg).iter().find(|s| s.name == w.name);
         if let Some(h) = have {
@@ -342,14 +477,32 @@ pub fn batch(
         }
     }
     // Our sections the new setup does not have (fewer dials than before).
-    for pkg in ["network", "mwan3"] {
+    for pkg in ["network", "mwan3", "ecmp"] {
         for s in cur.pkg(pkg).iter().filter(|s| ours(s)) {
             if !want.iter().any(|w| w.pkg == pkg && w.name == s.name) {
                 out.push(format!("delete {pkg}.{}", s.name));
             }
         }
     }
-    let z = zone_section(cur, zone)?;
+    // mwan3 matches rules top to bottom: ours goes before the first rule
+    // of the user's (the stock https/default_rule_v4 would catch all).
+    if want
+        .iter()
+        .any(|w| w.pkg == "mwan3" && w.name == MWAN3_RULE)
+    {
+        let secs = cur.pkg("mwan3");
+        let first_rule = secs
+            .iter()
+            .position(|s| s.kind == "rule" && s.name != MWAN3_RULE);
+        let at = secs.iter().position(|s| s.name == MWAN3_RULE);
+        if let Some(first) = first_rule {
+            // Where it lands: appended (a new section), or where it is.
+            let ours_at = at.unwrap_or(secs.len());
+            if ours_at > first {
+                out.push(format!("reorder mwan3.{MWAN3_RULE}={first}"));
+            }
+        }
+    }
     let listed = z.options.get("network").cloned().unwrap_or_default();
     let gone: Vec<&String> = cur
         .network
@@ -370,6 +523,34 @@ pub fn batch(
     Ok(out)
 }
 
+/// Everything `plan` prints and `apply` writes: the sections, the zone,
+/// mwan3's rule order, and (ecmp balancer) the user's pppoe interfaces on
+/// the dialled lines joining ecmp instead of shadowing it; with mwan3,
+/// those get their own default route back (mwan3 needs it).
+pub fn plan(s: &Setup, cur: &Current, mask: bool) -> Result<Vec<String>, String> {
+    let d = dials(s)?;
+    let ifaces: Vec<String> = d.iter().map(|x| x.iface.clone()).collect();
+    let mut out = batch(&desired(s, &d), &ifaces, &s.zone, cur, mask)?;
+    match s.balancer {
+        Balancer::Ecmp => out.extend(shadow_batch(cur, &s.lines)),
+        Balancer::Mwan3 => out.extend(restore_defaultroutes(cur)),
+    }
+    Ok(out)
+}
+
+fn restore_defaultroutes(cur: &Current) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in cur.network.iter().filter(|s| !ours(s)) {
+        match opt(s, SAVED_DEFAULTROUTE) {
+            None => continue,
+            Some("none") => out.push(format!("delete network.{}.defaultroute", s.name)),
+            Some(v) => out.push(format!("set network.{}.defaultroute={}", s.name, quote(v))),
+        }
+        out.push(format!("delete network.{}.{SAVED_DEFAULTROUTE}", s.name));
+    }
+    out
+}
+
 /// `remove`: every section of ours, and our interfaces in every zone.
 pub fn remove_batch(cur: &Current) -> Vec<String> {
     let mut out = Vec::new();
@@ -386,10 +567,29 @@ pub fn remove_batch(cur: &Current) -> Vec<String> {
             }
         }
     }
-    for pkg in ["network", "mwan3"] {
+    for pkg in ["network", "mwan3", "ecmp"] {
         for s in cur.pkg(pkg).iter().filter(|s| ours(s)) {
             out.push(format!("delete {pkg}.{}", s.name));
         }
+    }
+    // The user's interfaces whose default route apply turned off.
+    out.extend(restore_defaultroutes(cur));
+    out
+}
+
+/// With the ecmp balancer: the user's pppoe interfaces on the dialled
+/// lines stop installing their own default route (they join ecmp's as
+/// members); what they had is kept for `remove`.
+pub fn shadow_batch(cur: &Current, lines: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in shadowing(cur, lines) {
+        let s = cur.network.iter().find(|s| s.name == name);
+        let old = s.and_then(|s| opt(s, "defaultroute")).unwrap_or("none");
+        out.push(format!(
+            "set network.{name}.{SAVED_DEFAULTROUTE}={}",
+            quote(old)
+        ));
+        out.push(format!("set network.{name}.defaultroute='0'"));
     }
     out
 }
@@ -451,6 +651,7 @@ mod tests {
                 network: self.show("network"),
                 firewall: self.show("firewall"),
                 mwan3: self.show("mwan3"),
+                ecmp: self.show("ecmp"),
             }
         }
         fn find<'a>(secs: &'a mut [Section], name: &str) -> Option<&'a mut Section> {
@@ -472,6 +673,12 @@ mod tests {
                 let (pkg, sec, opt) = (parts.next().unwrap(), parts.next().unwrap(), parts.next());
                 let secs = self.secs(pkg);
                 match (cmd, opt) {
+                    ("reorder", None) => {
+                        let i = secs.iter().position(|s| s.name == sec).unwrap();
+                        let x = secs.remove(i);
+                        let at: usize = value.unwrap().parse().unwrap();
+                        secs.insert(at.min(secs.len()), x);
+                    }
                     ("set", None) => match Self::find(secs, sec) {
                         Some(s) => s.kind = value.unwrap(),
                         None => secs.push(Section {
@@ -574,13 +781,13 @@ firewall.@forwarding[0].dest='wan'
             zone: "wan".into(),
             balancer,
             track_ip: vec![],
+            batch: 4,
+            delay: 5,
         }
     }
 
     fn plan_of(s: &Setup, u: &Uci, mask: bool) -> Result<Vec<String>, String> {
-        let d = dials(s)?;
-        let ifaces: Vec<String> = d.iter().map(|x| x.iface.clone()).collect();
-        batch(&desired(s, &d), &ifaces, &s.zone, &u.current(), mask)
+        plan(s, &u.current(), mask)
     }
 
     fn golden(name: &str, lines: &[String]) {

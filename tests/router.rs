@@ -1,0 +1,122 @@
+//! End to end under OpenWrt's real ubusd and netifd (the kit's
+//! `run-router`, emulated pppd): our hotplug hooks, binaries and init
+//! script on a throwaway router. Needs root; see `sim::run_router`.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A router's files: our binaries at /usr/sbin, the init script, the
+/// hooks, and a config dir with a wan zone that masquerades.
+struct Files {
+    d: sim::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        let d = sim::TempDir::new("router");
+        let root = env!("CARGO_MANIFEST_DIR");
+        for dir in ["files/usr/sbin", "files/etc/init.d", "config", "hooks"] {
+            std::fs::create_dir_all(d.0.join(dir)).unwrap();
+        }
+        for b in ["ecmp4", "ecmp6", "multidial"] {
+            std::fs::copy(sim::bin(b), d.0.join("files/usr/sbin").join(b)).unwrap();
+        }
+        std::fs::copy(
+            Path::new(root).join("../openwrt/files/multidial.init"),
+            d.0.join("files/etc/init.d/multidial"),
+        )
+        .unwrap();
+        for h in ["97-ecmp4", "98-ecmp6"] {
+            std::fs::copy(
+                Path::new(root).join("../hotplug.d/iface").join(h),
+                d.0.join("hooks").join(h),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            d.0.join("config/firewall"),
+            "config zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
+        )
+        .unwrap();
+        std::fs::write(d.0.join("files/etc/pw"), "pw\n").unwrap();
+        Files { d }
+    }
+
+    /// run-router --dials N with our files; `script` runs inside (sh -c).
+    fn run(&self, rr: &Path, dials: u32, extra: &[&str], script: &str) -> (i32, String) {
+        let o = Command::new(rr)
+            .args(["--dials", &dials.to_string()])
+            .arg("--config-dir")
+            .arg(self.d.0.join("config"))
+            .arg("--files")
+            .arg(self.d.0.join("files"))
+            .arg("--hotplug-dir")
+            .arg(self.d.0.join("hooks"))
+            .arg("--state")
+            .arg(self.d.0.join("state"))
+            .args(extra)
+            .args(["--", "sh", "-c", script])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    }
+}
+
+/// Stand-ins for procd's instance calls: the init script's command is
+/// written to /run/ecmp-test-cmd (a fresh tmpfs per router; there is no procd in the kit); the rest is real.
+const PROCD: &str = "procd_open_instance() { :; }; procd_close_instance() { :; }
+procd_set_param() { [ \"$1\" = command ] && { shift; echo \"$*\" > /run/ecmp-test-cmd; }; return 0; }
+. /lib/functions.sh
+";
+
+#[test]
+fn dials_wait_for_the_init_script_and_come_up_in_batches() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    let script = format!(
+        "set -e
+multidial apply --line eth1 --dials 3 --username u --password-file /etc/pw --batch 2 --delay 1
+ubus call network reload; sleep 2
+echo \"up after reload: $(ubus call network.interface dump | jsonfilter -e '@.interface[@.up=true].interface' | tr '\\n' ' ')\"
+{PROCD}. /etc/init.d/multidial
+start_service
+echo \"init: $(cat /run/ecmp-test-cmd)\"
+$(cat /run/ecmp-test-cmd) --wait 20
+ip route show default metric 1"
+    );
+    let (code, out) = f.run(&rr, 1, &[], &script);
+    assert_eq!(code, 0, "{out}");
+    // The real uci wrote auto '0': a reload starts none of them.
+    let net = std::fs::read_to_string(f.d.0.join("config/network")).unwrap();
+    assert!(net.contains("option auto '0'"), "{net}");
+    assert!(out.contains("up after reload: loopback wan \n"), "{out}");
+    assert!(
+        out.contains("init: /usr/sbin/multidial up --batch 2 --delay 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("multidial: up VWAN1 VWAN2\nmultidial: up VWAN3\nmultidial: 3 of 3 up: VWAN1 VWAN2 VWAN3\n"),
+        "{out}"
+    );
+    // Our hooks ran for each: all four dials in the route.
+    for d in ["pppoe-wan", "pppoe-VWAN1", "pppoe-VWAN2", "pppoe-VWAN3"] {
+        assert!(out.contains(&format!("dev {d} weight 1")), "{d}: {out}");
+    }
+}
+
+#[test]
+fn the_init_script_does_nothing_without_multidial_s_section() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    let script = format!("{PROCD}. /etc/init.d/multidial\nstart_service\n[ ! -e /run/ecmp-test-cmd ] && echo no-instance");
+    let (code, out) = f.run(&rr, 1, &[], &script);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no-instance"), "{out}");
+}
