@@ -6,8 +6,12 @@
 
 CARGO ?= cargo
 NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
+# OpenWrt's real programs (uci, ubus, netifd, opkg, apk): ../shared/openwrt
+# beside the repository, or OPENWRT_KIT. Tests that need it say so.
+OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
+export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-flows fuzz cross size smoke ipk ipk-check clean
+.PHONY: all build test demo bench bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -23,6 +27,7 @@ test:
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
+	$(MAKE) install-test
 	@rm -f target/fault-suite.txt
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test faults
 	@cat target/fault-suite.txt
@@ -63,6 +68,8 @@ size:
 smoke:
 	tools/smoke $(TARGETS)
 
+# OpenWrt 24.10 (opkg): one .ipk per arch in dist/ipk; ARCHES= picks
+# OpenWrt arches. Builds the binaries it lacks (tools/cross).
 ipk:
 	tools/ipk $(ARCHES)
 
@@ -72,6 +79,29 @@ ipk-check: ipk
 	sha256sum dist/ipk/*.ipk > dist/ipk.sha256
 	tools/ipk $(ARCHES) > /dev/null
 	sha256sum -c --quiet dist/ipk.sha256 && echo "ipk: rebuild is byte-identical"
+
+# OpenWrt 25.12 (apk-tools 3): one .apk per arch in dist/apk, built with
+# `apk mkpkg`: APK= (else apk on PATH; the SDK has
+# staging_dir/host/bin/apk). APK_KEY=private.pem signs them.
+apk:
+	tools/apk $(ARCHES)
+
+apk-check: apk
+	tools/check-apk
+	sha256sum dist/apk/*.apk > dist/apk.sha256
+	tools/apk $(ARCHES) > /dev/null
+	sha256sum -c --quiet dist/apk.sha256 && echo "apk: rebuild is byte-identical"
+
+# Install, upgrade and remove the x86_64 packages with the real apk and
+# opkg in a live-like root, and into an offline root (root only; builds
+# the x86_64 packages first, and so the cross toolchain on first use).
+install-test:
+	tests/install.sh
+
+# The SDK feed Makefile: fields, scripts, install section, and its cargo
+# invocation with OpenWrt's profile settings on this host.
+feed-check:
+	tools/check-feed
 
 clean:
 	$(CARGO) clean

@@ -445,7 +445,11 @@ fn check_cmd(family: Family, args: &Args, root: &Path) -> i32 {
             .and_then(|d| Ok((members::select(family, &d, &cfg, &sync_event())?, d)))
         {
             Ok((sel, d)) => f.push(Finding::ok(format!(
-                "ubus: netifd answered, {} interfaces, {} member{} up",
+                "{} {} interfaces, {} member{} up",
+                match &args.dump_file {
+                    Some(p) => format!("dump {}:", p.display()),
+                    None => "ubus: netifd answered,".into(),
+                },
                 d.interface.len(),
                 sel.members.len(),
                 if sel.members.len() == 1 { "" } else { "s" }

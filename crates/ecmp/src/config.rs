@@ -1,5 +1,5 @@
 //! /etc/config/ecmp, read through OpenWrt's own `uci` (never parsed by us:
-//! we only read `uci -q show` output), then overridden by flags.
+//! we only read `uci show` output), then overridden by flags.
 //!
 //! ```text
 //! config globals 'globals'
@@ -17,6 +17,9 @@
 //!     option unbalanced_timer '0'    # resilient: seconds before busy buckets move (0 never)
 //! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
 //!     option weight '2'              # 1-256, default 1
+//! config multidial 'multidial'       # written by `multidial apply`; read by
+//!     option batch '4'               # /etc/init.d/multidial, ignored here
+//!     option delay '5'
 //! ```
 
 use crate::nexthop::{Mode, Resilient};
