@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -39,6 +39,17 @@ demo:
 bench:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench
+
+# Instructions per event (callgrind) of this build and of BASE (a commit,
+# default HEAD: the working tree against the last commit), side by side.
+BASE ?= HEAD
+bench-instructions:
+	$(CARGO) build --release --workspace --bins
+	rm -rf target/base-src && mkdir -p target/base-src
+	git archive $(BASE) | tar -x -C target/base-src
+	cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6
+	ECMP_BIN_DIR=$(CURDIR)/target/release ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_LABEL="$(BASE)" \
+		$(NETNS) target/release/ecmp-bench-instr
 
 bench-flows:
 	$(CARGO) build --release --workspace --bins

@@ -280,43 +280,16 @@ impl Router {
     }
 
     pub fn dump_json(&self) -> String {
-        let mut j = String::from("{\"interface\":[");
-        let mut items: Vec<String> = vec![
-            r#"{"interface":"lan","up":true,"proto":"static","device":"br-lan","l3_device":"br-lan","metric":0,"ipv4-address":[{"address":"192.168.1.1","mask":24}],"route":[],"inactive":{"route":[]},"data":{}}"#.into(),
-            r#"{"interface":"loopback","up":true,"proto":"static","device":"lo","l3_device":"lo","metric":0,"ipv4-address":[{"address":"127.0.0.1","mask":8}],"route":[]}"#.into(),
-        ];
-        for d in &self.dials {
-            if !d.up {
-                items.push(format!(
-                    r#"{{"interface":"{}","up":false,"pending":false,"available":true,"autostart":true,"dynamic":false,"proto":"pppoe","device":"vwan{}","data":{{}}}}"#,
-                    d.name, d.idx
-                ));
-                continue;
-            }
-            items.push(format!(
-                r#"{{"interface":"{n}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":5,"l3_device":"{dev}","proto":"pppoe","device":"vwan{i}","metric":{m},"dns_metric":0,"delegation":true,"ipv4-address":[{{"address":"{l}","mask":32,"ptpaddress":"{p}"}}],"ipv6-address":[],"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{p}","source":"0.0.0.0/0"}}],"dns-server":[],"inactive":{{"ipv4-address":[],"route":[]}},"data":{{}}}}"#,
-                n = d.name,
-                dev = d.dev(),
-                i = d.idx,
-                m = 40 + d.idx,
-                l = d.local4(),
-                p = d.peer4()
-            ));
-            if d.ipv6 {
-                items.push(format!(
-                    r#"{{"interface":"{n}_6","up":true,"dynamic":true,"l3_device":"{dev}","proto":"dhcpv6","device":"{dev}","metric":0,"ipv6-address":[{{"address":"2001:db8:ff:{i:x}::a","mask":64,"preferred":3500,"valid":7100}}],"route":[{{"target":"2001:db8:ff:{i:x}::","mask":64,"nexthop":"::","metric":256,"valid":7100,"source":"::/0"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:{i:x}00::/56"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:ff:{i:x}::a/64"}}],"inactive":{{"route":[]}},"data":{{}}}}"#,
-                    n = d.name,
-                    dev = d.dev(),
-                    i = d.idx,
-                    g = d.gw6()
-                ));
-            }
+        dump_of(&self.dials, &self.extra)
+    }
+
+    /// The dump with interface `name` (and its `_6`) reported down.
+    pub fn clone_dump_without(&self, name: &str) -> String {
+        let mut dials = self.dials.clone();
+        for d in dials.iter_mut().filter(|d| d.name == name) {
+            d.up = false;
         }
-        // netifd dumps interfaces sorted by name (an AVL tree, strcmp).
-        items.sort_by_key(|i| i.split('"').nth(3).unwrap_or_default().to_string());
-        items.extend(self.extra.iter().cloned());
-        let _ = write!(j, "{}]}}", items.join(","));
-        j
+        dump_of(&dials, &self.extra)
     }
 
     pub fn write_dump(&self) {
@@ -366,6 +339,47 @@ impl Router {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
+
+/// netifd's dump for these dials (and `extra` interface objects).
+fn dump_of(dials: &[Dial], extra: &[String]) -> String {
+    let mut j = String::from("{\"interface\":[");
+    let mut items: Vec<String> = vec![
+        r#"{"interface":"lan","up":true,"proto":"static","device":"br-lan","l3_device":"br-lan","metric":0,"ipv4-address":[{"address":"192.168.1.1","mask":24}],"route":[],"inactive":{"route":[]},"data":{}}"#.into(),
+        r#"{"interface":"loopback","up":true,"proto":"static","device":"lo","l3_device":"lo","metric":0,"ipv4-address":[{"address":"127.0.0.1","mask":8}],"route":[]}"#.into(),
+    ];
+    for d in dials {
+        if !d.up {
+            items.push(format!(
+                r#"{{"interface":"{}","up":false,"pending":false,"available":true,"autostart":true,"dynamic":false,"proto":"pppoe","device":"vwan{}","data":{{}}}}"#,
+                d.name, d.idx
+            ));
+            continue;
+        }
+        items.push(format!(
+            r#"{{"interface":"{n}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":5,"l3_device":"{dev}","proto":"pppoe","device":"vwan{i}","metric":{m},"dns_metric":0,"delegation":true,"ipv4-address":[{{"address":"{l}","mask":32,"ptpaddress":"{p}"}}],"ipv6-address":[],"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{p}","source":"0.0.0.0/0"}}],"dns-server":[],"inactive":{{"ipv4-address":[],"route":[]}},"data":{{}}}}"#,
+            n = d.name,
+            dev = d.dev(),
+            i = d.idx,
+            m = 40 + d.idx,
+            l = d.local4(),
+            p = d.peer4()
+        ));
+        if d.ipv6 {
+            items.push(format!(
+                r#"{{"interface":"{n}_6","up":true,"dynamic":true,"l3_device":"{dev}","proto":"dhcpv6","device":"{dev}","metric":0,"ipv6-address":[{{"address":"2001:db8:ff:{i:x}::a","mask":64,"preferred":3500,"valid":7100}}],"route":[{{"target":"2001:db8:ff:{i:x}::","mask":64,"nexthop":"::","metric":256,"valid":7100,"source":"::/0"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:{i:x}00::/56"}},{{"target":"::","mask":0,"nexthop":"{g}","metric":512,"valid":1700,"source":"2001:db8:ff:{i:x}::a/64"}}],"inactive":{{"route":[]}},"data":{{}}}}"#,
+                n = d.name,
+                dev = d.dev(),
+                i = d.idx,
+                g = d.gw6()
+            ));
+        }
+    }
+    // netifd dumps interfaces sorted by name (an AVL tree, strcmp).
+    items.sort_by_key(|i| i.split('"').nth(3).unwrap_or_default().to_string());
+    items.extend(extra.iter().cloned());
+    let _ = write!(j, "{}]}}", items.join(","));
+    j
 }
 
 /// A binary as a Command with a lock file of the test's own, so tests
