@@ -365,7 +365,7 @@ fn check_reports_macvlan_when_multidial_made_devices() {
     let Some(uci) = sim::real_uci() else { return };
     in_netns(move || {
         // The probe itself: a kind this kernel lacks, and macvlan.
-        let mut nl = ecmp::system::Netlink::open().unwrap();
+        let mut nl = ecmp::rtnetlink::Netlink::open().unwrap();
         assert_eq!(nl.has_link_kind("nosuchkind"), Ok(false));
         assert_eq!(nl.has_link_kind("macvlan"), Ok(true));
         assert!(

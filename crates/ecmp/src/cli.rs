@@ -1,228 +1,290 @@
-//! Command line, shared by ecmp4 and ecmp6.
+//! The command line as given ("low" arguments, as ripgrep's lowargs):
+//! words into fields, nothing resolved. Options go before or after the
+//! subcommand (`ecmp4 status --json --metric 7`). `settings` turns them,
+//! with the environment and the defaults, into what a run uses.
 
-use argh::FromArgs;
+use crate::{Error, Family};
 use std::path::PathBuf;
 
-/// Keep one multipath default route (IPv4 for ecmp4, IPv6 for ecmp6) over
-/// every live WAN link. Run by netifd's hotplug (/etc/hotplug.d/iface) with
-/// ACTION, INTERFACE and DEVICE in the environment, or by hand.
-#[derive(FromArgs, Debug, Default)]
-#[argh(
-    note = "Config: /etc/config/ecmp (UCI, read with `uci -q show ecmp`); flags override it.
-Routes and nexthop objects written carry protocol 236 (`proto 236`); only those are ever replaced or deleted.
-Modes: resilient = a resilient nexthop group (Linux 5.13+), group = a hash-threshold group (5.3+), multipath = one RTA_MULTIPATH route; auto takes the first the kernel accepts. With a group the route outlives a member device's removal.
-Exit status 0: route replaced, deleted or already right, or an action that changes nothing.",
-    error_code(2, "usage: bad flag, or ACTION/INTERFACE unusable"),
-    error_code(3, "config: /etc/config/ecmp or uci unusable"),
-    error_code(
-        4,
-        "input: ubus missing, failing or hanging; dump not valid netifd JSON"
-    ),
-    error_code(5, "kernel: netlink refused the change (table left as it was)"),
-    error_code(6, "conflict: a route that is not ours holds our table and metric"),
-    error_code(7, "busy: another run held the lock for --lock-wait seconds")
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
-    /// hotplug action (default $ACTION; none = recompute now): ifup, ifupdate, ifdown, ifup-failed and free act, others are ignored
-    #[argh(option)]
     pub action: Option<String>,
-    /// interface the event is about (default $INTERFACE)
-    #[argh(option)]
     pub interface: Option<String>,
-    /// ubus program asked for `call network.interface dump` (default /bin/ubus)
-    #[argh(option)]
     pub ubus: Option<PathBuf>,
-    /// seconds to wait for ubus before killing it (default 5)
-    #[argh(option)]
     pub ubus_timeout: Option<String>,
-    /// read the netifd dump from this file ('-' for stdin) instead of ubus
-    #[argh(option)]
     pub dump_file: Option<PathBuf>,
-    /// UCI config file (default /etc/config/ecmp; absent = defaults)
-    #[argh(option)]
     pub config: Option<PathBuf>,
-    /// uci program (default /sbin/uci)
-    #[argh(option)]
     pub uci: Option<PathBuf>,
-    /// metric of our default route (default 1)
-    #[argh(option)]
-    pub metric: Option<u32>,
-    /// routing table: main, default or a number (default main)
-    #[argh(option)]
+    pub metric: Option<String>,
     pub table: Option<String>,
-    /// netifd proto whose interfaces are members (repeatable; default pppoe for ecmp4, dhcpv6 for ecmp6)
-    #[argh(option)]
     pub proto: Vec<String>,
-    /// interface never to use (repeatable)
-    #[argh(option)]
     pub exclude: Vec<String>,
-    /// auto (default), resilient, group or multipath: how the route is programmed
-    #[argh(option)]
     pub mode: Option<String>,
-    /// remove our route (every metric, in the table) and our nexthop objects of this family, then exit; for uninstalling
-    #[argh(switch)]
     pub flush: bool,
-    /// lock file serialising runs (default /var/run/ecmp-hotplug.lock)
-    #[argh(option)]
     pub lock_file: Option<PathBuf>,
-    /// seconds to wait for the lock before giving up (default 10)
-    #[argh(option)]
-    pub lock_wait: Option<u64>,
-    /// print what would be installed as `ip nexthop`/`ip route` commands; touch nothing
-    #[argh(switch)]
+    pub lock_wait: Option<String>,
     pub dry_run: bool,
-    /// also log to stderr
-    #[argh(switch, short = 'v')]
     pub verbose: bool,
-    /// syslog socket (default /dev/log)
-    #[argh(option)]
     pub syslog_socket: Option<PathBuf>,
-    /// print the version and exit
-    #[argh(switch)]
-    pub version: bool,
-    #[argh(subcommand)]
     pub cmd: Option<Cmd>,
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cmd {
-    Status(StatusCmd),
-    Check(CheckCmd),
+    Status { json: bool },
+    Check { root: Option<PathBuf> },
 }
 
-/// Show the members, the mode in use, the kernel's route against the one
-/// the members call for, and every warning. Exit 1 when they differ, when
-/// another default route wins over ours, or when no member is usable.
-/// Options of ecmp4/ecmp6 (--config, --ubus...) may go before or after it.
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "status")]
-pub struct StatusCmd {
-    /// print JSON (schema 1, see README) instead of text
-    #[argh(switch)]
-    pub json: bool,
+/// What the words ask for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Help,
+    Version,
+    Run(Args),
 }
 
-/// Check the installation and the kernel: nexthop objects and resilient
-/// groups, the hash sysctl, the config, the hotplug hook and binary, ubus
-/// and uci. Each finding with its fix. Exit 1 when anything needs fixing.
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "check")]
-pub struct CheckCmd {
-    /// root of the installation whose files are checked (default /)
-    #[argh(option, default = "PathBuf::from(\"/\")")]
-    pub root: PathBuf,
+/// The arguments after the program name, as UTF-8 (netifd and a shell
+/// only ever pass UTF-8; anything else is a usage error, not a guess).
+pub fn argv() -> Result<Vec<String>, Error> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|_| Error::Usage("arguments must be valid UTF-8".into()))
+        })
+        .collect()
 }
 
-/// Switches of [`Args`]; every other `--flag` of it takes one value.
-const GLOBAL_SWITCHES: &[&str] = &["--flush", "--dry-run", "-v", "--verbose", "--version"];
-/// Options of [`Args`] (the rest of its flags take a value).
-const GLOBAL_OPTIONS: &[&str] = &[
-    "--action",
-    "--interface",
-    "--ubus",
-    "--ubus-timeout",
-    "--dump-file",
-    "--config",
-    "--uci",
-    "--metric",
-    "--table",
-    "--proto",
-    "--exclude",
-    "--mode",
-    "--lock-file",
-    "--lock-wait",
-    "--syslog-socket",
-];
-
-/// People type `ecmp4 status --json --metric 7`; argh only takes the
-/// global options before the subcommand. Move them there, keeping their
-/// order and every argument that belongs to the subcommand.
-pub fn globals_first(argv: Vec<&str>) -> Vec<&str> {
-    let mut i = 0;
-    // Find the subcommand: the first word that is not a flag or a value.
-    let sub = loop {
-        let Some(a) = argv.get(i) else { return argv };
-        if GLOBAL_OPTIONS.contains(a) {
-            i += 2;
-        } else if *a == "status" || *a == "check" {
-            break i;
-        } else {
-            i += 1;
-        }
-    };
-    let (mut head, mut tail) = (argv[..sub].to_vec(), vec![argv[sub]]);
-    let mut j = sub + 1;
-    while j < argv.len() {
-        let a = argv[j];
-        if GLOBAL_SWITCHES.contains(&a) {
-            head.push(a);
-        } else if GLOBAL_OPTIONS.contains(&a) && j + 1 < argv.len() {
-            head.push(a);
-            head.push(argv[j + 1]);
-            j += 1;
-        } else {
-            tail.push(a);
-        }
-        j += 1;
+fn set<T>(slot: &mut Option<T>, flag: &str, v: T) -> Result<(), Error> {
+    if slot.is_some() {
+        return Err(Error::Usage(format!("{flag} given twice")));
     }
-    head.extend(tail);
-    head
+    *slot = Some(v);
+    Ok(())
+}
+
+/// Words into [`Args`].
+pub fn parse(words: &[String]) -> Result<Parsed, Error> {
+    let mut a = Args::default();
+    let mut json = false;
+    let mut root: Option<PathBuf> = None;
+    let mut sub: Option<&str> = None;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let w = w.as_str();
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("{w} needs a value")))
+        };
+        match w {
+            "--help" | "-h" => return Ok(Parsed::Help),
+            "help" if sub.is_none() => return Ok(Parsed::Help),
+            "--version" => return Ok(Parsed::Version),
+            "--flush" => a.flush = true,
+            "--dry-run" => a.dry_run = true,
+            "-v" | "--verbose" => a.verbose = true,
+            "--action" => set(&mut a.action, w, value()?)?,
+            "--interface" => set(&mut a.interface, w, value()?)?,
+            "--ubus" => set(&mut a.ubus, w, value()?.into())?,
+            "--ubus-timeout" => set(&mut a.ubus_timeout, w, value()?)?,
+            "--dump-file" => set(&mut a.dump_file, w, value()?.into())?,
+            "--config" => set(&mut a.config, w, value()?.into())?,
+            "--uci" => set(&mut a.uci, w, value()?.into())?,
+            "--metric" => set(&mut a.metric, w, value()?)?,
+            "--table" => set(&mut a.table, w, value()?)?,
+            "--proto" => a.proto.push(value()?),
+            "--exclude" => a.exclude.push(value()?),
+            "--mode" => set(&mut a.mode, w, value()?)?,
+            "--lock-file" => set(&mut a.lock_file, w, value()?.into())?,
+            "--lock-wait" => set(&mut a.lock_wait, w, value()?)?,
+            "--syslog-socket" => set(&mut a.syslog_socket, w, value()?.into())?,
+            "--json" if sub == Some("status") => json = true,
+            "--root" if sub == Some("check") => set(&mut root, w, value()?.into())?,
+            "status" | "check" if sub.is_none() => {
+                sub = Some(if w == "status" { "status" } else { "check" })
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unrecognized argument: {w} (see --help)"
+                )))
+            }
+        }
+    }
+    a.cmd = match sub {
+        Some("status") => Some(Cmd::Status { json }),
+        Some(_) => Some(Cmd::Check { root }),
+        None => None,
+    };
+    Ok(Parsed::Run(a))
+}
+
+/// `--help`.
+pub fn help(family: Family) -> String {
+    let p = family.program();
+    let (v, proto) = match family {
+        Family::V4 => ("IPv4", "pppoe"),
+        Family::V6 => ("IPv6", "dhcpv6"),
+    };
+    format!(
+        "Usage: {p} [options] [status [--json] | check [--root DIR]]
+
+Keep one multipath {v} default route over every live WAN link. Run by
+netifd's hotplug (/etc/hotplug.d/iface/{hook}) with ACTION, INTERFACE and
+DEVICE in the environment, or by hand: with no ACTION it recomputes the
+route now (a sync).
+
+Options (before or after the command):
+  --action A          hotplug action (default $ACTION): ifup, ifupdate, ifdown,
+                      ifup-failed and free act, others are ignored
+  --interface I       interface the event is about (default $INTERFACE)
+  --ubus PROGRAM      ubus program asked for `call network.interface dump`
+                      (default /bin/ubus)
+  --ubus-timeout S    seconds to wait for ubus before killing it (default 5)
+  --dump-file FILE    read the netifd dump from FILE ('-' for stdin) instead
+  --config FILE       UCI config (default /etc/config/ecmp; only it may be absent)
+  --uci PROGRAM       uci program (default /sbin/uci)
+  --metric N          metric of our default route (default 1)
+  --table T           routing table: main, default or a number (default main)
+  --proto P           netifd proto whose interfaces are members (repeatable;
+                      default {proto})
+  --exclude I         interface never to use (repeatable)
+  --mode M            auto (default), resilient, group or multipath
+  --flush             remove our routes (every metric, in the table) and our
+                      nexthop objects of this family, then exit
+  --lock-file FILE    lock serialising runs (default /var/run/ecmp-hotplug.lock)
+  --lock-wait S       seconds to wait for the lock (default 10)
+  --dry-run           print the `ip nexthop`/`ip route` commands a run would
+                      make, and its log line; touch nothing
+  -v, --verbose       also log to stderr
+  --syslog-socket P   syslog socket (default /dev/log)
+  --version           print the version
+  --help              this text
+
+Commands:
+  status              the members, the mode in use, the kernel's route against
+                      the wanted one, every warning; exit 1 when they differ,
+                      another default route wins over ours, or no member is
+                      usable (--json: schema 1, see README)
+  check               the installation and the kernel, each finding with its
+                      fix; exit 1 when anything needs fixing (--root DIR: the
+                      files of an installation under DIR)
+
+Config: /etc/config/ecmp (UCI, read with `uci show ecmp`); flags override it.
+Routes and nexthop objects written carry protocol 236; only those are ever
+replaced or deleted. Modes: resilient = a resilient nexthop group (Linux
+5.13+), group = a hash-threshold group (5.3+), multipath = one RTA_MULTIPATH
+route; auto takes the first the kernel accepts.
+
+Exit status 0: route replaced, deleted or already right, or an action that
+changes nothing. Error codes:
+  2 usage: bad flag, or ACTION/INTERFACE unusable
+  3 config: /etc/config/ecmp, uci or the lock file unusable
+  4 input: ubus missing, failing or hanging; not netifd's dump
+  5 kernel: netlink refused the change (table left as it was)
+  6 conflict: a route that is not ours holds our table and metric
+  7 busy: another run held the lock for --lock-wait seconds",
+        hook = family.hook()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(v: &[&str]) -> Result<Args, String> {
-        <Args as FromArgs>::from_args(&["ecmp4"], &globals_first(v.to_vec())).map_err(|e| e.output)
+    fn run(v: &[&str]) -> Result<Args, Error> {
+        let w: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        match parse(&w)? {
+            Parsed::Run(a) => Ok(a),
+            p => panic!("{p:?}"),
+        }
     }
 
     #[test]
-    fn global_options_after_the_subcommand() {
-        let a = parse(&["status", "--json", "--metric", "7", "-v"]).unwrap();
-        assert_eq!(a.metric, Some(7));
+    fn global_options_before_or_after_the_subcommand() {
+        let a = run(&["status", "--json", "--metric", "7", "-v"]).unwrap();
+        assert_eq!(a.metric.as_deref(), Some("7"));
         assert!(a.verbose);
-        assert!(matches!(a.cmd, Some(Cmd::Status(StatusCmd { json: true }))));
-        let a = parse(&[
+        assert_eq!(a.cmd, Some(Cmd::Status { json: true }));
+        let a = run(&[
             "--config", "status", "check", "--root", "/r", "--table", "9",
         ])
         .unwrap();
         assert_eq!(a.config.as_deref(), Some(std::path::Path::new("status")));
         assert_eq!(a.table.as_deref(), Some("9"));
-        match a.cmd {
-            Some(Cmd::Check(c)) => assert_eq!(c.root, PathBuf::from("/r")),
-            c => panic!("{c:?}"),
-        }
-        // Nothing to move, and unknown flags still refused.
-        assert_eq!(globals_first(vec!["--metric", "3"]), ["--metric", "3"]);
-        assert!(parse(&["status", "--nope"]).is_err());
+        assert_eq!(
+            a.cmd,
+            Some(Cmd::Check {
+                root: Some("/r".into())
+            })
+        );
         // A value that looks like a subcommand stays a value.
-        let a = parse(&["--interface", "check"]).unwrap();
+        let a = run(&["--interface", "check"]).unwrap();
         assert_eq!(a.interface.as_deref(), Some("check"));
         assert!(a.cmd.is_none());
+        let a = run(&["--proto", "pppoe", "--proto", "dhcp"]).unwrap();
+        assert_eq!(a.proto, ["pppoe", "dhcp"]);
     }
 
     #[test]
-    fn every_global_flag_is_listed() {
-        // The lists above must follow Args: a new flag missing from them
-        // would be refused after the subcommand.
-        let help = match <Args as FromArgs>::from_args(&["ecmp4"], &["--help"]) {
-            Err(e) => e.output,
-            Ok(_) => unreachable!(),
-        };
-        for line in help.lines().map(str::trim_start) {
-            let Some(flag) = line.split_whitespace().next() else {
-                continue;
-            };
-            let flag = flag.trim_end_matches(',');
-            if flag.starts_with("--") && flag != "--help" {
-                let flag = if flag == "--verbose" { "-v" } else { flag };
-                assert!(
-                    GLOBAL_SWITCHES.contains(&flag) || GLOBAL_OPTIONS.contains(&flag),
-                    "{flag} is in --help but not in globals_first's lists"
-                );
-            }
+    fn usage_errors() {
+        for (v, msg) in [
+            (&["status", "--nope"][..], "unrecognized argument: --nope"),
+            (&["--json"], "unrecognized argument: --json"),
+            (&["check", "--json"], "unrecognized argument: --json"),
+            (&["status", "--root", "/"], "unrecognized argument: --root"),
+            (&["--metric"], "--metric needs a value"),
+            (&["--metric", "1", "--metric", "2"], "--metric given twice"),
+            (&["status", "status"], "unrecognized argument: status"),
+            (&["stray"], "unrecognized argument: stray"),
+        ] {
+            let e = run(v).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(msg), "{v:?}: {e}");
         }
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&w(&["--metric", "1", "--help"])).unwrap(),
+            Parsed::Help
+        );
+        assert_eq!(parse(&w(&["help"])).unwrap(), Parsed::Help);
+        assert_eq!(
+            parse(&w(&["status", "--version"])).unwrap(),
+            Parsed::Version
+        );
+    }
+
+    #[test]
+    fn help_names_every_flag_and_exit_code() {
+        let h = help(Family::V4);
+        for f in [
+            "--action",
+            "--interface",
+            "--ubus ",
+            "--ubus-timeout",
+            "--dump-file",
+            "--config",
+            "--uci",
+            "--metric",
+            "--table",
+            "--proto",
+            "--exclude",
+            "--mode",
+            "--flush",
+            "--lock-file",
+            "--lock-wait",
+            "--dry-run",
+            "--verbose",
+            "--syslog-socket",
+            "--version",
+            "--json",
+            "--root",
+            "97-ecmp4",
+            "Exit status 0",
+            "6 conflict",
+        ] {
+            assert!(h.contains(f), "help lacks {f}");
+        }
+        assert!(help(Family::V6).starts_with("Usage: ecmp6 "));
     }
 }

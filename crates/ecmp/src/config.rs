@@ -173,6 +173,7 @@ impl Config {
         let out = proc::run(
             uci,
             &["-c", &dir, "show", &package],
+            None,
             Duration::from_secs(5),
             1 << 20,
         )

@@ -101,6 +101,16 @@ impl Event {
         })
     }
 
+    /// A run with no event (`status`, `check`, a sync): what the members
+    /// call for now, as an ifupdate of no interface would.
+    pub fn sync() -> Event {
+        Event {
+            action_name: "sync".into(),
+            action: Action::Ifupdate,
+            interface: String::new(),
+        }
+    }
+
     /// Name used in the log line: `ifup VWAN3`.
     pub fn label(&self) -> String {
         if self.interface.is_empty() {

@@ -4,10 +4,11 @@
 //! would be a silent abort in netifd's hotplug queue on a router.
 
 use crate::config::Config;
+use crate::dummy::Dummy;
 use crate::dump::Dump;
 use crate::event::{Action, Event};
 use crate::members;
-use crate::nexthop::{self, Mode, Want};
+use crate::nexthop::{self, Mode};
 use crate::route::Route;
 use crate::{program, Family};
 
@@ -33,21 +34,25 @@ pub fn dump_and_select(data: &[u8]) {
                 let Ok(sel) = members::select(family, &dump, &cfg, &event) else {
                     continue;
                 };
-                if let Some(r) = Route::desired(family, cfg.table, cfg.metric, &sel.members) {
+                // The kernel as a dry run sees it: every member's device
+                // there; the plan, the group plan and the writes as `ip`.
+                let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
+                let Ok(mut k) = Dummy::from_state(&mut Dummy::empty(), family, cfg.table, &devs)
+                else {
+                    continue;
+                };
+                let (hops, _) = program::resolve(&sel.members, &k.links);
+                if let Some(r) = Route::desired(family, cfg.table, cfg.metric, &hops) {
                     let _ = r.to_ip("replace");
                 }
-                let want: Vec<Want> = sel
-                    .members
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| Want {
-                        gateway: m.gateway,
-                        ifindex: i as u32 + 1,
-                        weight: m.weight,
-                    })
-                    .collect();
-                let _ = nexthop::plan_group(family, cfg.table, &want, Some(cfg.resilient), &[]);
-                let _ = program::dry_run(Mode::Auto, family, &cfg, &sel.members);
+                let _ = nexthop::plan_group(family, cfg.table, &hops, Some(cfg.resilient), &[]);
+                for mode in [Mode::Auto, Mode::Multipath] {
+                    let cfg = Config {
+                        mode,
+                        ..cfg.clone()
+                    };
+                    let _ = program::apply(&mut k, family, &cfg, &dump, &sel, &event);
+                }
             }
         }
     }

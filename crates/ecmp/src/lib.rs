@@ -1,29 +1,51 @@
-//! Core of ecmp-hotplug.
+//! Core of ecmp-hotplug: plain data flowing one way, one module a step.
 //!
-//! Plain data flows one way through these modules:
-//! `event` (env + flags) -> `config` (UCI) -> `dump` (netifd state) ->
-//! `members` (who carries traffic) -> `route` (the desired route, and the
-//! diff against what the kernel holds) -> `system` (one netlink write) ->
-//! `log` (one line). Only `system` talks to the kernel and only `proc`
-//! spawns programs, so everything else is testable without root.
+//! - `cli`: the words of the command line (lowargs), and `--help`.
+//! - `settings`: those words, the environment and the defaults resolved once.
+//! - `event`: the hotplug event (ACTION, INTERFACE), or a sync.
+//! - `uci`, `config`: /etc/config/ecmp read through `uci show`.
+//! - `input`: the config with the flags over it, netifd's dump, NAT66.
+//! - `proc`: running ubus and uci with a timeout, a cap, and stdin.
+//! - `dump`: netifd's dump as typed data.
+//! - `members`: which interfaces carry the route, through which gateway.
+//! - `route`: the desired route and the single change it needs.
+//! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
+//! - `kernel`: what the core needs from the kernel (the trait, `State`).
+//! - `program`: the write sequence of each mode with its undo, and `apply`.
+//! - `netlink`: the rtnetlink messages as bytes (a pure codec).
+//! - `rtnetlink`: the real kernel, the only code that speaks to it.
+//! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
+//! - `status`, `check`: what is balanced and what is wrong.
+//! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
+//! - `app`: the command line to the exit status, one function per mode.
+//!
+//! Only `rtnetlink` (and `check`'s probes through it) talk to the kernel,
+//! `proc` spawns programs, and `input`, `check` and `rtnetlink` read files
+//! of the system, so everything else is testable without root.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod dummy;
 pub mod dump;
 pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod input;
+pub mod kernel;
 pub mod lock;
 pub mod log;
 pub mod members;
+pub mod netlink;
 pub mod nexthop;
 pub mod proc;
 pub mod program;
 pub mod route;
+pub mod rtnetlink;
+pub mod settings;
 pub mod status;
-pub mod system;
 pub mod uci;
 
 pub use error::Error;
@@ -95,7 +117,43 @@ impl Family {
             Family::V6 => "::",
         }
     }
+
+    /// 4 or 6.
+    pub fn version(self) -> u8 {
+        match self {
+            Family::V4 => 4,
+            Family::V6 => 6,
+        }
+    }
+
+    /// The hotplug hook that runs this binary.
+    pub fn hook(self) -> &'static str {
+        match self {
+            Family::V4 => "97-ecmp4",
+            Family::V6 => "98-ecmp6",
+        }
+    }
+
+    /// The multipath hash sysctl, by name.
+    pub fn hash_policy_name(self) -> &'static str {
+        match self {
+            Family::V4 => "net.ipv4.fib_multipath_hash_policy",
+            Family::V6 => "net.ipv6.fib_multipath_hash_policy",
+        }
+    }
+
+    /// The multipath hash sysctl, as a file.
+    pub fn hash_policy_sysctl(self) -> &'static str {
+        match self {
+            Family::V4 => "/proc/sys/net/ipv4/fib_multipath_hash_policy",
+            Family::V6 => "/proc/sys/net/ipv6/fib_multipath_hash_policy",
+        }
+    }
 }
+
+/// What ecmp4/ecmp6 and multidial ask ubus: netifd's state of every
+/// interface.
+pub const UBUS_DUMP: [&str; 3] = ["call", "network.interface", "dump"];
 
 /// rtm_protocol value that marks a route as ours. ecmp4/ecmp6 only ever
 /// replace or delete default routes carrying it, so a route written by

@@ -6,7 +6,6 @@
 
 use crate::Error;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,15 +32,12 @@ impl Lock {
             })?;
         let deadline = Instant::now() + wait;
         loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(Lock(f));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EWOULDBLOCK)
-                && e.kind() != std::io::ErrorKind::Interrupted
-            {
-                return Err(Error::Config(format!("lock {}: {e}", path.display())));
+            match f.try_lock() {
+                Ok(()) => return Ok(Lock(f)),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::Config(format!("lock {}: {e}", path.display())))
+                }
             }
             if Instant::now() >= deadline {
                 return Err(Error::Busy(format!(

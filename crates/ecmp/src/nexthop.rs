@@ -20,6 +20,7 @@
 //! An object is ours when its ID is in 0xEC000000..=0xECFFFFFF and it
 //! carries protocol 236; no other object is ever replaced or deleted.
 
+use crate::route::Nexthop;
 use crate::{Family, RTPROT_ECMP};
 use std::net::IpAddr;
 
@@ -178,28 +179,69 @@ pub fn group_id(family: Family, table: u32, slot: u32) -> Option<u32> {
     Some(GROUP_BASE | table << 2 | v6 << 1 | (slot & 1))
 }
 
-/// One member as the kernel should hold it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Want {
-    pub gateway: Option<IpAddr>,
-    pub ifindex: u32,
-    pub weight: u16,
+/// What to do with the group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupWrite {
+    /// It is already as it should be: write nothing.
+    #[default]
+    Keep,
+    /// Create it in a free slot (CREATE|EXCL).
+    Create,
+    /// Replace ours in place (CREATE|REPLACE): the switch happens here.
+    Replace,
 }
 
-/// The writes that take the kernel from `objs` to a group over `want`,
-/// in order. The route write itself is the caller's.
+/// The writes that take the kernel from `objs` to a group over the
+/// members, in order. The route write itself is the caller's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GroupPlan {
     /// Member objects to create (CREATE|EXCL).
     pub create: Vec<NhObject>,
     /// The group as it should be.
     pub group: Option<NhObject>,
-    /// How to write it: None = already right; Some(false) = create in a
-    /// free slot; Some(true) = replace in place.
-    pub group_write: Option<bool>,
+    pub write: GroupWrite,
     /// Our groups of this family and table other than `group`: deleted
     /// once the route points at `group`.
     pub old_groups: Vec<u32>,
+}
+
+/// Why no group can be planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// Group IDs encode the table: above [`GROUP_TABLE_MAX`] there is
+    /// none (a configuration that only multipath mode can serve).
+    TableTooLarge(u32),
+    /// Every ID of our member range is in use.
+    NoFreeId,
+    /// Both group slots of (family, table) hold objects that are not ours.
+    SlotsTaken(u32, u32),
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::TableTooLarge(t) => write!(
+                f,
+                "table {t} is above {GROUP_TABLE_MAX}, which nexthop group IDs cannot encode; use mode auto or multipath, or a smaller table"
+            ),
+            PlanError::NoFreeId => write!(f, "no free nexthop ID in our member range"),
+            PlanError::SlotsTaken(a, b) => write!(
+                f,
+                "nexthop IDs {a} and {b} are both taken by objects that are not ours"
+            ),
+        }
+    }
+}
+
+impl From<PlanError> for crate::Error {
+    /// A table too large is the configuration's doing (exit 3); IDs held
+    /// by objects of others are a conflict (exit 6).
+    fn from(e: PlanError) -> crate::Error {
+        match e {
+            PlanError::TableTooLarge(_) => crate::Error::Config(e.to_string()),
+            _ => crate::Error::Conflict(e.to_string()),
+        }
+    }
 }
 
 /// Our member objects of `family` that no group references: deleted last.
@@ -211,20 +253,18 @@ pub fn orphans(family: Family, objs: &[NhObject]) -> Vec<u32> {
         .collect()
 }
 
-/// Plan a group of `want` for (family, table); `resilient` None asks for a
-/// hash-threshold group. Fails only when the table has no group ID.
+/// Plan a group of the members `want` (resolved: ifindex set) for
+/// (family, table); `resilient` None asks for a hash-threshold group.
 pub fn plan_group(
     family: Family,
     table: u32,
-    want: &[Want],
+    want: &[Nexthop],
     resilient: Option<Resilient>,
     objs: &[NhObject],
-) -> Result<GroupPlan, String> {
+) -> Result<GroupPlan, PlanError> {
     let slots = [group_id(family, table, 0), group_id(family, table, 1)];
     let [Some(a), Some(b)] = slots else {
-        return Err(format!(
-            "table {table} is above {GROUP_TABLE_MAX}, which nexthop group IDs cannot encode; use mode multipath"
-        ));
+        return Err(PlanError::TableTooLarge(table));
     };
     let mut plan = GroupPlan::default();
     let mut taken: Vec<u32> = objs.iter().map(|o| o.id).collect();
@@ -244,7 +284,7 @@ pub fn plan_group(
             None => {
                 let id = (ID_BASE..=MEMBER_LAST)
                     .find(|i| !taken.contains(i))
-                    .ok_or("no free nexthop ID in our member range")?;
+                    .ok_or(PlanError::NoFreeId)?;
                 taken.push(id);
                 plan.create.push(NhObject {
                     id,
@@ -292,11 +332,7 @@ pub fn plan_group(
         Some(o) => o.id,
         None if have_a.is_none() && !taken.contains(&a) => a,
         None if have_b.is_none() && !taken.contains(&b) => b,
-        None => {
-            return Err(format!(
-                "nexthop IDs {a} and {b} are both taken by objects that are not ours"
-            ))
-        }
+        None => return Err(PlanError::SlotsTaken(a, b)),
     };
     let group = NhObject {
         id,
@@ -307,10 +343,10 @@ pub fn plan_group(
             resilient,
         },
     };
-    plan.group_write = match keep {
-        None => Some(false),
-        Some(o) if same_group(o, &group) => None,
-        Some(_) => Some(true),
+    plan.write = match keep {
+        None => GroupWrite::Create,
+        Some(o) if same_group(o, &group) => GroupWrite::Keep,
+        Some(_) => GroupWrite::Replace,
     };
     plan.group = Some(group);
     plan.old_groups = [have_a, have_b]
@@ -374,10 +410,11 @@ mod tests {
         }
     }
 
-    fn want(gw: &str, ifindex: u32, weight: u16) -> Want {
-        Want {
+    fn want(gw: &str, ifindex: u32, weight: u16) -> Nexthop {
+        Nexthop {
             gateway: Some(gw.parse().unwrap()),
             ifindex,
+            dev: format!("if{ifindex}"),
             weight,
         }
     }
@@ -427,7 +464,7 @@ mod tests {
             [ID_BASE + 1, ID_BASE + 2],
             "a foreign object's ID is skipped"
         );
-        assert_eq!(p.group_write, Some(false));
+        assert_eq!(p.write, GroupWrite::Create);
         let g = p.group.unwrap();
         assert_eq!(g.id, 0xEC80_03F8);
         assert_eq!(
@@ -451,10 +488,10 @@ mod tests {
         let w = [want("100.64.0.1", 5, 1), want("100.64.1.1", 6, 1)];
         let p = plan_group(Family::V4, 254, &w, None, &objs).unwrap();
         assert!(p.create.is_empty());
-        assert_eq!(p.group_write, None);
+        assert_eq!(p.write, GroupWrite::Keep);
         // One member leaves: the group is replaced in place.
         let p = plan_group(Family::V4, 254, &w[..1], None, &objs).unwrap();
-        assert_eq!(p.group_write, Some(true));
+        assert_eq!(p.write, GroupWrite::Replace);
         assert_eq!(p.group.unwrap().id, g);
     }
 
@@ -468,7 +505,7 @@ mod tests {
         let w = [want("100.64.0.1", 5, 1)];
         let p = plan_group(Family::V4, 254, &w, Some(Resilient::default()), &objs).unwrap();
         assert_eq!(p.group.unwrap().id, a + 1);
-        assert_eq!(p.group_write, Some(false));
+        assert_eq!(p.write, GroupWrite::Create);
         assert_eq!(p.old_groups, [a]);
         // Another bucket count cannot be replaced in place either.
         let objs = vec![
@@ -488,7 +525,7 @@ mod tests {
             ..Resilient::default()
         };
         let p = plan_group(Family::V4, 254, &w, Some(r), &objs).unwrap();
-        assert_eq!((p.group.unwrap().id, p.group_write), (a + 1, Some(true)));
+        assert_eq!((p.group.unwrap().id, p.write), (a + 1, GroupWrite::Replace));
     }
 
     #[test]
@@ -506,7 +543,14 @@ mod tests {
             &[f(a), f(a + 1)],
         )
         .unwrap_err();
-        assert!(e.contains("not ours"), "{e}");
+        assert!(e.to_string().contains("not ours"), "{e}");
+        assert_eq!(crate::Error::from(e).exit_code(), 6);
+        let e = plan_group(Family::V4, GROUP_TABLE_MAX + 1, &[], None, &[]).unwrap_err();
+        assert_eq!(
+            crate::Error::from(e).exit_code(),
+            3,
+            "a table too large is the config's"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The write sequences that take the kernel from what it holds to the
-//! desired state, one per mode, each all-or-nothing: a failed step undoes
-//! the steps before it, so the kernel is left exactly as it was.
+//! Bringing the kernel to the desired state: the write sequence of each
+//! mode, each all-or-nothing (a failed step undoes the steps before it, so
+//! the kernel is left exactly as it was), and [`apply`], which drives them:
+//! mode fallback in auto, one retry when a device vanishes, the warnings
+//! and the one log line.
 //!
 //! multipath: one RTM_NEWROUTE (CREATE|REPLACE) with RTA_MULTIPATH.
 //! resilient / group: member objects first (new ones only), then the group
@@ -10,29 +12,14 @@
 //! forwarding. Last, objects of ours that nothing uses any more.
 
 use crate::config::Config;
-use crate::members::Member;
-use crate::nexthop::{self, Mode, NhObject, Want};
-use crate::route::{self, Action, Route};
-use crate::system::{Kernel, KernelError, Link, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP};
+use crate::dump::Dump;
+use crate::event::Event;
+use crate::kernel::{Kernel, KernelError, Link, State, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP};
+use crate::members::{Member, Selection};
+use crate::netlink::Write;
+use crate::nexthop::{self, GroupWrite, Mode, NhObject, GROUP_TABLE_MAX};
+use crate::route::{self, Change, Nexthop, Route};
 use crate::{Error, Family};
-
-/// What the kernel holds, read once per attempt.
-pub struct State {
-    pub links: Vec<Link>,
-    pub routes: Vec<Route>,
-    /// None: no nexthop objects in this kernel.
-    pub objs: Option<Vec<NhObject>>,
-}
-
-impl State {
-    pub fn read<K: Kernel>(k: &mut K, family: Family, table: u32) -> Result<State, Error> {
-        Ok(State {
-            links: k.links()?,
-            routes: k.default_routes(family, table)?,
-            objs: k.nexthops()?,
-        })
-    }
-}
 
 /// Why an attempt failed.
 #[derive(Debug)]
@@ -54,7 +41,7 @@ impl From<Error> for Fail {
 /// What an attempt did, for the log line.
 #[derive(Debug, Default)]
 pub struct Done {
-    pub action: Option<Action>,
+    pub change: Option<Change>,
     /// The route as wanted (its nexthops are the members, for the log).
     pub want: Option<Route>,
     /// Metrics of our routes removed after a configuration change.
@@ -67,41 +54,28 @@ pub struct Done {
     pub removed_objs: usize,
 }
 
-/// Members whose device exists, with ifindex filled in; the rest named.
-pub fn resolve(members: &[Member], links: &[Link]) -> (Vec<(Member, u32)>, Vec<String>) {
+/// Each member whose device exists, as a nexthop of the kernel's (its
+/// ifindex found): the one shape both the multipath route and the group
+/// plan take. The others are named in the second list.
+pub fn resolve(members: &[Member], links: &[Link]) -> (Vec<Nexthop>, Vec<String>) {
     let mut live = Vec::new();
     let mut gone = Vec::new();
     for m in members {
         match links.iter().find(|l| l.name == m.device) {
-            Some(l) => live.push((m.clone(), l.index)),
+            Some(l) => live.push(Nexthop {
+                gateway: m.gateway,
+                ifindex: l.index,
+                dev: m.device.clone(),
+                weight: m.weight,
+            }),
             None => gone.push(m.device.clone()),
         }
     }
     (live, gone)
 }
 
-fn desired_route(family: Family, cfg: &Config, live: &[(Member, u32)]) -> Option<Route> {
-    let members: Vec<Member> = live.iter().map(|(m, _)| m.clone()).collect();
-    let mut r = Route::desired(family, cfg.table, cfg.metric, &members)?;
-    for (n, (_, idx)) in r.nexthops.iter_mut().zip(live) {
-        n.ifindex = *idx;
-    }
-    Some(r)
-}
-
-/// Live members as the group plan takes them.
-fn wants(live: &[(Member, u32)]) -> Vec<Want> {
-    live.iter()
-        .map(|(m, idx)| Want {
-            gateway: m.gateway,
-            ifindex: *idx,
-            weight: m.weight,
-        })
-        .collect()
-}
-
 fn kerr(what: &str, e: KernelError) -> Fail {
-    if e.errno == ENODEV {
+    if e.errno() == ENODEV {
         Fail::Vanished(format!("{what}: {e}"))
     } else {
         Fail::Error(Error::Kernel(format!("{what}: {e}")))
@@ -109,7 +83,7 @@ fn kerr(what: &str, e: KernelError) -> Fail {
 }
 
 /// Delete our routes at other metrics (left by an earlier configuration).
-fn delete_stale<K: Kernel>(k: &mut K, stale: &[Route]) -> Result<Vec<u32>, Fail> {
+fn delete_stale<K: Kernel + ?Sized>(k: &mut K, stale: &[Route]) -> Result<Vec<u32>, Fail> {
     for s in stale {
         k.delete(s).map_err(|e| {
             Fail::Error(Error::Kernel(format!(
@@ -121,10 +95,11 @@ fn delete_stale<K: Kernel>(k: &mut K, stale: &[Route]) -> Result<Vec<u32>, Fail>
     Ok(stale.iter().map(|s| s.metric).collect())
 }
 
-/// Delete `groups` (ours, no longer used by our route), then every member
-/// object of ours that no group references any more. Best effort: a
-/// leftover object forwards nothing and the next event removes it.
-fn collect<K: Kernel>(
+/// Sweep: delete `groups` (ours, no longer used by our route), then every
+/// member object of ours that no group references any more (read again
+/// after a write, when the kernel may hold more than `objs`). Best effort:
+/// a leftover object forwards nothing and the next event removes it.
+fn sweep<K: Kernel + ?Sized>(
     k: &mut K,
     family: Family,
     groups: &[u32],
@@ -162,7 +137,7 @@ fn our_slots(family: Family, table: u32, objs: &[NhObject]) -> Vec<u32> {
 }
 
 /// One RTA_MULTIPATH route (the classic way; every kernel).
-pub fn multipath<K: Kernel>(
+pub fn multipath<K: Kernel + ?Sized>(
     k: &mut K,
     family: Family,
     cfg: &Config,
@@ -170,20 +145,20 @@ pub fn multipath<K: Kernel>(
     st: &State,
 ) -> Result<Done, Fail> {
     let (live, gone) = resolve(members, &st.links);
-    let want = desired_route(family, cfg, &live);
+    let want = Route::desired(family, cfg.table, cfg.metric, &live);
     let plan = route::plan(want.as_ref(), &st.routes, cfg.table, cfg.metric)?;
-    match &plan.action {
-        Action::Replace(r) => k.replace(r).map_err(|e| kerr("replace route", e))?,
-        Action::Delete(r) => k.delete(r).map_err(|e| kerr("delete route", e))?,
-        Action::Unchanged | Action::Absent => {}
+    match &plan.change {
+        Change::Replace(r) => k.replace(r).map_err(|e| kerr("replace route", e))?,
+        Change::Delete(r) => k.delete(r).map_err(|e| kerr("delete route", e))?,
+        Change::Unchanged | Change::Absent => {}
     }
     let stale = delete_stale(k, &plan.stale)?;
     // After a switch from a group mode: our groups and members go.
     let objs = st.objs.as_deref().unwrap_or(&[]);
     let groups = our_slots(family, cfg.table, objs);
-    let removed_objs = collect(k, family, &groups, false, objs);
+    let removed_objs = sweep(k, family, &groups, false, objs);
     Ok(Done {
-        action: Some(plan.action),
+        change: Some(plan.change),
         want,
         stale,
         gone,
@@ -193,7 +168,7 @@ pub fn multipath<K: Kernel>(
 }
 
 /// A resilient (`mode` Resilient) or hash-threshold (Group) nexthop group.
-pub fn group<K: Kernel>(
+pub fn group<K: Kernel + ?Sized>(
     k: &mut K,
     mode: Mode,
     family: Family,
@@ -204,40 +179,37 @@ pub fn group<K: Kernel>(
     let objs = st.objs.as_deref().unwrap_or(&[]);
     let (mut live, gone) = resolve(members, &st.links);
     let mut no_carrier = Vec::new();
-    live.retain(|(m, idx)| {
-        let up = st.links.iter().any(|l| l.index == *idx && l.carrier);
+    live.retain(|h| {
+        let up = st.links.iter().any(|l| l.index == h.ifindex && l.carrier);
         if !up {
-            no_carrier.push(m.device.clone());
+            no_carrier.push(h.dev.clone());
         }
         up
     });
-    let done = |action, want, stale, removed_objs| Done {
-        action: Some(action),
+    let done = |change, want, stale, removed_objs| Done {
+        change: Some(change),
         want,
         stale,
         gone: gone.clone(),
         no_carrier: no_carrier.clone(),
         removed_objs,
     };
-    if live.is_empty() {
+    let Some(mut route) = Route::desired(family, cfg.table, cfg.metric, &live) else {
         let plan = route::plan(None, &st.routes, cfg.table, cfg.metric)?;
-        if let Action::Delete(r) = &plan.action {
+        if let Change::Delete(r) = &plan.change {
             k.delete(r).map_err(|e| kerr("delete route", e))?;
         }
         let stale = delete_stale(k, &plan.stale)?;
         let groups = our_slots(family, cfg.table, objs);
-        let n = collect(k, family, &groups, false, objs);
-        return Ok(done(plan.action, None, stale, n));
-    }
-    let want = wants(&live);
+        let n = sweep(k, family, &groups, false, objs);
+        return Ok(done(plan.change, None, stale, n));
+    };
     let resilient = (mode == Mode::Resilient).then_some(cfg.resilient);
-    let gp = nexthop::plan_group(family, cfg.table, &want, resilient, objs)
-        .map_err(|e| Fail::Error(Error::Conflict(e)))?;
+    let gp = nexthop::plan_group(family, cfg.table, &live, resilient, objs)
+        .map_err(|e| Fail::Error(e.into()))?;
     let Some(group) = gp.group.clone() else {
         return Err(Fail::Error(Error::Kernel("no group planned".into())));
     };
-    let mut route = desired_route(family, cfg, &live)
-        .ok_or_else(|| Fail::Error(Error::Kernel("no route planned".into())))?;
     route.nhid = Some(group.id);
     let plan = route::plan(Some(&route), &st.routes, cfg.table, cfg.metric)?;
 
@@ -245,117 +217,75 @@ pub fn group<K: Kernel>(
     let mut created: Vec<u32> = Vec::new();
     let undo = |k: &mut K, created: &[u32], old: Option<&NhObject>| {
         if let Some(o) = old {
-            let _ = k.new_nexthop(o, true);
+            let _ = k.write_nexthop(o, Write::Replace);
         }
         for id in created.iter().rev() {
             let _ = k.del_nexthop(*id);
         }
     };
     for o in &gp.create {
-        if let Err(e) = k.new_nexthop(o, false) {
+        if let Err(e) = k.write_nexthop(o, Write::Create) {
             undo(k, &created, None);
             return Err(refusal_or(mode, "create nexthop", o.id, e));
         }
         created.push(o.id);
     }
     let old = objs.iter().find(|o| o.id == group.id);
-    match gp.group_write {
-        None => {}
-        Some(replace) => {
-            if let Err(e) = k.new_nexthop(&group, replace) {
-                undo(k, &created, None);
-                // A member object the kernel flushed under us (its device
-                // went) makes the group invalid: read again and retry.
-                if e.errno == EINVAL && k.links().is_ok_and(|l| l != st.links) {
-                    return Err(Fail::Vanished(format!("write group {}: {e}", group.id)));
-                }
-                return Err(refusal_or(mode, "write group", group.id, e));
+    let how = match gp.write {
+        GroupWrite::Keep => None,
+        GroupWrite::Create => Some(Write::Create),
+        GroupWrite::Replace => Some(Write::Replace),
+    };
+    if let Some(how) = how {
+        if let Err(e) = k.write_nexthop(&group, how) {
+            undo(k, &created, None);
+            // A member object the kernel flushed under us (its device
+            // went) makes the group invalid: read again and retry.
+            if e.errno() == EINVAL && k.links().is_ok_and(|l| l != st.links) {
+                return Err(Fail::Vanished(format!("write group {}: {e}", group.id)));
             }
-            if !replace {
-                created.push(group.id);
-            }
+            return Err(refusal_or(mode, "write group", group.id, e));
+        }
+        if how == Write::Create {
+            created.push(group.id);
         }
     }
-    match &plan.action {
-        Action::Replace(r) => {
-            if let Err(e) = k.replace(r) {
-                undo(k, &created, old.filter(|_| gp.group_write == Some(true)));
-                return Err(kerr("point the route at the group", e));
-            }
+    if let Change::Replace(r) = &plan.change {
+        if let Err(e) = k.replace(r) {
+            undo(k, &created, old.filter(|_| gp.write == GroupWrite::Replace));
+            return Err(kerr("point the route at the group", e));
         }
-        Action::Unchanged => {}
-        Action::Delete(_) | Action::Absent => {}
     }
     let stale = delete_stale(k, &plan.stale)?;
-    let wrote = !created.is_empty() || gp.group_write.is_some();
-    let n = collect(k, family, &gp.old_groups, wrote, objs);
+    let wrote = !created.is_empty() || gp.write != GroupWrite::Keep;
+    let n = sweep(k, family, &gp.old_groups, wrote, objs);
     // A group rewritten under an unchanged route is still a change.
-    let action = match plan.action {
-        Action::Unchanged if gp.group_write.is_some() => Action::Replace(route.clone()),
-        a => a,
+    let change = match plan.change {
+        Change::Unchanged if gp.write != GroupWrite::Keep => Change::Replace(route.clone()),
+        c => c,
     };
-    Ok(done(action, Some(route), stale, n))
+    Ok(done(change, Some(route), stale, n))
 }
 
 /// A refused nexthop write: in auto mode EINVAL/EOPNOTSUPP mean "this
 /// kernel cannot do this mode"; ENODEV/ENETDOWN mean the device went.
 fn refusal_or(mode: Mode, what: &str, id: u32, e: KernelError) -> Fail {
     let text = format!("{what} {id}: {e}");
-    match e.errno {
+    match e.errno() {
         ENODEV | ENETDOWN => Fail::Vanished(text),
         EINVAL | EOPNOTSUPP => Fail::Refused(format!("{} {text}", mode.name())),
         _ => Fail::Error(Error::Kernel(text)),
     }
 }
 
-/// The `ip` commands a mode would run on a kernel with no objects of ours
-/// (for --dry-run; IDs are provisional).
-pub fn dry_run(mode: Mode, family: Family, cfg: &Config, members: &[Member]) -> Vec<String> {
-    let live: Vec<(Member, u32)> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.clone(), i as u32 + 1))
-        .collect();
-    let Some(mut route) = desired_route(family, cfg, &live) else {
-        return vec![format!(
-            "{} del default{} proto {} metric {}",
-            family.ip_cmd(),
-            if cfg.table == 254 {
-                String::new()
-            } else {
-                format!(" table {}", cfg.table)
-            },
-            crate::RTPROT_ECMP,
-            cfg.metric
-        )];
-    };
-    let resilient = match mode {
-        Mode::Multipath => return vec![route.to_ip("replace")],
-        Mode::Group => None,
-        Mode::Auto | Mode::Resilient => Some(cfg.resilient),
-    };
-    let gp = match nexthop::plan_group(family, cfg.table, &wants(&live), resilient, &[]) {
-        Ok(gp) => gp,
-        Err(e) => return vec![format!("# {e}")],
-    };
-    let dev = |i: u32| {
-        live.get(i.wrapping_sub(1) as usize)
-            .map(|(m, _)| m.device.clone())
-            .unwrap_or_default()
-    };
-    let mut out: Vec<String> = gp.create.iter().map(|o| o.to_ip("add", &dev)).collect();
-    if let Some(g) = &gp.group {
-        out.push(g.to_ip("add", &dev));
-        route.nhid = Some(g.id);
-    }
-    out.push(route.to_ip("replace"));
-    out
-}
-
 /// `--flush`: remove our default routes in `table` (every metric) and our
 /// nexthop objects of `family`; nothing else. A member object of ours that
 /// a foreign group uses is left to that group. Returns (routes, objects).
-pub fn flush<K: Kernel>(k: &mut K, family: Family, table: u32) -> Result<(usize, usize), Error> {
+pub fn flush<K: Kernel + ?Sized>(
+    k: &mut K,
+    family: Family,
+    table: u32,
+) -> Result<(usize, usize), Error> {
     let mut routes = 0;
     for r in k.default_routes(family, table)? {
         if r.is_ours() && r.src_len == 0 {
@@ -384,3 +314,214 @@ pub fn flush<K: Kernel>(k: &mut K, family: Family, table: u32) -> Result<(usize,
     }
     Ok((routes, objects))
 }
+
+/// What happened, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub line: String,
+    pub warnings: Vec<String>,
+}
+
+/// The modes to try, in order, for this config on a kernel with (or
+/// without) nexthop objects. Group IDs encode the table, so a table above
+/// [`GROUP_TABLE_MAX`] can only have a multipath route: auto takes it, a
+/// forced group mode is a config error.
+pub fn modes(cfg: &Config, have_objs: bool) -> Result<&'static [Mode], Error> {
+    let fits = cfg.table <= GROUP_TABLE_MAX;
+    Ok(match (cfg.mode, have_objs && fits) {
+        (Mode::Multipath, _) | (Mode::Auto, false) => &[Mode::Multipath],
+        (Mode::Auto, true) => &[Mode::Resilient, Mode::Group, Mode::Multipath],
+        (Mode::Resilient, true) => &[Mode::Resilient],
+        (Mode::Group, true) => &[Mode::Group],
+        (_, false) if !fits => {
+            return Err(nexthop::PlanError::TableTooLarge(cfg.table).into());
+        }
+        (m, false) => {
+            return Err(Error::Kernel(format!(
+                "mode {} needs nexthop objects (Linux 5.3+), which this kernel lacks; set mode auto or multipath",
+                m.name()
+            )))
+        }
+    })
+}
+
+/// Names in natural order: pppoe-VWAN2 before pppoe-VWAN10.
+pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (x, y) = (split(a), split(b));
+    for (p, q) in x.iter().zip(&y) {
+        let o = match (p, q) {
+            ((true, m), (true, n)) => {
+                let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                m.len().cmp(&n.len()).then(m.cmp(n))
+            }
+            ((_, m), (_, n)) => m.cmp(n),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len()).then(a.cmp(b))
+}
+
+/// `default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN2,pppoe-wan`.
+pub fn summary(r: &Route) -> String {
+    let mut devs = r.devices();
+    devs.sort_by(|a, b| natural(a, b));
+    devs.dedup();
+    let n = devs.len();
+    format!(
+        "default metric {} via {n} link{} {}",
+        r.metric,
+        if n == 1 { "" } else { "s" },
+        devs.join(",")
+    )
+}
+
+/// Routes of others below our metric, as an event logs them (`status`
+/// shows them as differences, with their fix).
+pub fn shadow_warnings(cfg: &Config, kernel: &[Route]) -> Vec<String> {
+    kernel
+        .iter()
+        .filter(|r| !r.is_ours() && r.src_len == 0 && r.metric < cfg.metric)
+        .map(|r| format!(
+            "default route via {} metric {} (proto {}) shadows ours (metric {}): give that interface a higher metric or set defaultroute 0",
+            r.devices().join(","),
+            r.metric,
+            r.protocol,
+            cfg.metric
+        ))
+        .collect()
+}
+
+/// Warnings that save users hours, except the shadowing routes; none of
+/// them stops the event.
+pub fn warnings(
+    family: Family,
+    cfg: &Config,
+    dump: &Dump,
+    nexthops: usize,
+    policy: Option<u32>,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    for i in &dump.interface {
+        let has_default = i.route.iter().any(|r| r.is_default(family.any()));
+        if i.up && has_default && i.metric.unwrap_or(0) == cfg.metric {
+            w.push(format!(
+                "interface {} has metric {}, the same as ours: netifd replaces our route with its own; change one of them",
+                i.interface, cfg.metric
+            ));
+        }
+    }
+    if nexthops >= 2 && policy == Some(0) {
+        w.push(format!(
+            "{} is 0: flows hash on addresses only, so one download uses one link; set it to 1",
+            family.hash_policy_name()
+        ));
+    }
+    w
+}
+
+/// Bring the kernel to the desired state: one route write in multipath
+/// mode, the member objects and one group write in the group modes. In
+/// auto mode, a mode the kernel refuses falls back to the next one.
+pub fn apply<K: Kernel + ?Sized>(
+    k: &mut K,
+    family: Family,
+    cfg: &Config,
+    dump: &Dump,
+    sel: &Selection,
+    event: &Event,
+) -> Result<Outcome, Error> {
+    let label = event.label();
+    let mut st = State::read(k, family, cfg.table)?;
+    let modes = modes(cfg, st.objs.is_some())?;
+    let mut out = Outcome {
+        warnings: shadow_warnings(cfg, &st.routes),
+        ..Outcome::default()
+    };
+    out.warnings.extend(warnings(
+        family,
+        cfg,
+        dump,
+        sel.members.len(),
+        k.hash_policy(family),
+    ));
+    let mut refused = Vec::new();
+    let mut retried = false;
+    let mut i = 0;
+    let (mode, done) = loop {
+        let mode = modes[i];
+        let r = match mode {
+            Mode::Multipath => multipath(k, family, cfg, &sel.members, &st),
+            m => group(k, m, family, cfg, &sel.members, &st),
+        };
+        match r {
+            Ok(d) => break (mode, d),
+            // A device vanished between our read and our write (pppd
+            // exited): read the kernel again and try once more.
+            Err(Fail::Vanished(_)) if !retried => {
+                retried = true;
+                st = State::read(k, family, cfg.table)?;
+            }
+            Err(Fail::Refused(e)) if i + 1 < modes.len() => {
+                refused.push(e);
+                i += 1;
+            }
+            Err(Fail::Refused(e)) | Err(Fail::Vanished(e)) => return Err(Error::Kernel(e)),
+            Err(Fail::Error(e)) => return Err(e),
+        }
+    };
+    let mut notes = String::new();
+    let mut note = |what: &str, items: &[String], sep: &str| {
+        if !items.is_empty() {
+            notes.push_str(&format!(" [{what}: {}]", items.join(sep)));
+        }
+    };
+    note("gone", &done.gone, ",");
+    note("no carrier", &done.no_carrier, ",");
+    note("left out", &sel.skipped, "; ");
+    if !done.stale.is_empty() {
+        let m: Vec<String> = done.stale.iter().map(u32::to_string).collect();
+        notes.push_str(&format!(" [removed ours at metric {}]", m.join(",")));
+    }
+    if done.removed_objs > 0 {
+        notes.push_str(&format!(
+            " [removed {} unused nexthop object{}]",
+            done.removed_objs,
+            if done.removed_objs == 1 { "" } else { "s" }
+        ));
+    }
+    if !refused.is_empty() {
+        notes.push_str(&format!(" [refused: {}]", refused.join("; ")));
+    }
+    let m = mode.name();
+    out.line = match (&done.change, &done.want) {
+        (Some(Change::Replace(_)), Some(r)) => {
+            format!("{label}: {m} {} (replaced){notes}", summary(r))
+        }
+        (Some(Change::Unchanged), Some(r)) => {
+            format!("{label}: {m} {} (unchanged){notes}", summary(r))
+        }
+        (Some(Change::Delete(_)), _) => format!(
+            "{label}: no live links, default metric {} deleted{notes}",
+            cfg.metric
+        ),
+        _ => format!("{label}: no live links, no route of ours{notes}"),
+    };
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

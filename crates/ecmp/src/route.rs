@@ -1,7 +1,6 @@
 //! The desired default route, the kernel's default routes as plain data,
 //! and the plan that turns one into the other with a single write.
 
-use crate::members::Member;
 use crate::{Error, Family, RTPROT_ECMP};
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -34,12 +33,13 @@ pub struct Route {
     pub nexthops: Vec<Nexthop>,
 }
 
-pub const RTN_UNICAST: u8 = 1;
+pub use crate::netlink::RTN_UNICAST;
 
 impl Route {
-    /// The route we want for these members, or None when there are none.
-    pub fn desired(family: Family, table: u32, metric: u32, members: &[Member]) -> Option<Route> {
-        if members.is_empty() {
+    /// The route we want over these members (resolved against the
+    /// kernel's links), or None when there are none.
+    pub fn desired(family: Family, table: u32, metric: u32, hops: &[Nexthop]) -> Option<Route> {
+        if hops.is_empty() {
             return None;
         }
         Some(Route {
@@ -50,15 +50,7 @@ impl Route {
             src_len: 0,
             kind: RTN_UNICAST,
             nhid: None,
-            nexthops: members
-                .iter()
-                .map(|m| Nexthop {
-                    gateway: m.gateway,
-                    ifindex: 0,
-                    dev: m.device.clone(),
-                    weight: m.weight,
-                })
-                .collect(),
+            nexthops: hops.to_vec(),
         })
     }
 
@@ -127,9 +119,10 @@ impl Route {
     }
 }
 
-/// What to do to the kernel.
+/// The change the route needs (the hotplug event's action is
+/// `event::Action`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Change {
     /// It already holds exactly the desired route: write nothing.
     Unchanged,
     /// No members and no route of ours: nothing to write either.
@@ -143,7 +136,7 @@ pub enum Action {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    pub action: Action,
+    pub change: Change,
     /// Routes of ours in the same table at another metric (left by an
     /// earlier configuration): deleted after the main write.
     pub stale: Vec<Route>,
@@ -186,7 +179,7 @@ pub fn plan(
         .filter(|r| r.metric != metric)
         .map(|r| (*r).clone())
         .collect();
-    let action = match desired {
+    let change = match desired {
         Some(want) => {
             // REPLACE would overwrite whatever holds this slot, ours or not.
             if let Some(f) = kernel
@@ -201,16 +194,16 @@ pub fn plan(
                 )));
             }
             match here {
-                Some(have) if have.same_as(want) => Action::Unchanged,
-                _ => Action::Replace(want.clone()),
+                Some(have) if have.same_as(want) => Change::Unchanged,
+                _ => Change::Replace(want.clone()),
             }
         }
         None => match here {
-            Some(have) => Action::Delete(have.clone()),
-            None => Action::Absent,
+            Some(have) => Change::Delete(have.clone()),
+            None => Change::Absent,
         },
     };
-    Ok(Plan { action, stale })
+    Ok(Plan { change, stale })
 }
 
 #[cfg(test)]
@@ -252,14 +245,14 @@ mod tests {
             vec![nh("10.0.0.1", 3, 1), nh("10.0.0.1", 2, 1)],
         );
         assert_eq!(
-            plan(Some(&want), &[have], 254, 1).unwrap().action,
-            Action::Unchanged
+            plan(Some(&want), &[have], 254, 1).unwrap().change,
+            Change::Unchanged
         );
         let want = route(1, RTPROT_ECMP, vec![nh("10.0.0.1", 2, 5)]);
         let have = route(1, RTPROT_ECMP, vec![nh("10.0.0.1", 2, 1)]);
         assert_eq!(
-            plan(Some(&want), &[have], 254, 1).unwrap().action,
-            Action::Unchanged
+            plan(Some(&want), &[have], 254, 1).unwrap().change,
+            Change::Unchanged
         );
     }
 
@@ -280,8 +273,8 @@ mod tests {
             vec![route(1, RTPROT_ECMP, vec![nh("10.0.0.1", 2, 1)])],
         ] {
             assert_eq!(
-                plan(Some(&want), &have, 254, 1).unwrap().action,
-                Action::Replace(want.clone())
+                plan(Some(&want), &have, 254, 1).unwrap().change,
+                Change::Replace(want.clone())
             );
         }
     }
@@ -298,11 +291,11 @@ mod tests {
         other_table.table = 100;
         let other_metric = route(0, 4, vec![nh("10.9.9.9", 7, 1)]);
         let p = plan(Some(&want), &[other_table, other_metric], 254, 1).unwrap();
-        assert_eq!(p.action, Action::Replace(want.clone()));
+        assert_eq!(p.change, Change::Replace(want.clone()));
         // Nothing to install: a foreign route in our slot is left alone.
         assert_eq!(
-            plan(None, &[foreign], 254, 1).unwrap().action,
-            Action::Absent
+            plan(None, &[foreign], 254, 1).unwrap().change,
+            Change::Absent
         );
     }
 
@@ -311,7 +304,7 @@ mod tests {
         let ours = route(1, RTPROT_ECMP, vec![nh("10.0.0.1", 2, 1)]);
         let old = route(5, RTPROT_ECMP, vec![nh("10.0.0.1", 2, 1)]);
         let p = plan(None, &[ours.clone(), old.clone()], 254, 1).unwrap();
-        assert_eq!(p.action, Action::Delete(ours));
+        assert_eq!(p.change, Change::Delete(ours));
         assert_eq!(p.stale, vec![old]);
     }
 

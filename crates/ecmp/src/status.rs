@@ -18,10 +18,10 @@
 
 use crate::config::Config;
 use crate::dump::Dump;
+use crate::kernel::{Link, State};
 use crate::members::Selection;
 use crate::nexthop::{self, NhKind, NhObject};
 use crate::route::Route;
-use crate::system::Link;
 use crate::Family;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -181,19 +181,17 @@ fn route_type(kind: u8) -> &'static str {
     }
 }
 
-/// Everything `status` shows. `sel` is the selection for a sync (no event);
-/// `warnings` those a run would log.
-#[allow(clippy::too_many_arguments)]
+/// Everything `status` shows. `sel` is the selection for a sync (no
+/// event), `st` the kernel as read, `warnings` those a run would log.
 pub fn report(
     family: Family,
     cfg: &Config,
     dump: &Dump,
     sel: &Selection,
-    links: &[Link],
-    routes: &[Route],
-    objs: Option<&[NhObject]>,
+    st: &State,
     mut warnings: Vec<String>,
 ) -> Report {
+    let (links, routes, objs) = (&st.links[..], &st.routes[..], st.objs.as_deref());
     let ours = routes
         .iter()
         .find(|r| r.is_ours() && r.metric == cfg.metric && r.src_len == 0);
@@ -313,10 +311,7 @@ pub fn report(
     }
     Report {
         schema: 1,
-        family: match family {
-            Family::V4 => "ipv4",
-            Family::V6 => "ipv6",
-        },
+        family: family.section(),
         table: cfg.table,
         metric: cfg.metric,
         mode: cfg.mode.name(),
@@ -509,58 +504,13 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
     out
 }
 
-/// One finding of `check`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub ok: bool,
-    pub what: String,
-    /// One line that fixes it (empty when ok).
-    pub fix: String,
-}
-
-impl Finding {
-    pub fn ok(what: impl Into<String>) -> Finding {
-        Finding {
-            ok: true,
-            what: what.into(),
-            fix: String::new(),
-        }
-    }
-    pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding {
-            ok: false,
-            what: what.into(),
-            fix: fix.into(),
-        }
-    }
-}
-
-pub fn render_check(findings: &[Finding], colour: bool) -> String {
-    let mut out = String::new();
-    for f in findings {
-        let tag = match (f.ok, colour) {
-            (true, false) => "[ok]  ".to_string(),
-            (false, false) => "[FAIL]".to_string(),
-            (true, true) => "\x1b[32m[ok]\x1b[0m  ".to_string(),
-            (false, true) => "\x1b[31m[FAIL]\x1b[0m".to_string(),
-        };
-        out.push_str(&format!("{tag} {}\n", f.what));
-        if !f.ok {
-            out.push_str(&format!("       fix: {}\n", f.fix));
-        }
-    }
-    let bad = findings.iter().filter(|f| !f.ok).count();
-    out.push_str(&format!("{} checks, {bad} to fix\n", findings.len()));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::route::{Nexthop, RTN_UNICAST};
     use crate::RTPROT_ECMP;
 
-    use crate::app::tests::{link, member};
+    use crate::program::tests::{link, member};
 
     fn multipath(hops: &[(&str, u32, &str)]) -> Route {
         Route {
@@ -580,6 +530,14 @@ mod tests {
                     weight: 1,
                 })
                 .collect(),
+        }
+    }
+
+    fn st(links: &[Link], routes: &[Route], objs: Option<&Vec<NhObject>>) -> State {
+        State {
+            links: links.to_vec(),
+            routes: routes.to_vec(),
+            objs: objs.cloned(),
         }
     }
 
@@ -606,7 +564,14 @@ mod tests {
             ("100.64.0.1", 5, "pppoe-wan"),
             ("100.64.0.2", 6, "pppoe-VWAN1"),
         ])];
-        let r = report(Family::V4, &cfg, &dump, &sel, &links, &routes, None, vec![]);
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &st(&links, &routes, None),
+            vec![],
+        );
         assert!(r.in_sync, "{:?}", r.diff);
         assert_eq!(r.mode_in_use, "multipath");
         let text = render(&r, "ecmp4", false);
@@ -630,7 +595,14 @@ mod tests {
             ("100.64.0.1", 5, "pppoe-wan"),
             ("100.64.0.9", 7, "pppoe-old"),
         ])];
-        let r = report(Family::V4, &cfg, &dump, &sel, &links, &routes, None, vec![]);
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &st(&links, &routes, None),
+            vec![],
+        );
         assert!(!r.in_sync);
         assert_eq!(
             r.diff,
@@ -639,7 +611,14 @@ mod tests {
                 "- pppoe-old via 100.64.0.9 (in the kernel, not a live member)"
             ]
         );
-        let r = report(Family::V4, &cfg, &dump, &sel, &links, &[], None, vec![]);
+        let r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &st(&links, &[], None),
+            vec![],
+        );
         assert_eq!(
             r.diff,
             ["no default route of ours at metric 1 in table main"]
@@ -681,9 +660,7 @@ mod tests {
             &cfg,
             &dump,
             &sel,
-            &links,
-            &[route.clone()],
-            Some(&objs),
+            &st(&links, &[route.clone()], Some(&objs)),
             vec![],
         );
         assert!(r.in_sync, "{:?}", r.diff);
@@ -701,9 +678,7 @@ mod tests {
             &cfg,
             &dump,
             &sel,
-            &links,
-            &[route],
-            Some(&objs),
+            &st(&links, &[route], Some(&objs)),
             vec![],
         );
         assert_eq!(
@@ -720,9 +695,7 @@ mod tests {
             &cfg,
             &dump,
             &sel,
-            &links,
-            &[],
-            None,
+            &st(&links, &[], None),
             vec!["w \"quoted\"\n\\ \u{1}".into()],
         );
         let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
@@ -739,14 +712,5 @@ mod tests {
         assert_eq!(v["warnings"][0], "w \"quoted\"\n\\ \u{1}");
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 12, "{keys:?}");
-    }
-
-    #[test]
-    fn check_rendering() {
-        let f = [Finding::ok("a"), Finding::fail("b is off", "turn b on")];
-        assert_eq!(
-            render_check(&f, false),
-            "[ok]   a\n[FAIL] b is off\n       fix: turn b on\n2 checks, 1 to fix\n"
-        );
     }
 }

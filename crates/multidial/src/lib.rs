@@ -8,30 +8,32 @@
 pub mod cli;
 pub mod plan;
 
-use ecmp::proc;
 use ecmp::uci::parse_show;
+use ecmp::{proc, Error};
 use plan::{Balancer, Current, Setup};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// An error and its exit status.
-pub struct Fail(pub i32, pub String);
+/// Exit 2 (usage); uci failing, refusing or holding a section not ours is
+/// `Error::Config`, exit 3. The core's error type and exit statuses.
+fn usage(m: impl Into<String>) -> Error {
+    Error::Usage(m.into())
+}
 
-fn usage(m: impl Into<String>) -> Fail {
-    Fail(2, m.into())
+fn uci_failed(m: impl Into<String>) -> Error {
+    Error::Config(m.into())
 }
 
 pub fn main() -> i32 {
-    let argv: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+    let argv = match ecmp::cli::argv() {
         Ok(v) => v,
-        Err(_) => {
-            ecmp::complain!("multidial: usage: arguments must be valid UTF-8");
-            return 2;
+        Err(e) => {
+            ecmp::complain!("multidial: {e}");
+            return e.exit_code();
         }
     };
-    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    let rest: Vec<&str> = argv.iter().map(String::as_str).collect();
     let args = match <cli::Args as argh::FromArgs>::from_args(&["multidial"], &rest) {
         Ok(a) => a,
         Err(e) => {
@@ -53,9 +55,9 @@ pub fn main() -> i32 {
     }
     match run(&args) {
         Ok(code) => code,
-        Err(Fail(code, m)) => {
-            ecmp::complain!("multidial: {m}");
-            code
+        Err(e) => {
+            ecmp::complain!("multidial: {e}");
+            e.exit_code()
         }
     }
 }
@@ -84,28 +86,33 @@ impl<'a> Uci<'a> {
         self.prog.display().to_string()
     }
 
-    /// Run `uci <dirs> <args>` (empty stdin, bounded); its stdout.
-    fn run(&self, args: &[&str]) -> Result<Vec<u8>, proc::ProcError> {
+    /// Run `uci <dirs> <args>` (bounded); its stdout, and what it printed
+    /// on stderr even when it exits 0.
+    fn run(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, String), proc::ProcError> {
         let mut all: Vec<&str> = self.args.iter().map(String::as_str).collect();
         all.extend_from_slice(args);
-        proc::run(self.prog, &all, Duration::from_secs(10), 8 << 20)
+        proc::run_full(self.prog, &all, stdin, Duration::from_secs(30), 8 << 20)
     }
 
     /// `uci show <pkg>`, parsed. A package that does not exist (no mwan3
     /// installed, no /etc/config/ecmp) is empty.
-    fn show(&self, pkg: &str) -> Result<Vec<ecmp::uci::Section>, Fail> {
-        match self.run(&["show", pkg]) {
-            Ok(out) => parse_show(&String::from_utf8_lossy(&out)).map_err(|e| Fail(3, e)),
+    fn show(&self, pkg: &str) -> Result<Vec<ecmp::uci::Section>, Error> {
+        match self.run(&["show", pkg], None) {
+            Ok((out, _)) => parse_show(&String::from_utf8_lossy(&out)).map_err(uci_failed),
             Err(proc::ProcError::Failed { stderr, .. })
                 if (pkg == "mwan3" || pkg == "ecmp") && stderr.contains("Entry not found") =>
             {
                 Ok(Vec::new())
             }
-            Err(e) => Err(Fail(3, format!("{} show {pkg}: {e}", self.name()))),
+            Err(e) => Err(uci_failed(format!("{} show {pkg}: {e}", self.name()))),
         }
     }
 
-    fn read(&self) -> Result<Current, Fail> {
+    fn read(&self) -> Result<Current, Error> {
         Ok(Current {
             network: self.show("network")?,
             firewall: self.show("firewall")?,
@@ -116,10 +123,10 @@ impl<'a> Uci<'a> {
 
     /// Uncommitted changes in the packages we write, as `uci changes`
     /// prints them: ours would be committed along with them.
-    fn pending(&self) -> Result<Vec<String>, Fail> {
-        let out = self
-            .run(&["changes"])
-            .map_err(|e| Fail(3, format!("{} changes: {e}", self.name())))?;
+    fn pending(&self) -> Result<Vec<String>, Error> {
+        let (out, _) = self
+            .run(&["changes"], None)
+            .map_err(|e| uci_failed(format!("{} changes: {e}", self.name())))?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
             .filter(|l| {
@@ -134,41 +141,21 @@ impl<'a> Uci<'a> {
 
     /// `uci batch` with `text` on stdin: nothing secret on argv. uci exits
     /// 0 even when it refused lines; what it printed on stderr says so.
-    fn batch(&self, text: &str) -> Result<(), Fail> {
-        let mut child = Command::new(self.prog)
-            .args(&self.args)
-            .arg("batch")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Fail(3, format!("{} batch: {e}", self.name())))?;
-        if let Some(mut i) = child.stdin.take() {
-            i.write_all(text.as_bytes())
-                .map_err(|e| Fail(3, format!("{} batch: {e}", self.name())))?;
+    fn batch(&self, text: &str) -> Result<(), Error> {
+        match self.run(&["batch"], Some(text.as_bytes())) {
+            Ok((_, err)) if err.is_empty() => Ok(()),
+            Ok((_, err)) => Err(uci_failed(format!(
+                "{} batch refused: exit status: 0 {}",
+                self.name(),
+                err.lines().next().unwrap_or("")
+            ))),
+            Err(e) => Err(uci_failed(format!("{} batch refused: {e}", self.name()))),
         }
-        let o = child
-            .wait_with_output()
-            .map_err(|e| Fail(3, format!("{} batch: {e}", self.name())))?;
-        let err = String::from_utf8_lossy(&o.stderr);
-        let err = err.trim();
-        if !o.status.success() || !err.is_empty() {
-            return Err(Fail(
-                3,
-                format!(
-                    "{} batch refused: {} {}",
-                    self.name(),
-                    o.status,
-                    err.lines().next().unwrap_or("")
-                ),
-            ));
-        }
-        Ok(())
     }
 
     fn revert(&self, pkgs: &[&str]) {
         for p in pkgs {
-            let _ = self.run(&["revert", p]);
+            let _ = self.run(&["revert", p], None);
         }
     }
 }
@@ -180,52 +167,52 @@ fn write(
     uci: &Uci,
     lines: &[String],
     check: impl Fn(&Current) -> Result<(), String>,
-) -> Result<(), Fail> {
+) -> Result<(), Error> {
     if lines.is_empty() {
         return Ok(());
     }
     let pending = uci.pending()?;
     if !pending.is_empty() {
-        return Err(Fail(
-            3,
-            format!(
-                "uncommitted uci changes ({}{}): commit or revert them first (uci changes)",
-                pending[0],
-                if pending.len() > 1 { ", ..." } else { "" }
-            ),
-        ));
+        return Err(uci_failed(format!(
+            "uncommitted uci changes ({}{}): commit or revert them first (uci changes)",
+            pending[0],
+            if pending.len() > 1 { ", ..." } else { "" }
+        )));
     }
     let pkgs = plan::touched(lines);
     // uci writes only into packages that exist: /etc/config/ecmp comes
     // with the package, but may have been deleted.
     if pkgs.contains(&"ecmp") && !uci.dir.join("ecmp").exists() {
         std::fs::write(uci.dir.join("ecmp"), "")
-            .map_err(|e| Fail(3, format!("{}/ecmp: {e}", uci.dir.display())))?;
+            .map_err(|e| uci_failed(format!("{}/ecmp: {e}", uci.dir.display())))?;
     }
     let mut text = lines.join("\n");
     text.push('\n');
     let result = uci.batch(&text).and_then(|()| {
         // uci show includes the uncommitted changes: what we would commit.
         check(&uci.read()?).map_err(|left| {
-            Fail(
-                3,
-                format!("uci did not take every change (still to do: {left})"),
-            )
+            uci_failed(format!(
+                "uci did not take every change (still to do: {left})"
+            ))
         })
     });
     if let Err(e) = result {
         uci.revert(&pkgs);
-        return Err(Fail(e.0, format!("{}; nothing written", e.1)));
+        let m = match e {
+            Error::Config(m) | Error::Usage(m) | Error::Input(m) => m,
+            e => e.to_string(),
+        };
+        return Err(uci_failed(format!("{m}; nothing written")));
     }
     for p in &pkgs {
-        if let Err(e) = uci.run(&["commit", p]) {
-            return Err(Fail(3, format!("{} commit {p}: {e}", uci.name())));
+        if let Err(e) = uci.run(&["commit", p], None) {
+            return Err(uci_failed(format!("{} commit {p}: {e}", uci.name())));
         }
     }
     Ok(())
 }
 
-fn run(a: &cli::Args) -> Result<i32, Fail> {
+fn run(a: &cli::Args) -> Result<i32, Error> {
     let command = a
         .command
         .as_deref()
@@ -238,14 +225,12 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
             let uci = Uci::new(a);
             let cur = uci.read()?;
             if setup.balancer == Balancer::Mwan3 && cur.mwan3.is_empty() {
-                return Err(Fail(
-                    3,
-                    "--balancer mwan3: mwan3 is not installed (opkg install mwan3 / apk add mwan3)"
-                        .into(),
+                return Err(uci_failed(
+                    "--balancer mwan3: mwan3 is not installed (apk add mwan3; 24.10: opkg install mwan3)",
                 ));
             }
             if command == "plan" {
-                let lines = plan::plan(&setup, &cur, !a.show_password).map_err(|e| Fail(3, e))?;
+                let lines = plan::plan(&setup, &cur, !a.show_password).map_err(uci_failed)?;
                 if lines.is_empty() {
                     ecmp::complain!("multidial: nothing to do: the config already matches");
                 }
@@ -254,7 +239,7 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
                 }
                 return Ok(0);
             }
-            let lines = plan::plan(&setup, &cur, false).map_err(|e| Fail(3, e))?;
+            let lines = plan::plan(&setup, &cur, false).map_err(uci_failed)?;
             let shadowed = plan::shadowing(&cur, &setup.lines);
             let reordered = lines.iter().any(|l| l.starts_with("reorder "));
             write(&uci, &lines, |now| match plan::plan(&setup, now, true) {
@@ -312,7 +297,7 @@ fn run(a: &cli::Args) -> Result<i32, Fail> {
     }
 }
 
-fn setup(a: &cli::Args) -> Result<Setup, Fail> {
+fn setup(a: &cli::Args) -> Result<Setup, Error> {
     let username = a.username.clone().ok_or_else(|| usage("give --username"))?;
     let balancer = match a.balancer.as_str() {
         "ecmp" => Balancer::Ecmp,
@@ -349,7 +334,7 @@ fn setup(a: &cli::Args) -> Result<Setup, Fail> {
 }
 
 /// The password: the file's one line (or stdin's), without its newline.
-fn read_password(p: &Path) -> Result<String, Fail> {
+fn read_password(p: &Path) -> Result<String, Error> {
     let mut s = String::new();
     let r = if p == Path::new("-") {
         std::io::stdin().take(4096).read_to_string(&mut s)
@@ -371,7 +356,7 @@ fn read_password(p: &Path) -> Result<String, Fail> {
     Ok(s.to_string())
 }
 
-fn up(a: &cli::Args) -> Result<i32, Fail> {
+fn up(a: &cli::Args) -> Result<i32, Error> {
     let cur = Uci::new(a).read()?;
     let ifaces = plan::our_interfaces(&cur);
     if ifaces.is_empty() {
@@ -389,10 +374,11 @@ fn up(a: &cli::Args) -> Result<i32, Fail> {
             proc::run(
                 &a.ubus,
                 &["call", &obj, "up"],
+                None,
                 Duration::from_secs(10),
                 1 << 16,
             )
-            .map_err(|e| Fail(3, format!("{} call {obj} up: {e}", a.ubus.display())))?;
+            .map_err(|e| uci_failed(format!("{} call {obj} up: {e}", a.ubus.display())))?;
         }
         ecmp::say!("multidial: up {}", chunk.join(" "));
     }
@@ -401,17 +387,19 @@ fn up(a: &cli::Args) -> Result<i32, Fail> {
     loop {
         let out = proc::run(
             &a.ubus,
-            &["call", "network.interface", "dump"],
+            &ecmp::UBUS_DUMP,
+            None,
             Duration::from_secs(10),
             8 << 20,
         )
         .map_err(|e| {
-            Fail(
-                3,
-                format!("{} call network.interface dump: {e}", a.ubus.display()),
-            )
+            uci_failed(format!(
+                "{} {}: {e}",
+                a.ubus.display(),
+                ecmp::UBUS_DUMP.join(" ")
+            ))
         })?;
-        let dump = ecmp::dump::Dump::parse(&out).map_err(|e| Fail(3, e.to_string()))?;
+        let dump = ecmp::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
         let is_up = |n: &String| dump.interface.iter().any(|i| i.interface == *n && i.up);
         let (ok, not): (Vec<&String>, Vec<&String>) = ifaces.iter().partition(|n| is_up(n));
         if not.is_empty() || waited >= a.wait {

@@ -1,0 +1,380 @@
+//! `check`: the installation and the kernel's features, each finding with
+//! its one-line fix. It probes the real kernel (a blackhole nexthop and a
+//! resilient group of it, created and deleted at once; a macvlan without a
+//! parent, which the kernel refuses either way) and reads the files of the
+//! installation under `--root`.
+
+use crate::event::Event;
+use crate::kernel::{Kernel, State, EPERM};
+use crate::netlink::Write;
+use crate::rtnetlink::Netlink;
+use crate::settings::Settings;
+use crate::{input, members, proc, Family};
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One finding.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    pub what: String,
+    /// One line that fixes it (empty when ok).
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn ok(what: impl Into<String>) -> Finding {
+        Finding {
+            ok: true,
+            what: what.into(),
+            fix: String::new(),
+        }
+    }
+    pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            ok: false,
+            what: what.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+pub fn render(findings: &[Finding], colour: bool) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let tag = match (f.ok, colour) {
+            (true, false) => "[ok]  ",
+            (false, false) => "[FAIL]",
+            (true, true) => "\x1b[32m[ok]\x1b[0m  ",
+            (false, true) => "\x1b[31m[FAIL]\x1b[0m",
+        };
+        out.push_str(&format!("{tag} {}\n", f.what));
+        if !f.ok {
+            out.push_str(&format!("       fix: {}\n", f.fix));
+        }
+    }
+    let bad = findings.iter().filter(|f| !f.ok).count();
+    out.push_str(&format!("{} checks, {bad} to fix\n", findings.len()));
+    out
+}
+
+/// What the resilient-group probe found.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    Yes,
+    No,
+    /// Our probe IDs are held by someone else's objects.
+    Taken,
+    /// EPERM: not root (or no CAP_NET_ADMIN).
+    NotRoot,
+}
+
+/// Probe for resilient groups with a blackhole and a group of it, both
+/// ours and gone again at once.
+fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Probe {
+    use crate::nexthop::{NhKind, NhObject, Resilient, MEMBER_LAST};
+    let (bh, grp) = (MEMBER_LAST - 1, MEMBER_LAST);
+    if objs.iter().any(|o| o.id == bh || o.id == grp) {
+        return Probe::Taken;
+    }
+    let b = NhObject {
+        id: bh,
+        family: Some(Family::V4),
+        protocol: crate::RTPROT_ECMP,
+        kind: NhKind::Blackhole,
+    };
+    match nl.write_nexthop(&b, Write::Create) {
+        Ok(()) => {}
+        Err(e) if e.errno() == EPERM => return Probe::NotRoot,
+        Err(_) => return Probe::No,
+    }
+    let g = NhObject {
+        id: grp,
+        family: None,
+        protocol: crate::RTPROT_ECMP,
+        kind: NhKind::Group {
+            entries: vec![(bh, 1)],
+            resilient: Some(Resilient {
+                buckets: 2,
+                ..Resilient::default()
+            }),
+        },
+    };
+    let ok = nl.write_nexthop(&g, Write::Create).is_ok();
+    if ok {
+        let _ = nl.del_nexthop(grp);
+    }
+    let _ = nl.del_nexthop(bh);
+    if ok {
+        Probe::Yes
+    } else {
+        Probe::No
+    }
+}
+
+/// Hooks in `dir` other than ours that write a default route: the seed's
+/// 97-ECMPv4/98-ECMPv6, or a copy of them, fight ours on every event.
+fn foreign_hooks(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            if name == Family::V4.hook() || name == Family::V6.hook() {
+                return false;
+            }
+            let mut text = Vec::new();
+            let read = std::fs::File::open(e.path())
+                .and_then(|f| f.take(256 << 10).read_to_end(&mut text));
+            let text = String::from_utf8_lossy(&text);
+            read.is_ok()
+                && (text.contains("route replace default")
+                    || text.contains("route add default")
+                    || text.contains("nexthop via"))
+        })
+        .map(|e| e.path().display().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+/// When ROOT/etc/config/network holds macvlan devices multidial made:
+/// whether this kernel has macvlan. None: no such devices (or no uci).
+fn macvlan(uci: &Path, root: &Path) -> Option<Finding> {
+    let dir = root.join("etc/config");
+    let out = proc::run(
+        uci,
+        &["-c", &dir.to_string_lossy(), "show", "network"],
+        None,
+        Duration::from_secs(5),
+        8 << 20,
+    )
+    .ok()?;
+    let text = String::from_utf8_lossy(&out);
+    // `network.S.multidial='1'` and `network.S.type='macvlan'` of one S.
+    let n = text
+        .lines()
+        .filter_map(|l| l.strip_suffix(".type='macvlan'"))
+        .filter(|s| text.lines().any(|l| l == format!("{s}.multidial='1'")))
+        .count();
+    if n == 0 {
+        return None;
+    }
+    Some(
+        match Netlink::open().map(|mut nl| nl.has_link_kind("macvlan")) {
+            Ok(Ok(true)) => Finding::ok(format!(
+                "kernel: macvlan, for the {n} devices multidial made"
+            )),
+            Ok(Ok(false)) => Finding::fail(
+                format!("kernel: no macvlan, so the {n} devices multidial made cannot exist"),
+                "apk add kmod-macvlan (24.10: opkg install kmod-macvlan)",
+            ),
+            Ok(Err(e)) => Finding::fail(
+                format!("kernel: cannot probe for macvlan: {e}"),
+                "run check as root",
+            ),
+            Err(e) => Finding::fail(
+                format!("kernel: cannot probe for macvlan: {e}"),
+                "run check as root",
+            ),
+        },
+    )
+}
+
+/// Every finding, in the order they print.
+pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
+    let family = s.family;
+    let p = family.program();
+    let mut f = Vec::new();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    match Netlink::open().and_then(|mut nl| Ok((nl.nexthops()?, nl))) {
+        Err(e) => f.push(Finding::fail(
+            format!("rtnetlink: {e}"),
+            "run as root on the router",
+        )),
+        Ok((None, _)) => {
+            f.push(Finding::ok(format!("kernel {release}: multipath routes")));
+            f.push(Finding::fail(
+                format!("kernel {release} has no nexthop objects: on IPv4 a redial deletes the whole route until the next event"),
+                "upgrade to OpenWrt 21.02 or later (Linux 5.3+); until then mode multipath is used",
+            ));
+        }
+        Ok((Some(objs), mut nl)) => {
+            f.push(Finding::ok(format!(
+                "kernel {release}: nexthop objects (the route survives a redial)"
+            )));
+            f.push(match probe_resilient(&mut nl, &objs) {
+                Probe::Yes => Finding::ok("kernel: resilient nexthop groups (a redial moves only its own flows)"),
+                Probe::No => Finding::fail(
+                    "kernel: no resilient nexthop groups (hash-threshold groups re-hash flows on every change)",
+                    "upgrade to OpenWrt 23.05 or later (Linux 5.13+); until then mode group is used",
+                ),
+                Probe::Taken => Finding::fail(
+                    "kernel: cannot probe for resilient groups (nexthop IDs 3967811582-3967811583 are taken)",
+                    "ip nexthop show id 3967811583; remove what holds them",
+                ),
+                Probe::NotRoot => Finding::fail(
+                    "kernel: cannot probe for resilient groups: the kernel refused a nexthop object (EPERM, not root)",
+                    format!("run {p} check as root"),
+                ),
+            });
+        }
+    }
+    let sysctl = family.hash_policy_name();
+    f.push(match std::fs::read_to_string(family.hash_policy_sysctl()) {
+        Ok(x) if x.trim() == "1" => Finding::ok(format!("{sysctl} = 1 (flows hash on ports too)")),
+        Ok(x) => Finding::fail(
+            format!("{sysctl} = {}: one download uses one link", x.trim()),
+            format!("sysctl -w {sysctl}=1; keep it in /etc/sysctl.d/60-ecmp-hotplug.conf"),
+        ),
+        Err(e) => Finding::fail(
+            format!("{sysctl}: {e}"),
+            "a kernel with CONFIG_IP_ROUTE_MULTIPATH",
+        ),
+    });
+    let cfg = match input::config(s) {
+        Ok(c) => {
+            f.push(Finding::ok(if s.config.exists() {
+                format!(
+                    "config {}: valid (mode {}, metric {})",
+                    s.config.display(),
+                    c.mode.name(),
+                    c.metric
+                )
+            } else {
+                format!("config {}: absent, defaults apply", s.config.display())
+            }));
+            Some(c)
+        }
+        Err(e) => {
+            f.push(Finding::fail(
+                format!("{e}"),
+                format!("fix {} (see README: Configuration)", s.config.display()),
+            ));
+            None
+        }
+    };
+    let hooks = root.join("etc/hotplug.d/iface");
+    let other = foreign_hooks(&hooks);
+    if other.is_empty() {
+        f.push(Finding::ok(format!(
+            "no other hook in {} writes a default route",
+            hooks.display()
+        )));
+    }
+    for h in other {
+        f.push(Finding::fail(
+            format!("{h} writes a default route too (the seed's ECMP script?): it fights ours on every event"),
+            format!("rm {h}; then run {p} (a sync)"),
+        ));
+    }
+    let hook = hooks.join(family.hook());
+    let bin = root.join(format!("usr/sbin/{p}"));
+    f.push(match std::fs::read_to_string(&hook) {
+        Ok(t) if t.contains(&format!("/usr/sbin/{p}")) => {
+            Finding::ok(format!("hotplug hook {} runs /usr/sbin/{p}", hook.display()))
+        }
+        Ok(_) => Finding::fail(
+            format!("hotplug hook {} does not run /usr/sbin/{p}", hook.display()),
+            "reinstall the package (apk fix ecmp-hotplug; 24.10: opkg install --force-reinstall ecmp-hotplug)",
+        ),
+        Err(e) => Finding::fail(
+            format!("hotplug hook {}: {e}", hook.display()),
+            "install the package: no event will ever run us",
+        ),
+    });
+    f.push(match std::fs::metadata(&bin) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+            Finding::ok(format!("{} is executable", bin.display()))
+        }
+        Ok(_) => Finding::fail(
+            format!("{} is not executable", bin.display()),
+            format!("chmod 0755 {}", bin.display()),
+        ),
+        Err(e) => Finding::fail(format!("{}: {e}", bin.display()), "install the package"),
+    });
+    if let Some(cfg) = cfg {
+        let dump = input::dump(&cfg, s);
+        match &dump {
+            Ok(d) => match members::select(family, d, &cfg, &Event::sync()) {
+                Ok(sel) => f.push(Finding::ok(format!(
+                    "{} {} interfaces, {} member{} up",
+                    match &s.dump_file {
+                        Some(p) => format!("dump {}:", p.display()),
+                        None => "ubus: netifd answered,".into(),
+                    },
+                    d.interface.len(),
+                    sel.members.len(),
+                    if sel.members.len() == 1 { "" } else { "s" }
+                ))),
+                Err(e) => f.push(Finding::fail(
+                    format!("{e}"),
+                    "see Troubleshooting in the README",
+                )),
+            },
+            Err(e) => f.push(Finding::fail(
+                format!("{e}"),
+                format!(
+                    "ubus call network.interface dump  (is ubusd running? is {} right?)",
+                    cfg.ubus.display()
+                ),
+            )),
+        }
+        // Routes of others that win over ours, or hold our metric (the
+        // seed's `default metric 1` multipath route).
+        let dump = dump.unwrap_or_default();
+        if let Ok(st) = Netlink::open().and_then(|mut nl| State::read(&mut nl, family, cfg.table)) {
+            let found = crate::status::rivals(&cfg, &dump, &st.routes);
+            if found.is_empty() {
+                f.push(Finding::ok(format!(
+                    "no other default route at or below metric {} in table {}",
+                    cfg.metric, cfg.table
+                )));
+            }
+            for (problem, fix) in found {
+                f.push(Finding::fail(problem, fix));
+            }
+        }
+    }
+    // Dials multidial made sit on macvlan devices: the kernel needs them.
+    f.extend(macvlan(&s.uci, root));
+    let uci: &PathBuf = &s.uci;
+    f.push(match std::fs::metadata(uci) {
+        Ok(m) if m.permissions().mode() & 0o111 != 0 => {
+            Finding::ok(format!("uci: {} is there", uci.display()))
+        }
+        _ if !s.config.exists() => Finding::ok(format!(
+            "uci: {} is missing, not needed without {}",
+            uci.display(),
+            s.config.display()
+        )),
+        _ => Finding::fail(
+            format!(
+                "uci: {} cannot be run, so {} cannot be read",
+                uci.display(),
+                s.config.display()
+            ),
+            "apk add uci (24.10: opkg install uci), or pass --uci",
+        ),
+    });
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_rendering() {
+        let f = [Finding::ok("a"), Finding::fail("b is off", "turn b on")];
+        assert_eq!(
+            render(&f, false),
+            "[ok]   a\n[FAIL] b is off\n       fix: turn b on\n2 checks, 1 to fix\n"
+        );
+    }
+}

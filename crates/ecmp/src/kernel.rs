@@ -1,0 +1,169 @@
+//! What the core needs from the kernel, and nothing of how it is asked:
+//! the [`Kernel`] trait (as netifd's system.h), the data it deals in, and
+//! [`State`], the kernel read once per attempt. Implementations:
+//! `rtnetlink::Netlink` (the real one, the only code that speaks
+//! netlink), `dryrun::DryRun` (records what it would write as `ip`
+//! commands) and, in unit tests, `testkernel::TestKernel`.
+
+use crate::netlink::Write;
+use crate::nexthop::NhObject;
+use crate::route::{self, Route};
+use crate::{Error, Family};
+
+// The target's own errno values: they differ between architectures (MIPS).
+pub const ENOENT: i32 = libc::ENOENT;
+pub const EPERM: i32 = libc::EPERM;
+pub const ENODEV: i32 = libc::ENODEV;
+pub const EINVAL: i32 = libc::EINVAL;
+pub const EEXIST: i32 = libc::EEXIST;
+pub const ENETDOWN: i32 = libc::ENETDOWN;
+pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
+
+/// A link as the kernel names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// Up with carrier (IFF_UP and IFF_LOWER_UP): the kernel refuses a
+    /// nexthop object on a device without it.
+    pub carrier: bool,
+}
+
+impl Link {
+    /// The name of ifindex `i` among `links`, or `if<i>` for one we did
+    /// not see (it went between two dumps).
+    pub fn name_of(links: &[Link], i: u32) -> String {
+        links
+            .iter()
+            .find(|l| l.index == i)
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("if{i}"))
+    }
+}
+
+/// Why a write did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelError {
+    /// The kernel refused: errno and its extended-ACK text.
+    Refused { errno: i32, text: String },
+    /// The socket failed (send, receive): errno and what was done.
+    Socket { errno: i32, text: String },
+    /// The message could not be built (larger than netlink's lengths):
+    /// nothing was sent; no errno.
+    Encode(String),
+}
+
+impl KernelError {
+    /// The errno of a refusal or a socket error; 0 for an encode error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            KernelError::Refused { errno, .. } | KernelError::Socket { errno, .. } => *errno,
+            KernelError::Encode(_) => 0,
+        }
+    }
+
+    /// A refusal, as a test kernel scripts one.
+    pub fn refused(errno: i32, text: &str) -> KernelError {
+        KernelError::Refused {
+            errno,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let os = |errno: i32| {
+            let s = std::io::Error::from_raw_os_error(errno).to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_string()
+        };
+        match self {
+            KernelError::Refused { errno, text } if text.is_empty() => {
+                write!(f, "{} (errno {errno})", os(*errno))
+            }
+            KernelError::Refused { errno, text } => {
+                write!(f, "{} (errno {errno}): {text}", os(*errno))
+            }
+            KernelError::Socket { errno, text } => {
+                write!(f, "{text}: {} (errno {errno})", os(*errno))
+            }
+            KernelError::Encode(text) => write!(f, "cannot encode the request: {text}"),
+        }
+    }
+}
+
+/// What the core needs from the kernel.
+pub trait Kernel {
+    fn links(&mut self) -> Result<Vec<Link>, Error>;
+    /// Default routes (dst /0) of `family` in `table`. Nexthops carry
+    /// their ifindex; [`State::read`] names them from the links it read.
+    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error>;
+    /// RTM_NEWROUTE with CREATE|REPLACE, acknowledged.
+    fn replace(&mut self, route: &Route) -> Result<(), KernelError>;
+    /// RTM_DELROUTE of a route of ours, acknowledged.
+    fn delete(&mut self, route: &Route) -> Result<(), KernelError>;
+    /// net.ipv{4,6}.fib_multipath_hash_policy, if readable.
+    fn hash_policy(&self, family: Family) -> Option<u32>;
+    /// Every nexthop object in the namespace; None when the kernel has no
+    /// nexthop objects (before 5.3: RTM_GETNEXTHOP is EOPNOTSUPP).
+    fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error>;
+    /// RTM_NEWNEXTHOP, CREATE and EXCL or REPLACE as `how` says.
+    fn write_nexthop(&mut self, obj: &NhObject, how: Write) -> Result<(), KernelError>;
+    /// RTM_DELNEXTHOP of one of our objects.
+    fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
+}
+
+/// What the kernel holds, read once per attempt: one link dump, one route
+/// dump, one nexthop dump.
+pub struct State {
+    pub links: Vec<Link>,
+    pub routes: Vec<Route>,
+    /// None: no nexthop objects in this kernel.
+    pub objs: Option<Vec<NhObject>>,
+}
+
+impl State {
+    pub fn read<K: Kernel + ?Sized>(k: &mut K, family: Family, table: u32) -> Result<State, Error> {
+        let links = k.links()?;
+        let mut routes = route::merge_siblings(k.default_routes(family, table)?);
+        for n in routes.iter_mut().flat_map(|r| r.nexthops.iter_mut()) {
+            if n.dev.is_empty() {
+                n.dev = Link::name_of(&links, n.ifindex);
+            }
+        }
+        Ok(State {
+            links,
+            routes,
+            objs: k.nexthops()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_error_text() {
+        assert_eq!(
+            KernelError::refused(19, "Nexthop device is not up").to_string(),
+            "No such device (errno 19): Nexthop device is not up"
+        );
+        assert_eq!(
+            KernelError::refused(1, "").to_string(),
+            "Operation not permitted (errno 1)"
+        );
+        let enc = KernelError::Encode("attribute 9 of 70000 bytes does not fit".into());
+        assert_eq!(enc.errno(), 0);
+        assert!(!enc.to_string().contains("Success"), "{enc}");
+        let sock = KernelError::Socket {
+            errno: libc::ENOBUFS,
+            text: "recv".into(),
+        }
+        .to_string();
+        assert!(
+            sock.starts_with("recv: ") && sock.ends_with(&format!("(errno {})", libc::ENOBUFS)),
+            "{sock}"
+        );
+    }
+}

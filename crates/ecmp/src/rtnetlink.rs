@@ -1,0 +1,251 @@
+//! The real [`Kernel`]: a NETLINK_ROUTE socket, and the two sysctls we
+//! read. The only file that speaks to the kernel; the messages themselves
+//! are built and read by the pure codec in `netlink.rs`.
+
+use crate::kernel::{Kernel, KernelError, Link, ENOENT, EOPNOTSUPP, EPERM};
+use crate::netlink::{self as nl, RouteOp, Write};
+use crate::nexthop::NhObject;
+use crate::route::Route;
+use crate::{Error, Family};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const NETLINK_GET_STRICT_CHK: libc::c_int = 12;
+
+pub struct Netlink {
+    fd: OwnedFd,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+fn os(what: &str) -> KernelError {
+    let e = std::io::Error::last_os_error();
+    KernelError::Socket {
+        errno: e.raw_os_error().unwrap_or(0),
+        text: what.into(),
+    }
+}
+
+impl Netlink {
+    pub fn open() -> Result<Netlink, Error> {
+        let no = |e: KernelError| Error::Kernel(format!("cannot open rtnetlink socket: {e}"));
+        // SAFETY: plain socket(2); the descriptor is owned at once.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if raw < 0 {
+            return Err(no(os("socket")));
+        }
+        // SAFETY: `raw` is a new descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: zeroed sockaddr_nl is a valid "any port, no groups".
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: a valid sockaddr of its own size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(no(os("bind")));
+        }
+        // Best effort: capped error echoes with the kernel's own text, and
+        // table-filtered dumps (older kernels lack them; nothing depends
+        // on them but the message text and the dump size).
+        for opt in [NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK] {
+            let one: libc::c_int = 1;
+            // SAFETY: an int option of its own size.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    SOL_NETLINK,
+                    opt,
+                    &one as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+        Ok(Netlink {
+            fd,
+            seq: 0,
+            buf: vec![0; 64 << 10],
+        })
+    }
+
+    /// Send one request and collect the payloads of its answer: every
+    /// message of a dump, or nothing for an acknowledged write.
+    fn request(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        payload: &[u8],
+    ) -> Result<Vec<Vec<u8>>, KernelError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let msg = nl::request(ty, flags, seq, payload)?;
+        loop {
+            // SAFETY: sending our own buffer on our socket.
+            let n = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    msg.as_ptr() as *const libc::c_void,
+                    msg.len(),
+                    0,
+                )
+            };
+            if n >= 0 {
+                break;
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(os("send"));
+            }
+        }
+        let dump = flags & nl::NLM_F_DUMP == nl::NLM_F_DUMP;
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: receiving into our own buffer of its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(os("recv"));
+            }
+            for m in nl::messages(&self.buf[..n as usize]) {
+                let m = m.map_err(|e| KernelError::Socket {
+                    errno: 0,
+                    text: format!("undecodable answer: {e}"),
+                })?;
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    nl::NLMSG_ERROR => {
+                        // An ACK ends a write; a refusal ends anything.
+                        nl::parse_error(&m)?;
+                        if !dump {
+                            return Ok(out);
+                        }
+                    }
+                    nl::NLMSG_DONE => return Ok(out),
+                    _ => out.push(m.payload.to_vec()),
+                }
+            }
+        }
+    }
+
+    /// Whether the kernel has link type `kind` (macvlan for multidial).
+    /// Err: could not tell (EPERM without root).
+    pub fn has_link_kind(&mut self, kind: &str) -> Result<bool, KernelError> {
+        let probe = nl::link_kind_probe(kind)?;
+        match self.request(
+            nl::RTM_NEWLINK,
+            nl::NLM_F_ACK | nl::NLM_F_CREATE | nl::NLM_F_EXCL,
+            &probe,
+        ) {
+            Err(e) if e.errno() == EOPNOTSUPP => Ok(false),
+            Err(e) if e.errno() == EPERM => Err(e),
+            // EINVAL (no lower device) or, in theory, success: it is there.
+            _ => Ok(true),
+        }
+    }
+}
+
+impl Kernel for Netlink {
+    fn links(&mut self) -> Result<Vec<Link>, Error> {
+        let msgs = self
+            .request(nl::RTM_GETLINK, nl::NLM_F_DUMP, &nl::link_dump())
+            .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        Ok(msgs.iter().filter_map(|p| nl::parse_link(p)).collect())
+    }
+
+    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
+        let req = nl::route_dump(family, table).map_err(|e| Error::Kernel(e.to_string()))?;
+        let msgs = match self.request(nl::RTM_GETROUTE, nl::NLM_F_DUMP, &req) {
+            Ok(m) => m,
+            // IPv4 answers ENOENT for a table that does not exist yet.
+            Err(e) if e.errno() == ENOENT => Vec::new(),
+            Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
+        };
+        let mut routes = Vec::new();
+        for p in msgs {
+            match nl::parse_route(family, &p) {
+                Ok(Some(r)) if r.table == table => routes.push(r),
+                Ok(_) => {}
+                Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
+            }
+        }
+        Ok(routes)
+    }
+
+    fn replace(&mut self, route: &Route) -> Result<(), KernelError> {
+        let msg = nl::route_msg(route, RouteOp::Replace)?;
+        self.request(
+            nl::RTM_NEWROUTE,
+            nl::NLM_F_ACK | nl::NLM_F_CREATE | nl::NLM_F_REPLACE,
+            &msg,
+        )
+        .map(drop)
+    }
+
+    fn delete(&mut self, route: &Route) -> Result<(), KernelError> {
+        debug_assert!(route.is_ours());
+        let msg = nl::route_msg(route, RouteOp::Delete)?;
+        self.request(nl::RTM_DELROUTE, nl::NLM_F_ACK, &msg)
+            .map(drop)
+    }
+
+    fn hash_policy(&self, family: Family) -> Option<u32> {
+        std::fs::read_to_string(family.hash_policy_sysctl())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
+        match self.request(nl::RTM_GETNEXTHOP, nl::NLM_F_DUMP, &nl::nexthop_dump()) {
+            Ok(msgs) => Ok(Some(
+                msgs.iter().filter_map(|p| nl::parse_nexthop(p)).collect(),
+            )),
+            Err(e) if e.errno() == EOPNOTSUPP => Ok(None),
+            Err(e) => Err(Error::Kernel(format!("nexthop dump: {e}"))),
+        }
+    }
+
+    fn write_nexthop(&mut self, obj: &NhObject, how: Write) -> Result<(), KernelError> {
+        let msg = nl::nexthop_msg(obj)?;
+        let how = match how {
+            Write::Create => nl::NLM_F_EXCL,
+            Write::Replace => nl::NLM_F_REPLACE,
+        };
+        self.request(
+            nl::RTM_NEWNEXTHOP,
+            nl::NLM_F_ACK | nl::NLM_F_CREATE | how,
+            &msg,
+        )
+        .map(drop)
+    }
+
+    fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
+        let msg = nl::nexthop_del(id)?;
+        self.request(nl::RTM_DELNEXTHOP, nl::NLM_F_ACK, &msg)
+            .map(drop)
+    }
+}
