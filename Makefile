@@ -36,13 +36,18 @@ demo:
 	$(CARGO) build --workspace --bins
 	$(NETNS) target/debug/ecmp-demo
 
+# Wall and CPU time per event: this build, and with BASE=rev an earlier
+# one (built from git archive) timed in turn, side by side in one run.
 bench:
 	$(CARGO) build --release --workspace --bins
-	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench
+	$(if $(BASE),rm -rf target/base-src && mkdir -p target/base-src && git archive $(BASE) | tar -x -C target/base-src && \
+		cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6)
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(if $(BASE),ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_LABEL="$(BASE)") \
+		$(NETNS) target/release/ecmp-bench
 
 # Instructions per event (callgrind) of this build and of BASE (a commit,
 # default HEAD: the working tree against the last commit), side by side.
-BASE ?= HEAD
+bench-instructions: BASE ?= HEAD
 bench-instructions:
 	$(CARGO) build --release --workspace --bins
 	rm -rf target/base-src && mkdir -p target/base-src

@@ -2,7 +2,9 @@
 //! Prints, per binary and N, the median wall and CPU time of one ifup that
 //! rewrites the route, of one event that finds it unchanged, the peak RSS,
 //! and the processes spawned per event (counted by the ubus and uci
-//! stand-ins). Run on release binaries (ECMP_BIN_DIR, set by make bench).
+//! stand-ins). Run on release binaries (ECMP_BIN_DIR, set by make bench);
+//! with ECMP_BASE_DIR (an earlier build, `make bench BASE=rev`) each event
+//! is timed for both builds in turn, side by side in one run.
 
 use sim::{in_netns, script, Router};
 use std::process::{Command, Stdio};
@@ -10,6 +12,7 @@ use std::time::Instant;
 
 const RUNS: usize = 21;
 
+#[derive(Clone)]
 struct Sample {
     wall_ms: f64,
     cpu_ms: f64,
@@ -49,10 +52,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    println!(
-        "binary  N    event               median wall  median CPU  peak RSS   processes/event"
-    );
+    let base = std::env::var_os("ECMP_BASE_DIR").map(std::path::PathBuf::from);
+    let this = std::env::var_os("ECMP_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .expect("ECMP_BIN_DIR");
+    let label = std::env::var("ECMP_BASE_LABEL").unwrap_or_else(|_| "base".into());
+    match &base {
+        Some(_) => println!(
+            "binary  N    event                 median wall ({label} / this)   median CPU ({label} / this)  peak RSS (this)  processes/event"
+        ),
+        None => println!(
+            "binary  N    event               median wall  median CPU  peak RSS   processes/event"
+        ),
+    }
     for n in [1u32, 8, 64, 256] {
+        let (base, this) = (base.clone(), this.clone());
         let rows = in_netns(move || {
             let mut r = Router::new(n);
             for i in 0..n as usize {
@@ -70,9 +84,11 @@ fn main() {
             let last = r.dials[n as usize - 1].name.clone();
             let mut rows = Vec::new();
             for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
-                let cmd = |action: &str| {
-                    let mut c = sim::command(b);
-                    c.env_clear()
+                let cmd = |dir: &std::path::Path, action: &str| {
+                    let mut c = Command::new(dir.join(b));
+                    c.arg("--lock-file")
+                        .arg(r.path("lock"))
+                        .env_clear()
                         .env("ACTION", action)
                         .env("INTERFACE", &iface)
                         .arg("--ubus")
@@ -85,30 +101,51 @@ fn main() {
                         .arg(r.path("nolog"));
                     c
                 };
+                let dirs: Vec<&std::path::Path> = base
+                    .iter()
+                    .map(|p| p.as_path())
+                    .chain([this.as_path()])
+                    .collect();
                 // ifup that changes the route: take the dial out first
                 // (not measured), so every measured ifup writes.
-                let mut rewrite = Vec::new();
-                let mut unchanged = Vec::new();
+                let mut rewrite = vec![Vec::new(); dirs.len()];
+                let mut unchanged = vec![Vec::new(); dirs.len()];
                 let calls_before = (r.ubus_calls(), uci_calls(&r));
                 for _ in 0..RUNS {
-                    measure(&mut cmd("ifdown"));
-                    rewrite.push(measure(&mut cmd("ifup")));
-                    unchanged.push(measure(&mut cmd("ifupdate")));
+                    for (k, d) in dirs.iter().enumerate() {
+                        measure(&mut cmd(d, "ifdown"));
+                        rewrite[k].push(measure(&mut cmd(d, "ifup")));
+                        unchanged[k].push(measure(&mut cmd(d, "ifupdate")));
+                    }
                 }
-                let events = 3 * RUNS;
+                let events = 3 * RUNS * dirs.len();
                 let ubus = (r.ubus_calls() - calls_before.0) as f64 / events as f64;
                 let uci = (uci_calls(&r) - calls_before.1) as f64 / events as f64;
                 for (what, s) in [
                     ("ifup (route changed)", &rewrite),
                     ("ifupdate (unchanged)", &unchanged),
                 ] {
-                    rows.push(format!(
-                        "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {:>5.2} MiB  {} (ubus {ubus}, uci {uci})",
-                        median(s.iter().map(|x| x.wall_ms).collect()),
-                        median(s.iter().map(|x| x.cpu_ms).collect()),
-                        s.iter().map(|x| x.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
-                        ubus + uci
-                    ));
+                    let wall = |v: &Vec<Sample>| median(v.iter().map(|x| x.wall_ms).collect());
+                    let cpu = |v: &Vec<Sample>| median(v.iter().map(|x| x.cpu_ms).collect());
+                    let last = s.last().expect("one build");
+                    let rss = last.iter().map(|x| x.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+                    rows.push(if s.len() == 2 {
+                        format!(
+                            "{b}   {n:<4} {what:<20}  {:>8.2} / {:>5.2} ms {:>17.2} / {:>5.2} ms  {rss:>9.2} MiB  {}",
+                            wall(&s[0]),
+                            wall(&s[1]),
+                            cpu(&s[0]),
+                            cpu(&s[1]),
+                            ubus + uci
+                        )
+                    } else {
+                        format!(
+                            "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {rss:>5.2} MiB  {} (ubus {ubus}, uci {uci})",
+                            wall(last),
+                            cpu(last),
+                            ubus + uci
+                        )
+                    });
                 }
             }
             rows

@@ -659,6 +659,11 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
 fn disabled_in_config_does_nothing_and_asks_no_ubus() {
     in_netns(|| {
         let r = Router::all_up(2);
+        // Our route is there; `enabled 0` leaves it as it is (it does not
+        // remove it: --flush does).
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        let before = ours();
+        assert_eq!(before.len(), 1);
         std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n\toption enabled '0'\n").unwrap();
         script(
             &r.path("uci"),
@@ -685,8 +690,8 @@ fn disabled_in_config_does_nothing_and_asks_no_ubus() {
             "{}",
             run.stderr
         );
-        assert_eq!(r.ubus_calls(), 0);
-        assert!(ours().is_empty());
+        assert_eq!(r.ubus_calls(), 1, "only the first event asked ubus");
+        assert_eq!(ours(), before);
     });
 }
 
@@ -741,39 +746,22 @@ fn flags_and_errors_say_what_they_mean() {
         for extra in [&["--dry-run"][..], &[]] {
             let mut a = vec!["--mode", "resilient", "--table", big];
             a.extend_from_slice(extra);
-            let run = r.event("ecmp4", "ifup", "wan", &a);
-            assert_eq!(run.code, 3, "{}", run.stderr);
-            assert!(
-                run.stderr.contains("which nexthop group IDs cannot encode"),
-                "{}",
-                run.stderr
-            );
+            r.event("ecmp4", "ifup", "wan", &a)
+                .says(3, "which nexthop group IDs cannot encode");
         }
         // A lock file whose directory is missing: configuration, not busy.
         let before = all_routes();
-        let run = r.event(
+        r.event(
             "ecmp4",
             "ifup",
             "wan",
             &["--lock-file", "/nonexistent/dir/lock"],
-        );
-        assert_eq!(run.code, 3, "{}", run.stderr);
-        assert!(
-            run.stderr
-                .contains("its directory must exist and be writable"),
-            "{}",
-            run.stderr
-        );
+        )
+        .says(3, "its directory must exist and be writable");
         assert_eq!(all_routes(), before);
         // --ubus-timeout 0 is refused with the range it takes.
-        let run = r.event("ecmp4", "ifup", "wan", &["--ubus-timeout", "0"]);
-        assert_eq!(run.code, 2);
-        assert!(
-            run.stderr
-                .contains("'0' is not a timeout (0.001-60 seconds)"),
-            "{}",
-            run.stderr
-        );
+        r.event("ecmp4", "ifup", "wan", &["--ubus-timeout", "0"])
+            .says(2, "'0' is not a timeout (0.001-60 seconds)");
     });
 }
 

@@ -172,6 +172,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// The run ended with `code` and said `text` on stderr.
+    pub fn says(&self, code: i32, text: &str) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}: {}",
+            self.stderr
+        );
+    }
+}
+
 impl Router {
     /// `n` dials named wan, VWAN1..VWAN(n-1), all down, no devices yet.
     /// Call inside [`in_netns`].

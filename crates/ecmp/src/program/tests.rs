@@ -107,15 +107,7 @@ fn device_vanishing_before_the_write_is_dropped_and_retried_once() {
         link(5, "pppoe-wan"),
         link(7, "pppoe-VWAN2"),
     ]);
-    let o = apply(
-        &mut k,
-        Family::V4,
-        &cfg,
-        &Dump::default(),
-        &sel,
-        &ev("ifup", "VWAN2"),
-    )
-    .unwrap();
+    let o = run_on(&mut k, &cfg, &sel, "ifup", "VWAN2").unwrap();
     assert_eq!(writes(&k), ["replace pppoe-wan,pppoe-VWAN2"]);
     assert_eq!(k.refused.len(), 1, "the first try, with VWAN1");
     assert!(k.refused[0].contains("dev pppoe-VWAN1"), "{:?}", k.refused);
@@ -130,15 +122,7 @@ fn device_vanishing_before_the_write_is_dropped_and_retried_once() {
 fn missing_device_up_front_is_left_out() {
     let (mut k, cfg, sel) = setup();
     k.links.retain(|l| l.name != "pppoe-wan");
-    let o = apply(
-        &mut k,
-        Family::V4,
-        &cfg,
-        &Dump::default(),
-        &sel,
-        &ev("ifup", "VWAN1"),
-    )
-    .unwrap();
+    let o = run_on(&mut k, &cfg, &sel, "ifup", "VWAN1").unwrap();
     assert_eq!(writes(&k), ["replace pppoe-VWAN1,pppoe-VWAN2"]);
     assert!(o.line.contains("[gone: pppoe-wan]"));
 }
@@ -236,8 +220,32 @@ fn group_setup(mode: Mode) -> (Dummy, Config, Selection) {
     (k, cfg, sel)
 }
 
+/// One event about `iface`, with an empty dump.
+fn run_on(
+    k: &mut Dummy,
+    cfg: &Config,
+    sel: &Selection,
+    a: &str,
+    iface: &str,
+) -> Result<Outcome, Error> {
+    apply(k, Family::V4, cfg, &Dump::default(), sel, &ev(a, iface))
+}
+
 fn run(k: &mut Dummy, cfg: &Config, sel: &Selection, a: &str) -> Result<Outcome, Error> {
-    apply(k, Family::V4, cfg, &Dump::default(), sel, &ev(a, "wan"))
+    run_on(k, cfg, sel, a, "wan")
+}
+
+/// A nexthop object of someone else's (proto static) on pppoe-wan.
+fn foreign(id: u32) -> NhObject {
+    NhObject {
+        id,
+        family: Some(Family::V4),
+        protocol: 4,
+        kind: NhKind::Gateway {
+            gateway: None,
+            ifindex: 5,
+        },
+    }
 }
 
 fn group_of(k: &Dummy, id: u32) -> Option<NhKind> {
@@ -374,15 +382,7 @@ fn mode_switches_leave_exactly_one_route_and_no_stray_objects() {
 #[test]
 fn a_failed_route_write_undoes_the_new_objects() {
     let (mut k, cfg, sel) = group_setup(Mode::Resilient);
-    let foreign = NhObject {
-        id: 7,
-        family: Some(Family::V4),
-        protocol: 4,
-        kind: NhKind::Gateway {
-            gateway: None,
-            ifindex: 5,
-        },
-    };
+    let foreign = foreign(7);
     k.objs = Some(vec![foreign.clone()]);
     let before_routes = k.routes.clone();
     // Fail the route write: the group exists, the route is refused.
@@ -441,15 +441,7 @@ fn a_member_without_carrier_stays_out_of_the_group() {
 #[test]
 fn no_members_removes_route_group_and_members_but_not_foreign_objects() {
     let (mut k, cfg, sel) = group_setup(Mode::Auto);
-    let foreign = NhObject {
-        id: M0 + 100,
-        family: Some(Family::V4),
-        protocol: 4,
-        kind: NhKind::Gateway {
-            gateway: None,
-            ifindex: 5,
-        },
-    };
+    let foreign = foreign(M0 + 100);
     k.objs = Some(vec![foreign.clone()]);
     run(&mut k, &cfg, &sel, "ifup").unwrap();
     assert_eq!(k.objs.as_ref().unwrap().len(), 5);
