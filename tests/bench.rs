@@ -1,8 +1,8 @@
 //! `make bench`: cost of one hotplug event for N = 1, 8, 64, 256 up dials.
 //! Prints, per binary and N, the median wall and CPU time of one ifup that
 //! rewrites the route, of one event that finds it unchanged, the peak RSS,
-//! and the processes spawned per event (counted by the ubus and uci
-//! stand-ins). Run on release binaries (ECMP_BIN_DIR, set by make bench);
+//! and the processes spawned per event (counted by the stand-ins of ubus
+//! and, for builds that read the config through it, uci). Run on release binaries (ECMP_BIN_DIR, set by make bench);
 //! with ECMP_BASE_DIR (an earlier build, `make bench BASE=rev`) each event
 //! is timed for both builds in turn, side by side in one run.
 
@@ -72,8 +72,9 @@ fn main() {
             for i in 0..n as usize {
                 r.dial_up(i);
             }
-            // A config file exists, so uci runs too (the worst case).
-            std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
+            // A config file exists, as on a router (the package ships it).
+            std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n\toption metric '1'\n").unwrap();
+            // An earlier build reads it through uci: a stand-in that counts.
             script(
                 &r.path("uci"),
                 &format!(
@@ -84,8 +85,23 @@ fn main() {
             let last = r.dials[n as usize - 1].name.clone();
             let mut rows = Vec::new();
             for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
+                // Builds before the native config reader take --uci.
+                let with_uci: Vec<std::path::PathBuf> = base
+                    .iter()
+                    .chain([&this])
+                    .filter(|dir| {
+                        Command::new(dir.join(b))
+                            .arg("--help")
+                            .output()
+                            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--uci"))
+                    })
+                    .cloned()
+                    .collect();
                 let cmd = |dir: &std::path::Path, action: &str| {
                     let mut c = Command::new(dir.join(b));
+                    if with_uci.iter().any(|d| d == dir) {
+                        c.arg("--uci").arg(r.path("uci"));
+                    }
                     c.arg("--lock-file")
                         .arg(r.path("lock"))
                         .env_clear()
@@ -93,8 +109,6 @@ fn main() {
                         .env("INTERFACE", &iface)
                         .arg("--ubus")
                         .arg(r.path("ubus"))
-                        .arg("--uci")
-                        .arg(r.path("uci"))
                         .arg("--config")
                         .arg(r.path("ecmp"))
                         .arg("--syslog-socket")

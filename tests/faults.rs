@@ -333,34 +333,31 @@ fn odd_dumps_give_the_right_route() {
                 .arg(r.path("ubus"));
             check(name, &exec(&mut c), &[2], "usage: ", &before);
         }
-        // A config that uci cannot read; a uci that hangs.
-        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
-        let uci = r.path("uci");
+        // A config file that is not UCI, and one with a bad value.
         let cfg = r.path("ecmp");
         for (name, body, line) in [
             (
                 "malformed config",
-                "echo 'uci: Parse error (invalid command) at line 1, byte 0' >&2; exit 1",
-                "Parse error",
+                "config ecmp 'ipv4'\nmetric 9\n",
+                "parse error, line 2: invalid command",
             ),
             (
                 "config with a bad value",
-                "echo \"ecmp.ipv4=ecmp\"; echo \"ecmp.ipv4.mode='fastest'\"",
+                "config ecmp 'ipv4'\n\toption mode fastest\n",
                 "ipv4.mode",
             ),
+            (
+                "config with an open quote",
+                "config ecmp 'ipv4\n",
+                "unterminated",
+            ),
         ] {
-            script(&uci, body);
+            std::fs::write(&cfg, body).unwrap();
             let run = r.event(
                 "ecmp4",
                 "ifdown",
                 "VWAN1",
-                &[
-                    "-v",
-                    "--config",
-                    cfg.to_str().unwrap(),
-                    "--uci",
-                    uci.to_str().unwrap(),
-                ],
+                &["-v", "--config", cfg.to_str().unwrap()],
             );
             check(name, &run, &[3], line, &before);
         }

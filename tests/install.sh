@@ -35,7 +35,7 @@ APKF=$ROOT/dist/apk/ecmp-hotplug-0.1.0-r1-x86_64.apk
 APKF2=$ROOT/dist/test/ecmp-hotplug-0.1.0-r2-x86_64.apk
 IPKF=$ROOT/dist/ipk/ecmp-hotplug_0.1.0-1_x86_64.ipk
 IPKF2=$ROOT/dist/test/ecmp-hotplug_0.1.0-2_x86_64.ipk
-for f in "$APKF" "$APKF2" "$IPKF" "$IPKF2"; do
+for f in "$APKF" "$APKF2" "$IPKF" "$IPKF2" "$ROOT/target/debug/ecmp-fake-ubusd"; do
 	[ -f "$f" ] || { echo "install: $f is missing" >&2; exit 1; }
 done
 pass=0 failed=0
@@ -43,7 +43,8 @@ ok() { pass=$((pass + 1)); echo "  ok   $*"; }
 bad() { failed=$((failed + 1)); echo "  FAIL $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 W=$(mktemp -d)
-trap 'umount -R "$W"/*/proc "$W"/*/sys 2>/dev/null; rm -rf "$W"' EXIT
+FAKES=
+trap 'kill $FAKES 2>/dev/null; umount -R "$W"/*/proc "$W"/*/sys 2>/dev/null; rm -rf "$W"' EXIT
 
 # Two dials, as pppd leaves them.
 ip link set lo up
@@ -77,10 +78,15 @@ mkroot() {
 	echo "root:x:0:0:root:/root:/bin/sh" > "$r/etc/passwd"
 	echo "root:x:0:" > "$r/etc/group"
 	printf '%s\n' "$DUMP" > "$r/etc/dump.json"
-	printf '#!/bin/sh\n[ "$*" = "call network.interface dump" ] && exec cat /etc/dump.json\nexit 1\n' > "$r/bin/ubus"
+	# ubusd's socket, answered by a stand-in outside the root (there is no
+	# netifd here); ecmp4/ecmp6 inside read the dump through it.
+	mkdir -p "$r/var/run/ubus"
+	"$ROOT/target/debug/ecmp-fake-ubusd" "$r/var/run/ubus/ubus.sock" "$r/etc/dump.json" &
+	FAKES="${FAKES:-} $!"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S "$r/var/run/ubus/ubus.sock" ] && break; sleep 0.1; done
 	# What restart of OpenWrt's base-files /etc/init.d/sysctl does.
 	printf '#!/bin/sh\n[ "$1" = restart ] || exit 0\nfor f in /etc/sysctl.d/*.conf /etc/sysctl.conf; do [ -f "$f" ] && sysctl -e -p "$f" >/dev/null; done\nexit 0\n' > "$r/etc/init.d/sysctl"
-	chmod 755 "$r/bin/ubus" "$r/etc/init.d/sysctl"
+	chmod 755 "$r/etc/init.d/sysctl"
 	# The user's own setting, to be handed back on removal.
 	echo "net.ipv4.fib_multipath_hash_policy=2" > "$r/etc/sysctl.conf"
 	mkdir -p "$r/pkg"

@@ -3,7 +3,7 @@
 //! every event, every mode and every switch between modes, and foreign
 //! objects and routes that nothing ever touches.
 
-use sim::{all_routes, in_netns, ip_line, nexthops, ours, ours_nh, script, RouteWatch, Router};
+use sim::{all_routes, in_netns, ip_line, nexthops, ours, ours_nh, RouteWatch, Router};
 
 fn id(line: &str) -> u32 {
     line.split_whitespace()
@@ -289,27 +289,17 @@ fn an_unchanged_state_writes_nothing() {
 fn resilient_parameters_and_weights_come_from_the_config() {
     in_netns(|| {
         let r = Router::all_up(2);
-        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
-        let uci = r.path("uci");
-        script(
-            &uci,
-            "cat <<'X'\necmp.ipv4=ecmp\necmp.ipv4.mode='resilient'\necmp.ipv4.buckets='64'\n\
-             ecmp.ipv4.idle_timer='30'\necmp.ipv4.unbalanced_timer='600'\n\
-             ecmp.VWAN1=member\necmp.VWAN1.weight='3'\nX",
-        );
+        std::fs::write(
+            r.path("ecmp"),
+            "config ecmp 'ipv4'\n\toption mode 'resilient'\n\toption buckets '64'\n\toption idle_timer '30'\n\toption unbalanced_timer '600'\nconfig member 'VWAN1'\n\toption weight '3'\n",
+        )
+        .unwrap();
         let cfg = r.path("ecmp");
         let run = r.event(
             "ecmp4",
             "ifup",
             "wan",
-            &[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--uci",
-                uci.to_str().unwrap(),
-                "--mode",
-                "auto",
-            ],
+            &["--config", cfg.to_str().unwrap(), "--mode", "auto"],
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
         // The flag overrides the config's mode; its parameters still hold.

@@ -1,7 +1,7 @@
 //! `status` and `check` against a real kernel, in private network
 //! namespaces: every finding, the exit statuses and the JSON schema.
 
-use sim::{in_netns, ip_line, script, Router};
+use sim::{in_netns, ip_line, Router};
 
 fn status(r: &Router, bin: &str, extra: &[&str]) -> sim::Run {
     let mut args: Vec<&str> = extra.to_vec();
@@ -123,12 +123,10 @@ fn status_warnings_hash_policy_metric_and_nat66() {
         r.extra.push(r#"{"interface":"wanb","up":true,"proto":"dhcp","l3_device":"eth9","metric":1,"route":[{"target":"::","mask":0,"nexthop":"fe80::1"}]}"#.into());
         r.write_dump();
         assert_eq!(r.event("ecmp6", "ifup", "wan_6", &[]).code, 0);
-        let uci = r.path("uci");
-        script(
-            &uci,
-            "echo \"firewall.@zone[1]=zone\"; echo \"firewall.@zone[1].name='wan'\"",
-        );
-        let s = r.event("ecmp6", "", "", &["--uci", uci.to_str().unwrap(), "status"]);
+        // /etc/config/firewall beside the config file.
+        let fw = r.path("firewall");
+        std::fs::write(&fw, "config zone\n\toption name 'wan'\n\toption masq '1'\n").unwrap();
+        let s = r.event("ecmp6", "", "", &["status"]);
         assert_eq!(s.code, 0, "{}", s.stderr);
         for w in [
             "warning: net.ipv6.fib_multipath_hash_policy is 0",
@@ -138,11 +136,12 @@ fn status_warnings_hash_policy_metric_and_nat66() {
             assert!(s.stdout.contains(w), "{w}: {}", s.stdout);
         }
         hash_policy(6, true);
-        script(
-            &uci,
-            "echo \"firewall.@zone[1]=zone\"; echo \"firewall.@zone[1].masq6='1'\"",
-        );
-        let s = r.event("ecmp6", "", "", &["--uci", uci.to_str().unwrap(), "status"]);
+        std::fs::write(
+            &fw,
+            "config zone\n\toption name 'wan'\n\toption masq6 '1'\n",
+        )
+        .unwrap();
+        let s = r.event("ecmp6", "", "", &["status"]);
         assert!(!s.stdout.contains("masq6"), "{}", s.stdout);
         assert!(!s.stdout.contains("hash_policy"), "{}", s.stdout);
     });
@@ -159,8 +158,6 @@ fn check_every_finding_and_its_fix() {
         let hook = concat!(env!("CARGO_MANIFEST_DIR"), "/../hotplug.d/iface/97-ecmp4");
         std::fs::copy(hook, root.join("etc/hotplug.d/iface/97-ecmp4")).unwrap();
         std::fs::copy(sim::bin("ecmp4"), root.join("usr/sbin/ecmp4")).unwrap();
-        let uci = r.path("uci");
-        script(&uci, "exit 0");
         hash_policy(4, true);
         // Not r.event: without --config, check reads ROOT/etc/config/ecmp.
         let check = |extra: &[&str]| {
@@ -171,8 +168,6 @@ fn check_every_finding_and_its_fix() {
             c.env_clear()
                 .arg("--syslog-socket")
                 .arg(r.path("nolog"))
-                .arg("--uci")
-                .arg(&uci)
                 .args(extra)
                 .arg("check")
                 .arg("--root")
@@ -200,7 +195,7 @@ fn check_every_finding_and_its_fix() {
             "usr/sbin/ecmp4 is executable",
             "[ok]   ubus: netifd answered, 6 interfaces, 2 members up",
             "[ok]   no other default route at or below metric 1 in table 254",
-            "10 checks, 0 to fix",
+            "9 checks, 0 to fix",
         ] {
             assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
         }
@@ -244,11 +239,7 @@ fn check_every_finding_and_its_fix() {
             std::fs::Permissions::from_mode(0o644),
         )
         .unwrap();
-        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n").unwrap();
-        script(
-            &uci,
-            "echo \"ecmp.ipv4=ecmp\"; echo \"ecmp.ipv4.metric='x'\"",
-        );
+        std::fs::write(r.path("ecmp"), "config ecmp 'ipv4'\n\toption metric 'x'\n").unwrap();
         let cfg = r.path("ecmp");
         let c = check(&[
             "--config",
@@ -278,9 +269,19 @@ fn check_every_finding_and_its_fix() {
         );
         assert!(
             c.stdout
-                .contains("fix: ubus call network.interface dump  (is ubusd running?"),
+                .contains("fix: ubus call network.interface dump  (is /nonexistent/ubus right?)"),
             "{}",
             c.stdout
+        );
+        // Through ubusd's socket (the default): no ubusd, says so.
+        let mut c = sim::command("ecmp4");
+        c.args(["--ubus-socket", "/nonexistent/ubus.sock", "check", "--root"])
+            .arg(&root);
+        let out = String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned();
+        assert!(
+            out.contains("[FAIL] input: ubus /nonexistent/ubus.sock: connect /nonexistent/ubus.sock: No such file")
+                && out.contains("fix: is ubusd running?"),
+            "{out}"
         );
     });
 }
@@ -362,7 +363,6 @@ fn status_names_a_route_that_wins_over_ours_and_unusable_members() {
 
 #[test]
 fn check_reports_macvlan_when_multidial_made_devices() {
-    let Some(uci) = sim::real_uci() else { return };
     in_netns(move || {
         // The probe itself: a kind this kernel lacks, and macvlan.
         let mut nl = ecmp::rtnetlink::Netlink::open().unwrap();
@@ -379,8 +379,6 @@ fn check_reports_macvlan_when_multidial_made_devices() {
             let o = sim::command("ecmp4")
                 .arg("--ubus")
                 .arg(r.path("ubus"))
-                .arg("--uci")
-                .arg(&uci)
                 .args(["check", "--root"])
                 .arg(&root)
                 .output()

@@ -161,7 +161,7 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             use crate::kernel::Kernel;
             nl.hash_policy(family)
         });
-        if family == Family::V6 && sel.members.len() >= 2 && input::nat66(&s.uci) == Some(false) {
+        if family == Family::V6 && sel.members.len() >= 2 && input::nat66(s) == Some(false) {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
         Ok(status::report(family, &cfg, &dump, &sel, &st, w))

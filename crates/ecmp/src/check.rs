@@ -9,11 +9,10 @@ use crate::kernel::{Kernel, State, EPERM};
 use crate::netlink::Write;
 use crate::rtnetlink::Netlink;
 use crate::settings::Settings;
-use crate::{input, members, proc, Family};
+use crate::{input, members, Family};
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 /// One finding.
 #[derive(Debug, PartialEq, Eq)]
@@ -143,23 +142,17 @@ fn foreign_hooks(dir: &Path) -> Vec<String> {
 }
 
 /// When ROOT/etc/config/network holds macvlan devices multidial made:
-/// whether this kernel has macvlan. None: no such devices (or no uci).
-fn macvlan(uci: &Path, root: &Path) -> Option<Finding> {
-    let dir = root.join("etc/config");
-    let out = proc::run(
-        uci,
-        &["-c", &dir.to_string_lossy(), "show", "network"],
-        None,
-        Duration::from_secs(5),
-        8 << 20,
-    )
-    .ok()?;
-    let text = String::from_utf8_lossy(&out);
-    // `network.S.multidial='1'` and `network.S.type='macvlan'` of one S.
-    let n = text
-        .lines()
-        .filter_map(|l| l.strip_suffix(".type='macvlan'"))
-        .filter(|s| text.lines().any(|l| l == format!("{s}.multidial='1'")))
+/// whether this kernel has macvlan. None: no such devices (or no file).
+fn macvlan(root: &Path) -> Option<Finding> {
+    let text = std::fs::read(root.join("etc/config/network")).ok()?;
+    let secs = crate::ucifile::parse(&text).ok()?;
+    let one = |s: &crate::uci::Section, k: &str| s.options.get(k).and_then(|v| v.first()).cloned();
+    let n = secs
+        .iter()
+        .filter(|s| {
+            one(s, "multidial").as_deref() == Some("1")
+                && one(s, "type").as_deref() == Some("macvlan")
+        })
         .count();
     if n == 0 {
         return None;
@@ -319,10 +312,13 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
             },
             Err(e) => f.push(Finding::fail(
                 format!("{e}"),
-                format!(
-                    "ubus call network.interface dump  (is ubusd running? is {} right?)",
-                    cfg.ubus.display()
-                ),
+                match &cfg.ubus {
+                    Some(p) => format!(
+                        "ubus call network.interface dump  (is {} right?)",
+                        p.display()
+                    ),
+                    None => "is ubusd running? (ubus call network.interface dump)".into(),
+                },
             )),
         }
         // Routes of others that win over ours, or hold our metric (the
@@ -342,26 +338,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
         }
     }
     // Dials multidial made sit on macvlan devices: the kernel needs them.
-    f.extend(macvlan(&s.uci, root));
-    let uci: &PathBuf = &s.uci;
-    f.push(match std::fs::metadata(uci) {
-        Ok(m) if m.permissions().mode() & 0o111 != 0 => {
-            Finding::ok(format!("uci: {} is there", uci.display()))
-        }
-        _ if !s.config.exists() => Finding::ok(format!(
-            "uci: {} is missing, not needed without {}",
-            uci.display(),
-            s.config.display()
-        )),
-        _ => Finding::fail(
-            format!(
-                "uci: {} cannot be run, so {} cannot be read",
-                uci.display(),
-                s.config.display()
-            ),
-            "apk add uci (24.10: opkg install uci), or pass --uci",
-        ),
-    });
+    f.extend(macvlan(root));
     f
 }
 

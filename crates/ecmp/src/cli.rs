@@ -14,7 +14,7 @@ pub struct Args {
     pub ubus_timeout: Option<String>,
     pub dump_file: Option<PathBuf>,
     pub config: Option<PathBuf>,
-    pub uci: Option<PathBuf>,
+    pub ubus_socket: Option<PathBuf>,
     pub metric: Option<String>,
     pub table: Option<String>,
     pub proto: Vec<String>,
@@ -90,7 +90,7 @@ pub fn parse(words: &[String]) -> Result<Parsed, Error> {
             "--ubus-timeout" => set(&mut a.ubus_timeout, w, value()?)?,
             "--dump-file" => set(&mut a.dump_file, w, value()?.into())?,
             "--config" => set(&mut a.config, w, value()?.into())?,
-            "--uci" => set(&mut a.uci, w, value()?.into())?,
+            "--ubus-socket" => set(&mut a.ubus_socket, w, value()?.into())?,
             "--metric" => set(&mut a.metric, w, value()?)?,
             "--table" => set(&mut a.table, w, value()?)?,
             "--proto" => a.proto.push(value()?),
@@ -138,12 +138,13 @@ Options (before or after the command):
   --action A          hotplug action (default $ACTION): ifup, ifupdate, ifdown,
                       ifup-failed and free act, others are ignored
   --interface I       interface the event is about (default $INTERFACE)
-  --ubus PROGRAM      ubus program asked for `call network.interface dump`
-                      (default /bin/ubus)
-  --ubus-timeout S    seconds to wait for ubus before killing it (default 5)
-  --dump-file FILE    read the netifd dump from FILE ('-' for stdin) instead
+  --ubus-socket PATH  ubusd's socket, asked for netifd's dump (default
+                      /var/run/ubus/ubus.sock)
+  --ubus-timeout S    seconds to wait for ubus's answer (default 5)
+  --ubus PROGRAM      debugging: run PROGRAM `call network.interface dump`
+                      and read its JSON instead of the socket
+  --dump-file FILE    debugging: read the dump from FILE ('-' for stdin)
   --config FILE       UCI config (default /etc/config/ecmp; only it may be absent)
-  --uci PROGRAM       uci program (default /sbin/uci)
   --metric N          metric of our default route (default 1)
   --table T           routing table: main, default or a number (default main)
   --proto P           netifd proto whose interfaces are members (repeatable;
@@ -170,7 +171,7 @@ Commands:
                       fix; exit 1 when anything needs fixing (--root DIR: the
                       files of an installation under DIR)
 
-Config: /etc/config/ecmp (UCI, read with `uci show ecmp`); flags override it.
+Config: /etc/config/ecmp (UCI, the committed file); flags override it.
 Routes and nexthop objects written carry protocol 236; only those are ever
 replaced or deleted. Modes: resilient = a resilient nexthop group (Linux
 5.13+), group = a hash-threshold group (5.3+), multipath = one RTA_MULTIPATH
@@ -179,8 +180,8 @@ route; auto takes the first the kernel accepts.
 Exit status 0: route replaced, deleted or already right, or an action that
 changes nothing. Error codes:
   2 usage: bad flag, or ACTION/INTERFACE unusable
-  3 config: /etc/config/ecmp, uci or the lock file unusable
-  4 input: ubus missing, failing or hanging; not netifd's dump
+  3 config: /etc/config/ecmp or the lock file unusable
+  4 input: ubus failing or hanging; not netifd's dump
   5 kernel: netlink refused the change (table left as it was)
   6 conflict: a route that is not ours holds our table and metric
   7 busy: another run held the lock for --lock-wait seconds",
@@ -264,7 +265,7 @@ mod tests {
             "--ubus-timeout",
             "--dump-file",
             "--config",
-            "--uci",
+            "--ubus-socket",
             "--metric",
             "--table",
             "--proto",

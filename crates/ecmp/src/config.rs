@@ -1,10 +1,15 @@
-//! /etc/config/ecmp, read through OpenWrt's own `uci` (never parsed by us:
-//! we only read `uci show` output), then overridden by flags.
+//! /etc/config/ecmp, read by our own UCI parser (`ucifile`, kept equal
+//! to libuci's by a differential test), then overridden by flags. The
+//! committed file is what counts, as for procd services: `uci set`
+//! without `uci commit` changes nothing for us.
 //!
 //! ```text
 //! config globals 'globals'
-//!     option ubus '/bin/ubus'        # program asked for the netifd dump
-//!     option ubus_timeout '5'        # seconds before ubus is killed
+//!     option ubus_socket '/var/run/ubus/ubus.sock'  # ubusd, asked for the dump
+//!     option ubus_timeout '5'        # seconds for ubus's answer
+//!     option ubus '/path/to/program' # debugging: run a program printing the
+//!                                    # dump as JSON instead ('/bin/ubus', the
+//!                                    # default of earlier releases, means the socket)
 //! config ecmp 'ipv4'                 # 'ipv6' for ecmp6
 //!     option enabled '1'             # 0: events do nothing (our route stays as it is)
 //!     option table 'main'            # main, default, or a number 1-4294967295
@@ -24,14 +29,14 @@
 
 use crate::nexthop::{Mode, Resilient};
 use crate::uci::Section;
-use crate::{proc, Error, Family};
+use crate::{Error, Family};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = "/etc/config/ecmp";
-pub const DEFAULT_UCI: &str = "/sbin/uci";
-pub const DEFAULT_UBUS: &str = "/bin/ubus";
+/// What earlier releases shipped as `option ubus`: now the socket.
+pub const OLD_DEFAULT_UBUS: &str = "/bin/ubus";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -42,7 +47,11 @@ pub struct Config {
     pub exclude: Vec<String>,
     /// Weight per interface name.
     pub weights: BTreeMap<String, u16>,
-    pub ubus: PathBuf,
+    /// A program printing the dump as JSON (debugging); None: ubusd's
+    /// socket.
+    pub ubus: Option<PathBuf>,
+    /// ubusd's socket; None: the default (see `ubus::socket_path`).
+    pub ubus_socket: Option<PathBuf>,
     pub ubus_timeout: Duration,
     pub mode: Mode,
     pub resilient: Resilient,
@@ -61,7 +70,8 @@ impl Config {
                 .collect(),
             exclude: Vec::new(),
             weights: BTreeMap::new(),
-            ubus: PathBuf::from(DEFAULT_UBUS),
+            ubus: None,
+            ubus_socket: None,
             ubus_timeout: Duration::from_secs(5),
             mode: Mode::Auto,
             resilient: Resilient::default(),
@@ -80,13 +90,21 @@ impl Config {
 
     /// Apply the options of `uci -q show ecmp` output for `family`.
     pub fn apply_uci(&mut self, family: Family, show: &str) -> Result<(), Error> {
-        let sections = parse_show(show)?;
-        for s in &sections {
+        self.apply(family, &parse_show(show)?)
+    }
+
+    /// Apply the sections of /etc/config/ecmp for `family`.
+    pub fn apply(&mut self, family: Family, sections: &[Section]) -> Result<(), Error> {
+        for s in sections {
             let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
             match s.kind.as_str() {
                 "globals" => {
                     if let Some(v) = opt("ubus") {
-                        self.ubus = PathBuf::from(v);
+                        self.ubus =
+                            (v != OLD_DEFAULT_UBUS && !v.is_empty()).then(|| PathBuf::from(v));
+                    }
+                    if let Some(v) = opt("ubus_socket") {
+                        self.ubus_socket = Some(PathBuf::from(v));
                     }
                     if let Some(v) = opt("ubus_timeout") {
                         self.ubus_timeout = parse_timeout(v)
@@ -148,39 +166,17 @@ impl Config {
         Ok(())
     }
 
-    /// Read /etc/config/ecmp (or `path`) through `uci` when the file exists
-    /// and is not empty. One process at most.
-    pub fn load(family: Family, path: &Path, uci: &Path) -> Result<Config, Error> {
+    /// Read /etc/config/ecmp (or `path`) when it exists: no program run.
+    pub fn load(family: Family, path: &Path) -> Result<Config, Error> {
         let mut cfg = Config::defaults(family);
-        match std::fs::metadata(path) {
+        let text = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cfg),
             Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
-            Ok(m) if m.len() == 0 => return Ok(cfg),
-            Ok(_) => {}
-        }
-        let (dir, package) = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
-            (Some(d), Some(p)) => (d.to_string_lossy().into_owned(), p.to_string()),
-            _ => {
-                return Err(Error::Config(format!(
-                    "{}: not a file path",
-                    path.display()
-                )))
-            }
+            Ok(t) => t,
         };
-        let dir = if dir.is_empty() { ".".to_string() } else { dir };
-        // Without -q: uci's parse error ("Parse error (invalid command) at
-        // line 3") is what tells the user which line to fix.
-        let out = proc::run(
-            uci,
-            &["-c", &dir, "show", &package],
-            None,
-            Duration::from_secs(5),
-            1 << 20,
-        )
-        .map_err(|e| Error::Config(format!("{} -c {dir} show {package}: {e}", uci.display())))?;
-        let text = String::from_utf8(out)
-            .map_err(|_| Error::Config("uci printed invalid UTF-8".into()))?;
-        cfg.apply_uci(family, &text)?;
+        let sections = crate::ucifile::parse(&text)
+            .map_err(|e| Error::Config(format!("{}: parse error, {e}", path.display())))?;
+        cfg.apply(family, &sections)?;
         Ok(cfg)
     }
 }
@@ -299,7 +295,7 @@ ecmp.@member[1].weight='256'
         assert_eq!(c.metric, 7);
         assert_eq!(c.protos, ["pppoe", "dhcp"]);
         assert_eq!(c.exclude, ["wan"]);
-        assert_eq!(c.ubus, PathBuf::from("/usr/bin/ubus"));
+        assert_eq!(c.ubus, Some(PathBuf::from("/usr/bin/ubus")));
         assert_eq!(c.ubus_timeout, Duration::from_millis(2500));
         assert_eq!(c.weight("VWAN3"), 2);
         assert_eq!(c.weight("VWAN3_6"), 2);
@@ -408,23 +404,38 @@ ecmp.@member[1].weight='256'
     }
 
     #[test]
-    fn absent_or_empty_file_gives_defaults_without_uci() {
+    fn the_file_itself_is_read() {
         let d = std::env::temp_dir().join(format!("ecmp-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        let missing = d.join("ecmp");
-        let no_uci = Path::new("/nonexistent/uci");
+        let f = d.join("ecmp");
         assert_eq!(
-            Config::load(Family::V4, &missing, no_uci).unwrap(),
-            Config::defaults(Family::V4)
+            Config::load(Family::V4, &f).unwrap(),
+            Config::defaults(Family::V4),
+            "absent"
         );
-        std::fs::write(&missing, "").unwrap();
+        std::fs::write(&f, "").unwrap();
         assert_eq!(
-            Config::load(Family::V4, &missing, no_uci).unwrap(),
-            Config::defaults(Family::V4)
+            Config::load(Family::V4, &f).unwrap(),
+            Config::defaults(Family::V4),
+            "empty"
         );
-        std::fs::write(&missing, "config ecmp 'ipv4'\n").unwrap();
-        let e = Config::load(Family::V4, &missing, no_uci).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/uci"), "{e}");
+        std::fs::write(
+            &f,
+            "config globals 'globals'\n\toption ubus '/bin/ubus'\n\toption ubus_socket /tmp/u.sock\nconfig ecmp 'ipv4'\n\toption metric 7\n",
+        )
+        .unwrap();
+        let c = Config::load(Family::V4, &f).unwrap();
+        assert_eq!(c.metric, 7);
+        assert_eq!(c.ubus, None, "the old default means the socket");
+        assert_eq!(c.ubus_socket, Some(PathBuf::from("/tmp/u.sock")));
+        std::fs::write(&f, "config ecmp 'ipv4'\nmetric 9\n").unwrap();
+        let e = Config::load(Family::V4, &f).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.to_string()
+                .contains("parse error, line 2: invalid command"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -1,12 +1,14 @@
-//! Typed model of `ubus call network.interface dump`.
+//! Typed model of `ubus call network.interface dump`, read from the loose
+//! [`Value`] both of its forms decode to (JSON from a program or a file,
+//! blobmsg from ubusd's socket), so the two can never disagree.
 //!
 //! Only the fields ecmp4/ecmp6 use are modelled; unknown fields are ignored
 //! and every field may be missing (a down interface carries almost
 //! nothing). A field that is present with the wrong type is an error: it
 //! means the input is not netifd's, and guessing would risk the route.
 
+use crate::value::{self, Value};
 use crate::Error;
-use serde::Deserialize;
 
 /// Dumps larger than this are refused before parsing (a router with 256
 /// dials and IPv6 dumps well under 1 MiB).
@@ -16,13 +18,12 @@ pub const MAX_DUMP: usize = 8 << 20;
 /// required. `[]`, `{}` or one interface's status (what `ifstatus X`
 /// prints) are not a dump, and acting on them as "no live links" would
 /// delete the route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Dump {
     pub interface: Vec<Interface>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct Interface {
     pub interface: String,
     pub up: bool,
@@ -32,22 +33,18 @@ pub struct Interface {
     pub metric: Option<u32>,
     /// Seconds since the interface came up.
     pub uptime: Option<u64>,
-    #[serde(rename = "ipv4-address")]
     pub ipv4_address: Vec<Address>,
-    #[serde(rename = "ipv6-address")]
     pub ipv6_address: Vec<Address>,
     pub route: Vec<RouteEntry>,
     pub inactive: Inactive,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct Inactive {
     pub route: Vec<RouteEntry>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct Address {
     pub address: String,
     pub mask: Option<u32>,
@@ -57,8 +54,7 @@ pub struct Address {
 /// One entry of an interface's `route` array. netifd writes `valid` only
 /// for routes with a lifetime (odhcp6c's), `metric` only when set, and
 /// `table` only for routes outside main.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct RouteEntry {
     pub target: String,
     pub mask: u32,
@@ -85,28 +81,144 @@ impl RouteEntry {
     }
 }
 
-impl Dump {
-    /// Parse a dump, refusing oversized input. Errors name the line and
-    /// column serde_json stopped at.
-    pub fn parse(bytes: &[u8]) -> Result<Dump, Error> {
-        if bytes.len() > MAX_DUMP {
-            return Err(Error::Input(format!(
-                "dump is {} bytes, more than {MAX_DUMP}",
-                bytes.len()
-            )));
+/// Reading one object's fields, each error naming where it is.
+struct Fields<'a> {
+    v: &'a Value,
+    at: String,
+}
+
+fn bad(at: &str, v: &Value, want: &str) -> Error {
+    Error::Input(format!(
+        "dump is not netifd's: {at}: invalid type: {}, expected {want}",
+        v.kind()
+    ))
+}
+
+impl<'a> Fields<'a> {
+    fn of(v: &'a Value, at: String) -> Result<Fields<'a>, Error> {
+        match v {
+            Value::Object(_) => Ok(Fields { v, at }),
+            v => Err(bad(&at, v, "an object")),
         }
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            None => return Err(Error::Input("dump is empty".into())),
-            // serde also reads a struct from an array: refuse that here.
-            Some(b'{') => {}
-            Some(_) => {
-                return Err(Error::Input(
-                    "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
+    }
+
+    /// A present, non-null field.
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.v.get(k).filter(|x| **x != Value::Null)
+    }
+
+    fn path(&self, k: &str) -> String {
+        format!("{}.{k}", self.at)
+    }
+
+    fn string(&self, k: &str) -> Result<Option<String>, Error> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(bad(&self.path(k), v, "a string")),
+        }
+    }
+
+    fn boolean(&self, k: &str) -> Result<bool, Error> {
+        match self.get(k) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(bad(&self.path(k), v, "a boolean")),
+        }
+    }
+
+    fn int<T: TryFrom<i64>>(&self, k: &str, what: &str) -> Result<Option<T>, Error> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Int(i)) => T::try_from(*i).map(Some).map_err(|_| {
+                Error::Input(format!(
+                    "dump is not netifd's: {}: invalid value: {i}, expected {what}",
+                    self.path(k)
                 ))
-            }
+            }),
+            Some(v) => Err(bad(&self.path(k), v, what)),
         }
-        let d: Dump = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))?;
+    }
+
+    fn list<T>(
+        &self,
+        k: &str,
+        each: impl Fn(&Value, String) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        match self.get(k) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| each(x, format!("{}[{i}]", self.path(k))))
+                .collect(),
+            Some(v) => Err(bad(&self.path(k), v, "an array")),
+        }
+    }
+}
+
+fn address(v: &Value, at: String) -> Result<Address, Error> {
+    let f = Fields::of(v, at)?;
+    Ok(Address {
+        address: f.string("address")?.unwrap_or_default(),
+        mask: f.int("mask", "u32")?,
+        ptpaddress: f.string("ptpaddress")?,
+    })
+}
+
+fn route(v: &Value, at: String) -> Result<RouteEntry, Error> {
+    let f = Fields::of(v, at)?;
+    Ok(RouteEntry {
+        target: f.string("target")?.unwrap_or_default(),
+        mask: f.int("mask", "u32")?.unwrap_or(0),
+        nexthop: f.string("nexthop")?,
+        source: f.string("source")?,
+        metric: f.int("metric", "u32")?,
+        valid: f.int("valid", "i64")?,
+        table: f.int("table", "u32")?,
+    })
+}
+
+fn interface(v: &Value, at: String) -> Result<Interface, Error> {
+    let f = Fields::of(v, at)?;
+    let inactive = match f.get("inactive") {
+        None => Inactive::default(),
+        Some(x) => Inactive {
+            route: Fields::of(x, f.path("inactive"))?.list("route", route)?,
+        },
+    };
+    Ok(Interface {
+        interface: f.string("interface")?.unwrap_or_default(),
+        up: f.boolean("up")?,
+        proto: f.string("proto")?.unwrap_or_default(),
+        device: f.string("device")?,
+        l3_device: f.string("l3_device")?,
+        metric: f.int("metric", "u32")?,
+        uptime: f.int("uptime", "u64")?,
+        ipv4_address: f.list("ipv4-address", address)?,
+        ipv6_address: f.list("ipv6-address", address)?,
+        route: f.list("route", route)?,
+        inactive,
+    })
+}
+
+impl Dump {
+    /// The typed dump from a decoded one.
+    pub fn from_value(v: &Value) -> Result<Dump, Error> {
+        let Value::Object(_) = v else {
+            return Err(Error::Input(
+                "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
+            ));
+        };
+        let f = Fields::of(v, "dump".into())?;
+        if f.get("interface").is_none() {
+            return Err(Error::Input(
+                "dump is not netifd's: missing field `interface`".into(),
+            ));
+        }
+        let d = Dump {
+            interface: f.list("interface", interface)?,
+        };
         // netifd always has loopback (and lan): an empty list is not a
         // real netifd's answer, and "no live links" would delete the route.
         if d.interface.is_empty() {
@@ -115,6 +227,23 @@ impl Dump {
             ));
         }
         Ok(d)
+    }
+
+    /// Parse a JSON dump, refusing oversized input. Errors name the line
+    /// and column the parser stopped at.
+    pub fn parse(bytes: &[u8]) -> Result<Dump, Error> {
+        if bytes.len() > MAX_DUMP {
+            return Err(Error::Input(format!(
+                "dump is {} bytes, more than {MAX_DUMP}",
+                bytes.len()
+            )));
+        }
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(Error::Input("dump is empty".into()));
+        }
+        let v = value::parse_json(bytes)
+            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))?;
+        Dump::from_value(&v)
     }
 }
 
@@ -173,11 +302,21 @@ pub(crate) mod tests {
         for (input, what) in [
             (&b""[..], "empty"),
             (b"  \n", "empty"),
-            (b"{\"interface\":[{\"up\":\"yes\"}]}", "invalid type"),
+            (
+                b"{\"interface\":[{\"up\":\"yes\"}]}",
+                "dump.interface[0].up: invalid type: string \"yes\", expected a boolean",
+            ),
             (b"{\"interface\":{}}", "invalid type"),
-            (b"{\"interface\":[{\"metric\":-1}]}", "invalid value"),
+            (
+                b"{\"interface\":[{\"metric\":-1}]}",
+                "invalid value: -1, expected u32",
+            ),
+            (
+                b"{\"interface\":[{\"route\":[{\"mask\":1.5}]}]}",
+                "dump.interface[0].route[0].mask: invalid type",
+            ),
             (b"{\"interface\":[", "EOF"),
-            (b"not json", "not a JSON object"),
+            (b"not json", "expected value at line 1 column 1"),
             (b"[]", "not a JSON object"),
             (
                 b"[[{\"interface\":\"x\",\"up\":true}]]",

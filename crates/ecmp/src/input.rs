@@ -1,14 +1,13 @@
 //! Everything a run reads besides the kernel: /etc/config/ecmp with the
-//! flags over it, netifd's dump (ubus, a file or stdin), and whether the
-//! firewall masquerades IPv6.
+//! flags over it, netifd's dump (ubusd's socket; for debugging a program
+//! or a file), and whether the firewall masquerades IPv6.
 
 use crate::config::Config;
 use crate::dump::{Dump, MAX_DUMP};
 use crate::settings::Settings;
-use crate::{proc, Error};
+use crate::{proc, ubus, ucifile, Error};
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 /// The config file (through uci) with the flags over it. Only the default
 /// file may be absent (defaults apply): a `--config` the user named and
@@ -22,7 +21,7 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
             )));
         }
     }
-    let mut cfg = Config::load(s.family, &s.config, &s.uci)?;
+    let mut cfg = Config::load(s.family, &s.config)?;
     let o = &s.overrides;
     if let Some(m) = o.metric {
         cfg.metric = m;
@@ -37,7 +36,10 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
         cfg.exclude = o.exclude.clone();
     }
     if let Some(u) = &o.ubus {
-        cfg.ubus = u.clone();
+        cfg.ubus = Some(u.clone());
+    }
+    if let Some(u) = &o.ubus_socket {
+        cfg.ubus_socket = Some(u.clone());
     }
     if let Some(m) = o.mode {
         cfg.mode = m;
@@ -48,10 +50,11 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
     Ok(cfg)
 }
 
-/// The netifd dump: one `ubus call network.interface dump`, or a file.
+/// The netifd dump: one call over ubusd's socket; or (debugging) a
+/// program's JSON, a file, stdin.
 pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
-    let bytes = match s.dump_file.as_deref() {
-        Some(p) if p == Path::new("-") => {
+    let bytes = match (s.dump_file.as_deref(), &cfg.ubus) {
+        (Some(p), _) if p == Path::new("-") => {
             let mut b = Vec::new();
             std::io::stdin()
                 .take(MAX_DUMP as u64 + 1)
@@ -59,36 +62,38 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
                 .map_err(|e| Error::Input(format!("stdin: {e}")))?;
             b
         }
-        Some(p) => std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
-        None => proc::run(
-            &cfg.ubus,
-            &crate::UBUS_DUMP,
-            None,
-            cfg.ubus_timeout,
-            MAX_DUMP,
-        )
-        .map_err(|e| {
-            Error::Input(format!(
-                "{} {}: {e}",
-                cfg.ubus.display(),
-                crate::UBUS_DUMP.join(" ")
-            ))
-        })?,
+        (Some(p), _) => {
+            std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?
+        }
+        (None, Some(prog)) => proc::run(prog, &crate::UBUS_DUMP, None, cfg.ubus_timeout, MAX_DUMP)
+            .map_err(|e| {
+                Error::Input(format!(
+                    "{} {}: {e}",
+                    prog.display(),
+                    crate::UBUS_DUMP.join(" ")
+                ))
+            })?,
+        (None, None) => {
+            let sock = ubus::socket_path(cfg.ubus_socket.as_deref());
+            let v = ubus::dump(&sock, cfg.ubus_timeout)
+                .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?;
+            return Dump::from_value(&v);
+        }
     };
     Dump::parse(&bytes)
 }
 
-/// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? None when
-/// uci cannot tell.
-pub fn nat66(uci: &Path) -> Option<bool> {
-    let out = proc::run(
-        uci,
-        &["-q", "show", "firewall"],
-        None,
-        Duration::from_secs(5),
-        1 << 20,
-    )
-    .ok()?;
-    let text = String::from_utf8_lossy(&out);
-    Some(text.lines().any(|l| l.ends_with(".masq6='1'")))
+/// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? Read from
+/// `firewall` beside the config file (/etc/config/firewall). None when it
+/// cannot tell.
+pub fn nat66(s: &Settings) -> Option<bool> {
+    let f = s.config.parent()?.join("firewall");
+    let secs = ucifile::parse(&std::fs::read(f).ok()?).ok()?;
+    Some(secs.iter().any(|x| {
+        x.kind == "zone"
+            && x.options
+                .get("masq6")
+                .and_then(|v| v.first())
+                .is_some_and(|v| crate::config::parse_bool(v) == Ok(true))
+    }))
 }

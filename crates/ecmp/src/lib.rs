@@ -3,10 +3,12 @@
 //! - `cli`: the words of the command line (lowargs), and `--help`.
 //! - `settings`: those words, the environment and the defaults resolved once.
 //! - `event`: the hotplug event (ACTION, INTERFACE), or a sync.
-//! - `uci`, `config`: /etc/config/ecmp read through `uci show`.
+//! - `ucifile`, `config`: /etc/config/ecmp read as libuci reads it.
 //! - `input`: the config with the flags over it, netifd's dump, NAT66.
-//! - `proc`: running ubus and uci with a timeout, a cap, and stdin.
-//! - `dump`: netifd's dump as typed data.
+//! - `blob`, `ubus`: ubusd's protocol as bytes, and the one call we make.
+//! - `proc`: running a program with a timeout, a cap, and stdin (`--ubus`).
+//! - `value`: JSON and blobmsg decoded to one loose tree.
+//! - `dump`: netifd's dump as typed data, from that tree.
 //! - `members`: which interfaces carry the route, through which gateway.
 //! - `route`: the desired route and the single change it needs.
 //! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
@@ -16,6 +18,7 @@
 //! - `rtnetlink`: the real kernel, the only code that speaks to it.
 //! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
 //! - `status`, `check`: what is balanced and what is wrong.
+//! - `uci`: `uci show` output and batch quoting (multidial writes through uci).
 //! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
 //! - `app`: the command line to the exit status, one function per mode.
 //!
@@ -24,6 +27,7 @@
 //! of the system, so everything else is testable without root.
 
 pub mod app;
+pub mod blob;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -46,7 +50,10 @@ pub mod route;
 pub mod rtnetlink;
 pub mod settings;
 pub mod status;
+pub mod ubus;
 pub mod uci;
+pub mod ucifile;
+pub mod value;
 
 pub use error::Error;
 

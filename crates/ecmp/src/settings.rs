@@ -36,6 +36,7 @@ pub struct Overrides {
     pub exclude: Vec<String>,
     pub mode: Option<Mode>,
     pub ubus: Option<PathBuf>,
+    pub ubus_socket: Option<PathBuf>,
     pub ubus_timeout: Option<Duration>,
 }
 
@@ -47,7 +48,6 @@ pub struct Settings {
     /// absent). For `check --root R` without --config: R/etc/config/ecmp.
     pub config: PathBuf,
     pub config_given: bool,
-    pub uci: PathBuf,
     pub overrides: Overrides,
     /// The dump from a file ('-': stdin) instead of ubus.
     pub dump_file: Option<PathBuf>,
@@ -92,6 +92,7 @@ impl Settings {
                 .transpose()
                 .map_err(usage("--mode"))?,
             ubus: a.ubus,
+            ubus_socket: a.ubus_socket,
             ubus_timeout: a
                 .ubus_timeout
                 .as_deref()
@@ -131,7 +132,6 @@ impl Settings {
             command,
             config,
             config_given,
-            uci: a.uci.unwrap_or_else(|| PathBuf::from(config::DEFAULT_UCI)),
             overrides,
             dump_file: a.dump_file,
             lock_file: a.lock_file.unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK)),
@@ -159,7 +159,6 @@ mod tests {
         let s = resolve(&[]).unwrap();
         assert_eq!(s.config, PathBuf::from("/etc/config/ecmp"));
         assert!(!s.config_given);
-        assert_eq!(s.uci, PathBuf::from("/sbin/uci"));
         assert_eq!(s.lock_file, PathBuf::from(DEFAULT_LOCK));
         assert_eq!(s.lock_wait, DEFAULT_WAIT);
         match s.command {

@@ -1,0 +1,384 @@
+//! ubus's wire format as bytes, a pure codec apart from the socket
+//! (`ubus.rs`): the 8-byte message header, libubox's blob attributes
+//! (big-endian `id_len`: extended bit, 7-bit id, 24-bit length including
+//! the 4-byte header, 4-byte padding) and blobmsg (a blob attribute with
+//! the extended bit, a big-endian name length and a NUL-terminated name
+//! before the value). References: ubus's ubusmsg.h and libubus-io.c,
+//! libubox's blob.h and blobmsg.h.
+
+use crate::value::{Value, MAX_DEPTH};
+
+pub const MSG_HELLO: u8 = 0;
+pub const MSG_STATUS: u8 = 1;
+pub const MSG_DATA: u8 = 2;
+pub const MSG_LOOKUP: u8 = 4;
+pub const MSG_INVOKE: u8 = 5;
+
+pub const ATTR_STATUS: u8 = 1;
+pub const ATTR_OBJPATH: u8 = 2;
+pub const ATTR_OBJID: u8 = 3;
+pub const ATTR_METHOD: u8 = 4;
+pub const ATTR_DATA: u8 = 7;
+
+/// ubusd refuses messages larger than this (UBUS_MAX_MSGLEN); so do we.
+pub const MAX_MSGLEN: usize = 1 << 20;
+pub const HDR_LEN: usize = 8;
+
+const EXTENDED: u32 = 0x8000_0000;
+const ID_MASK: u32 = 0x7f00_0000;
+const LEN_MASK: u32 = 0x00ff_ffff;
+
+const BLOBMSG_UNSPEC: u8 = 0;
+const BLOBMSG_ARRAY: u8 = 1;
+const BLOBMSG_TABLE: u8 = 2;
+const BLOBMSG_STRING: u8 = 3;
+const BLOBMSG_INT64: u8 = 4;
+const BLOBMSG_INT32: u8 = 5;
+const BLOBMSG_INT16: u8 = 6;
+const BLOBMSG_INT8: u8 = 7;
+
+fn pad4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A message header: (type, seq, peer), or why it is not one.
+pub fn parse_header(h: &[u8]) -> Result<(u8, u16, u32), String> {
+    if h.len() < HDR_LEN {
+        return Err("short ubus header".into());
+    }
+    if h[0] != 0 {
+        return Err(format!("ubus message version {}", h[0]));
+    }
+    Ok((
+        h[1],
+        u16::from_be_bytes([h[2], h[3]]),
+        be32(h, 4).unwrap_or(0),
+    ))
+}
+
+/// The length of the container attribute that starts at `b` (its 4-byte
+/// header included), checked against [`MAX_MSGLEN`].
+pub fn container_len(b: &[u8]) -> Result<usize, String> {
+    let len = (be32(b, 0).ok_or("short ubus message")? & LEN_MASK) as usize;
+    if len < 4 {
+        return Err(format!("ubus message attribute length {len}"));
+    }
+    if pad4(len) > MAX_MSGLEN {
+        return Err(format!(
+            "ubus message of {len} bytes, more than {MAX_MSGLEN}"
+        ));
+    }
+    Ok(len)
+}
+
+/// One attribute: (extended, id, payload).
+pub type Attr<'a> = (bool, u8, &'a [u8]);
+
+/// The one blob walker: each well-formed attribute of `b`; it stops at
+/// the first whose length does not fit, never reading past `b`.
+pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = Attr<'_>> {
+    std::iter::from_fn(move || {
+        let id_len = be32(b, 0)?;
+        let len = (id_len & LEN_MASK) as usize;
+        if len < 4 || len > b.len() {
+            return None;
+        }
+        let a = (
+            id_len & EXTENDED != 0,
+            ((id_len & ID_MASK) >> 24) as u8,
+            &b[4..len],
+        );
+        b = &b[pad4(len).min(b.len())..];
+        Some(a)
+    })
+}
+
+/// Check that every attribute of `b` fits (the walker stops silently).
+fn well_formed(mut b: &[u8]) -> Result<(), String> {
+    while !b.is_empty() {
+        let len = (be32(b, 0).ok_or("truncated blob attribute")? & LEN_MASK) as usize;
+        if len < 4 || len > b.len() {
+            return Err(format!("blob attribute of {len} bytes in {}", b.len()));
+        }
+        b = &b[pad4(len).min(b.len())..];
+    }
+    Ok(())
+}
+
+fn put(out: &mut Vec<u8>, id: u8, extended: bool, payload: &[u8]) {
+    let len = (4 + payload.len()) as u32;
+    let mut id_len = (u32::from(id) << 24) | len;
+    if extended {
+        id_len |= EXTENDED;
+    }
+    out.extend(id_len.to_be_bytes());
+    out.extend(payload);
+    out.resize(pad4(out.len()), 0);
+}
+
+/// A message: header, then a container attribute holding `attrs`.
+fn message(ty: u8, seq: u16, peer: u32, attrs: &[u8]) -> Vec<u8> {
+    let mut m = vec![0, ty];
+    m.extend(seq.to_be_bytes());
+    m.extend(peer.to_be_bytes());
+    put(&mut m, 0, false, attrs);
+    m
+}
+
+fn string(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+/// LOOKUP of the object `path` (ubusd answers, peer 0).
+pub fn lookup(seq: u16, path: &str) -> Vec<u8> {
+    let mut a = Vec::new();
+    put(&mut a, ATTR_OBJPATH, false, &string(path));
+    message(MSG_LOOKUP, seq, 0, &a)
+}
+
+/// INVOKE of `method` on object `obj`, with an empty table of arguments.
+pub fn invoke(seq: u16, obj: u32, method: &str) -> Vec<u8> {
+    let mut a = Vec::new();
+    put(&mut a, ATTR_OBJID, false, &obj.to_be_bytes());
+    put(&mut a, ATTR_METHOD, false, &string(method));
+    put(&mut a, ATTR_DATA, false, &[]);
+    message(MSG_INVOKE, seq, obj, &a)
+}
+
+/// The top-level attribute `id` of a message's container payload.
+pub fn find(payload: &[u8], id: u8) -> Option<&[u8]> {
+    attrs(payload).find(|a| !a.0 && a.1 == id).map(|a| a.2)
+}
+
+pub fn int32(b: &[u8]) -> Option<u32> {
+    be32(b, 0)
+}
+
+pub fn str_of(b: &[u8]) -> &str {
+    std::str::from_utf8(b.split(|c| *c == 0).next().unwrap_or(b)).unwrap_or("")
+}
+
+/// A blobmsg table's content (what UBUS_ATTR_DATA holds) as an object.
+pub fn table(b: &[u8]) -> Result<Value, String> {
+    entries(b, true, 0)
+}
+
+fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err("blobmsg nested too deep".into());
+    }
+    well_formed(b)?;
+    let mut kv: Vec<(String, Value)> = Vec::new();
+    let mut list = Vec::new();
+    for (ext, ty, p) in attrs(b) {
+        if !ext {
+            return Err(format!(
+                "blobmsg attribute of type {ty} without a name header"
+            ));
+        }
+        // struct blobmsg_hdr: be16 name length, the name, NUL, padding.
+        let nlen = usize::from(u16::from_be_bytes([
+            *p.first().ok_or("short blobmsg header")?,
+            *p.get(1).ok_or("short blobmsg header")?,
+        ]));
+        let start = pad4(2 + nlen + 1);
+        let (name, data) = match (p.get(2..2 + nlen), p.get(start..)) {
+            (Some(n), Some(d)) if p.get(2 + nlen) == Some(&0) => (n, d),
+            _ => return Err(format!("blobmsg name of {nlen} bytes does not fit")),
+        };
+        let v = match ty {
+            BLOBMSG_UNSPEC => Value::Null,
+            BLOBMSG_TABLE => entries(data, true, depth + 1)?,
+            BLOBMSG_ARRAY => entries(data, false, depth + 1)?,
+            BLOBMSG_STRING => Value::Str(
+                String::from_utf8_lossy(data.split(|c| *c == 0).next().unwrap_or(data))
+                    .into_owned(),
+            ),
+            BLOBMSG_INT64 if data.len() >= 8 => {
+                Value::Int(i64::from_be_bytes(data[..8].try_into().unwrap_or([0; 8])))
+            }
+            BLOBMSG_INT32 if data.len() >= 4 => {
+                Value::Int(i64::from(be32(data, 0).unwrap_or(0) as i32))
+            }
+            BLOBMSG_INT16 if data.len() >= 2 => {
+                Value::Int(i64::from(i16::from_be_bytes([data[0], data[1]])))
+            }
+            // netifd's booleans are blobmsg's BOOL, an INT8.
+            BLOBMSG_INT8 if !data.is_empty() => Value::Bool(data[0] != 0),
+            BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
+                return Err(format!("blobmsg integer of {} bytes", data.len()))
+            }
+            _ => Value::Other,
+        };
+        if named {
+            let k = String::from_utf8_lossy(name).into_owned();
+            if !kv.iter().any(|(x, _)| *x == k) {
+                kv.push((k, v));
+            }
+        } else {
+            list.push(v);
+        }
+    }
+    Ok(if named {
+        Value::Object(kv)
+    } else {
+        Value::Array(list)
+    })
+}
+
+/// Test and fuzz helpers: blobmsg encoding of a value (what netifd sends).
+pub mod encode {
+    use super::*;
+
+    fn entry(out: &mut Vec<u8>, name: &str, v: &Value) {
+        let mut p = (name.len() as u16).to_be_bytes().to_vec();
+        p.extend(name.as_bytes());
+        p.push(0);
+        p.resize(pad4(p.len()), 0);
+        let ty = match v {
+            Value::Null => BLOBMSG_UNSPEC,
+            Value::Bool(b) => {
+                p.push(u8::from(*b));
+                BLOBMSG_INT8
+            }
+            Value::Int(i) if i32::try_from(*i).is_ok() => {
+                p.extend((*i as i32).to_be_bytes());
+                BLOBMSG_INT32
+            }
+            Value::Int(i) => {
+                p.extend(i.to_be_bytes());
+                BLOBMSG_INT64
+            }
+            Value::Str(s) => {
+                p.extend(s.as_bytes());
+                p.push(0);
+                BLOBMSG_STRING
+            }
+            Value::Array(a) => {
+                for x in a {
+                    entry(&mut p, "", x);
+                }
+                BLOBMSG_ARRAY
+            }
+            Value::Object(kv) => {
+                for (k, x) in kv {
+                    entry(&mut p, k, x);
+                }
+                BLOBMSG_TABLE
+            }
+            Value::Other => 8, // a double
+        };
+        put(out, ty, true, &p);
+    }
+
+    /// The content of a blobmsg table holding `v`'s fields.
+    pub fn table(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Value::Object(kv) = v {
+            for (k, x) in kv {
+                entry(&mut out, k, x);
+            }
+        }
+        out
+    }
+
+    /// A DATA reply carrying `v` (as netifd's answer to `dump`).
+    pub fn data_reply(seq: u16, peer: u32, objid: u32, v: &Value) -> Vec<u8> {
+        let mut a = Vec::new();
+        put(&mut a, ATTR_OBJID, false, &objid.to_be_bytes());
+        put(&mut a, ATTR_DATA, false, &table(v));
+        message(MSG_DATA, seq, peer, &a)
+    }
+
+    /// A STATUS message.
+    pub fn status(seq: u16, peer: u32, code: u32) -> Vec<u8> {
+        let mut a = Vec::new();
+        put(&mut a, ATTR_STATUS, false, &code.to_be_bytes());
+        message(MSG_STATUS, seq, peer, &a)
+    }
+
+    /// ubusd's answer to a LOOKUP: the object's path and id.
+    pub fn lookup_reply(seq: u16, path: &str, objid: u32) -> Vec<u8> {
+        let mut a = Vec::new();
+        put(&mut a, ATTR_OBJPATH, false, &string(path));
+        put(&mut a, ATTR_OBJID, false, &objid.to_be_bytes());
+        message(MSG_DATA, seq, 0, &a)
+    }
+
+    pub fn hello(peer: u32) -> Vec<u8> {
+        message(MSG_HELLO, 0, peer, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::parse_json;
+
+    #[test]
+    fn blobmsg_round_trip_of_a_dump_shape() {
+        let v = parse_json(br#"{"interface":[{"interface":"wan","up":true,"metric":-3,"uptime":5000000000,"route":[{"target":"0.0.0.0","mask":0}],"data":{},"x":null}]}"#).unwrap();
+        let b = encode::table(&v);
+        assert_eq!(table(&b).unwrap(), v);
+    }
+
+    #[test]
+    fn messages_and_headers() {
+        let m = lookup(7, "network.interface");
+        assert_eq!(parse_header(&m).unwrap(), (MSG_LOOKUP, 7, 0));
+        let len = container_len(&m[HDR_LEN..]).unwrap();
+        assert_eq!(HDR_LEN + pad4(len), m.len());
+        let payload = &m[HDR_LEN + 4..HDR_LEN + len];
+        assert_eq!(
+            str_of(find(payload, ATTR_OBJPATH).unwrap()),
+            "network.interface"
+        );
+        let m = invoke(8, 0x1234_5678, "dump");
+        assert_eq!(parse_header(&m).unwrap(), (MSG_INVOKE, 8, 0x1234_5678));
+        let payload = &m[HDR_LEN + 4..];
+        assert_eq!(int32(find(payload, ATTR_OBJID).unwrap()), Some(0x1234_5678));
+        assert_eq!(str_of(find(payload, ATTR_METHOD).unwrap()), "dump");
+        assert_eq!(find(payload, ATTR_DATA), Some(&[][..]));
+        assert!(
+            parse_header(&[1, 0, 0, 0, 0, 0, 0, 0]).is_err(),
+            "version 1"
+        );
+        let mut big = vec![0u8; 4];
+        big[1] = 0x20; // 2 MiB
+        assert!(container_len(&big).unwrap_err().contains("more than"));
+    }
+
+    #[test]
+    fn bad_blobmsg_is_refused_not_misread() {
+        let v = parse_json(br#"{"a":"x","b":[1,2],"c":{"d":true}}"#).unwrap();
+        let b = encode::table(&v);
+        for cut in 0..b.len() {
+            // Every prefix is an error or a shorter, well-formed table.
+            if let Ok(Value::Object(kv)) = table(&b[..cut]) {
+                assert!(kv.len() < 3, "{cut}");
+            }
+        }
+        // A plain (not extended) attribute where blobmsg is expected.
+        let mut plain = Vec::new();
+        put(&mut plain, BLOBMSG_STRING, false, b"x\0");
+        assert!(table(&plain).is_err());
+        // A name longer than its attribute.
+        let mut long = Vec::new();
+        put(&mut long, BLOBMSG_STRING, true, &[0, 200, b'a', 0]);
+        assert!(table(&long).is_err());
+        // Nested past the limit.
+        let mut deep = Value::Null;
+        for _ in 0..MAX_DEPTH + 3 {
+            deep = Value::Object(vec![("a".into(), deep)]);
+        }
+        assert!(table(&encode::table(&deep))
+            .unwrap_err()
+            .contains("too deep"));
+    }
+}
