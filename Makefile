@@ -69,7 +69,7 @@ bench-flows:
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd tests/fuzz && for t in dump uci; do \
+	cd tests/fuzz && for t in dump uci blobmsg ucifile; do \
 		$(CARGO) +nightly fuzz run --fuzz-dir . $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 	done
 

@@ -120,3 +120,122 @@ fn the_init_script_does_nothing_without_multidial_s_section() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no-instance"), "{out}");
 }
+
+fn hops(out: &str, family_marker: &str) -> usize {
+    // The block after the marker line, up to the next marker.
+    out.split(family_marker)
+        .nth(1)
+        .map(|b| {
+            b.split("==")
+                .next()
+                .unwrap_or("")
+                .matches("nexthop via")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_storm_of_8_dials_ends_with_every_member_in_both_families() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    let (code, out) = f.run(
+        &rr,
+        8,
+        &["--ipv6"],
+        "echo '== v4'; ip route show default proto 236; echo '== v6'; ip -6 route show default proto 236; echo '== end'",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(hops(&out, "== v4"), 8, "{out}");
+    assert_eq!(hops(&out, "== v6"), 8, "{out}");
+    let log = std::fs::read_to_string(f.d.0.join("state/syslog.txt")).unwrap_or_default();
+    assert!(log.contains("ecmp4"), "our hooks ran: {log}");
+    assert!(!log.contains("error:"), "{log}");
+}
+
+#[test]
+fn a_redial_through_netifd_keeps_the_route() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    // Sample our IPv4 route while VWAN3 goes down and comes back.
+    let script = "
+        ( n=0; miss=0; while [ ! -e /run/stop ]; do
+            n=$((n+1)); ip route show default proto 236 | grep -q nhid || miss=$((miss+1)); done
+          echo \"samples $n missing $miss\" > /run/samples ) &
+        ubus call network.interface.VWAN3 down; sleep 1
+        echo \"== down\"; ip route show default proto 236
+        ubus call network.interface.VWAN3 up; sleep 3
+        touch /run/stop; sleep 0.3
+        echo \"== up\"; ip route show default proto 236
+        cat /run/samples";
+    let (code, out) = f.run(&rr, 4, &[], script);
+    assert_eq!(code, 0, "{out}");
+    let down = out
+        .split("== down")
+        .nth(1)
+        .unwrap_or("")
+        .split("== up")
+        .next()
+        .unwrap_or("");
+    assert!(
+        down.contains("nhid") && !down.contains("pppoe-VWAN3"),
+        "{out}"
+    );
+    let up = out.split("== up").nth(1).unwrap_or("");
+    assert!(up.contains("pppoe-VWAN3"), "VWAN3 back: {out}");
+    let samples = out
+        .lines()
+        .find(|l| l.starts_with("samples "))
+        .expect("samples");
+    let n: usize = samples.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(n > 50, "{samples}");
+    println!("redial: {samples}");
+    assert!(
+        samples.ends_with(" missing 0"),
+        "the route was never gone: {samples}"
+    );
+}
+
+#[test]
+fn a_dials_device_vanishing_keeps_the_route() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    // pppd dies: its device goes, netifd says nothing for the v4 side.
+    let script = "ip link del pppoe-VWAN2; sleep 0.5; ip route show default proto 236";
+    let (code, out) = f.run(&rr, 4, &[], script);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nhid"), "{out}");
+    assert_eq!(out.matches("nexthop via").count(), 3, "{out}");
+    assert!(!out.contains("pppoe-VWAN2"), "{out}");
+}
+
+#[test]
+fn the_socket_and_the_ubus_program_read_the_same_dump() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    // Our own client over ubusd's socket, against the real `ubus` CLI's
+    // JSON, through the one typed model: the same status, both families.
+    let script = "for b in ecmp4 ecmp6; do
+            $b status --json > /run/socket.$b; echo \"socket $b: $?\"
+            $b --ubus /bin/ubus status --json > /run/cli.$b; echo \"cli $b: $?\"
+            cmp /run/socket.$b /run/cli.$b && echo \"same $b\"
+            ubus call network.interface dump > /run/dump.json
+            $b --dump-file /run/dump.json status --json > /run/file.$b
+            cmp /run/socket.$b /run/file.$b && echo \"file $b\"
+        done; cat /run/socket.ecmp6";
+    let (code, out) = f.run(&rr, 4, &["--ipv6"], script);
+    assert_eq!(code, 0, "{out}");
+    for l in [
+        "socket ecmp4: 0",
+        "cli ecmp4: 0",
+        "same ecmp4",
+        "file ecmp4",
+        "socket ecmp6: 0",
+        "cli ecmp6: 0",
+        "same ecmp6",
+        "file ecmp6",
+    ] {
+        assert!(out.lines().any(|x| x == l), "{l}: {out}");
+    }
+    assert_eq!(out.matches("\"interface\": \"VWAN").count(), 3, "{out}");
+}

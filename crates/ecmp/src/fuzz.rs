@@ -16,6 +16,10 @@ pub fn dump_and_select(data: &[u8]) {
     let Ok(dump) = Dump::parse(data) else {
         return;
     };
+    select_all(&dump);
+}
+
+fn select_all(dump: &Dump) {
     for family in [Family::V4, Family::V6] {
         let cfg = Config::defaults(family);
         let names: Vec<String> = dump
@@ -31,7 +35,7 @@ pub fn dump_and_select(data: &[u8]) {
                     action: Action::parse(action),
                     interface: iface.into(),
                 };
-                let Ok(sel) = members::select(family, &dump, &cfg, &event) else {
+                let Ok(sel) = members::select(family, dump, &cfg, &event) else {
                     continue;
                 };
                 // The kernel as a dry run sees it: every member's device
@@ -51,7 +55,7 @@ pub fn dump_and_select(data: &[u8]) {
                         mode,
                         ..cfg.clone()
                     };
-                    let _ = program::apply(&mut k, family, &cfg, &dump, &sel, &event);
+                    let _ = program::apply(&mut k, family, &cfg, dump, &sel, &event);
                 }
             }
         }
@@ -81,6 +85,33 @@ pub fn uci_show(data: &[u8]) {
     }
 }
 
+/// ubusd's answer bytes -> blobmsg value -> the typed dump -> members
+/// and plans, as the socket path takes them; and a round trip of what
+/// decodes through the encoder.
+pub fn blobmsg(data: &[u8]) {
+    let Ok(v) = crate::blob::table(data) else {
+        return;
+    };
+    assert_eq!(
+        crate::blob::table(&crate::blob::encode::table(&v)).ok(),
+        Some(v.clone())
+    );
+    if let Ok(d) = Dump::from_value(&v) {
+        select_all(&d);
+    }
+}
+
+/// A UCI file -> sections (libuci's algorithm) -> config for both families.
+pub fn ucifile(data: &[u8]) {
+    let Ok(sections) = crate::ucifile::parse(data) else {
+        return;
+    };
+    for family in [Family::V4, Family::V6] {
+        let mut cfg = Config::defaults(family);
+        let _ = cfg.apply(family, &sections);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every input in the fuzz corpus (the fixtures it was seeded from, and
@@ -102,5 +133,20 @@ mod tests {
             n += 1;
         }
         assert!(n >= 2, "uci corpus has {n} inputs");
+        for (target, body, least) in [
+            ("blobmsg", super::blobmsg as fn(&[u8]), 3),
+            ("ucifile", super::ucifile, 10),
+        ] {
+            let dir = format!(
+                "{}/../../tests/fuzz/corpus/{target}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let mut n = 0;
+            for e in std::fs::read_dir(&dir).expect("fuzz corpus") {
+                body(&std::fs::read(e.unwrap().path()).unwrap());
+                n += 1;
+            }
+            assert!(n >= least, "{target} corpus has {n} inputs");
+        }
     }
 }

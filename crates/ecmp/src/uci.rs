@@ -50,9 +50,29 @@ pub fn split_values(v: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Lines of `uci show` output; a value with a newline in it spans lines
+/// (its quote still open at the line's end), and is joined back here.
+fn show_lines(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut open = false;
+    for l in text.lines() {
+        match out.last_mut() {
+            Some(prev) if open => {
+                prev.push('\n');
+                prev.push_str(l);
+            }
+            _ => out.push(l.to_string()),
+        }
+        // Quotes toggle; `'\''` (an escaped quote) toggles three times.
+        open ^= l.matches('\'').count() % 2 == 1;
+    }
+    out
+}
+
 pub fn parse_show(text: &str) -> Result<Vec<Section>, String> {
     let mut sections: Vec<Section> = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    let lines = show_lines(text);
+    for line in lines.iter().filter(|l| !l.trim().is_empty()) {
         let bad = || format!("unexpected uci output: {line}");
         let (key, value) = line.split_once('=').ok_or_else(bad)?;
         let mut parts = key.splitn(3, '.');

@@ -327,10 +327,12 @@ pub fn parse(src: &[u8]) -> Result<Vec<Section>, String> {
                     let value = text(&p.next_arg(false, false, false)?);
                     p.assert_eol()?;
                     let opts = &mut secs[i].options;
-                    if list {
+                    // An empty value changes nothing, in a list too
+                    // (`uci show` lists it as '', we keep it as libuci
+                    // stores it).
+                    if value.is_empty() && !list {
+                    } else if list {
                         opts.entry(name).or_default().push(value);
-                    } else if value.is_empty() {
-                        opts.remove(&name);
                     } else {
                         opts.insert(name, vec![value]);
                     }
