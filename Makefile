@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -24,7 +24,7 @@ build:
 test:
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test -p ecmp -p multidial
-	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
 	$(MAKE) install-test
@@ -36,25 +36,34 @@ demo:
 	$(CARGO) build --workspace --bins
 	$(NETNS) target/debug/ecmp-demo
 
-# Wall and CPU time per event: this build, and with BASE=rev an earlier
-# one (built from git archive) timed in turn, side by side in one run.
+# The benchmarks compare this build with BASE (a commit), built from
+# `git archive` into target/base, side by side in one run.
+base-build = rm -rf target/base-src && mkdir -p target/base-src && git archive $(BASE) | tar -x -C target/base-src && \
+	(cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6)
+base-env = ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_SRC=$(CURDIR)/target/base-src ECMP_BASE_LABEL="$(BASE)"
+
+# Wall and CPU time per event (simulated router; BASE= optional).
 bench:
 	$(CARGO) build --release --workspace --bins
-	$(if $(BASE),rm -rf target/base-src && mkdir -p target/base-src && git archive $(BASE) | tar -x -C target/base-src && \
-		cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6)
-	ECMP_BIN_DIR=$(CURDIR)/target/release $(if $(BASE),ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_LABEL="$(BASE)") \
-		$(NETNS) target/release/ecmp-bench
+	$(if $(BASE),$(base-build))
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(if $(BASE),$(base-env)) $(NETNS) target/release/ecmp-bench
 
-# Instructions per event (callgrind) of this build and of BASE (a commit,
-# default HEAD: the working tree against the last commit), side by side.
+# Instructions per event (callgrind), against BASE (default HEAD: the
+# working tree against the last commit).
 bench-instructions: BASE ?= HEAD
 bench-instructions:
 	$(CARGO) build --release --workspace --bins
-	rm -rf target/base-src && mkdir -p target/base-src
-	git archive $(BASE) | tar -x -C target/base-src
-	cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6
-	ECMP_BIN_DIR=$(CURDIR)/target/release ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_LABEL="$(BASE)" \
-		$(NETNS) target/release/ecmp-bench-instr
+	$(base-build)
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) $(NETNS) target/release/ecmp-bench-instr
+
+# Under the real netifd and ubusd (../shared/openwrt/run-router, root):
+# hook time at N = 8 and 64, programs per event, the N = 64 boot storm,
+# against BASE (default: the last landed release, stop 10's commit).
+bench-router: BASE ?= 04c4690
+bench-router:
+	$(CARGO) build --release --workspace --bins
+	$(base-build)
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) target/release/ecmp-bench-router
 
 bench-flows:
 	$(CARGO) build --release --workspace --bins

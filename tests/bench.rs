@@ -1,10 +1,13 @@
 //! `make bench`: cost of one hotplug event for N = 1, 8, 64, 256 up dials.
 //! Prints, per binary and N, the median wall and CPU time of one ifup that
 //! rewrites the route, of one event that finds it unchanged, the peak RSS,
-//! and the processes spawned per event (counted by the stand-ins of ubus
-//! and, for builds that read the config through it, uci). Run on release binaries (ECMP_BIN_DIR, set by make bench);
-//! with ECMP_BASE_DIR (an earlier build, `make bench BASE=rev`) each event
-//! is timed for both builds in turn, side by side in one run.
+//! and the processes spawned per event (counted by the `sh` stand-ins of
+//! ubus and uci that builds before the native client and config reader
+//! run). A build that speaks ubus itself asks `ecmp-fake-ubusd` over a
+//! socket, as it asks ubusd on a router. Run on release binaries
+//! (ECMP_BIN_DIR, set by make bench); with ECMP_BASE_DIR (an earlier
+//! build, `make bench BASE=rev`) each event is timed for both builds in
+//! turn, side by side in one run.
 
 use sim::{in_netns, script, Router};
 use std::process::{Command, Stdio};
@@ -59,7 +62,7 @@ fn main() {
     let label = std::env::var("ECMP_BASE_LABEL").unwrap_or_else(|_| "base".into());
     match &base {
         Some(_) => println!(
-            "binary  N    event                 median wall ({label} / this)   median CPU ({label} / this)  peak RSS (this)  processes/event"
+            "binary  N    event                 median wall ({label} / this)   median CPU ({label} / this)  peak RSS (this)  processes/event ({label} / this)"
         ),
         None => println!(
             "binary  N    event               median wall  median CPU  peak RSS   processes/event"
@@ -82,6 +85,25 @@ fn main() {
                     r.dir.0.display()
                 ),
             );
+            // ubusd's stand-in for builds that speak ubus themselves: it
+            // answers with the router's dump.json, in ubus's wire format.
+            let sock = r.path("ubus.sock");
+            let mut ubusd = Command::new(this.join("ecmp-fake-ubusd"))
+                .arg(&sock)
+                .arg(r.path("dump.json"))
+                .spawn()
+                .expect("ecmp-fake-ubusd (make bench builds it)");
+            for _ in 0..400 {
+                if sock.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert!(
+                sock.exists(),
+                "ecmp-fake-ubusd did not listen on {}",
+                sock.display()
+            );
             let last = r.dials[n as usize - 1].name.clone();
             let mut rows = Vec::new();
             for (b, iface) in [("ecmp4", last.clone()), ("ecmp6", format!("{last}_6"))] {
@@ -102,13 +124,16 @@ fn main() {
                     if with_uci.iter().any(|d| d == dir) {
                         c.arg("--uci").arg(r.path("uci"));
                     }
+                    if with_uci.iter().any(|d| d == dir) || !speaks_ubus(&dir.join(b)) {
+                        c.arg("--ubus").arg(r.path("ubus"));
+                    } else {
+                        c.arg("--ubus-socket").arg(&sock);
+                    }
                     c.arg("--lock-file")
                         .arg(r.path("lock"))
                         .env_clear()
                         .env("ACTION", action)
                         .env("INTERFACE", &iface)
-                        .arg("--ubus")
-                        .arg(r.path("ubus"))
                         .arg("--config")
                         .arg(r.path("ecmp"))
                         .arg("--syslog-socket")
@@ -124,17 +149,22 @@ fn main() {
                 // (not measured), so every measured ifup writes.
                 let mut rewrite = vec![Vec::new(); dirs.len()];
                 let mut unchanged = vec![Vec::new(); dirs.len()];
-                let calls_before = (r.ubus_calls(), uci_calls(&r));
+                // Programs each build ran, counted by the stand-ins.
+                let mut spawned = vec![0usize; dirs.len()];
+                let calls = || r.ubus_calls() + uci_calls(&r);
                 for _ in 0..RUNS {
                     for (k, d) in dirs.iter().enumerate() {
+                        let before = calls();
                         measure(&mut cmd(d, "ifdown"));
                         rewrite[k].push(measure(&mut cmd(d, "ifup")));
                         unchanged[k].push(measure(&mut cmd(d, "ifupdate")));
+                        spawned[k] += calls() - before;
                     }
                 }
-                let events = 3 * RUNS * dirs.len();
-                let ubus = (r.ubus_calls() - calls_before.0) as f64 / events as f64;
-                let uci = (uci_calls(&r) - calls_before.1) as f64 / events as f64;
+                let per_event: Vec<f64> = spawned
+                    .iter()
+                    .map(|c| *c as f64 / (3 * RUNS) as f64)
+                    .collect();
                 for (what, s) in [
                     ("ifup (route changed)", &rewrite),
                     ("ifupdate (unchanged)", &unchanged),
@@ -145,30 +175,41 @@ fn main() {
                     let rss = last.iter().map(|x| x.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
                     rows.push(if s.len() == 2 {
                         format!(
-                            "{b}   {n:<4} {what:<20}  {:>8.2} / {:>5.2} ms {:>17.2} / {:>5.2} ms  {rss:>9.2} MiB  {}",
+                            "{b}   {n:<4} {what:<20}  {:>8.2} / {:>5.2} ms {:>17.2} / {:>5.2} ms  {rss:>9.2} MiB  {} / {}",
                             wall(&s[0]),
                             wall(&s[1]),
                             cpu(&s[0]),
                             cpu(&s[1]),
-                            ubus + uci
+                            per_event[0],
+                            per_event[1]
                         )
                     } else {
                         format!(
-                            "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {rss:>5.2} MiB  {} (ubus {ubus}, uci {uci})",
+                            "{b}   {n:<4} {what:<20} {:>8.2} ms  {:>7.2} ms  {rss:>5.2} MiB  {}",
                             wall(last),
                             cpu(last),
-                            ubus + uci
+                            per_event[0]
                         )
                     });
                 }
             }
+            let _ = ubusd.kill();
+            let _ = ubusd.wait();
             rows
         });
         for r in rows {
             println!("{r}");
         }
     }
-    println!("(peak RSS is the largest of ecmp4/ecmp6 and the sh stand-ins for ubus and uci it waited for)");
+    println!("(peak RSS: ecmp4/ecmp6, or the largest of it and the sh stand-ins it waited for)");
+}
+
+/// Does this binary speak ubus over the socket (`--ubus-socket`)?
+fn speaks_ubus(bin: &std::path::Path) -> bool {
+    Command::new(bin)
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--ubus-socket"))
 }
 
 fn uci_calls(r: &Router) -> usize {

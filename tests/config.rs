@@ -126,7 +126,8 @@ fn seed_the_fuzz_corpora() {
         if p.extension().and_then(|x| x.to_str()) != Some("json") {
             continue;
         }
-        let v = ecmp::value::parse_json(&std::fs::read(&p).unwrap()).unwrap();
+        let json = std::fs::read(&p).unwrap();
+        let v = ecmp::value::parse_json(&json).unwrap();
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
         std::fs::write(
             format!("{root}/blobmsg/{name}"),

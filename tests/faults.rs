@@ -147,6 +147,46 @@ fn ubus_failures() {
                 check(name, &run, &[4], line, &before);
             }
         }
+        // The same through ubusd's socket (the default): no socket, a
+        // ubusd that never says HELLO, one that speaks something else,
+        // one that hangs up after HELLO.
+        let silent = r.path("silent.sock");
+        let _held = std::os::unix::net::UnixListener::bind(&silent).expect("bind");
+        let serve = |name: &str, reply: &'static [u8]| {
+            let p = r.path(name);
+            let l = std::os::unix::net::UnixListener::bind(&p).expect("bind");
+            std::thread::spawn(move || {
+                use std::io::Write;
+                for mut c in l.incoming().flatten() {
+                    let _ = c.write_all(reply);
+                }
+            });
+            p
+        };
+        let junk = serve("junk.sock", b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        // HELLO (version 0, type 0, seq 0, peer 0x1234, empty blob), then EOF.
+        let hangup = serve("hangup.sock", b"\0\0\0\0\0\0\x12\x34\0\0\0\x04");
+        let missing = r.path("no-such.sock");
+        let sockets = [
+            ("ubusd missing", &missing, "connect "),
+            ("ubusd silent", &silent, "no answer within 0.3 s"),
+            ("not ubusd", &junk, "ubus message version"),
+            ("ubusd hangs up", &hangup, "ubusd closed the connection"),
+        ];
+        for (name, sock, line) in sockets {
+            for bin in ["ecmp4", "ecmp6"] {
+                let iface = if bin == "ecmp4" { "VWAN1" } else { "VWAN1_6" };
+                let args = [
+                    "-v",
+                    "--ubus-timeout",
+                    "0.3",
+                    "--ubus-socket",
+                    sock.to_str().unwrap(),
+                ];
+                let run = r.event(bin, "ifdown", iface, &args);
+                check(name, &run, &[4], line, &before);
+            }
+        }
     });
     finish();
 }

@@ -6,7 +6,8 @@
 //! before the value). References: ubus's ubusmsg.h and libubus-io.c,
 //! libubox's blob.h and blobmsg.h.
 
-use crate::value::{Value, MAX_DEPTH};
+use crate::value::{Tree, Value, MAX_DEPTH};
+use std::borrow::Cow;
 
 pub const MSG_HELLO: u8 = 0;
 pub const MSG_STATUS: u8 = 1;
@@ -165,62 +166,80 @@ pub fn str_of(b: &[u8]) -> &str {
 }
 
 /// A blobmsg table's content (what UBUS_ATTR_DATA holds) as an object.
-pub fn table(b: &[u8]) -> Result<Value, String> {
+pub fn table(b: &[u8]) -> Result<Value<'_>, String> {
     entries(b, true, 0)
 }
 
-fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err("blobmsg nested too deep".into());
-    }
-    well_formed(b)?;
-    let mut kv: Vec<(String, Value)> = Vec::new();
-    let mut list = Vec::new();
-    for (ext, ty, p) in attrs(b) {
+/// One blobmsg attribute's (type, name, value bytes).
+type Member<'a> = (u8, &'a [u8], &'a [u8]);
+
+/// The blobmsg attributes of `b` (a checked table's or array's content).
+fn members(b: &[u8]) -> impl Iterator<Item = Result<Member<'_>, String>> {
+    attrs(b).map(|(ext, ty, p)| {
         if !ext {
             return Err(format!(
                 "blobmsg attribute of type {ty} without a name header"
             ));
         }
-        // struct blobmsg_hdr: be16 name length, the name, NUL, padding.
-        let nlen = usize::from(u16::from_be_bytes([
-            *p.first().ok_or("short blobmsg header")?,
-            *p.get(1).ok_or("short blobmsg header")?,
-        ]));
-        let start = pad4(2 + nlen + 1);
-        let (name, data) = match (p.get(2..2 + nlen), p.get(start..)) {
-            (Some(n), Some(d)) if p.get(2 + nlen) == Some(&0) => (n, d),
-            _ => return Err(format!("blobmsg name of {nlen} bytes does not fit")),
-        };
+        name_and_value(ty, p)
+    })
+}
+
+/// struct blobmsg_hdr: be16 name length, the name, NUL, padding; then the
+/// value.
+fn name_and_value(ty: u8, p: &[u8]) -> Result<Member<'_>, String> {
+    let nlen = usize::from(u16::from_be_bytes([
+        *p.first().ok_or("short blobmsg header")?,
+        *p.get(1).ok_or("short blobmsg header")?,
+    ]));
+    let start = pad4(2 + nlen + 1);
+    match (p.get(2..2 + nlen), p.get(start..)) {
+        (Some(n), Some(d)) if p.get(2 + nlen) == Some(&0) => Ok((ty, n, d)),
+        _ => Err(format!("blobmsg name of {nlen} bytes does not fit")),
+    }
+}
+
+/// A scalar blobmsg value (containers are read by the caller).
+fn scalar(ty: u8, data: &[u8]) -> Result<Value<'_>, String> {
+    Ok(match ty {
+        BLOBMSG_UNSPEC => Value::Null,
+        BLOBMSG_STRING => Value::Str(String::from_utf8_lossy(
+            data.split(|c| *c == 0).next().unwrap_or(data),
+        )),
+        BLOBMSG_INT64 if data.len() >= 8 => {
+            Value::Int(i64::from_be_bytes(data[..8].try_into().unwrap_or([0; 8])))
+        }
+        BLOBMSG_INT32 if data.len() >= 4 => {
+            Value::Int(i64::from(be32(data, 0).unwrap_or(0) as i32))
+        }
+        BLOBMSG_INT16 if data.len() >= 2 => {
+            Value::Int(i64::from(i16::from_be_bytes([data[0], data[1]])))
+        }
+        // netifd's booleans are blobmsg's BOOL, an INT8.
+        BLOBMSG_INT8 if !data.is_empty() => Value::Bool(data[0] != 0),
+        BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
+            return Err(format!("blobmsg integer of {} bytes", data.len()))
+        }
+        _ => Value::Other,
+    })
+}
+
+fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value<'_>, String> {
+    if depth > MAX_DEPTH {
+        return Err("blobmsg nested too deep".into());
+    }
+    well_formed(b)?;
+    let mut kv: Vec<(Cow<str>, Value)> = Vec::new();
+    let mut list = Vec::new();
+    for m in members(b) {
+        let (ty, name, data) = m?;
         let v = match ty {
-            BLOBMSG_UNSPEC => Value::Null,
             BLOBMSG_TABLE => entries(data, true, depth + 1)?,
             BLOBMSG_ARRAY => entries(data, false, depth + 1)?,
-            BLOBMSG_STRING => Value::Str(
-                String::from_utf8_lossy(data.split(|c| *c == 0).next().unwrap_or(data))
-                    .into_owned(),
-            ),
-            BLOBMSG_INT64 if data.len() >= 8 => {
-                Value::Int(i64::from_be_bytes(data[..8].try_into().unwrap_or([0; 8])))
-            }
-            BLOBMSG_INT32 if data.len() >= 4 => {
-                Value::Int(i64::from(be32(data, 0).unwrap_or(0) as i32))
-            }
-            BLOBMSG_INT16 if data.len() >= 2 => {
-                Value::Int(i64::from(i16::from_be_bytes([data[0], data[1]])))
-            }
-            // netifd's booleans are blobmsg's BOOL, an INT8.
-            BLOBMSG_INT8 if !data.is_empty() => Value::Bool(data[0] != 0),
-            BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
-                return Err(format!("blobmsg integer of {} bytes", data.len()))
-            }
-            _ => Value::Other,
+            _ => scalar(ty, data)?,
         };
         if named {
-            let k = String::from_utf8_lossy(name).into_owned();
-            if !kv.iter().any(|(x, _)| *x == k) {
-                kv.push((k, v));
-            }
+            kv.push((String::from_utf8_lossy(name), v));
         } else {
             list.push(v);
         }
@@ -230,6 +249,137 @@ fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value, String> {
     } else {
         Value::Array(list)
     })
+}
+
+/// What [`entries`] checks, without building anything: one pass, the
+/// same errors.
+fn check(mut b: &[u8], depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("blobmsg nested too deep".into());
+    }
+    well_formed(b)?;
+    while let Some((ty, data, rest)) = next_member(b)? {
+        match ty {
+            BLOBMSG_TABLE | BLOBMSG_ARRAY => check(data, depth + 1)?,
+            // Only integers can be refused (strings are read lossily).
+            BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
+                scalar(ty, data)?;
+            }
+            _ => {}
+        }
+        b = rest;
+    }
+    Ok(())
+}
+
+/// The first blobmsg attribute of a well-formed `b`: (type, value, the
+/// rest), or None at the end; what [`members`] yields, as a loop.
+#[allow(clippy::type_complexity)]
+fn next_member(b: &[u8]) -> Result<Option<(u8, &[u8], &[u8])>, String> {
+    let Some((ext, ty, p)) = attrs(b).next() else {
+        return Ok(None);
+    };
+    let len = (be32(b, 0).unwrap_or(0) & LEN_MASK) as usize;
+    let rest = &b[pad4(len).min(b.len())..];
+    if !ext {
+        return Err(format!(
+            "blobmsg attribute of type {ty} without a name header"
+        ));
+    }
+    let (_, _, data) = name_and_value(ty, p)?;
+    Ok(Some((ty, data, rest)))
+}
+
+/// A blobmsg value read in place: what [`table`] would decode, without
+/// building a tree (the dump's hot path: at 64 dials the tree was most of
+/// an event's time). Made by [`read`], which checks all of it first, so
+/// reading a node cannot fail.
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    ty: u8,
+    data: &'a [u8],
+}
+
+/// A blobmsg table's content, checked as [`table`] checks it.
+pub fn read(b: &[u8]) -> Result<Node<'_>, String> {
+    check(b, 0)?;
+    Ok(Node {
+        ty: BLOBMSG_TABLE,
+        data: b,
+    })
+}
+
+impl<'a> Node<'a> {
+    fn scalar(self) -> Value<'a> {
+        scalar(self.ty, self.data).unwrap_or(Value::Other)
+    }
+
+    fn children(self) -> impl Iterator<Item = (&'a [u8], Node<'a>)> {
+        members(self.data)
+            .map_while(Result::ok)
+            .map(|(ty, name, data)| (name, Node { ty, data }))
+    }
+}
+
+impl<'a> Tree<'a> for Node<'a> {
+    fn get(self, key: &str) -> Option<Self> {
+        if self.ty != BLOBMSG_TABLE {
+            return None;
+        }
+        // Bytes compared: our keys are ASCII, so this is the lossy
+        // comparison the tree makes.
+        let mut b = self.data;
+        while let Some(id_len) = be32(b, 0) {
+            let len = (id_len & LEN_MASK) as usize;
+            let p = b.get(4..len)?;
+            let named = |n: &[u8]| p.get(2..2 + n.len()) == Some(n);
+            if p.len() >= 2
+                && usize::from(u16::from_be_bytes([p[0], p[1]])) == key.len()
+                && named(key.as_bytes())
+            {
+                let (ty, _, data) = name_and_value(((id_len & ID_MASK) >> 24) as u8, p).ok()?;
+                return Some(Node { ty, data });
+            }
+            b = b.get(pad4(len)..).unwrap_or_default();
+        }
+        None
+    }
+    fn is_object(self) -> bool {
+        self.ty == BLOBMSG_TABLE
+    }
+    fn is_null(self) -> bool {
+        self.ty == BLOBMSG_UNSPEC
+    }
+    fn str(self) -> Option<Cow<'a, str>> {
+        match self.scalar() {
+            Value::Str(s) if self.ty == BLOBMSG_STRING => Some(s),
+            _ => None,
+        }
+    }
+    fn bool(self) -> Option<bool> {
+        match self.scalar() {
+            Value::Bool(b) if self.ty == BLOBMSG_INT8 => Some(b),
+            _ => None,
+        }
+    }
+    fn int(self) -> Option<i64> {
+        match self.scalar() {
+            Value::Int(i) if matches!(self.ty, BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16) => {
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+    fn items(self) -> Option<impl Iterator<Item = Self>> {
+        (self.ty == BLOBMSG_ARRAY).then(|| self.children().map(|(_, v)| v))
+    }
+    fn kind(self) -> String {
+        match self.ty {
+            BLOBMSG_TABLE => "an object".into(),
+            BLOBMSG_ARRAY => "an array".into(),
+            _ => self.scalar().kind(),
+        }
+    }
 }
 
 /// Test and fuzz helpers: blobmsg encoding of a value (what netifd sends).
@@ -380,5 +530,48 @@ mod tests {
         assert!(table(&encode::table(&deep))
             .unwrap_err()
             .contains("too deep"));
+        // read() refuses exactly what table() refuses, with its words.
+        for bad in [&plain, &long, &encode::table(&deep)] {
+            assert_eq!(read(bad).unwrap_err(), table(bad).unwrap_err());
+        }
+        for cut in 0..b.len() {
+            assert_eq!(read(&b[..cut]).is_ok(), table(&b[..cut]).is_ok(), "{cut}");
+        }
+    }
+
+    #[test]
+    fn read_in_place_gives_the_dump_the_tree_gives() {
+        use crate::dump::Dump;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/netifd");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let json = std::fs::read(e.path()).unwrap();
+            let Ok(v) = parse_json(&json) else { continue };
+            let b = encode::table(&v);
+            let node = read(&b).unwrap();
+            let (a, t) = (Dump::from_tree(node), Dump::from_value(&v));
+            match (a, t) {
+                (Ok(a), Ok(t)) => assert_eq!(a, t, "{}", e.path().display()),
+                (a, t) => assert_eq!(
+                    a.map(|_| ()).unwrap_err().to_string(),
+                    t.map(|_| ()).unwrap_err().to_string()
+                ),
+            }
+            n += 1;
+        }
+        assert!(n >= 5, "fixtures read: {n}");
+        // Wrong types name the same path and kind both ways.
+        for bad in [
+            r#"{"interface":[{"up":"yes"}]}"#,
+            r#"{"interface":[{},{"metric":true}]}"#,
+            r#"{"interface":[{"route":{}}]}"#,
+            r#"{"interface":[{"ipv4-address":[7]}]}"#,
+        ] {
+            let v = parse_json(bad.as_bytes()).unwrap();
+            let b = encode::table(&v);
+            let a = Dump::from_tree(read(&b).unwrap()).unwrap_err().to_string();
+            assert_eq!(a, Dump::from_value(&v).unwrap_err().to_string());
+            assert!(a.contains("dump.interface["), "{a}");
+        }
     }
 }

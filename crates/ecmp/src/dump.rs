@@ -7,7 +7,7 @@
 //! nothing). A field that is present with the wrong type is an error: it
 //! means the input is not netifd's, and guessing would risk the route.
 
-use crate::value::{self, Value};
+use crate::value::{self, Tree, Value};
 use crate::Error;
 
 /// Dumps larger than this are refused before parsing (a router with 256
@@ -18,12 +18,12 @@ pub const MAX_DUMP: usize = 8 << 20;
 /// required. `[]`, `{}` or one interface's status (what `ifstatus X`
 /// prints) are not a dump, and acting on them as "no live links" would
 /// delete the route.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Dump {
     pub interface: Vec<Interface>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Interface {
     pub interface: String,
     pub up: bool,
@@ -39,12 +39,12 @@ pub struct Interface {
     pub inactive: Inactive,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Inactive {
     pub route: Vec<RouteEntry>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Address {
     pub address: String,
     pub mask: Option<u32>,
@@ -54,7 +54,7 @@ pub struct Address {
 /// One entry of an interface's `route` array. netifd writes `valid` only
 /// for routes with a lifetime (odhcp6c's), `metric` only when set, and
 /// `table` only for routes outside main.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct RouteEntry {
     pub target: String,
     pub mask: u32,
@@ -81,83 +81,104 @@ impl RouteEntry {
     }
 }
 
-/// Reading one object's fields, each error naming where it is.
-struct Fields<'a> {
-    v: &'a Value,
-    at: String,
+/// Where a value is in the dump (`dump.interface[3].route[0]`), spelled
+/// out only for an error: formatting it for every entry was a tenth of an
+/// event's time at 64 dials.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
 }
 
-fn bad(at: &str, v: &Value, want: &str) -> Error {
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Root => f.write_str("dump"),
+            At::Key(p, k) => write!(f, "{p}.{k}"),
+            At::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+/// Reading one object's fields, each error naming where it is.
+struct Fields<'p, T> {
+    v: T,
+    at: At<'p>,
+}
+
+fn bad<'a>(at: &At, v: impl Tree<'a>, want: &str) -> Error {
     Error::Input(format!(
         "dump is not netifd's: {at}: invalid type: {}, expected {want}",
         v.kind()
     ))
 }
 
-impl<'a> Fields<'a> {
-    fn of(v: &'a Value, at: String) -> Result<Fields<'a>, Error> {
-        match v {
-            Value::Object(_) => Ok(Fields { v, at }),
-            v => Err(bad(&at, v, "an object")),
+impl<'a, 'p, T: Tree<'a>> Fields<'p, T> {
+    fn of(v: T, at: At<'p>) -> Result<Fields<'p, T>, Error> {
+        match v.is_object() {
+            true => Ok(Fields { v, at }),
+            false => Err(bad(&at, v, "an object")),
         }
     }
 
     /// A present, non-null field.
-    fn get(&self, k: &str) -> Option<&'a Value> {
-        self.v.get(k).filter(|x| **x != Value::Null)
+    fn get(&self, k: &str) -> Option<T> {
+        self.v.get(k).filter(|x| !x.is_null())
     }
 
-    fn path(&self, k: &str) -> String {
-        format!("{}.{k}", self.at)
+    fn path<'q>(&'q self, k: &'q str) -> At<'q> {
+        At::Key(&self.at, k)
     }
 
     fn string(&self, k: &str) -> Result<Option<String>, Error> {
         match self.get(k) {
             None => Ok(None),
-            Some(Value::Str(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(bad(&self.path(k), v, "a string")),
+            Some(v) => match v.str() {
+                Some(s) => Ok(Some(s.into_owned())),
+                None => Err(bad(&self.path(k), v, "a string")),
+            },
         }
     }
 
     fn boolean(&self, k: &str) -> Result<bool, Error> {
         match self.get(k) {
             None => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err(bad(&self.path(k), v, "a boolean")),
+            Some(v) => v.bool().ok_or_else(|| bad(&self.path(k), v, "a boolean")),
         }
     }
 
-    fn int<T: TryFrom<i64>>(&self, k: &str, what: &str) -> Result<Option<T>, Error> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(Value::Int(i)) => T::try_from(*i).map(Some).map_err(|_| {
-                Error::Input(format!(
-                    "dump is not netifd's: {}: invalid value: {i}, expected {what}",
-                    self.path(k)
-                ))
-            }),
-            Some(v) => Err(bad(&self.path(k), v, what)),
-        }
+    fn int<N: TryFrom<i64>>(&self, k: &str, what: &str) -> Result<Option<N>, Error> {
+        let Some(v) = self.get(k) else {
+            return Ok(None);
+        };
+        let Some(i) = v.int() else {
+            return Err(bad(&self.path(k), v, what));
+        };
+        N::try_from(i).map(Some).map_err(|_| {
+            Error::Input(format!(
+                "dump is not netifd's: {}: invalid value: {i}, expected {what}",
+                self.path(k)
+            ))
+        })
     }
 
-    fn list<T>(
-        &self,
-        k: &str,
-        each: impl Fn(&Value, String) -> Result<T, Error>,
-    ) -> Result<Vec<T>, Error> {
+    fn list<X>(&self, k: &str, each: impl Fn(T, At) -> Result<X, Error>) -> Result<Vec<X>, Error> {
+        let at = self.path(k);
         match self.get(k) {
             None => Ok(Vec::new()),
-            Some(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| each(x, format!("{}[{i}]", self.path(k))))
-                .collect(),
-            Some(v) => Err(bad(&self.path(k), v, "an array")),
+            Some(v) => match v.items() {
+                Some(items) => items
+                    .enumerate()
+                    .map(|(i, x)| each(x, At::Index(&at, i)))
+                    .collect(),
+                None => Err(bad(&at, v, "an array")),
+            },
         }
     }
 }
 
-fn address(v: &Value, at: String) -> Result<Address, Error> {
+fn address<'a>(v: impl Tree<'a>, at: At) -> Result<Address, Error> {
     let f = Fields::of(v, at)?;
     Ok(Address {
         address: f.string("address")?.unwrap_or_default(),
@@ -166,7 +187,7 @@ fn address(v: &Value, at: String) -> Result<Address, Error> {
     })
 }
 
-fn route(v: &Value, at: String) -> Result<RouteEntry, Error> {
+fn route<'a>(v: impl Tree<'a>, at: At) -> Result<RouteEntry, Error> {
     let f = Fields::of(v, at)?;
     Ok(RouteEntry {
         target: f.string("target")?.unwrap_or_default(),
@@ -179,7 +200,7 @@ fn route(v: &Value, at: String) -> Result<RouteEntry, Error> {
     })
 }
 
-fn interface(v: &Value, at: String) -> Result<Interface, Error> {
+fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface, Error> {
     let f = Fields::of(v, at)?;
     let inactive = match f.get("inactive") {
         None => Inactive::default(),
@@ -205,12 +226,18 @@ fn interface(v: &Value, at: String) -> Result<Interface, Error> {
 impl Dump {
     /// The typed dump from a decoded one.
     pub fn from_value(v: &Value) -> Result<Dump, Error> {
-        let Value::Object(_) = v else {
+        Dump::from_tree(v)
+    }
+
+    /// The typed dump from either form: a [`Value`], or ubusd's blobmsg
+    /// as [`crate::blob::read`] gives it (nothing copied but what we keep).
+    pub fn from_tree<'a>(v: impl Tree<'a>) -> Result<Dump, Error> {
+        if !v.is_object() {
             return Err(Error::Input(
                 "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
             ));
-        };
-        let f = Fields::of(v, "dump".into())?;
+        }
+        let f = Fields::of(v, At::Root)?;
         if f.get("interface").is_none() {
             return Err(Error::Input(
                 "dump is not netifd's: missing field `interface`".into(),
@@ -314,6 +341,10 @@ pub(crate) mod tests {
             (
                 b"{\"interface\":[{\"route\":[{\"mask\":1.5}]}]}",
                 "dump.interface[0].route[0].mask: invalid type",
+            ),
+            (
+                b"{\"interface\":[{},{\"inactive\":{\"route\":[{},{\"valid\":\"x\"}]}}]}",
+                "dump.interface[1].inactive.route[1].valid: invalid type: string \"x\", expected i64",
             ),
             (b"{\"interface\":[", "EOF"),
             (b"not json", "expected value at line 1 column 1"),

@@ -85,9 +85,9 @@ pub fn uci_show(data: &[u8]) {
     }
 }
 
-/// ubusd's answer bytes -> blobmsg value -> the typed dump -> members
-/// and plans, as the socket path takes them; and a round trip of what
-/// decodes through the encoder.
+/// ubusd's answer bytes -> the typed dump (read in place, as the socket
+/// path does, and through a value tree: both alike) -> members and plans;
+/// and a round trip of what decodes through the encoder.
 pub fn blobmsg(data: &[u8]) {
     let Ok(v) = crate::blob::table(data) else {
         return;
@@ -96,7 +96,11 @@ pub fn blobmsg(data: &[u8]) {
         crate::blob::table(&crate::blob::encode::table(&v)).ok(),
         Some(v.clone())
     );
-    if let Ok(d) = Dump::from_value(&v) {
+    // Read in place (the socket path) and through the tree: the same.
+    let node = crate::blob::read(data).expect("table() took it");
+    let typed = Dump::from_tree(node).map_err(|e| e.to_string());
+    assert_eq!(typed, Dump::from_value(&v).map_err(|e| e.to_string()));
+    if let Ok(d) = typed {
         select_all(&d);
     }
 }

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::dump::{Dump, MAX_DUMP};
 use crate::settings::Settings;
-use crate::{proc, ubus, ucifile, Error};
+use crate::{blob, proc, ubus, ucifile, Error};
 use std::io::Read;
 use std::path::Path;
 
@@ -35,11 +35,14 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
     if !o.exclude.is_empty() {
         cfg.exclude = o.exclude.clone();
     }
-    if let Some(u) = &o.ubus {
-        cfg.ubus = Some(u.clone());
-    }
+    // --ubus-socket asks for the socket, over an `option ubus` program in
+    // the file; --ubus (debugging) wins over both.
     if let Some(u) = &o.ubus_socket {
         cfg.ubus_socket = Some(u.clone());
+        cfg.ubus = None;
+    }
+    if let Some(u) = &o.ubus {
+        cfg.ubus = Some(u.clone());
     }
     if let Some(m) = o.mode {
         cfg.mode = m;
@@ -75,9 +78,9 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
             })?,
         (None, None) => {
             let sock = ubus::socket_path(cfg.ubus_socket.as_deref());
-            let v = ubus::dump(&sock, cfg.ubus_timeout)
-                .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?;
-            return Dump::from_value(&v);
+            let e = |e| Error::Input(format!("ubus {}: {e}", sock.display()));
+            let raw = ubus::dump(&sock, cfg.ubus_timeout).map_err(e)?;
+            return Dump::from_tree(blob::read(&raw).map_err(e)?);
         }
     };
     Dump::parse(&bytes)

@@ -7,7 +7,8 @@
 //! - `input`: the config with the flags over it, netifd's dump, NAT66.
 //! - `blob`, `ubus`: ubusd's protocol as bytes, and the one call we make.
 //! - `proc`: running a program with a timeout, a cap, and stdin (`--ubus`).
-//! - `value`: JSON and blobmsg decoded to one loose tree.
+//! - `value`: JSON decoded to a loose tree; what `dump` reads from it and from
+//!   blobmsg read in place (`Tree`).
 //! - `dump`: netifd's dump as typed data, from that tree.
 //! - `members`: which interfaces carry the route, through which gateway.
 //! - `route`: the desired route and the single change it needs.

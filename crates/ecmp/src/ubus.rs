@@ -1,12 +1,12 @@
 //! A ubus client of one call: connect to ubusd's socket, take its HELLO,
-//! LOOKUP `network.interface`, INVOKE `dump`, and return netifd's answer
-//! as a [`Value`]. No program is spawned and nothing is converted to JSON
+//! LOOKUP `network.interface`, INVOKE `dump`, and return netifd's answer,
+//! a blobmsg table that [`blob::table`] reads as a
+//! [`Value`](crate::value::Value) borrowing from it. No program is spawned and nothing is converted to JSON
 //! on the way. The one deadline covers the connection, every partial
 //! read and write, and every reply; replies are matched on (seq, peer),
 //! and every status code ends the call with its name.
 
 use crate::blob::{self, HDR_LEN};
-use crate::value::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -87,7 +87,10 @@ impl Conn {
         self.s
             .set_write_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        self.s.write_all(m).map_err(|e| format!("write: {e}"))
+        self.s.write_all(m).map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => "ubusd closed the connection".to_string(),
+            _ => format!("write: {e}"),
+        })
     }
 
     /// The next message: (type, seq, peer, the container's attributes).
@@ -135,8 +138,9 @@ impl Conn {
     }
 }
 
-/// `ubus call network.interface dump`, over ubusd's socket at `path`.
-pub fn dump(path: &Path, timeout: Duration) -> Result<Value, String> {
+/// `ubus call network.interface dump`, over ubusd's socket at `path`: the
+/// reply's blobmsg table, for [`blob::table`] (which borrows from it).
+pub fn dump(path: &Path, timeout: Duration) -> Result<Vec<u8>, String> {
     let s = UnixStream::connect(path).map_err(|e| format!("connect {}: {e}", path.display()))?;
     let mut c = Conn {
         s,
@@ -169,7 +173,7 @@ pub fn dump(path: &Path, timeout: Duration) -> Result<Value, String> {
         .iter()
         .find_map(|p| blob::find(p, blob::ATTR_DATA))
         .ok_or("network.interface dump: no data in the answer")?;
-    blob::table(reply)
+    Ok(reply.to_vec())
 }
 
 /// The socket to use: `configured`, else the default, else (OpenWrt 19.07)
@@ -242,7 +246,8 @@ mod tests {
             ],
             encode::hello(5),
         );
-        assert_eq!(dump(&path, Duration::from_secs(5)).unwrap(), v);
+        let raw = dump(&path, Duration::from_secs(5)).unwrap();
+        assert_eq!(blob::table(&raw).unwrap(), v);
         h.join().unwrap();
     }
 

@@ -1,23 +1,30 @@
-//! One loose value tree for the two forms netifd's dump arrives in: JSON
-//! (`ubus` printing it, a file) and blobmsg (ubusd's own encoding, read
-//! from its socket). Both decoders produce a [`Value`]; `dump` reads its
-//! typed model from that, once, for both.
+//! The two forms netifd's dump arrives in, as one [`Tree`] that `dump`
+//! reads its typed model from, once, for both: JSON (`ubus` printing it,
+//! a file) parsed to a loose [`Value`] tree, and blobmsg (ubusd's own
+//! encoding, from its socket) read in place by [`crate::blob::Node`]
+//! (which [`crate::blob::table`] can also decode to a [`Value`], for the
+//! tests and the fuzz target that hold the two readings equal).
 //!
 //! Numbers are kept as integers only: no field we read is fractional, and
 //! float parsing would cost a router binary its tables. Anything else
 //! numeric is [`Value::Other`], an error only where a field is read.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
+/// Strings and keys borrow from the input where they can (blobmsg always,
+/// JSON without escapes): a 64-dial dump has thousands of them, and
+/// copying and freeing each one was most of an event's time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Bool(bool),
     Int(i64),
-    Str(String),
-    Array(Vec<Value>),
-    /// Keys in the order they came; a repeated key: the first wins.
-    Object(Vec<(String, Value)>),
+    Str(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    /// Keys in the order they came; of a repeated key, [`Value::get`]
+    /// finds the first (kept, not searched for on every insert).
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
     /// A number we do not read (fractional, or beyond i64).
     Other,
 }
@@ -26,8 +33,8 @@ pub enum Value {
 /// pathological input must not exhaust the stack).
 pub const MAX_DEPTH: usize = 32;
 
-impl Value {
-    pub fn get(&self, key: &str) -> Option<&Value> {
+impl<'a> Value<'a> {
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         match self {
             Value::Object(kv) => kv.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -55,8 +62,63 @@ impl Value {
     }
 }
 
+/// What `dump` reads its typed model from: a [`Value`] tree (JSON), or
+/// ubusd's blobmsg read in place ([`crate::blob::Node`], nothing copied).
+pub trait Tree<'a>: Copy {
+    /// An object's member (the first of a repeated key).
+    fn get(self, key: &str) -> Option<Self>;
+    fn is_object(self) -> bool;
+    fn is_null(self) -> bool;
+    fn str(self) -> Option<Cow<'a, str>>;
+    fn bool(self) -> Option<bool>;
+    fn int(self) -> Option<i64>;
+    /// An array's items.
+    fn items(self) -> Option<impl Iterator<Item = Self>>;
+    /// What it is, for an error message ([`Value::kind`]).
+    fn kind(self) -> String;
+}
+
+impl<'a> Tree<'a> for &'a Value<'a> {
+    fn get(self, key: &str) -> Option<Self> {
+        Value::get(self, key)
+    }
+    fn is_object(self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+    fn is_null(self) -> bool {
+        *self == Value::Null
+    }
+    fn str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Value::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            _ => None,
+        }
+    }
+    fn bool(self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn int(self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    fn items(self) -> Option<impl Iterator<Item = Self>> {
+        match self {
+            Value::Array(a) => Some(a.iter()),
+            _ => None,
+        }
+    }
+    fn kind(self) -> String {
+        Value::kind(self)
+    }
+}
+
 /// Parse JSON text. Errors say where ("line 3 column 7").
-pub fn parse_json(b: &[u8]) -> Result<Value, String> {
+pub fn parse_json(b: &[u8]) -> Result<Value<'_>, String> {
     let mut p = Json { b, i: 0 };
     p.ws();
     let v = p.value(0)?;
@@ -72,7 +134,7 @@ struct Json<'a> {
     i: usize,
 }
 
-impl Json<'_> {
+impl<'a> Json<'a> {
     fn err(&self, what: &str) -> String {
         let upto = &self.b[..self.i.min(self.b.len())];
         let line = upto.iter().filter(|c| **c == b'\n').count() + 1;
@@ -102,7 +164,7 @@ impl Json<'_> {
         }
     }
 
-    fn word(&mut self, w: &str, v: Value) -> Result<Value, String> {
+    fn word(&mut self, w: &str, v: Value<'a>) -> Result<Value<'a>, String> {
         if self.b[self.i..].starts_with(w.as_bytes()) {
             self.i += w.len();
             Ok(v)
@@ -114,7 +176,7 @@ impl Json<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, String> {
         if depth > MAX_DEPTH {
             return Err(self.err("nested too deep"));
         }
@@ -123,7 +185,7 @@ impl Json<'_> {
             None => Err(self.err("EOF while parsing a value")),
             Some(b'{') => {
                 self.i += 1;
-                let mut kv: Vec<(String, Value)> = Vec::new();
+                let mut kv: Vec<(Cow<'a, str>, Value<'a>)> = Vec::new();
                 self.ws();
                 if self.peek() == Some(b'}') {
                     self.i += 1;
@@ -140,9 +202,7 @@ impl Json<'_> {
                     let k = self.string()?;
                     self.eat(b':')?;
                     let v = self.value(depth + 1)?;
-                    if !kv.iter().any(|(x, _)| *x == k) {
-                        kv.push((k, v));
-                    }
+                    kv.push((k, v));
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.i += 1,
@@ -186,7 +246,7 @@ impl Json<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Value, String> {
+    fn number(&mut self) -> Result<Value<'a>, String> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -242,9 +302,22 @@ impl Json<'_> {
         Ok(v)
     }
 
-    /// A string; `self.i` at its opening quote.
-    fn string(&mut self) -> Result<String, String> {
+    /// A string; `self.i` at its opening quote. Borrowed when it has no
+    /// escape (netifd's never do).
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         self.i += 1;
+        let start = self.i;
+        let b: &'a [u8] = self.b;
+        let plain = b[start..]
+            .iter()
+            .position(|c| matches!(c, b'"' | b'\\') || *c < 0x20)
+            .map(|n| start + n);
+        if let Some(end) = plain.filter(|e| b[*e] == b'"') {
+            self.i = end + 1;
+            return std::str::from_utf8(&b[start..end])
+                .map(Cow::Borrowed)
+                .map_err(|_| self.err("invalid UTF-8 in a string"));
+        }
         let mut out: Vec<u8> = Vec::new();
         loop {
             let Some(c) = self.peek() else {
@@ -293,7 +366,9 @@ impl Json<'_> {
                 c => out.push(c),
             }
         }
-        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in a string"))
+        String::from_utf8(out)
+            .map(Cow::Owned)
+            .map_err(|_| self.err("invalid UTF-8 in a string"))
     }
 }
 
@@ -319,6 +394,26 @@ mod tests {
         assert_eq!(v.get("c"), Some(&Value::Other));
         assert_eq!(v.get("d"), Some(&Value::Other));
         assert_eq!(v.get("zz"), None);
+    }
+
+    #[test]
+    fn plain_strings_borrow_escaped_ones_are_decoded() {
+        let text = "{\"device\": \"pppoe-VWAN1\", \"e\": \"a\\tb\", \"u\": \"é\"}";
+        let v = parse_json(text.as_bytes()).unwrap();
+        assert!(matches!(
+            v.get("device"),
+            Some(Value::Str(Cow::Borrowed("pppoe-VWAN1")))
+        ));
+        assert!(matches!(
+            v.get("u"),
+            Some(Value::Str(Cow::Borrowed("\u{e9}")))
+        ));
+        assert_eq!(v.get("e"), Some(&Value::Str(Cow::Owned("a\tb".into()))));
+        let Value::Object(kv) = &v else { panic!() };
+        assert!(kv.iter().all(|(k, _)| matches!(k, Cow::Borrowed(_))));
+        // The fast path refuses what the slow one refuses.
+        assert!(parse_json(b"\"\xff\"").unwrap_err().contains("UTF-8"));
+        assert!(parse_json(b"\"a\nb\"").unwrap_err().contains("control"));
     }
 
     #[test]
