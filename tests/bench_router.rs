@@ -7,15 +7,19 @@
 //! - the programs one event runs (strace's execve count, after the hook's
 //!   own shell);
 //! - the N = 64 boot storm: the time netifd's hotplug queue spent in our
-//!   two hooks (each hook run timed by a stand-in that runs it).
+//!   two hooks.
+//!
+//! A hook run is timed as hotplug-call runs it: sourced in a subshell of
+//! a running shell (a fork, then the hook's exec of our binary), between
+//! two `$EPOCHREALTIME` stamps of busybox's sh, so nothing else is in the
+//! window. During the boot each of our hooks is a wrapper that does just
+//! that around the real one.
 //!
 //! Needs root and the kit (`sim::run_router`). Inside the router this
-//! binary runs again as `inner N` (the measurements) or `stamp HOOK`
-//! (the hook wrapper that times one run).
+//! binary runs again as `inner N REAL` (the measurements).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 const RUNS: usize = 21;
 
@@ -24,32 +28,28 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// `stamp HOOK`: run the hook as hotplug-call would (sourced by sh, in the
-/// environment it was given) and add its duration, in microseconds, to
-/// /run/bench/durations.
-fn stamp(hook: &str) -> i32 {
-    let t = Instant::now();
-    let st = Command::new("/bin/sh").arg(hook).status();
-    let us = t.elapsed().as_micros();
-    let _ = std::fs::create_dir_all("/run/bench");
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open("/run/bench/durations")
-    {
-        let _ = writeln!(f, "{us}");
-    }
-    st.ok().and_then(|s| s.code()).unwrap_or(1)
+/// Seconds from a pair of busybox `$EPOCHREALTIME` stamps ("s.us s.us").
+fn span(line: &str) -> Option<f64> {
+    let mut t = line.split(' ').map(|x| x.parse::<f64>().ok());
+    let (a, b) = (t.next()??, t.next()??);
+    Some(b - a)
 }
 
-/// `inner N`: inside the router, after the boot.
+/// Run `hook` the way hotplug-call does, sourced in a subshell of a shell
+/// already running (a fork, then our exec), between two `$EPOCHREALTIME`
+/// stamps of that shell: nothing but the hook run is timed.
+fn timed(hook: &str) -> String {
+    format!("t0=$EPOCHREALTIME; ( . {hook} ); r=$?; echo \"$t0 $EPOCHREALTIME $r\"")
+}
+
+/// `inner N REAL`: inside the router, after the boot.
 fn inner(n: u32, real: &str) {
-    let storm: u64 = std::fs::read_to_string("/run/bench/durations")
+    let runs: Vec<f64> = std::fs::read_to_string("/run/bench/durations")
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.parse::<u64>().ok())
-        .sum();
+        .filter_map(span)
+        .collect();
+    let storm: f64 = runs.iter().sum();
     let last = format!("VWAN{}", n - 1);
     let hook = |c: &mut Command| {
         c.env("ACTION", "ifupdate")
@@ -59,16 +59,19 @@ fn inner(n: u32, real: &str) {
     };
     let real = format!("{real}/97-ecmp4");
     let real = real.as_str();
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
-        let mut c = Command::new("/bin/sh");
-        c.arg(real);
-        hook(&mut c);
-        let t = Instant::now();
-        let ok = c.status().is_ok_and(|s| s.success());
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        assert!(ok, "the hook failed");
-    }
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(format!(
+        "i=0; while [ $i -lt {RUNS} ]; do {}; i=$((i+1)); done",
+        timed(real)
+    ));
+    hook(&mut c);
+    let out = c.output().expect("sh");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.lines().count() == RUNS && out.lines().all(|l| l.ends_with(" 0")),
+        "the hook failed: {out}"
+    );
+    let times: Vec<f64> = out.lines().filter_map(span).map(|s| s * 1e3).collect();
     let trace = "/run/bench/strace";
     let mut c = Command::new("strace");
     c.args([
@@ -89,20 +92,22 @@ fn inner(n: u32, real: &str) {
         .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
         .count();
     println!(
-        "RESULT {n} {:.2} {} {:.3}",
+        "RESULT {n} {:.2} {} {:.3} {}",
         median(times),
         if traced {
             execs.saturating_sub(1) as i64
         } else {
             -1
         },
-        storm as f64 / 1e6
+        storm,
+        runs.len()
     );
 }
 
 /// One boot of `n` dials with the build in `dir` (its binaries and its
-/// shipped config): (hook ms, programs per event, storm s).
-fn boot(rr: &Path, dir: &Path, config: &Path, n: u32) -> (f64, i64, f64) {
+/// shipped config): (hook ms, programs per event, storm s, hook runs in
+/// the storm).
+fn boot(rr: &Path, dir: &Path, config: &Path, n: u32) -> (f64, i64, f64, usize) {
     let me = std::env::current_exe().expect("own path");
     let d = sim::TempDir::new("bench-router");
     let files = d.0.join("files");
@@ -123,9 +128,14 @@ fn boot(rr: &Path, dir: &Path, config: &Path, n: u32) -> (f64, i64, f64) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for h in ["97-ecmp4", "98-ecmp6"] {
         std::fs::copy(repo.join("hotplug.d/iface").join(h), real.join(h)).unwrap();
+        // Sourced by hotplug-call in a subshell: the real hook, timed.
+        let real = format!("{}/{h}", real.display());
         std::fs::write(
             hooks.join(h),
-            format!("{} stamp {}/{h}\n", me.display(), real.display()),
+            format!(
+                "[ -d /run/bench ] || mkdir -p /run/bench\n{} >> /run/bench/durations\n",
+                timed(&real)
+            ),
         )
         .unwrap();
     }
@@ -155,13 +165,13 @@ fn boot(rr: &Path, dir: &Path, config: &Path, n: u32) -> (f64, i64, f64) {
         f[2].parse().unwrap(),
         f[3].parse().unwrap(),
         f[4].parse().unwrap(),
+        f[5].parse().unwrap(),
     )
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("stamp") => std::process::exit(stamp(&args[2])),
         Some("inner") => return inner(args[2].parse().expect("N"), &args[3]),
         _ => {}
     }
@@ -186,15 +196,15 @@ fn main() {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut cells: Vec<Vec<String>> = Vec::new();
     for (label, dir, config) in &builds {
-        let (h8, x8, _) = boot(&rr, dir, config, 8);
-        let (h64, x64, s64) = boot(&rr, dir, config, 64);
+        let (h8, _, _, _) = boot(&rr, dir, config, 8);
+        let (h64, x64, s64, runs) = boot(&rr, dir, config, 64);
         cells.push(vec![
             format!("{h8:.2} ms"),
             format!("{h64:.2} ms"),
             x64.to_string(),
             format!("{s64:.2} s"),
+            runs.to_string(),
         ]);
-        let _ = x8;
         rows.push((label.clone(), dir.display().to_string()));
     }
     println!("under the real netifd + ubusd (run-router), IPv6 on, the package's own config");
@@ -208,6 +218,7 @@ fn main() {
         "hook run, N = 64 (median of 21)",
         "programs per event (execve, strace)",
         "N = 64 boot storm: queue in our hooks",
+        "  hook runs in that storm",
     ]
     .iter()
     .enumerate()

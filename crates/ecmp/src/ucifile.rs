@@ -93,11 +93,13 @@ impl P<'_> {
         self.pos += 1;
     }
 
-    fn double_quote(&mut self, target: &mut usize) -> R<()> {
+    /// A quoted part (libuci's parse_double_quote and parse_single_quote:
+    /// the same loop, backslash escapes only between double quotes).
+    fn quoted(&mut self, target: &mut usize, quote: u8) -> R<()> {
         self.pos += 1;
         loop {
             match self.cur() {
-                b'"' => {
+                c if c == quote => {
                     self.pos += 1;
                     return Ok(());
                 }
@@ -105,32 +107,16 @@ impl P<'_> {
                     let p = self.pos;
                     self.getln(p);
                     if self.cur() == 0 {
-                        return Err(self.err("EOF with unterminated \""));
+                        return Err(self.err(if quote == b'"' {
+                            "EOF with unterminated \""
+                        } else {
+                            "EOF with unterminated '"
+                        }));
                     }
                 }
-                b'\\' => {
+                b'\\' if quote == b'"' => {
                     if self.backslash() {
                         self.addc(target);
-                    }
-                }
-                _ => self.addc(target),
-            }
-        }
-    }
-
-    fn single_quote(&mut self, target: &mut usize) -> R<()> {
-        self.pos += 1;
-        loop {
-            match self.cur() {
-                b'\'' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                0 => {
-                    let p = self.pos;
-                    self.getln(p);
-                    if self.cur() == 0 {
-                        return Err(self.err("EOF with unterminated '"));
                     }
                 }
                 _ => self.addc(target),
@@ -142,8 +128,7 @@ impl P<'_> {
         let mut next = true;
         loop {
             match self.cur() {
-                b'\'' => self.single_quote(target)?,
-                b'"' => self.double_quote(target)?,
+                q @ (b'\'' | b'"') => self.quoted(target, q)?,
                 b'#' => {
                     let p = self.pos;
                     self.set(p, 0);
