@@ -139,7 +139,7 @@ Options (before or after the command):
                       ifup-failed and free act, others are ignored
   --interface I       interface the event is about (default $INTERFACE)
   --ubus-socket PATH  ubusd's socket, asked for netifd's dump (default
-                      /var/run/ubus/ubus.sock)
+                      /var/run/ubus/ubus.sock; over an `option ubus` program)
   --ubus-timeout S    seconds to wait for ubus's answer (default 5)
   --ubus PROGRAM      debugging: run PROGRAM `call network.interface dump`
                       and read its JSON instead of the socket
