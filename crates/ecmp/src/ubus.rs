@@ -37,6 +37,12 @@ pub fn status_name(code: u32) -> &'static str {
     }
 }
 
+/// Errors that mean ubusd went away: EOF's cousins.
+fn closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
+}
+
 struct Conn {
     s: UnixStream,
     deadline: Instant,
@@ -76,6 +82,9 @@ impl Conn {
                 {
                     self.left()?;
                 }
+                // A peer that closes with our request unread resets the
+                // connection instead of giving EOF: the same hang-up.
+                Err(e) if closed(&e) => return Err("ubusd closed the connection".into()),
                 Err(e) => return Err(format!("read: {e}")),
             }
         }
@@ -87,9 +96,12 @@ impl Conn {
         self.s
             .set_write_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        self.s.write_all(m).map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => "ubusd closed the connection".to_string(),
-            _ => format!("write: {e}"),
+        self.s.write_all(m).map_err(|e| {
+            if closed(&e) {
+                "ubusd closed the connection".to_string()
+            } else {
+                format!("write: {e}")
+            }
         })
     }
 
@@ -295,5 +307,31 @@ mod tests {
         h.join().unwrap();
         let e = dump(Path::new("/nonexistent/ubus.sock"), Duration::from_secs(1)).unwrap_err();
         assert!(e.starts_with("connect /nonexistent/ubus.sock: "), "{e}");
+    }
+
+    /// ubusd going away after HELLO is one error, whether the kernel
+    /// tells it as EOF (our request was read) or as a reset (it was not).
+    #[test]
+    fn a_hang_up_is_named_whether_eof_or_reset() {
+        for read_first in [true, false] {
+            let dir =
+                std::env::temp_dir().join(format!("ecmp-ubus-{}-{}", std::process::id(), rand()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("ubus.sock");
+            let l = UnixListener::bind(&path).unwrap();
+            let h = std::thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                s.write_all(&encode::hello(5)).unwrap();
+                if read_first {
+                    let _ = s.read(&mut [0u8; 4096]);
+                } else {
+                    // Let the request arrive, then close with it unread.
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let e = dump(&path, Duration::from_secs(5)).unwrap_err();
+            assert_eq!(e, "ubusd closed the connection", "read first: {read_first}");
+            h.join().unwrap();
+        }
     }
 }
