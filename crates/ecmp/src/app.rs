@@ -10,7 +10,7 @@ use crate::lock::Lock;
 use crate::log::{Level, Log};
 use crate::rtnetlink::Netlink;
 use crate::settings::{Command, Settings};
-use crate::{check, input, members, program, status, Error, Family};
+use crate::{check, input, program, status, Error, Family};
 use std::io::IsTerminal;
 
 /// Entry point of both binaries; returns the exit status.
@@ -64,7 +64,8 @@ fn lock(s: &Settings) -> Result<Lock, Error> {
 }
 
 /// One hotplug event (or a sync): read, decide, write, one log line.
-fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
+/// ecmp-track calls it too, in-process, when a link changes state.
+pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
     if !ev.action.acts() {
         let msg = format!(
             "{}: action '{}' changes no link; nothing to do",
@@ -84,10 +85,12 @@ fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             });
         }
         let dump = input::dump(&cfg, s)?;
-        let sel = members::select(s.family, &dump, &cfg, ev)?;
+        let (sel, _, warned) = input::members(s, &cfg, &dump, ev)?;
         if !s.dry_run {
             let mut nl = Netlink::open()?;
-            return program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev);
+            let mut out = program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev)?;
+            out.warnings.splice(0..0, warned);
+            return Ok(out);
         }
         // The real apply against the kernel as it is (or an empty one),
         // writing down what it would do instead of doing it.
@@ -100,6 +103,7 @@ fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             Err(_) => Dummy::from_state(&mut Dummy::empty(), s.family, cfg.table, &devs)?,
         };
         let mut out = program::apply(&mut d, s.family, &cfg, &dump, &sel, ev)?;
+        out.warnings.splice(0..0, warned);
         for c in &d.commands {
             crate::say!("{c}");
         }
@@ -154,7 +158,7 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         let family = s.family;
         let cfg = input::config(s)?;
         let dump = input::dump(&cfg, s)?;
-        let sel = members::select(family, &dump, &cfg, &Event::sync())?;
+        let (sel, seen, track_warnings) = input::members(s, &cfg, &dump, &Event::sync())?;
         let mut nl = Netlink::open()?;
         let st = State::read(&mut nl, family, cfg.table)?;
         let mut w = program::warnings(family, &cfg, &dump, sel.members.len(), {
@@ -164,7 +168,10 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         if family == Family::V6 && sel.members.len() >= 2 && input::nat66(s) == Some(false) {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
-        Ok(status::report(family, &cfg, &dump, &sel, &st, w))
+        w.extend(track_warnings);
+        let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
+        status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
+        Ok(r)
     };
     match run() {
         Ok(r) => {

@@ -26,6 +26,7 @@ pub struct Args {
     pub dry_run: bool,
     pub verbose: bool,
     pub syslog_socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
     pub cmd: Option<Cmd>,
 }
 
@@ -99,6 +100,7 @@ pub fn parse(words: &[String]) -> Result<Parsed, Error> {
             "--lock-file" => set(&mut a.lock_file, w, value()?.into())?,
             "--lock-wait" => set(&mut a.lock_wait, w, value()?)?,
             "--syslog-socket" => set(&mut a.syslog_socket, w, value()?.into())?,
+            "--state-dir" => set(&mut a.state_dir, w, value()?.into())?,
             "--json" if sub == Some("status") => json = true,
             "--root" if sub == Some("check") => set(&mut root, w, value()?.into())?,
             "status" | "check" if sub.is_none() => {
@@ -159,6 +161,8 @@ Options (before or after the command):
                       make, and its log line; touch nothing
   -v, --verbose       also log to stderr
   --syslog-socket P   syslog socket (default /dev/log)
+  --state-dir DIR     where ecmp-track's track.json is read: members it calls
+                      dead are left out (default /var/run/ecmp-hotplug)
   --version           print the version
   --help              this text
 
@@ -277,6 +281,7 @@ mod tests {
             "--dry-run",
             "--verbose",
             "--syslog-socket",
+            "--state-dir",
             "--version",
             "--json",
             "--root",

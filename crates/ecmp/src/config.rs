@@ -22,12 +22,23 @@
 //!     option unbalanced_timer '0'    # resilient: seconds before busy buckets move (0 never)
 //! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
 //!     option weight '2'              # 1-256, default 1
+//!     option tier '1'                # failover tier, 1-255: only the lowest
+//!                                    # tier with a live member carries traffic
+//!     list track_ip '192.0.2.1'      # this member's own tracking targets
+//!     option track '0'               # never tracked (always counted alive)
+//! config track 'track'               # ecmp-track (mwan3track's option names)
+//!     option enabled '0'
+//!     list track_ip '223.5.5.5'      # targets, both families mixed
+//!     option reliability '1'  option count '1'  option timeout '2'
+//!     option interval '5'  option failure_interval '5'  option recovery_interval '5'
+//!     option down '3'  option up '3'  option redial_after '0'
 //! config multidial 'multidial'       # written by `multidial apply`; read by
 //!     option batch '4'               # /etc/init.d/multidial, ignored here
 //!     option delay '5'
 //! ```
 
 use crate::nexthop::{Mode, Resilient};
+pub use crate::track::Track;
 use crate::uci::Section;
 use crate::{Error, Family};
 use std::collections::BTreeMap;
@@ -55,6 +66,10 @@ pub struct Config {
     pub ubus_timeout: Duration,
     pub mode: Mode,
     pub resilient: Resilient,
+    /// Failover tier per interface name (default 1).
+    pub tiers: BTreeMap<String, u8>,
+    /// Tracking: the `track` section, per-member targets and opt-outs.
+    pub track: Track,
 }
 
 impl Config {
@@ -75,6 +90,8 @@ impl Config {
             ubus_timeout: Duration::from_secs(5),
             mode: Mode::Auto,
             resilient: Resilient::default(),
+            tiers: BTreeMap::new(),
+            track: Track::default(),
         }
     }
 
@@ -84,6 +101,15 @@ impl Config {
         self.weights
             .get(iface)
             .or_else(|| iface.strip_suffix("_6").and_then(|p| self.weights.get(p)))
+            .copied()
+            .unwrap_or(1)
+    }
+
+    /// Failover tier of an interface, looked up as [`Config::weight`].
+    pub fn tier(&self, iface: &str) -> u8 {
+        self.tiers
+            .get(iface)
+            .or_else(|| iface.strip_suffix("_6").and_then(|p| self.tiers.get(p)))
             .copied()
             .unwrap_or(1)
     }
@@ -157,9 +183,16 @@ impl Config {
                     if let Some(v) = opt("weight") {
                         let w = parse_weight(v)
                             .map_err(|e| Error::Config(format!("{}.weight: {e}", s.name)))?;
-                        self.weights.insert(iface, w);
+                        self.weights.insert(iface.clone(), w);
                     }
+                    if let Some(v) = opt("tier") {
+                        let t = parse_tier(v)
+                            .map_err(|e| Error::Config(format!("{}.tier: {e}", s.name)))?;
+                        self.tiers.insert(iface.clone(), t);
+                    }
+                    self.track.member(&iface, s)?;
                 }
+                "track" => self.track.section(s)?,
                 _ => {}
             }
         }
@@ -214,6 +247,13 @@ pub fn parse_weight(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(w) if (1..=256).contains(&w) => Ok(w),
         _ => Err(format!("'{v}' is not a weight (1-256)")),
+    }
+}
+
+pub fn parse_tier(v: &str) -> Result<u8, String> {
+    match v.parse::<u8>() {
+        Ok(t) if t >= 1 => Ok(t),
+        _ => Err(format!("'{v}' is not a tier (1-255)")),
     }
 }
 

@@ -4,7 +4,10 @@
 
 use crate::config::Config;
 use crate::dump::{Dump, MAX_DUMP};
+use crate::event::Event;
+use crate::members::{self, Selection};
 use crate::settings::Settings;
+use crate::track::{self, Health, Seen};
 use crate::{blob, proc, ubus, ucifile, Error};
 use std::io::Read;
 use std::path::Path;
@@ -84,6 +87,30 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
         }
     };
     Dump::parse(&bytes)
+}
+
+/// The members of `ev`: netifd's selection, less what ecmp-track calls
+/// dead (only while its state file is fresh), at the lowest tier left.
+/// Also what the state file was, and the warnings to log.
+pub fn members(
+    s: &Settings,
+    cfg: &Config,
+    dump: &Dump,
+    ev: &Event,
+) -> Result<(Selection, Seen, Vec<String>), Error> {
+    let mut sel = members::select(s.family, dump, cfg, ev)?;
+    let seen = track::read(&s.state_dir, track::now(), track::tracker_alive);
+    let mut warnings = Vec::new();
+    if let (Seen::Stale(why), true) = (&seen, cfg.track.enabled) {
+        warnings.push(format!("tracking ignored: ecmp-track's state is stale ({why})"));
+    }
+    let st = seen.state();
+    let dead = |m: &members::Member| {
+        st.and_then(|st| st.link(s.family, &m.interface))
+            .is_some_and(|l| l.health == Health::Dead)
+    };
+    warnings.extend(members::narrow(&mut sel, dead));
+    Ok((sel, seen, warnings))
 }
 
 /// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? Read from

@@ -18,6 +18,7 @@
 //! - `netlink`: the rtnetlink messages as bytes (a pure codec).
 //! - `rtnetlink`: the real kernel, the only code that speaks to it.
 //! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
+//! - `track`: link tracking as data: options, verdicts, the state file.
 //! - `status`, `check`: what is balanced and what is wrong.
 //! - `uci`: `uci show` output and batch quoting (multidial writes through uci).
 //! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
@@ -51,6 +52,7 @@ pub mod route;
 pub mod rtnetlink;
 pub mod settings;
 pub mod status;
+pub mod track;
 pub mod ubus;
 pub mod uci;
 pub mod ucifile;

@@ -19,6 +19,8 @@ pub struct Member {
     /// None: a device-only nexthop (IPv4 only).
     pub gateway: Option<IpAddr>,
     pub weight: u16,
+    /// Failover tier: only the lowest tier with a live member is used.
+    pub tier: u8,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,6 +28,9 @@ pub struct Selection {
     pub members: Vec<Member>,
     /// Interfaces left out, and why (logged, never silent).
     pub skipped: Vec<String>,
+    /// Members netifd calls up that tracking (dead) or a lower tier keep
+    /// out of the route: shown by `status`, not written.
+    pub held: Vec<Member>,
 }
 
 fn check_ifname(iface: &str, dev: &str) -> Result<(), Error> {
@@ -170,9 +175,46 @@ pub fn select(
             device: dev.to_string(),
             gateway,
             weight: cfg.weight(&i.interface),
+            tier: cfg.tier(&i.interface),
         });
     }
     Ok(sel)
+}
+
+/// Leave out the members tracking calls dead (`dead`), then every member
+/// above the lowest tier left. Never empties the route on probes alone:
+/// when every member is dead they all stay (the targets may be what is
+/// down), and the warning returned says so.
+pub fn narrow(sel: &mut Selection, dead: impl Fn(&Member) -> bool) -> Option<String> {
+    let mut warning = None;
+    let n_dead = sel.members.iter().filter(|m| dead(m)).count();
+    if n_dead > 0 && n_dead == sel.members.len() {
+        warning = Some(format!(
+            "tracking calls every member dead ({n_dead}); all kept, as the targets may be what is down"
+        ));
+    } else if n_dead > 0 {
+        let (out, keep): (Vec<Member>, Vec<Member>) =
+            std::mem::take(&mut sel.members).into_iter().partition(|m| dead(m));
+        sel.members = keep;
+        for m in out {
+            sel.skipped.push(format!("{} dead (tracking)", m.interface));
+            sel.held.push(m);
+        }
+    }
+    if let Some(low) = sel.members.iter().map(|m| m.tier).min() {
+        let (keep, out): (Vec<Member>, Vec<Member>) = std::mem::take(&mut sel.members)
+            .into_iter()
+            .partition(|m| m.tier == low);
+        sel.members = keep;
+        for m in out {
+            sel.skipped.push(format!(
+                "{} tier {} standing by for tier {low}",
+                m.interface, m.tier
+            ));
+            sel.held.push(m);
+        }
+    }
+    warning
 }
 
 #[cfg(test)]
@@ -424,5 +466,41 @@ mod tests {
         let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
         let s = sel_dump(Family::V6, &d, "ifdown", "VWAN1_6");
         assert_eq!(summary(&s), ["wan_6 fe80::b:0 pppoe-wan w1"]);
+    }
+
+    #[test]
+    fn dead_members_and_higher_tiers_are_held_out() {
+        let m = |i: &str, tier: u8| Member {
+            interface: i.into(),
+            device: format!("pppoe-{i}"),
+            gateway: None,
+            weight: 1,
+            tier,
+        };
+        let base = Selection {
+            members: vec![m("a", 1), m("b", 1), m("c", 2)],
+            ..Selection::default()
+        };
+        let names = |s: &Selection| s.members.iter().map(|m| m.interface.clone()).collect::<Vec<_>>();
+        // Nothing dead: tier 1 only.
+        let mut s = base.clone();
+        assert_eq!(narrow(&mut s, |_| false), None);
+        assert_eq!(names(&s), ["a", "b"]);
+        assert_eq!(s.skipped, ["c tier 2 standing by for tier 1"]);
+        // One of tier 1 dead: the other carries alone.
+        let mut s = base.clone();
+        narrow(&mut s, |m| m.interface == "a");
+        assert_eq!(names(&s), ["b"]);
+        assert_eq!(s.held.len(), 2);
+        // Every tier-1 member dead: tier 2 joins.
+        let mut s = base.clone();
+        narrow(&mut s, |m| m.tier == 1);
+        assert_eq!(names(&s), ["c"]);
+        assert_eq!(s.skipped, ["a dead (tracking)", "b dead (tracking)"]);
+        // Every member dead: all kept (lowest tier), and said so.
+        let mut s = base.clone();
+        let w = narrow(&mut s, |_| true).unwrap();
+        assert!(w.contains("every member dead (3); all kept"), "{w}");
+        assert_eq!(names(&s), ["a", "b"]);
     }
 }

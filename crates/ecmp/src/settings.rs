@@ -56,6 +56,8 @@ pub struct Settings {
     pub dry_run: bool,
     pub verbose: bool,
     pub syslog_socket: Option<PathBuf>,
+    /// ecmp-track's state directory (track.json).
+    pub state_dir: PathBuf,
 }
 
 fn usage(flag: &str) -> impl Fn(String) -> Error + '_ {
@@ -139,6 +141,9 @@ impl Settings {
             dry_run: a.dry_run,
             verbose: a.verbose,
             syslog_socket: a.syslog_socket,
+            state_dir: a
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(crate::track::DEFAULT_STATE_DIR)),
         })
     }
 }

@@ -4,16 +4,22 @@
 //! plain data built from what the rest of the core reads, rendered as text
 //! or (status) as JSON for LuCI and scripts.
 //!
-//! JSON schema, version 1 (`"schema": 1`; fields are only ever added):
+//! JSON schema, version 2 (`"schema": 2`; fields are only ever added;
+//! 2 added each member's "tier", "used", "track" and the "tracking" field):
 //! ```text
-//! { "schema": 1, "family": "ipv4"|"ipv6", "table": u32, "metric": u32,
+//! { "schema": 2, "family": "ipv4"|"ipv6", "table": u32, "metric": u32,
 //!   "mode": "auto"|"resilient"|"group"|"multipath"       (configured)
 //!   "mode_in_use": "resilient"|"group"|"multipath"|"none" (the kernel's)
 //!   "group_id": u32|null, "in_sync": bool,
 //!   "members": [{ "interface", "device", "gateway": str|null, "weight",
-//!                 "proto", "uptime": seconds|null, "in_kernel": bool }],
+//!                 "proto", "uptime": seconds|null, "in_kernel": bool,
+//!                 "tier": 1-255, "used": bool (false: held out, dead or
+//!                 standing by), "track": null | { "state": "alive"|"dead"|
+//!                 "unknown", "since": unix seconds, "rtt_us": u32|null,
+//!                 "loss": percent } }],
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
-//!   "diff":    [str], "warnings": [str] }
+//!   "diff":    [str], "warnings": [str],
+//!   "tracking": "off"|"running"|"not running"|"stale" }
 //! ```
 
 use crate::config::Config;
@@ -22,6 +28,7 @@ use crate::kernel::{Link, State};
 use crate::members::Selection;
 use crate::nexthop::{self, NhKind, NhObject};
 use crate::route::Route;
+use crate::track::Seen;
 use crate::Family;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +40,20 @@ pub struct MemberRow {
     pub proto: String,
     pub uptime: Option<u64>,
     pub in_kernel: bool,
+    pub tier: u8,
+    /// In the wanted route; false: held out (dead, or a standby tier).
+    pub used: bool,
+    /// ecmp-track's verdict, when it tracks this member.
+    pub track: Option<TrackRow>,
+}
+
+/// One member's tracking, from ecmp-track's state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackRow {
+    pub state: &'static str,
+    pub since: u64,
+    pub rtt_us: Option<u32>,
+    pub loss: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,6 +77,8 @@ pub struct Report {
     pub kernel: Vec<Hop>,
     pub diff: Vec<String>,
     pub warnings: Vec<String>,
+    /// "off", "running", "not running", or "stale".
+    pub tracking: &'static str,
 }
 
 /// What the kernel holds for our route: (mode, group id, hops).
@@ -231,6 +254,9 @@ pub fn report(
             proto: iface.map(|i| i.proto.clone()).unwrap_or_default(),
             uptime: iface.and_then(|i| i.uptime),
             in_kernel,
+            tier: m.tier,
+            used: true,
+            track: None,
         });
     }
     let table = if cfg.table == 254 {
@@ -310,7 +336,7 @@ pub fn report(
         ));
     }
     Report {
-        schema: 1,
+        schema: 2,
         family: family.section(),
         table: cfg.table,
         metric: cfg.metric,
@@ -322,6 +348,50 @@ pub fn report(
         kernel,
         diff,
         warnings,
+        tracking: "off",
+    }
+}
+
+/// Add what tracking says: each member's verdict, the members held out
+/// (dead, or standing by in a higher tier), and whether the tracker that
+/// the config asks for is running.
+pub fn tracking(r: &mut Report, family: Family, cfg: &Config, dump: &Dump, sel: &Selection, seen: &Seen) {
+    for m in &sel.held {
+        let iface = dump.interface.iter().find(|i| i.interface == m.interface);
+        r.members.push(MemberRow {
+            interface: m.interface.clone(),
+            device: m.device.clone(),
+            gateway: m.gateway.map(|g| g.to_string()),
+            weight: m.weight,
+            proto: iface.map(|i| i.proto.clone()).unwrap_or_default(),
+            uptime: iface.and_then(|i| i.uptime),
+            in_kernel: false,
+            tier: m.tier,
+            used: false,
+            track: None,
+        });
+    }
+    if let Some(st) = seen.state() {
+        for row in &mut r.members {
+            row.track = st.link(family, &row.interface).map(|l| TrackRow {
+                state: l.health.name(),
+                since: l.since,
+                rtt_us: l.rtt_us,
+                loss: l.loss(),
+            });
+        }
+    }
+    r.tracking = match (cfg.track.enabled, seen) {
+        (false, _) => "off",
+        (true, Seen::Fresh(_)) => "running",
+        (true, Seen::Missing) => "not running",
+        (true, Seen::Stale(_)) => "stale",
+    };
+    if let (true, Seen::Missing | Seen::Stale(_)) = (cfg.track.enabled, seen) {
+        r.warnings.push(format!(
+            "tracking is enabled but ecmp-track is {}: /etc/init.d/ecmp-track start",
+            r.tracking
+        ));
     }
 }
 
@@ -358,19 +428,31 @@ fn jlist(items: impl Iterator<Item = String>, indent: &str) -> String {
     }
 }
 
-/// The JSON form, schema 1 (written by hand: a serializer would cost a
+/// The JSON form, schema 2 (written by hand: a serializer would cost a
 /// router binary more than the whole status command).
 pub fn to_json(r: &Report) -> String {
     let members = r.members.iter().map(|m| {
         format!(
-            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}}}",
+            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"track\": {}}}",
             js(&m.interface),
             js(&m.device),
             jopt(m.gateway.as_deref(), true),
             m.weight,
             js(&m.proto),
             jopt(m.uptime, false),
-            m.in_kernel
+            m.in_kernel,
+            m.tier,
+            m.used,
+            match &m.track {
+                None => "null".to_string(),
+                Some(t) => format!(
+                    "{{\"state\": {}, \"since\": {}, \"rtt_us\": {}, \"loss\": {}}}",
+                    js(t.state),
+                    t.since,
+                    jopt(t.rtt_us, false),
+                    t.loss
+                ),
+            }
         )
     });
     let kernel = r.kernel.iter().map(|h| {
@@ -382,7 +464,7 @@ pub fn to_json(r: &Report) -> String {
         )
     });
     format!(
-        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {}\n}}",
+        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {}\n}}",
         r.schema,
         js(r.family),
         r.table,
@@ -395,6 +477,7 @@ pub fn to_json(r: &Report) -> String {
         jlist(kernel, "  "),
         jlist(r.diff.iter().map(|d| js(d)), "  "),
         jlist(r.warnings.iter().map(|w| js(w)), "  "),
+        js(r.tracking),
     )
 }
 
@@ -446,10 +529,14 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
         "{program}: default metric {} in table {table}, mode {} (configured {}){group}: {state}\n",
         r.metric, r.mode_in_use, r.mode
     );
+    if r.tracking != "off" {
+        out.push_str(&format!("tracking: ecmp-track {}\n", r.tracking));
+    }
     if r.members.is_empty() {
         out.push_str("members: none up\n");
     } else {
-        let rows: Vec<[String; 6]> = r
+        let now = crate::track::now();
+        let rows: Vec<[String; 8]> = r
             .members
             .iter()
             .map(|m| {
@@ -458,20 +545,41 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
                     m.device.clone(),
                     m.gateway.clone().unwrap_or_else(|| "-".into()),
                     m.weight.to_string(),
+                    m.tier.to_string(),
                     m.proto.clone(),
+                    match &m.track {
+                        None => "-".into(),
+                        Some(t) => format!(
+                            "{} {} {}% loss{}",
+                            t.state,
+                            t.rtt_us.map_or("-".into(), |u| format!(
+                                "{}.{}ms",
+                                u / 1000,
+                                u % 1000 / 100
+                            )),
+                            t.loss,
+                            if t.state == "dead" {
+                                format!(" for {}", uptime(Some(now.saturating_sub(t.since))))
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    },
                     format!(
                         "{}{}",
                         uptime(m.uptime),
-                        if m.in_kernel {
-                            ""
-                        } else {
-                            "  (not in the kernel)"
+                        match (m.used, m.in_kernel) {
+                            (false, _) if m.track.as_ref().is_some_and(|t| t.state == "dead") =>
+                                "  (held out: dead)",
+                            (false, _) => "  (standing by: a lower tier is up)",
+                            (true, true) => "",
+                            (true, false) => "  (not in the kernel)",
                         }
                     ),
                 ]
             })
             .collect();
-        let head = ["interface", "device", "gateway", "weight", "proto", "up"];
+        let head = ["interface", "device", "gateway", "weight", "tier", "proto", "track", "up"];
         let mut width = head.map(str::len);
         for row in &rows {
             for (w, c) in width.iter_mut().zip(row) {
@@ -552,6 +660,7 @@ mod tests {
                 member("VWAN1", "pppoe-VWAN1", "100.64.0.2"),
             ],
             skipped: vec![],
+            held: vec![],
         };
         let links = vec![link(5, "pppoe-wan"), link(6, "pppoe-VWAN1")];
         (Config::defaults(Family::V4), dump, sel, links)
@@ -577,11 +686,11 @@ mod tests {
         let text = render(&r, "ecmp4", false);
         assert!(text.starts_with("ecmp4: default metric 1 in table main, mode multipath (configured auto): in sync\n"), "{text}");
         assert!(
-            text.contains("  wan        pppoe-wan    100.64.0.1  1       pppoe  2h1m\n"),
+            text.contains("  wan        pppoe-wan    100.64.0.1  1       1     pppoe  -      2h1m\n"),
             "{text}"
         );
         assert!(
-            text.contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       pppoe  65s\n"),
+            text.contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       1     pppoe  -      65s\n"),
             "{text}"
         );
         assert!(!text.contains('\x1b'));
@@ -688,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn json_schema_1() {
+    fn json_schema_2() {
         let (cfg, dump, sel, links) = setup();
         let r = report(
             Family::V4,
@@ -699,7 +808,7 @@ mod tests {
             vec!["w \"quoted\"\n\\ \u{1}".into()],
         );
         let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
         assert_eq!(v["family"], "ipv4");
         assert_eq!(v["mode"], "auto");
         assert_eq!(v["mode_in_use"], "none");
@@ -708,9 +817,57 @@ mod tests {
         assert_eq!(v["members"][0]["interface"], "wan");
         assert_eq!(v["members"][0]["uptime"], 7300);
         assert_eq!(v["members"][0]["in_kernel"], false);
+        assert_eq!(v["members"][0]["tier"], 1);
+        assert_eq!(v["members"][0]["used"], true);
+        assert_eq!(v["members"][0]["track"], serde_json::Value::Null);
+        assert_eq!(v["tracking"], "off");
         assert_eq!(v["kernel"].as_array().unwrap().len(), 0);
         assert_eq!(v["warnings"][0], "w \"quoted\"\n\\ \u{1}");
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 12, "{keys:?}");
+        assert_eq!(keys.len(), 13, "{keys:?}");
+    }
+
+    /// A member tracking calls dead is held out, shown with its verdict;
+    /// a tracker the config asks for but that is not running is named.
+    #[test]
+    fn tracking_rows_and_a_missing_tracker() {
+        use crate::track::{Health, Link as TLink, State as TState};
+        let (mut cfg, dump, mut sel, links) = setup();
+        cfg.track.enabled = true;
+        let mut dead = TLink::new("VWAN1", Family::V4, "pppoe-VWAN1", 1000);
+        dead.health = Health::Dead;
+        dead.history = vec![(3, 0)];
+        let mut alive = TLink::new("wan", Family::V4, "pppoe-wan", 900);
+        alive.health = Health::Alive;
+        alive.rtt_us = Some(12_345);
+        let seen = Seen::Fresh(TState {
+            pid: 1,
+            written: 1000,
+            stale_after: 16,
+            links: vec![dead, alive],
+        });
+        let w = crate::members::narrow(&mut sel, |m| m.interface == "VWAN1");
+        assert!(w.is_none());
+        let routes = vec![multipath(&[("100.64.0.1", 5, "pppoe-wan")])];
+        let mut r = report(Family::V4, &cfg, &dump, &sel, &st(&links, &routes, None), vec![]);
+        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &seen);
+        assert!(r.in_sync, "{:?}", r.diff);
+        assert_eq!(r.tracking, "running");
+        let text = render(&r, "ecmp4", false);
+        assert!(text.contains("tracking: ecmp-track running\n"), "{text}");
+        assert!(text.contains("alive 12.3ms 0% loss"), "{text}");
+        assert!(text.contains("dead - 100% loss for "), "{text}");
+        assert!(text.contains("(held out: dead)"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(v["members"][1]["interface"], "VWAN1");
+        assert_eq!(v["members"][1]["used"], false);
+        assert_eq!(v["members"][1]["track"]["state"], "dead");
+        assert_eq!(v["members"][1]["track"]["loss"], 100);
+        assert_eq!(v["members"][0]["track"]["rtt_us"], 12345);
+
+        let mut r = report(Family::V4, &cfg, &dump, &sel, &st(&links, &routes, None), vec![]);
+        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &Seen::Missing);
+        assert_eq!(r.tracking, "not running");
+        assert!(r.warnings.iter().any(|w| w.contains("ecmp-track is not running")), "{:?}", r.warnings);
     }
 }

@@ -22,6 +22,7 @@ pub(crate) fn member(i: &str, dev: &str, gw: &str) -> Member {
         device: dev.into(),
         gateway: Some(gw.parse().unwrap()),
         weight: 1,
+        tier: 1,
     }
 }
 
@@ -78,6 +79,7 @@ fn setup() -> (Dummy, Config, Selection) {
             member("VWAN2", "pppoe-VWAN2", "100.64.2.1"),
         ],
         skipped: vec![],
+        held: vec![],
     };
     let mut cfg = Config::defaults(Family::V4);
     cfg.mode = Mode::Multipath;
@@ -553,6 +555,7 @@ fn log_line_names_every_device_in_natural_order() {
             device: format!("pppoe-VWAN{n}"),
             gateway: None,
             weight: 1,
+            tier: 1,
         })
         .collect();
     let hops: Vec<Nexthop> = members

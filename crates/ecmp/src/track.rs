@@ -1,0 +1,668 @@
+//! Link tracking as plain data: the `track` options, one link's rounds of
+//! probes turned into alive or dead, and the state file that ecmp-track
+//! writes and ecmp4/ecmp6 read on every event.
+//!
+//! The probing itself (sockets, the poll loop) lives in the ecmp-track
+//! crate; everything here is pure and tested without root.
+//!
+//! State file, `<state-dir>/track.json`, schema 1 (fields only added):
+//! ```text
+//! { "schema": 1, "pid": u32, "written": unix seconds,
+//!   "stale_after": seconds (3 x the longest interval + timeout),
+//!   "links": [{ "interface", "family": "ipv4"|"ipv6", "device",
+//!               "state": "alive"|"dead"|"unknown", "since": unix seconds,
+//!               "rtt_us": u32|null (last round's mean), "loss": percent over
+//!               the last 10 rounds, "targets": [ip], "answered": [ip] }] }
+//! ```
+//! A reader ignores the file when the pid is not a running ecmp-track or
+//! `written` is older than `stale_after`: a crashed tracker must never
+//! keep a link out.
+
+use crate::config::{parse_bool, parse_timeout};
+use crate::uci::Section;
+use crate::value::{parse_json, Value};
+use crate::{Error, Family};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_STATE_DIR: &str = "/var/run/ecmp-hotplug";
+pub const STATE_FILE: &str = "track.json";
+/// Rounds the loss figure covers.
+pub const LOSS_ROUNDS: usize = 10;
+
+/// The `track` section and the members' tracking options, with mwan3's
+/// names and defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Track {
+    pub enabled: bool,
+    /// Targets of both families; each family probes its own.
+    pub targets: Vec<IpAddr>,
+    /// Targets that must answer for a round to pass.
+    pub reliability: u32,
+    /// Probes per target per round.
+    pub count: u32,
+    pub timeout: Duration,
+    /// Seconds between rounds: healthy, failing, dead.
+    pub interval: u32,
+    pub failure_interval: u32,
+    pub recovery_interval: u32,
+    /// Failed rounds in a row before a link is dead; passed rounds before
+    /// a dead link is alive again.
+    pub down: u32,
+    pub up: u32,
+    /// Seconds dead before that interface alone is redialled; 0 never.
+    pub redial_after: u32,
+    /// A member's own targets (`config member` / `list track_ip`).
+    pub member_targets: BTreeMap<String, Vec<IpAddr>>,
+    /// Members with `option track '0'`.
+    pub untracked: Vec<String>,
+}
+
+impl Default for Track {
+    fn default() -> Track {
+        Track {
+            enabled: false,
+            targets: Vec::new(),
+            reliability: 1,
+            count: 1,
+            timeout: Duration::from_secs(2),
+            interval: 5,
+            failure_interval: 5,
+            recovery_interval: 5,
+            down: 3,
+            up: 3,
+            redial_after: 0,
+            member_targets: BTreeMap::new(),
+            untracked: Vec::new(),
+        }
+    }
+}
+
+fn parse_ips(what: &str, vs: &[String]) -> Result<Vec<IpAddr>, Error> {
+    vs.iter()
+        .map(|v| {
+            v.parse::<IpAddr>()
+                .map_err(|_| Error::Config(format!("{what}: '{v}' is not an IP address")))
+        })
+        .collect()
+}
+
+fn parse_range(what: &str, v: &str, lo: u32, hi: u32) -> Result<u32, Error> {
+    match v.parse::<u32>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(Error::Config(format!("{what}: '{v}' is not a number from {lo} to {hi}"))),
+    }
+}
+
+/// The section's parent for netifd's `<iface>_6` alias.
+fn parent(iface: &str) -> Option<&str> {
+    iface.strip_suffix("_6")
+}
+
+impl Track {
+    /// `config track`: every option checked, named in the error.
+    pub fn section(&mut self, s: &Section) -> Result<(), Error> {
+        let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
+        let name = |k: &str| format!("{}.{k}", s.name);
+        if let Some(v) = opt("enabled") {
+            self.enabled = parse_bool(v).map_err(|e| Error::Config(format!("{}: {e}", name("enabled"))))?;
+        }
+        if let Some(v) = s.options.get("track_ip") {
+            self.targets = parse_ips(&name("track_ip"), v)?;
+        }
+        if let Some(v) = opt("timeout") {
+            self.timeout = parse_timeout(v).map_err(|e| Error::Config(format!("{}: {e}", name("timeout"))))?;
+        }
+        for (k, lo, hi, f) in [
+            ("reliability", 1, 100, &mut self.reliability),
+            ("count", 1, 100, &mut self.count),
+            ("interval", 1, 3600, &mut self.interval),
+            ("failure_interval", 1, 3600, &mut self.failure_interval),
+            ("recovery_interval", 1, 3600, &mut self.recovery_interval),
+            ("down", 1, 100, &mut self.down),
+            ("up", 1, 100, &mut self.up),
+            ("redial_after", 0, 86400, &mut self.redial_after),
+        ] {
+            if let Some(v) = opt(k) {
+                *f = parse_range(&name(k), v, lo, hi)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `config member`'s tracking options.
+    pub fn member(&mut self, iface: &str, s: &Section) -> Result<(), Error> {
+        if let Some(v) = s.options.get("track_ip") {
+            let ips = parse_ips(&format!("{}.track_ip", s.name), v)?;
+            self.member_targets.insert(iface.to_string(), ips);
+        }
+        if let Some(v) = s.options.get("track").and_then(|v| v.first()) {
+            let on = parse_bool(v).map_err(|e| Error::Config(format!("{}.track: {e}", s.name)))?;
+            self.untracked.retain(|x| x != iface);
+            if !on {
+                self.untracked.push(iface.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `iface` is tracked at all (`option track '0'` opts out).
+    pub fn tracked(&self, iface: &str) -> bool {
+        let out = |i: &str| self.untracked.iter().any(|x| x == i);
+        !out(iface) && !parent(iface).is_some_and(out)
+    }
+
+    /// The targets `iface` is probed with in `family`: its own, else
+    /// (for `<iface>_6`) its parent's, else the section's.
+    pub fn targets_for(&self, iface: &str, family: Family) -> Vec<IpAddr> {
+        let list = self
+            .member_targets
+            .get(iface)
+            .or_else(|| parent(iface).and_then(|p| self.member_targets.get(p)))
+            .unwrap_or(&self.targets);
+        list.iter()
+            .filter(|ip| ip.is_ipv4() == (family == Family::V4))
+            .copied()
+            .collect()
+    }
+
+    /// Seconds after which a state file nobody rewrote is ignored.
+    pub fn stale_after(&self) -> u64 {
+        let longest = self
+            .interval
+            .max(self.failure_interval)
+            .max(self.recovery_interval);
+        3 * u64::from(longest) + self.timeout.as_secs() + 1
+    }
+}
+
+/// What tracking says about one link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Not yet probed to a verdict: counted alive.
+    Unknown,
+    Alive,
+    Dead,
+}
+
+impl Health {
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Alive => "alive",
+            Health::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Health> {
+        Some(match s {
+            "unknown" => Health::Unknown,
+            "alive" => Health::Alive,
+            "dead" => Health::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// One finished round of one link.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub sent: u32,
+    pub received: u32,
+    /// Targets with at least one answer.
+    pub answered: Vec<IpAddr>,
+    /// Mean round-trip time of the answers, microseconds.
+    pub rtt_us: Option<u32>,
+}
+
+/// One link's tracking: the verdict and what led to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub interface: String,
+    pub family: Family,
+    pub device: String,
+    pub health: Health,
+    /// Unix seconds of the last change of `health`.
+    pub since: u64,
+    /// Failed (passed) rounds in a row.
+    pub fails: u32,
+    pub passes: u32,
+    pub rtt_us: Option<u32>,
+    /// (sent, received) of the last rounds, newest last.
+    pub history: Vec<(u32, u32)>,
+    pub targets: Vec<IpAddr>,
+    pub answered: Vec<IpAddr>,
+}
+
+impl Link {
+    pub fn new(interface: &str, family: Family, device: &str, now: u64) -> Link {
+        Link {
+            interface: interface.to_string(),
+            family,
+            device: device.to_string(),
+            health: Health::Unknown,
+            since: now,
+            fails: 0,
+            passes: 0,
+            rtt_us: None,
+            history: Vec::new(),
+            targets: Vec::new(),
+            answered: Vec::new(),
+        }
+    }
+
+    /// Lost probes over the last rounds, in percent.
+    pub fn loss(&self) -> u32 {
+        let (s, r) = self
+            .history
+            .iter()
+            .fold((0u32, 0u32), |(s, r), (a, b)| (s + a, r + b));
+        if s == 0 {
+            0
+        } else {
+            (s - r.min(s)) * 100 / s
+        }
+    }
+
+    /// Count a finished round; the new health when it changed.
+    /// Unknown becomes alive on the first passed round (nothing to wait
+    /// for: it is counted alive already), dead after `down` failed ones.
+    pub fn round(&mut self, t: &Track, r: &Round, now: u64) -> Option<Health> {
+        self.history.push((r.sent, r.received));
+        if self.history.len() > LOSS_ROUNDS {
+            self.history.remove(0);
+        }
+        self.rtt_us = r.rtt_us;
+        self.answered = r.answered.clone();
+        let passed = r.answered.len() as u32 >= t.reliability;
+        let next = if passed {
+            self.fails = 0;
+            self.passes += 1;
+            match self.health {
+                Health::Unknown => Health::Alive,
+                Health::Dead if self.passes >= t.up => Health::Alive,
+                h => h,
+            }
+        } else {
+            self.passes = 0;
+            self.fails += 1;
+            match self.health {
+                Health::Unknown | Health::Alive if self.fails >= t.down => Health::Dead,
+                h => h,
+            }
+        };
+        if next == self.health {
+            return None;
+        }
+        self.health = next;
+        self.since = now;
+        Some(next)
+    }
+
+    /// Seconds until this link's next round.
+    pub fn interval(&self, t: &Track) -> u32 {
+        match self.health {
+            Health::Dead => t.recovery_interval,
+            _ if self.fails > 0 => t.failure_interval,
+            _ => t.interval,
+        }
+    }
+}
+
+/// The state file as written and as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    pub pid: u32,
+    pub written: u64,
+    pub stale_after: u64,
+    pub links: Vec<Link>,
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+fn json_str(o: &mut String, s: &str) {
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+}
+
+fn json_ips(o: &mut String, ips: &[IpAddr]) {
+    o.push('[');
+    for (i, ip) in ips.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "\"{ip}\"");
+    }
+    o.push(']');
+}
+
+impl State {
+    pub fn to_json(&self) -> String {
+        let mut o = String::with_capacity(128 + 200 * self.links.len());
+        let _ = write!(
+            o,
+            "{{\"schema\":1,\"pid\":{},\"written\":{},\"stale_after\":{},\"links\":[",
+            self.pid, self.written, self.stale_after
+        );
+        for (i, l) in self.links.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str("\n{\"interface\":");
+            json_str(&mut o, &l.interface);
+            let _ = write!(o, ",\"family\":\"{}\",\"device\":", family_name(l.family));
+            json_str(&mut o, &l.device);
+            let _ = write!(
+                o,
+                ",\"state\":\"{}\",\"since\":{},\"rtt_us\":{},\"loss\":{},\"targets\":",
+                l.health.name(),
+                l.since,
+                l.rtt_us.map_or("null".into(), |r| r.to_string()),
+                l.loss()
+            );
+            json_ips(&mut o, &l.targets);
+            o.push_str(",\"answered\":");
+            json_ips(&mut o, &l.answered);
+            o.push('}');
+        }
+        o.push_str("\n]}\n");
+        o
+    }
+
+    /// Parse a state file; None for anything that is not one.
+    pub fn parse(text: &[u8]) -> Option<State> {
+        let v = parse_json(text).ok()?;
+        let int = |v: &Value, k: &str| match v.get(k) {
+            Some(Value::Int(i)) if *i >= 0 => Some(*i as u64),
+            _ => None,
+        };
+        let s = |v: &Value, k: &str| match v.get(k) {
+            Some(Value::Str(s)) => Some(s.to_string()),
+            _ => None,
+        };
+        let ips = |v: &Value, k: &str| -> Vec<IpAddr> {
+            match v.get(k) {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| match x {
+                        Value::Str(s) => s.parse().ok(),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mut links = Vec::new();
+        let Some(Value::Array(items)) = v.get("links") else {
+            return None;
+        };
+        for l in items {
+            let family = match s(l, "family")?.as_str() {
+                "ipv4" => Family::V4,
+                "ipv6" => Family::V6,
+                _ => return None,
+            };
+            let rtt_us = int(l, "rtt_us").map(|r| r.min(u64::from(u32::MAX)) as u32);
+            let loss = int(l, "loss").unwrap_or(0).min(100) as u32;
+            links.push(Link {
+                interface: s(l, "interface")?,
+                family,
+                device: s(l, "device")?,
+                health: Health::parse(&s(l, "state")?)?,
+                since: int(l, "since")?,
+                fails: 0,
+                passes: 0,
+                rtt_us,
+                // Loss as read: 100 probes of which `100 - loss` answered.
+                history: vec![(100, 100 - loss)],
+                targets: ips(l, "targets"),
+                answered: ips(l, "answered"),
+            });
+        }
+        Some(State {
+            pid: u32::try_from(int(&v, "pid")?).ok()?,
+            written: int(&v, "written")?,
+            stale_after: int(&v, "stale_after")?,
+            links,
+        })
+    }
+
+    /// This family's verdict on `iface`, if tracked.
+    pub fn link(&self, family: Family, iface: &str) -> Option<&Link> {
+        self.links
+            .iter()
+            .find(|l| l.family == family && l.interface == iface)
+    }
+}
+
+/// What a reader made of the state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// No file: tracking is off, or the tracker has not written yet.
+    Missing,
+    /// A file to ignore, and why (the tracker crashed or hangs).
+    Stale(String),
+    Fresh(State),
+}
+
+impl Seen {
+    pub fn state(&self) -> Option<&State> {
+        match self {
+            Seen::Fresh(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(STATE_FILE)
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether `pid` is a running ecmp-track (a reused pid is not).
+pub fn tracker_alive(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/comm")) {
+        Ok(c) => c.strip_suffix(b"\n").unwrap_or(&c) == b"ecmp-track",
+        Err(_) => false,
+    }
+}
+
+/// Read `<dir>/track.json` as of `now`, judging its writer with `alive`.
+pub fn read(dir: &Path, now: u64, alive: impl Fn(u32) -> bool) -> Seen {
+    let p = state_path(dir);
+    let text = match std::fs::read(&p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Seen::Missing,
+        Err(e) => return Seen::Stale(format!("{}: {e}", p.display())),
+        Ok(t) => t,
+    };
+    let Some(st) = State::parse(&text) else {
+        return Seen::Stale(format!("{}: not a tracker state file", p.display()));
+    };
+    if !alive(st.pid) {
+        return Seen::Stale(format!("its writer (pid {}) is not running", st.pid));
+    }
+    let age = now.saturating_sub(st.written);
+    if age > st.stale_after {
+        return Seen::Stale(format!(
+            "written {age} s ago, more than {} s",
+            st.stale_after
+        ));
+    }
+    Seen::Fresh(st)
+}
+
+/// Write the state file atomically (a temporary file renamed over it).
+pub fn write(dir: &Path, st: &State) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(".track.json.tmp");
+    std::fs::write(&tmp, st.to_json())?;
+    std::fs::rename(&tmp, state_path(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Track {
+        Track {
+            down: 2,
+            up: 2,
+            ..Track::default()
+        }
+    }
+
+    fn round(answered: usize) -> Round {
+        Round {
+            sent: 2,
+            received: answered as u32,
+            answered: (0..answered)
+                .map(|i| IpAddr::from([192, 0, 2, i as u8 + 1]))
+                .collect(),
+            rtt_us: (answered > 0).then_some(1500),
+        }
+    }
+
+    #[test]
+    fn down_and_up_count_rounds_in_a_row() {
+        let t = t();
+        let mut l = Link::new("VWAN3", Family::V4, "pppoe-VWAN3", 100);
+        assert_eq!(l.round(&t, &round(1), 101), Some(Health::Alive));
+        assert_eq!(l.round(&t, &round(0), 102), None);
+        assert_eq!(l.interval(&t), t.failure_interval);
+        // A pass in between resets the count.
+        assert_eq!(l.round(&t, &round(1), 103), None);
+        assert_eq!(l.round(&t, &round(0), 104), None);
+        assert_eq!(l.round(&t, &round(0), 105), Some(Health::Dead));
+        assert_eq!(l.since, 105);
+        assert_eq!(l.interval(&t), t.recovery_interval);
+        assert_eq!(l.round(&t, &round(1), 106), None);
+        assert_eq!(l.health, Health::Dead);
+        assert_eq!(l.round(&t, &round(1), 107), Some(Health::Alive));
+        // 14 probes sent, 4 answered (one of two in each passed round).
+        assert_eq!(l.loss(), 10 * 100 / 14);
+    }
+
+    #[test]
+    fn reliability_counts_targets_not_probes() {
+        let t = Track {
+            reliability: 2,
+            down: 1,
+            ..Track::default()
+        };
+        let mut l = Link::new("a", Family::V4, "d", 0);
+        assert_eq!(l.round(&t, &round(2), 1), Some(Health::Alive));
+        assert_eq!(l.round(&t, &round(1), 2), Some(Health::Dead));
+    }
+
+    #[test]
+    fn unknown_goes_dead_after_down_rounds() {
+        let t = t();
+        let mut l = Link::new("a", Family::V6, "d", 0);
+        assert_eq!(l.round(&t, &round(0), 1), None);
+        assert_eq!(l.health, Health::Unknown);
+        assert_eq!(l.round(&t, &round(0), 2), Some(Health::Dead));
+    }
+
+    #[test]
+    fn state_file_round_trips_and_goes_stale() {
+        let mut l = Link::new("VWAN\"3", Family::V6, "pppoe-VWAN3", 7);
+        l.targets = vec!["2001:db8::1".parse().unwrap()];
+        l.round(&t(), &round(1), 8);
+        let st = State {
+            pid: 42,
+            written: 1000,
+            stale_after: 16,
+            links: vec![l],
+        };
+        let back = State::parse(st.to_json().as_bytes()).unwrap();
+        assert_eq!(back.links[0].interface, "VWAN\"3");
+        assert_eq!(back.links[0].health, Health::Alive);
+        assert_eq!(back.links[0].rtt_us, Some(1500));
+        assert_eq!(back.links[0].loss(), 50);
+        assert_eq!(back.links[0].targets, st.links[0].targets);
+        assert!(back.link(Family::V6, "VWAN\"3").is_some());
+        assert!(back.link(Family::V4, "VWAN\"3").is_none());
+
+        let dir = std::env::temp_dir().join(format!("ecmp-track-{}", std::process::id()));
+        write(&dir, &st).unwrap();
+        assert!(matches!(read(&dir, 1016, |p| p == 42), Seen::Fresh(_)));
+        match read(&dir, 1017, |_| true) {
+            Seen::Stale(why) => assert_eq!(why, "written 17 s ago, more than 16 s"),
+            s => panic!("{s:?}"),
+        }
+        match read(&dir, 1000, |_| false) {
+            Seen::Stale(why) => assert!(why.contains("pid 42"), "{why}"),
+            s => panic!("{s:?}"),
+        }
+        std::fs::write(state_path(&dir), "{}").unwrap();
+        assert!(matches!(read(&dir, 1000, |_| true), Seen::Stale(_)));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(read(&dir, 1000, |_| true), Seen::Missing);
+    }
+
+    #[test]
+    fn options_by_mwan3_names() {
+        let sec = |kind: &str, name: &str, kv: &[(&str, &[&str])]| Section {
+            name: name.into(),
+            kind: kind.into(),
+            options: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        };
+        let mut t = Track::default();
+        t.section(&sec(
+            "track",
+            "track",
+            &[
+                ("enabled", &["1"]),
+                ("track_ip", &["192.0.2.1", "2001:db8::1", "192.0.2.2"]),
+                ("interval", &["1"]),
+                ("recovery_interval", &["7"]),
+                ("timeout", &["1"]),
+                ("down", &["2"]),
+            ],
+        ))
+        .unwrap();
+        assert!(t.enabled);
+        assert_eq!(t.targets_for("wan", Family::V4).len(), 2);
+        assert_eq!(t.targets_for("wan_6", Family::V6).len(), 1);
+        assert_eq!(t.stale_after(), 3 * 7 + 1 + 1);
+        t.member("VWAN3", &sec("member", "VWAN3", &[("track_ip", &["198.51.100.9"]), ("track", &["0"])]))
+            .unwrap();
+        assert_eq!(
+            t.targets_for("VWAN3", Family::V4),
+            ["198.51.100.9".parse::<IpAddr>().unwrap()]
+        );
+        assert!(t.targets_for("VWAN3_6", Family::V6).is_empty());
+        assert!(!t.tracked("VWAN3") && !t.tracked("VWAN3_6") && t.tracked("VWAN4"));
+        for (k, v) in [("interval", "0"), ("track_ip", "host"), ("down", "x"), ("timeout", "61")] {
+            let e = t.section(&sec("track", "track", &[(k, &[v])])).unwrap_err();
+            assert_eq!(e.exit_code(), Error::Config(String::new()).exit_code());
+            assert!(e.to_string().contains(&format!("track.{k}")), "{e}");
+        }
+    }
+}
