@@ -2,6 +2,9 @@
 //! listens on a unix socket and answers `network.interface dump` with the
 //! JSON file it was given (re-read on every call), in ubusd's own wire
 //! format, through the core's blob encoder.
+//! Any other object it is asked for exists: a call of it (`ubus call
+//! network.interface.VWAN3 down`) is answered with success and appended
+//! as `OBJECT METHOD` to SOCKET.calls, for tests of the tracker's redial.
 //! Usage: ecmp-fake-ubusd SOCKET DUMP.json
 
 use ecmp::blob::{self, encode, HDR_LEN};
@@ -9,8 +12,13 @@ use ecmp::value::parse_json;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 
-fn serve(mut s: std::os::unix::net::UnixStream, dump: &std::path::Path) -> std::io::Result<()> {
+fn serve(
+    mut s: std::os::unix::net::UnixStream,
+    dump: &std::path::Path,
+    calls: &std::path::Path,
+) -> std::io::Result<()> {
     s.write_all(&encode::hello(0x1234))?;
+    let mut objects: Vec<String> = vec!["network.interface".into()];
     loop {
         let mut head = [0u8; HDR_LEN + 4];
         s.read_exact(&mut head)?;
@@ -21,8 +29,39 @@ fn serve(mut s: std::os::unix::net::UnixStream, dump: &std::path::Path) -> std::
         const OBJ: u32 = 0x77;
         match ty {
             blob::MSG_LOOKUP => {
-                s.write_all(&encode::lookup_reply(seq, "network.interface", OBJ))?;
+                let path = blob::find(&rest, blob::ATTR_OBJPATH)
+                    .map(blob::str_of)
+                    .unwrap_or("network.interface")
+                    .to_string();
+                let id = match objects.iter().position(|o| *o == path) {
+                    Some(i) => i,
+                    None => {
+                        objects.push(path.clone());
+                        objects.len() - 1
+                    }
+                } as u32;
+                s.write_all(&encode::lookup_reply(seq, &path, OBJ + id))?;
                 s.write_all(&encode::status(seq, 0, 0))?;
+            }
+            blob::MSG_INVOKE
+                if blob::find(&rest, blob::ATTR_OBJID).and_then(blob::int32) != Some(OBJ) =>
+            {
+                let id = blob::find(&rest, blob::ATTR_OBJID)
+                    .and_then(blob::int32)
+                    .unwrap_or(0);
+                let object = objects
+                    .get(id.wrapping_sub(OBJ) as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                let method = blob::find(&rest, blob::ATTR_METHOD)
+                    .map(blob::str_of)
+                    .unwrap_or("");
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(calls)?;
+                writeln!(f, "{object} {method}")?;
+                s.write_all(&encode::status(seq, id, 0))?;
             }
             blob::MSG_INVOKE => {
                 let text = std::fs::read(dump)?;
@@ -47,7 +86,8 @@ fn main() {
         std::process::exit(1);
     });
     let dump = std::path::PathBuf::from(dump);
+    let calls = std::path::PathBuf::from(format!("{sock}.calls"));
     for c in l.incoming().flatten() {
-        let _ = serve(c, &dump);
+        let _ = serve(c, &dump, &calls);
     }
 }

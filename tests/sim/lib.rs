@@ -560,3 +560,144 @@ impl Drop for RouteWatch {
         unsafe { libc::close(self.0) };
     }
 }
+
+/// The track targets every ISP namespace holds on its loopback.
+pub const TARGETS4: [&str; 2] = ["192.0.2.1", "192.0.2.2"];
+pub const TARGETS6: [&str; 2] = ["2001:db8:eeee::1", "2001:db8:eeee::2"];
+
+/// An ISP's far end in a network namespace of its own: a thread parked
+/// there keeps it alive until the Isp is dropped.
+pub struct Isp {
+    pub ns: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Isp {
+    /// A new namespace with its loopback up. Call inside [`in_netns`].
+    pub fn new() -> Isp {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop, parked) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: unshare only changes this thread's namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            ip(&["link", "set", "lo", "up"]);
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = parked.recv();
+        });
+        let tid = tid_rx.recv().expect("ISP namespace");
+        Isp {
+            ns: format!("/proc/{}/task/{tid}/ns/net", std::process::id()),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The thread id that names the namespace for `ip link set .. netns`.
+    pub fn tid(&self) -> String {
+        self.ns.split('/').nth(4).unwrap().to_string()
+    }
+
+    /// `ip ARGS` (one line) inside the ISP.
+    pub fn ip(&self, args: &str) -> String {
+        let o = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns))
+            .arg("ip")
+            .args(args.split_whitespace())
+            .output()
+            .expect("nsenter (util-linux) is needed");
+        assert!(
+            o.status.success(),
+            "isp: ip {args}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Run `f` on a thread inside the ISP's namespace.
+    pub fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::thread::JoinHandle<R> {
+        let ns = self.ns.clone();
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&ns).expect("ISP namespace");
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on this thread with an open namespace fd.
+            assert_eq!(
+                unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            f()
+        })
+    }
+}
+
+impl Drop for Isp {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Router {
+    /// Give dial `i` (up) an ISP namespace of its own: its far end moves
+    /// there with the peer addresses, and the ISP's loopback holds
+    /// [`TARGETS4`] and [`TARGETS6`]. The dial gets the IPv6 address and
+    /// the source-specific default netifd would install for it.
+    pub fn isp(&self, i: usize) -> Isp {
+        let d = &self.dials[i];
+        let isp = Isp::new();
+        let peer = format!("peer{}", d.idx);
+        ip(&["link", "set", &peer, "netns", &isp.tid()]);
+        isp.ip(&format!("link set {peer} up"));
+        isp.ip(&format!(
+            "addr add {} peer {} dev {peer}",
+            d.peer4(),
+            d.local4()
+        ));
+        isp.ip(&format!("-6 addr add {}/64 dev {peer} nodad", d.gw6()));
+        isp.ip(&format!(
+            "-6 addr add 2001:db8:ff:{:x}::1/64 dev {peer} nodad",
+            d.idx
+        ));
+        for t in TARGETS4 {
+            isp.ip(&format!("addr add {t}/32 dev lo"));
+        }
+        for t in TARGETS6 {
+            isp.ip(&format!("-6 addr add {t}/128 dev lo"));
+        }
+        let dev = d.dev();
+        ip_line(&format!("-6 addr add {} dev {dev} nodad", d.addr6()));
+        ip_line(&format!(
+            "-6 route add default from 2001:db8:ff:{:x}::/64 via {} dev {dev} metric 512",
+            d.idx,
+            d.gw6()
+        ));
+        isp
+    }
+}
+
+impl Dial {
+    /// The address netifd reports in `ipv6-address` (with its /64).
+    pub fn addr6(&self) -> String {
+        format!("2001:db8:ff:{:x}::a/64", self.idx)
+    }
+
+    /// Cut (or restore) this dial's upstream: the ISP blackholes its
+    /// addresses, so the session stays up and forwards nothing.
+    pub fn blackhole(&self, isp: &Isp, on: bool) {
+        let verb = if on { "add" } else { "del" };
+        isp.ip(&format!(
+            "rule {verb} to {} blackhole prio 100",
+            self.local4()
+        ));
+        isp.ip(&format!(
+            "-6 rule {verb} to 2001:db8:ff:{:x}::a blackhole prio 100",
+            self.idx
+        ));
+    }
+}

@@ -102,7 +102,9 @@ pub fn members(
     let seen = track::read(&s.state_dir, track::now(), track::tracker_alive);
     let mut warnings = Vec::new();
     if let (Seen::Stale(why), true) = (&seen, cfg.track.enabled) {
-        warnings.push(format!("tracking ignored: ecmp-track's state is stale ({why})"));
+        warnings.push(format!(
+            "tracking ignored: ecmp-track's state is stale ({why})"
+        ));
     }
     let st = seen.state();
     let dead = |m: &members::Member| {

@@ -44,8 +44,13 @@ impl Log {
     /// `socket`: the syslog socket (default /dev/log). A router without a
     /// running logd still gets the stderr copy.
     pub fn new(family: Family, socket: Option<&Path>, verbose: bool) -> Log {
+        Log::named(family.program(), socket, verbose)
+    }
+
+    /// A log under another ident (ecmp-track).
+    pub fn named(ident: &'static str, socket: Option<&Path>, verbose: bool) -> Log {
         let f = Tag {
-            ident: family.program(),
+            ident,
             pid: std::process::id(),
         };
         let syslog = match socket {
@@ -53,7 +58,7 @@ impl Log {
             None => syslog::unix(f).ok(),
         };
         Log {
-            ident: family.program(),
+            ident,
             syslog,
             stderr: verbose || std::io::stderr().is_terminal(),
         }

@@ -193,8 +193,9 @@ pub fn narrow(sel: &mut Selection, dead: impl Fn(&Member) -> bool) -> Option<Str
             "tracking calls every member dead ({n_dead}); all kept, as the targets may be what is down"
         ));
     } else if n_dead > 0 {
-        let (out, keep): (Vec<Member>, Vec<Member>) =
-            std::mem::take(&mut sel.members).into_iter().partition(|m| dead(m));
+        let (out, keep): (Vec<Member>, Vec<Member>) = std::mem::take(&mut sel.members)
+            .into_iter()
+            .partition(|m| dead(m));
         sel.members = keep;
         for m in out {
             sel.skipped.push(format!("{} dead (tracking)", m.interface));
@@ -481,7 +482,12 @@ mod tests {
             members: vec![m("a", 1), m("b", 1), m("c", 2)],
             ..Selection::default()
         };
-        let names = |s: &Selection| s.members.iter().map(|m| m.interface.clone()).collect::<Vec<_>>();
+        let names = |s: &Selection| {
+            s.members
+                .iter()
+                .map(|m| m.interface.clone())
+                .collect::<Vec<_>>()
+        };
         // Nothing dead: tier 1 only.
         let mut s = base.clone();
         assert_eq!(narrow(&mut s, |_| false), None);

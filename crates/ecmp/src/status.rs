@@ -355,7 +355,14 @@ pub fn report(
 /// Add what tracking says: each member's verdict, the members held out
 /// (dead, or standing by in a higher tier), and whether the tracker that
 /// the config asks for is running.
-pub fn tracking(r: &mut Report, family: Family, cfg: &Config, dump: &Dump, sel: &Selection, seen: &Seen) {
+pub fn tracking(
+    r: &mut Report,
+    family: Family,
+    cfg: &Config,
+    dump: &Dump,
+    sel: &Selection,
+    seen: &Seen,
+) {
     for m in &sel.held {
         let iface = dump.interface.iter().find(|i| i.interface == m.interface);
         r.members.push(MemberRow {
@@ -579,7 +586,16 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
                 ]
             })
             .collect();
-        let head = ["interface", "device", "gateway", "weight", "tier", "proto", "track", "up"];
+        let head = [
+            "interface",
+            "device",
+            "gateway",
+            "weight",
+            "tier",
+            "proto",
+            "track",
+            "up",
+        ];
         let mut width = head.map(str::len);
         for row in &rows {
             for (w, c) in width.iter_mut().zip(row) {
@@ -686,11 +702,15 @@ mod tests {
         let text = render(&r, "ecmp4", false);
         assert!(text.starts_with("ecmp4: default metric 1 in table main, mode multipath (configured auto): in sync\n"), "{text}");
         assert!(
-            text.contains("  wan        pppoe-wan    100.64.0.1  1       1     pppoe  -      2h1m\n"),
+            text.contains(
+                "  wan        pppoe-wan    100.64.0.1  1       1     pppoe  -      2h1m\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       1     pppoe  -      65s\n"),
+            text.contains(
+                "  VWAN1      pppoe-VWAN1  100.64.0.2  1       1     pppoe  -      65s\n"
+            ),
             "{text}"
         );
         assert!(!text.contains('\x1b'));
@@ -849,7 +869,14 @@ mod tests {
         let w = crate::members::narrow(&mut sel, |m| m.interface == "VWAN1");
         assert!(w.is_none());
         let routes = vec![multipath(&[("100.64.0.1", 5, "pppoe-wan")])];
-        let mut r = report(Family::V4, &cfg, &dump, &sel, &st(&links, &routes, None), vec![]);
+        let mut r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &st(&links, &routes, None),
+            vec![],
+        );
         tracking(&mut r, Family::V4, &cfg, &dump, &sel, &seen);
         assert!(r.in_sync, "{:?}", r.diff);
         assert_eq!(r.tracking, "running");
@@ -865,9 +892,22 @@ mod tests {
         assert_eq!(v["members"][1]["track"]["loss"], 100);
         assert_eq!(v["members"][0]["track"]["rtt_us"], 12345);
 
-        let mut r = report(Family::V4, &cfg, &dump, &sel, &st(&links, &routes, None), vec![]);
+        let mut r = report(
+            Family::V4,
+            &cfg,
+            &dump,
+            &sel,
+            &st(&links, &routes, None),
+            vec![],
+        );
         tracking(&mut r, Family::V4, &cfg, &dump, &sel, &Seen::Missing);
         assert_eq!(r.tracking, "not running");
-        assert!(r.warnings.iter().any(|w| w.contains("ecmp-track is not running")), "{:?}", r.warnings);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("ecmp-track is not running")),
+            "{:?}",
+            r.warnings
+        );
     }
 }

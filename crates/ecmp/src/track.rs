@@ -93,7 +93,9 @@ fn parse_ips(what: &str, vs: &[String]) -> Result<Vec<IpAddr>, Error> {
 fn parse_range(what: &str, v: &str, lo: u32, hi: u32) -> Result<u32, Error> {
     match v.parse::<u32>() {
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(Error::Config(format!("{what}: '{v}' is not a number from {lo} to {hi}"))),
+        _ => Err(Error::Config(format!(
+            "{what}: '{v}' is not a number from {lo} to {hi}"
+        ))),
     }
 }
 
@@ -108,13 +110,15 @@ impl Track {
         let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
         let name = |k: &str| format!("{}.{k}", s.name);
         if let Some(v) = opt("enabled") {
-            self.enabled = parse_bool(v).map_err(|e| Error::Config(format!("{}: {e}", name("enabled"))))?;
+            self.enabled =
+                parse_bool(v).map_err(|e| Error::Config(format!("{}: {e}", name("enabled"))))?;
         }
         if let Some(v) = s.options.get("track_ip") {
             self.targets = parse_ips(&name("track_ip"), v)?;
         }
         if let Some(v) = opt("timeout") {
-            self.timeout = parse_timeout(v).map_err(|e| Error::Config(format!("{}: {e}", name("timeout"))))?;
+            self.timeout =
+                parse_timeout(v).map_err(|e| Error::Config(format!("{}: {e}", name("timeout"))))?;
         }
         for (k, lo, hi, f) in [
             ("reliability", 1, 100, &mut self.reliability),
@@ -651,15 +655,27 @@ mod tests {
         assert_eq!(t.targets_for("wan", Family::V4).len(), 2);
         assert_eq!(t.targets_for("wan_6", Family::V6).len(), 1);
         assert_eq!(t.stale_after(), 3 * 7 + 1 + 1);
-        t.member("VWAN3", &sec("member", "VWAN3", &[("track_ip", &["198.51.100.9"]), ("track", &["0"])]))
-            .unwrap();
+        t.member(
+            "VWAN3",
+            &sec(
+                "member",
+                "VWAN3",
+                &[("track_ip", &["198.51.100.9"]), ("track", &["0"])],
+            ),
+        )
+        .unwrap();
         assert_eq!(
             t.targets_for("VWAN3", Family::V4),
             ["198.51.100.9".parse::<IpAddr>().unwrap()]
         );
         assert!(t.targets_for("VWAN3_6", Family::V6).is_empty());
         assert!(!t.tracked("VWAN3") && !t.tracked("VWAN3_6") && t.tracked("VWAN4"));
-        for (k, v) in [("interval", "0"), ("track_ip", "host"), ("down", "x"), ("timeout", "61")] {
+        for (k, v) in [
+            ("interval", "0"),
+            ("track_ip", "host"),
+            ("down", "x"),
+            ("timeout", "61"),
+        ] {
             let e = t.section(&sec("track", "track", &[(k, &[v])])).unwrap_err();
             assert_eq!(e.exit_code(), Error::Config(String::new()).exit_code());
             assert!(e.to_string().contains(&format!("track.{k}")), "{e}");

@@ -153,6 +153,19 @@ impl Conn {
 /// `ubus call network.interface dump`, over ubusd's socket at `path`: the
 /// reply's blobmsg table, for [`blob::table`] (which borrows from it).
 pub fn dump(path: &Path, timeout: Duration) -> Result<Vec<u8>, String> {
+    call(path, "network.interface", "dump", timeout)?
+        .ok_or_else(|| "network.interface dump: no data in the answer".into())
+}
+
+/// `ubus call OBJECT METHOD` with no arguments, over ubusd's socket at
+/// `path`, all within `timeout`: the reply's blobmsg table, if it sent one
+/// (`network.interface.X down` sends none).
+pub fn call(
+    path: &Path,
+    object: &str,
+    method: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, String> {
     let s = UnixStream::connect(path).map_err(|e| format!("connect {}: {e}", path.display()))?;
     let mut c = Conn {
         s,
@@ -163,29 +176,22 @@ pub fn dump(path: &Path, timeout: Duration) -> Result<Vec<u8>, String> {
     if ty != blob::MSG_HELLO || id == 0 {
         return Err(format!("ubusd's first message is of type {ty}, not HELLO"));
     }
-    let path_name = "network.interface";
-    let found = c.call(
-        &blob::lookup(1, path_name),
-        1,
-        0,
-        "lookup network.interface",
-    )?;
+    let found = c.call(&blob::lookup(1, object), 1, 0, &format!("lookup {object}"))?;
     let obj = found
         .iter()
-        .filter(|p| blob::find(p, blob::ATTR_OBJPATH).map(blob::str_of) == Some(path_name))
+        .filter(|p| blob::find(p, blob::ATTR_OBJPATH).map(blob::str_of) == Some(object))
         .find_map(|p| blob::find(p, blob::ATTR_OBJID).and_then(blob::int32))
-        .ok_or("lookup network.interface: no such object (is netifd running?)")?;
+        .ok_or_else(|| format!("lookup {object}: no such object (is netifd running?)"))?;
     let replies = c.call(
-        &blob::invoke(2, obj, "dump"),
+        &blob::invoke(2, obj, method),
         2,
         obj,
-        "network.interface dump",
+        &format!("{object} {method}"),
     )?;
-    let reply = replies
+    Ok(replies
         .iter()
         .find_map(|p| blob::find(p, blob::ATTR_DATA))
-        .ok_or("network.interface dump: no data in the answer")?;
-    Ok(reply.to_vec())
+        .map(<[u8]>::to_vec))
 }
 
 /// The socket to use: `configured`, else the default, else (OpenWrt 19.07)

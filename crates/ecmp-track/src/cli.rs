@@ -1,0 +1,137 @@
+//! The command line: ecmp4's global options that apply to tracking,
+//! resolved into one `Settings` per family (the same ones the hooks use).
+
+use crate::tracker::Tracker;
+use ecmp::cli::Args;
+use ecmp::log::{Level, Log};
+use ecmp::settings::Settings;
+use ecmp::{Error, Family};
+
+const HELP: &str = "Usage: ecmp-track [options]
+
+Probe every ecmp4/ecmp6 member with ICMP echo from its own device and
+address (mwan3track's options, from `config track` in /etc/config/ecmp).
+A member that fails `down` rounds in a row is dead and leaves the route;
+after `up` passed rounds it returns. Never empties a route: when every
+member of a family is dead, all are kept. Tiers: only the lowest tier with
+a live member carries traffic. `redial_after` redials a dead PPPoE
+interface alone. State: STATE-DIR/track.json, read by ecmp4/ecmp6 on every
+event and ignored once this process is gone. SIGHUP re-reads the config;
+SIGTERM removes the state file and puts every link back.
+
+Options:
+  --config FILE       UCI config (default /etc/config/ecmp)
+  --ubus-socket PATH  ubusd's socket (default /var/run/ubus/ubus.sock)
+  --ubus-timeout S    seconds to wait for ubus (default 5)
+  --ubus PROGRAM      debugging: read the dump from PROGRAM's JSON
+  --state-dir DIR     where track.json goes (default /var/run/ecmp-hotplug)
+  --lock-file FILE    lock shared with ecmp4/ecmp6 (default /var/run/ecmp-hotplug.lock)
+  --lock-wait S       seconds to wait for it (default 10)
+  -v, --verbose       also log to stderr
+  --syslog-socket P   syslog socket (default /dev/log)
+  --version, --help
+
+Exit status: 0 stopped or tracking disabled; 2 usage; 3 config unusable.";
+
+fn parse(words: &[String]) -> Result<Option<Args>, Error> {
+    let mut a = Args::default();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let w = w.as_str();
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("{w} needs a value")))
+        };
+        let twice = || Error::Usage(format!("{w} given twice"));
+        macro_rules! once {
+            ($slot:expr, $v:expr) => {{
+                if $slot.is_some() {
+                    return Err(twice());
+                }
+                $slot = Some($v);
+            }};
+        }
+        match w {
+            "--help" | "-h" => {
+                ecmp::say!("{HELP}");
+                return Ok(None);
+            }
+            "--version" => {
+                ecmp::say!("ecmp-track {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "-v" | "--verbose" => a.verbose = true,
+            "--config" => once!(a.config, value()?.into()),
+            "--ubus-socket" => once!(a.ubus_socket, value()?.into()),
+            "--ubus-timeout" => once!(a.ubus_timeout, value()?),
+            "--ubus" => once!(a.ubus, value()?.into()),
+            "--state-dir" => once!(a.state_dir, value()?.into()),
+            "--lock-file" => once!(a.lock_file, value()?.into()),
+            "--lock-wait" => once!(a.lock_wait, value()?),
+            "--syslog-socket" => once!(a.syslog_socket, value()?.into()),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unrecognized argument: {w} (see --help)"
+                )))
+            }
+        }
+    }
+    Ok(Some(a))
+}
+
+pub fn main() -> i32 {
+    let words = match ecmp::cli::argv() {
+        Ok(w) => w,
+        Err(e) => {
+            ecmp::complain!("ecmp-track: {e}");
+            return e.exit_code();
+        }
+    };
+    let args = match parse(&words) {
+        Ok(Some(a)) => a,
+        Ok(None) => return 0,
+        Err(e) => {
+            ecmp::complain!("ecmp-track: {e}");
+            return e.exit_code();
+        }
+    };
+    let mut log = Log::named("ecmp-track", args.syslog_socket.as_deref(), args.verbose);
+    // No ACTION: each family's settings are those of a sync.
+    let resolve = |f| Settings::resolve(f, args.clone(), None, None);
+    let (s4, s6) = match (resolve(Family::V4), resolve(Family::V6)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            log.line(Level::Error, &e.to_string());
+            return e.exit_code();
+        }
+    };
+    Tracker::new(s4, s6, log).run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_and_usage_errors() {
+        let a = parse(&w(&["--state-dir", "/s", "-v", "--config", "/c"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.state_dir.as_deref(), Some(std::path::Path::new("/s")));
+        assert!(a.verbose);
+        for (v, msg) in [
+            (&["--metric", "1"][..], "unrecognized argument: --metric"),
+            (&["--config"], "--config needs a value"),
+            (&["--config", "a", "--config", "b"], "--config given twice"),
+        ] {
+            let e = parse(&w(v)).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+    }
+}

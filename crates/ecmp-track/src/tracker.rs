@@ -1,0 +1,543 @@
+//! The poll loop: every tracked member of both families probed from one
+//! process; a finished round counted by the core (`track::Link::round`);
+//! on a change of verdict, track.json written and that family reprogrammed
+//! in-process through ecmp4/ecmp6's own event path, under the same lock.
+
+use crate::icmp::Pinger;
+use ecmp::event::{Action, Event};
+use ecmp::log::{Level, Log};
+use ecmp::settings::Settings;
+use ecmp::track::{self, Health, Link, Round, State, Track};
+use ecmp::{input, members, Error, Family};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGHUP {
+        RELOAD.store(true, Ordering::Relaxed);
+    } else {
+        STOP.store(true, Ordering::Relaxed);
+    }
+}
+
+fn signals() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: the handler only stores to atomics.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+struct Probe {
+    target: IpAddr,
+    seq: u16,
+    sent: Instant,
+    rtt: Option<Duration>,
+}
+
+/// One link being tracked.
+struct Tracked {
+    link: Link,
+    proto: String,
+    source: Option<IpAddr>,
+    pinger: Option<Pinger>,
+    next: Instant,
+    deadline: Option<Instant>,
+    flight: Vec<Probe>,
+    seq: u16,
+    /// Still in netifd's dump at the last refresh.
+    seen: bool,
+}
+
+pub struct Tracker {
+    s4: Settings,
+    s6: Settings,
+    log: Log,
+    track: Track,
+    links: Vec<Tracked>,
+    /// Members per family at the last refresh (tracked or not).
+    members: [usize; 2],
+    next_ident: u16,
+    refresh_at: Instant,
+    written: Option<Instant>,
+    dirty: bool,
+    /// (interface, when) of the last redial of each interface.
+    redials: Vec<(String, Instant)>,
+    dump_failing: bool,
+}
+
+fn fam_name(f: Family) -> &'static str {
+    f.section()
+}
+
+fn idx(f: Family) -> usize {
+    usize::from(f == Family::V6)
+}
+
+impl Tracker {
+    pub fn new(s4: Settings, s6: Settings, log: Log) -> Tracker {
+        Tracker {
+            s4,
+            s6,
+            log,
+            track: Track::default(),
+            links: Vec::new(),
+            members: [0, 0],
+            next_ident: std::process::id() as u16,
+            refresh_at: Instant::now(),
+            written: None,
+            dirty: true,
+            redials: Vec::new(),
+            dump_failing: false,
+        }
+    }
+
+    fn settings(&self, f: Family) -> &Settings {
+        match f {
+            Family::V4 => &self.s4,
+            Family::V6 => &self.s6,
+        }
+    }
+
+    /// Read the config and netifd's dump again: links come and go with
+    /// their interfaces. Err only for a config that cannot be used.
+    fn refresh(&mut self, now: Instant) -> Result<bool, Error> {
+        let cfg4 = input::config(&self.s4)?;
+        let cfg6 = input::config(&self.s6)?;
+        self.track = cfg4.track.clone();
+        if !self.track.enabled {
+            return Ok(false);
+        }
+        let dump = match input::dump(&cfg4, &self.s4) {
+            Ok(d) => {
+                if self.dump_failing {
+                    self.log.line(Level::Info, "netifd's dump readable again");
+                }
+                self.dump_failing = false;
+                d
+            }
+            Err(e) => {
+                if !self.dump_failing {
+                    self.log.line(
+                        Level::Warning,
+                        &format!("keeping the links as they were: {e}"),
+                    );
+                }
+                self.dump_failing = true;
+                return Ok(true);
+            }
+        };
+        for t in &mut self.links {
+            t.seen = false;
+        }
+        for (f, cfg) in [(Family::V4, &cfg4), (Family::V6, &cfg6)] {
+            let sel = match members::select(f, &dump, cfg, &Event::sync()) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.log
+                        .line(Level::Warning, &format!("{}: {e}", fam_name(f)));
+                    continue;
+                }
+            };
+            self.members[idx(f)] = sel.members.len();
+            for m in &sel.members {
+                let targets = self.track.targets_for(&m.interface, f);
+                if !self.track.tracked(&m.interface) || targets.is_empty() {
+                    continue;
+                }
+                let iface = dump.interface.iter().find(|i| i.interface == m.interface);
+                let addrs = iface.map(|i| match f {
+                    Family::V4 => &i.ipv4_address,
+                    Family::V6 => &i.ipv6_address,
+                });
+                let source =
+                    addrs.and_then(|a| a.iter().find_map(|a| a.address.parse::<IpAddr>().ok()));
+                let proto = iface.map(|i| i.proto.clone()).unwrap_or_default();
+                let pos = self
+                    .links
+                    .iter()
+                    .position(|t| t.link.family == f && t.link.interface == m.interface);
+                let pos = match pos {
+                    Some(p)
+                        if self.links[p].link.device == m.device
+                            && self.links[p].source == source =>
+                    {
+                        p
+                    }
+                    found => {
+                        // New, or its device or address changed: a fresh
+                        // socket and verdict (a redial is a new session).
+                        if let Some(p) = found {
+                            self.links.remove(p);
+                        }
+                        self.next_ident = self.next_ident.wrapping_add(1);
+                        let mut link = Link::new(&m.interface, f, &m.device, track::now());
+                        link.targets = targets.clone();
+                        let pinger =
+                            match Pinger::open(f == Family::V6, &m.device, source, self.next_ident)
+                            {
+                                Ok(p) => Some(p),
+                                Err(e) => {
+                                    self.log.line(
+                                        Level::Warning,
+                                        &format!(
+                                            "{} ({}) {}: cannot probe: {e}",
+                                            m.interface,
+                                            m.device,
+                                            fam_name(f)
+                                        ),
+                                    );
+                                    None
+                                }
+                            };
+                        self.links.push(Tracked {
+                            link,
+                            proto: proto.clone(),
+                            source,
+                            pinger,
+                            next: now,
+                            deadline: None,
+                            flight: Vec::new(),
+                            seq: 0,
+                            seen: true,
+                        });
+                        self.dirty = true;
+                        self.links.len() - 1
+                    }
+                };
+                let t = &mut self.links[pos];
+                t.seen = true;
+                t.proto = proto;
+                t.link.targets = targets;
+            }
+        }
+        let before = self.links.len();
+        self.links.retain(|t| t.seen);
+        if self.links.len() != before {
+            self.dirty = true;
+        }
+        // Spread new links' first rounds over the interval.
+        let n = self.links.len().max(1) as u32;
+        let step = Duration::from_secs(u64::from(self.track.interval)) / n;
+        for (i, t) in self.links.iter_mut().enumerate() {
+            if t.link.history.is_empty() && t.flight.is_empty() && t.next <= now {
+                t.next = now + step * i as u32;
+            }
+        }
+        Ok(true)
+    }
+
+    fn start_round(t: &mut Tracked, track: &Track, now: Instant) {
+        t.flight.clear();
+        t.deadline = Some(now + track.timeout);
+        let Some(p) = &t.pinger else { return };
+        for target in &t.link.targets {
+            for _ in 0..track.count {
+                t.seq = t.seq.wrapping_add(1);
+                // A send the kernel refuses (no route, device down) is a
+                // probe without an answer.
+                let _ = p.send(*target, t.seq);
+                t.flight.push(Probe {
+                    target: *target,
+                    seq: t.seq,
+                    sent: now,
+                    rtt: None,
+                });
+            }
+        }
+    }
+
+    fn finish_round(t: &mut Tracked, track: &Track, started: Instant) -> (Round, Option<Health>) {
+        let mut answered: Vec<IpAddr> = Vec::new();
+        let mut rtts = Vec::new();
+        for p in &t.flight {
+            if let Some(r) = p.rtt {
+                rtts.push(r.as_micros().min(u128::from(u32::MAX)) as u32);
+                if !answered.contains(&p.target) {
+                    answered.push(p.target);
+                }
+            }
+        }
+        let round = Round {
+            sent: (t.link.targets.len() as u32) * track.count,
+            received: rtts.len() as u32,
+            answered,
+            rtt_us: (!rtts.is_empty()).then(|| {
+                (rtts.iter().map(|r| u64::from(*r)).sum::<u64>() / rtts.len() as u64) as u32
+            }),
+        };
+        let change = t.link.round(track, &round, track::now());
+        t.flight.clear();
+        t.deadline = None;
+        let next = started + Duration::from_secs(u64::from(t.link.interval(track)));
+        t.next = next.max(Instant::now());
+        (round, change)
+    }
+
+    fn write_state(&mut self) {
+        let st = State {
+            pid: std::process::id(),
+            written: track::now(),
+            stale_after: self.track.stale_after(),
+            links: self.links.iter().map(|t| t.link.clone()).collect(),
+        };
+        if let Err(e) = track::write(&self.s4.state_dir, &st) {
+            self.log.line(
+                Level::Error,
+                &format!("{}: {e}", track::state_path(&self.s4.state_dir).display()),
+            );
+        }
+        self.written = Some(Instant::now());
+        self.dirty = false;
+    }
+
+    /// Reprogram `f` through ecmp4/ecmp6's event path, as a sync.
+    fn apply(&mut self, f: Family) {
+        let s = self.settings(f).clone();
+        let mut log = Log::new(f, s.syslog_socket.as_deref(), s.verbose);
+        let ev = Event {
+            action_name: "track".into(),
+            action: Action::Ifupdate,
+            interface: String::new(),
+        };
+        ecmp::app::event(&s, &ev, &mut log);
+    }
+
+    fn changed(&mut self, i: usize, round: &Round, h: Health) {
+        let t = &self.links[i];
+        let f = t.link.family;
+        let dead_now = self
+            .links
+            .iter()
+            .filter(|x| x.link.family == f && x.link.health == Health::Dead)
+            .count();
+        let effect = match h {
+            Health::Dead if dead_now >= self.members[idx(f)] => {
+                format!("every {} member is dead: all kept", fam_name(f))
+            }
+            Health::Dead => "left the group".into(),
+            _ => "back in the group".into(),
+        };
+        let rounds = if h == Health::Dead {
+            t.link.fails
+        } else {
+            t.link.passes
+        };
+        let line = format!(
+            "{} ({}) {} {}: {} of {} targets answered for {rounds} round{}; {effect}",
+            t.link.interface,
+            t.link.device,
+            fam_name(f),
+            h.name(),
+            round.answered.len(),
+            t.link.targets.len(),
+            if rounds == 1 { "" } else { "s" },
+        );
+        let level = if h == Health::Dead {
+            Level::Warning
+        } else {
+            Level::Info
+        };
+        self.log.line(level, &line);
+    }
+
+    /// A PPPoE member dead for `redial_after` seconds is redialled alone
+    /// (netifd's `down` then `up`); one interface per pass, at most once
+    /// per `redial_after` each.
+    fn redial(&mut self, now: Instant) {
+        let after = self.track.redial_after;
+        if after == 0 {
+            return;
+        }
+        let wait = Duration::from_secs(u64::from(after));
+        let unix = track::now();
+        let due = self.links.iter().find_map(|t| {
+            if t.link.health != Health::Dead || unix.saturating_sub(t.link.since) < u64::from(after)
+            {
+                return None;
+            }
+            // netifd's `<iface>_6` rides on the PPPoE interface.
+            let iface = if t.proto == "pppoe" {
+                t.link.interface.clone()
+            } else {
+                let parent = t.link.interface.strip_suffix("_6")?;
+                self.links
+                    .iter()
+                    .any(|x| x.link.interface == parent && x.proto == "pppoe")
+                    .then(|| parent.to_string())?
+            };
+            let recent = self
+                .redials
+                .iter()
+                .any(|(i, at)| *i == iface && now.duration_since(*at) < wait);
+            (!recent).then_some((iface, unix - t.link.since))
+        });
+        let Some((iface, dead_for)) = due else { return };
+        self.redials.retain(|(i, _)| *i != iface);
+        self.redials.push((iface.clone(), now));
+        let cfg = match input::config(&self.s4) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log.line(Level::Error, &format!("redial {iface}: {e}"));
+                return;
+            }
+        };
+        let sock = ecmp::ubus::socket_path(cfg.ubus_socket.as_deref());
+        let object = format!("network.interface.{iface}");
+        let r = ecmp::ubus::call(&sock, &object, "down", cfg.ubus_timeout)
+            .and_then(|_| ecmp::ubus::call(&sock, &object, "up", cfg.ubus_timeout));
+        match r {
+            Ok(_) => self.log.line(
+                Level::Warning,
+                &format!("redial {iface}: dead for {dead_for} s; {object} down, up"),
+            ),
+            Err(e) => self.log.line(
+                Level::Error,
+                &format!("redial {iface}: ubus {}: {e}", sock.display()),
+            ),
+        }
+    }
+
+    /// Run until SIGTERM (or tracking is disabled). The exit status.
+    pub fn run(&mut self) -> i32 {
+        signals();
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        loop {
+            let now = Instant::now();
+            if STOP.load(Ordering::Relaxed) {
+                return self.stop("stopped");
+            }
+            if RELOAD.swap(false, Ordering::Relaxed) {
+                self.refresh_at = now;
+            }
+            if now >= self.refresh_at {
+                match self.refresh(now) {
+                    Ok(true) => {}
+                    Ok(false) => return self.stop("tracking disabled in config"),
+                    Err(e) => {
+                        self.log.line(Level::Error, &e.to_string());
+                        self.stop("config unusable");
+                        return e.exit_code();
+                    }
+                }
+                self.refresh_at = now + Duration::from_secs(u64::from(self.track.interval));
+            }
+            // Rounds due and rounds over.
+            let mut changes = Vec::new();
+            for i in 0..self.links.len() {
+                let t = &mut self.links[i];
+                if let Some(d) = t.deadline {
+                    let all = !t.flight.is_empty() && t.flight.iter().all(|p| p.rtt.is_some());
+                    if now >= d || all {
+                        let started = d - self.track.timeout;
+                        let (round, change) = Self::finish_round(t, &self.track, started);
+                        self.dirty = true;
+                        if let Some(h) = change {
+                            changes.push((i, round, h));
+                        }
+                    }
+                }
+                let t = &mut self.links[i];
+                if t.deadline.is_none() && now >= t.next {
+                    Self::start_round(t, &self.track, now);
+                }
+            }
+            if !changes.is_empty() {
+                self.write_state();
+                let mut fams = Vec::new();
+                for (i, round, h) in changes {
+                    self.changed(i, &round, h);
+                    let f = self.links[i].link.family;
+                    if !fams.contains(&f) {
+                        fams.push(f);
+                    }
+                }
+                for f in fams {
+                    self.apply(f);
+                }
+            }
+            let heartbeat = Duration::from_secs(1);
+            let due = self
+                .written
+                .map_or(true, |w| now.duration_since(w) >= heartbeat);
+            if due && self.dirty
+                || self.written.map_or(true, |w| {
+                    now.duration_since(w) >= Duration::from_secs(u64::from(self.track.interval))
+                })
+            {
+                self.write_state();
+            }
+            self.redial(now);
+            // Sleep until the next thing to do, woken by replies.
+            let mut wake = self.refresh_at;
+            for t in &self.links {
+                wake = wake.min(t.deadline.unwrap_or(t.next));
+            }
+            if self.dirty {
+                if let Some(w) = self.written {
+                    wake = wake.min(w + heartbeat);
+                }
+            }
+            fds.clear();
+            fds.extend(
+                self.links
+                    .iter()
+                    .filter_map(|t| t.pinger.as_ref())
+                    .map(|p| libc::pollfd {
+                        fd: p.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    }),
+            );
+            let ms = wake
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(60_000) as i32;
+            // SAFETY: fds is a live array of pollfd of the given length.
+            let n =
+                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms.max(0) + 1) };
+            if n <= 0 {
+                continue;
+            }
+            let now = Instant::now();
+            for t in &mut self.links {
+                let Some(p) = &t.pinger else { continue };
+                if !fds.iter().any(|f| f.fd == p.fd() && f.revents != 0) {
+                    continue;
+                }
+                while let Some((from, seq)) = p.recv() {
+                    if let Some(pr) = t
+                        .flight
+                        .iter_mut()
+                        .find(|pr| pr.seq == seq && pr.target == from && pr.rtt.is_none())
+                    {
+                        pr.rtt = Some(now.duration_since(pr.sent));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Leave cleanly: no state file (every link counts alive again), and
+    /// both families reprogrammed so the links held out return at once.
+    fn stop(&mut self, why: &str) -> i32 {
+        let held = self.links.iter().any(|t| t.link.health == Health::Dead);
+        let _ = std::fs::remove_file(track::state_path(&self.s4.state_dir));
+        self.log.line(
+            Level::Info,
+            &format!("{why}; every link counts alive again"),
+        );
+        if held {
+            self.apply(Family::V4);
+            self.apply(Family::V6);
+        }
+        0
+    }
+}

@@ -1,0 +1,651 @@
+//! ecmp-track in network namespaces: every dial's far end is an "ISP"
+//! namespace of its own holding the track targets (documentation
+//! addresses) on its loopback; a link's upstream dies when its ISP
+//! blackholes that link's addresses. interval 1, down 2, up 2, timeout 1.
+
+use sim::{bin, in_netns, ip, Dial, Isp, Router};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TRACK: &str = "config track 'track'
+\toption enabled '1'
+\tlist track_ip '192.0.2.1'
+\tlist track_ip '192.0.2.2'
+\tlist track_ip '2001:db8:eeee::1'
+\tlist track_ip '2001:db8:eeee::2'
+\toption interval '1'
+\toption failure_interval '1'
+\toption recovery_interval '1'
+\toption timeout '1'
+\toption down '2'
+\toption up '2'
+";
+
+/// A router of `n` dials, each up behind its own ISP, with `config` (the
+/// track section and anything else) in its config file.
+struct Net {
+    r: Router,
+    isps: Vec<Isp>,
+    config: PathBuf,
+}
+
+impl Net {
+    fn new(n: u32, config: &str) -> Net {
+        let r = Router::all_up(n);
+        let isps = (0..n as usize).map(|i| r.isp(i)).collect();
+        let config_path = r.path("ecmp.conf");
+        std::fs::write(
+            &config_path,
+            format!("config ecmp 'ipv4'\n\toption mode 'resilient'\nconfig ecmp 'ipv6'\n\toption mode 'resilient'\n{config}"),
+        )
+        .unwrap();
+        Net {
+            r,
+            isps,
+            config: config_path,
+        }
+    }
+
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "--config",
+            self.config.to_str().unwrap(),
+            "--state-dir",
+            self.r.dir.0.to_str().unwrap(),
+            "--mode",
+            "resilient",
+        ];
+        a.extend(extra);
+        a
+    }
+
+    /// A hotplug event with this net's config and state directory.
+    fn event(&self, bin: &str, action: &str, iface: &str) -> sim::Run {
+        let run = self.r.event(bin, action, iface, &self.args(&[]));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run
+    }
+
+    fn tracker(&self) -> Tracker {
+        let log = self.r.path("track.log");
+        let child = Command::new(bin("ecmp-track"))
+            .args([
+                "-v",
+                "--config",
+                self.config.to_str().unwrap(),
+                "--state-dir",
+                self.r.dir.0.to_str().unwrap(),
+                "--ubus",
+                self.r.path("ubus").to_str().unwrap(),
+                "--ubus-socket",
+                self.r.path("ubus.sock").to_str().unwrap(),
+                "--lock-file",
+                self.r.path("lock").to_str().unwrap(),
+                "--syslog-socket",
+                self.r.path("no-syslog").to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ecmp-track");
+        Tracker { child, log }
+    }
+
+    fn dial(&self, i: usize) -> &Dial {
+        &self.r.dials[i]
+    }
+
+    fn cut(&self, i: usize, on: bool) {
+        self.dial(i).blackhole(&self.isps[i], on);
+    }
+}
+
+struct Tracker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Tracker {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["-j"];
+    a.extend(args);
+    let out = ip(&a);
+    if out.trim().is_empty() {
+        return serde_json::Value::Array(vec![]);
+    }
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip {a:?}: {e}: {out}"))
+}
+
+/// The devices our default route (proto 236) forwards over, sorted; empty
+/// when there is no such route.
+fn route_devs(v6: bool) -> Vec<String> {
+    let fam = if v6 { "-6" } else { "-4" };
+    let routes = json(&[fam, "route", "show", "default", "proto", "236"]);
+    let Some(r) = routes.as_array().and_then(|a| a.first()) else {
+        return vec![];
+    };
+    let mut devs: Vec<String> = if let Some(id) = r["nhid"].as_u64() {
+        let o = Command::new("ip")
+            .args(["-j", "nexthop", "show", "id", &id.to_string()])
+            .output()
+            .unwrap();
+        let g: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        g[0]["group"]
+            .as_array()
+            .map_or(&[][..], |v| &v[..])
+            .iter()
+            .map(|m| nh_dev(m["id"].as_u64().unwrap()))
+            .collect()
+    } else if let Some(hops) = r["nexthops"].as_array() {
+        hops.iter()
+            .map(|h| h["dev"].as_str().unwrap().to_string())
+            .collect()
+    } else {
+        vec![r["dev"].as_str().unwrap().to_string()]
+    };
+    devs.sort();
+    devs
+}
+
+/// A nexthop object's device; "?" when it is gone (read between a group
+/// and its members, a sweep may have removed it: the caller reads again).
+fn nh_dev(id: u64) -> String {
+    let o = Command::new("ip")
+        .args(["-j", "nexthop", "show", "id", &id.to_string()])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v[0]["dev"].as_str().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Bucket index to the device it sends to, of our route's resilient group.
+fn buckets(v6: bool) -> Vec<(u64, String)> {
+    let fam = if v6 { "-6" } else { "-4" };
+    let r = json(&[fam, "route", "show", "default", "proto", "236"]);
+    let id = r[0]["nhid"].as_u64().expect("a nexthop group");
+    let mut devs = std::collections::HashMap::new();
+    json(&["nexthop", "bucket", "show", "id", &id.to_string()])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let nh = b["bucket"]["nhid"].as_u64().unwrap();
+            let dev = devs.entry(nh).or_insert_with(|| nh_dev(nh)).clone();
+            (b["bucket"]["index"].as_u64().unwrap(), dev)
+        })
+        .collect()
+}
+
+/// Wait until `f` holds, checking every 50 ms; how long it took.
+fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
+
+/// Samples whether our default route exists, every 20 ms, on a thread of
+/// the test's namespace; `stop` returns (samples, samples without it).
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    t: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl Sampler {
+    fn start(v6: bool) -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            let (mut n, mut missing) = (0, 0);
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let fam = if v6 { "-6" } else { "-4" };
+                if ip(&[fam, "route", "show", "default", "proto", "236"])
+                    .trim()
+                    .is_empty()
+                {
+                    missing += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (n, missing)
+        });
+        Sampler { stop, t }
+    }
+
+    fn stop(self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.t.join().unwrap()
+    }
+}
+
+fn state(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("track.json")).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+fn all_alive(dir: &Path, n: usize) -> bool {
+    let st = state(dir);
+    st["links"]
+        .as_array()
+        .is_some_and(|l| l.len() == n && l.iter().all(|x| x["state"] == "alive"))
+}
+
+/// A dead link leaves within down x interval + timeout + 1 s while the
+/// route stays and no other link's bucket moves; it returns within
+/// up x interval + timeout + 1 s. Both families, one tracker.
+fn dead_link_leaves_and_returns(v6: bool) {
+    let n = Net::new(3, TRACK);
+    let (bin, iface) = if v6 {
+        ("ecmp6", "VWAN1_6")
+    } else {
+        ("ecmp4", "VWAN1")
+    };
+    n.event(bin, "ifup", iface);
+    let all = vec!["pppoe-VWAN1", "pppoe-VWAN2", "pppoe-wan"];
+    assert_eq!(route_devs(v6), all);
+    let t = n.tracker();
+    until(Duration::from_secs(5), "every link alive", || {
+        all_alive(&n.r.dir.0, 6)
+    });
+    let before = buckets(v6);
+    let sampler = Sampler::start(v6);
+
+    n.cut(1, true);
+    let left = until(Duration::from_secs(8), "VWAN1 leaves", || {
+        !route_devs(v6).contains(&"pppoe-VWAN1".to_string())
+    });
+    assert!(
+        left <= Duration::from_secs(2 + 1 + 1),
+        "left after {left:?}"
+    );
+    assert_eq!(route_devs(v6), ["pppoe-VWAN2", "pppoe-wan"]);
+    // Only the dead link's buckets moved.
+    let after = buckets(v6);
+    for ((i, was), (j, now)) in before.iter().zip(&after) {
+        assert_eq!(i, j);
+        if was != "pppoe-VWAN1" {
+            assert_eq!(was, now, "bucket {i} moved from {was} to {now}");
+        }
+    }
+    let fam = if v6 { "ipv6" } else { "ipv4" };
+    let line = format!(
+        "VWAN1{} (pppoe-VWAN1) {fam} dead: 0 of 2 targets answered for 2 rounds; left the group",
+        if v6 { "_6" } else { "" }
+    );
+    assert!(t.log().contains(&line), "log lacks {line:?}:\n{}", t.log());
+    // status shows it held out.
+    let st = n.r.event(bin, "", "", &n.args(&["status", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["tracking"], "running");
+    let row = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["device"] == "pppoe-VWAN1")
+        .unwrap()
+        .clone();
+    assert_eq!(row["used"], false);
+    assert_eq!(row["track"]["state"], "dead");
+
+    n.cut(1, false);
+    let back = until(Duration::from_secs(8), "VWAN1 returns", || {
+        route_devs(v6) == all
+    });
+    assert!(
+        back <= Duration::from_secs(2 + 1 + 1),
+        "back after {back:?}"
+    );
+    let (samples, missing) = sampler.stop();
+    assert!(samples > 50, "{samples} samples");
+    assert_eq!(
+        missing, 0,
+        "the route was missing in {missing} of {samples} samples"
+    );
+    eprintln!(
+        "{fam}: left after {left:?}, back after {back:?}, {samples} samples, 0 without the route"
+    );
+}
+
+#[test]
+fn a_dead_ipv4_link_leaves_and_returns() {
+    in_netns(|| dead_link_leaves_and_returns(false));
+}
+
+#[test]
+fn a_dead_ipv6_link_leaves_and_returns() {
+    in_netns(|| dead_link_leaves_and_returns(true));
+}
+
+#[test]
+fn every_link_dead_keeps_them_all() {
+    in_netns(|| {
+        let n = Net::new(2, TRACK);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.cut(0, true);
+        until(Duration::from_secs(5), "wan leaves", || {
+            route_devs(false) == ["pppoe-VWAN1"]
+        });
+        n.cut(1, true);
+        until(Duration::from_secs(6), "VWAN1 called dead", || {
+            t.log().contains("VWAN1 (pppoe-VWAN1) ipv4 dead")
+        });
+        // Both dead: both carry traffic again, and the log says why.
+        until(Duration::from_secs(3), "both kept", || {
+            route_devs(false) == ["pppoe-VWAN1", "pppoe-wan"]
+        });
+        assert!(
+            t.log().contains("every ipv4 member is dead: all kept"),
+            "{}",
+            t.log()
+        );
+        assert!(
+            t.log()
+                .contains("tracking calls every member dead (2); all kept"),
+            "{}",
+            t.log()
+        );
+        let st = n.r.event("ecmp4", "", "", &n.args(&["status"]));
+        assert!(st.stdout.contains("dead"), "{}", st.stdout);
+    });
+}
+
+#[test]
+fn a_tier_2_link_carries_only_when_tier_1_is_dead() {
+    in_netns(|| {
+        let n = Net::new(
+            3,
+            &format!("{TRACK}config member 'VWAN2'\n\toption tier '2'\n"),
+        );
+        n.event("ecmp4", "ifup", "VWAN2");
+        assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
+        let t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 6)
+        });
+        n.cut(0, true);
+        until(Duration::from_secs(5), "wan leaves", || {
+            route_devs(false) == ["pppoe-VWAN1"]
+        });
+        n.cut(1, true);
+        until(Duration::from_secs(5), "tier 2 takes over", || {
+            route_devs(false) == ["pppoe-VWAN2"]
+        });
+        n.cut(1, false);
+        until(Duration::from_secs(5), "tier 1 back, tier 2 out", || {
+            route_devs(false) == ["pppoe-VWAN1"]
+        });
+        drop(t);
+    });
+}
+
+/// Tiers hold without tracking: netifd's up and down alone.
+#[test]
+fn tiers_follow_netifd_without_tracking() {
+    in_netns(|| {
+        let mut r = Router::all_up(3);
+        std::fs::write(
+            r.path("tiers.conf"),
+            "config member 'VWAN2'\n\toption tier '2'\n",
+        )
+        .unwrap();
+        let cfg = r.path("tiers.conf");
+        let args = ["--config", cfg.to_str().unwrap()];
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN2", &args).code, 0);
+        assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
+        r.set_up(0, false);
+        r.set_up(1, false);
+        let run = r.event("ecmp4", "ifdown", "VWAN1", &args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(route_devs(false), ["pppoe-VWAN2"]);
+        r.set_up(1, true);
+        assert_eq!(r.event("ecmp4", "ifup", "VWAN1", &args).code, 0);
+        assert_eq!(route_devs(false), ["pppoe-VWAN1"]);
+        let st = r.event("ecmp4", "", "", &[&args[..], &["status"]].concat());
+        assert!(st.stdout.contains("standing by"), "{}", st.stdout);
+    });
+}
+
+#[test]
+fn redial_after_downs_and_ups_that_interface_once() {
+    in_netns(|| {
+        let n = Net::new(
+            2,
+            &TRACK.replace("option up '2'", "option up '2'\n\toption redial_after '2'"),
+        );
+        let sock = n.r.path("ubus.sock");
+        let _ubusd = Kill(
+            Command::new(bin("ecmp-fake-ubusd"))
+                .arg(&sock)
+                .arg(n.r.path("dump.json"))
+                .spawn()
+                .unwrap(),
+        );
+        until(Duration::from_secs(3), "fake ubusd", || sock.exists());
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.cut(1, true);
+        let calls = PathBuf::from(format!("{}.calls", sock.display()));
+        until(Duration::from_secs(8), "a redial", || calls.exists());
+        // Dead for 2 s: one down/up; not again within redial_after.
+        std::thread::sleep(Duration::from_millis(1500));
+        let c = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(
+            c,
+            "network.interface.VWAN1 down\nnetwork.interface.VWAN1 up\n"
+        );
+        assert!(
+            t.log()
+                .contains("redial VWAN1: dead for 2 s; network.interface.VWAN1 down, up"),
+            "{}",
+            t.log()
+        );
+    });
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGKILL leaves a state file behind that calls a link dead: ecmp4 must
+/// not believe it once its writer is gone.
+#[test]
+fn a_killed_tracker_keeps_no_link_out() {
+    in_netns(|| {
+        let n = Net::new(2, TRACK);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let mut t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.cut(1, true);
+        until(Duration::from_secs(5), "VWAN1 leaves", || {
+            route_devs(false) == ["pppoe-wan"]
+        });
+        t.child.kill().unwrap();
+        t.child.wait().unwrap();
+        assert!(n.r.dir.0.join("track.json").exists());
+        let run = n.r.event("ecmp4", "ifupdate", "wan", &n.args(&["-v"]));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
+        assert!(
+            run.stderr
+                .contains("tracking ignored: ecmp-track's state is stale (its writer (pid"),
+            "{}",
+            run.stderr
+        );
+        // A clean stop (SIGTERM) puts every link back by itself.
+        let t = n.tracker();
+        until(Duration::from_secs(5), "VWAN1 leaves again", || {
+            route_devs(false) == ["pppoe-wan"]
+        });
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(t.child.id() as i32, libc::SIGTERM) };
+        until(Duration::from_secs(3), "VWAN1 back on SIGTERM", || {
+            route_devs(false) == ["pppoe-VWAN1", "pppoe-wan"]
+        });
+        assert!(!n.r.dir.0.join("track.json").exists());
+    });
+}
+
+/// 20% of echo requests dropped by the ISP (a responder of the test's
+/// own: this kernel has no netem), count 3, reliability 1: no link is
+/// declared dead in 60 rounds.
+#[test]
+fn random_loss_of_20_percent_kills_no_link() {
+    in_netns(|| {
+        let conf = TRACK.replace("option count '1'", "").replace(
+            "option down '2'",
+            "option down '2'\n\toption count '3'\n\toption reliability '1'",
+        );
+        let n = Net::new(2, &conf);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut responders = Vec::new();
+        for isp in &n.isps {
+            isp.ip("link set lo up");
+            let s = stop.clone();
+            responders.push(isp.run(move || lossy_responder(20, &s)));
+        }
+        let t = n.tracker();
+        std::thread::sleep(Duration::from_secs(61));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut got, mut dropped) = (0, 0);
+        for r in responders {
+            let (g, d) = r.join().unwrap();
+            got += g;
+            dropped += d;
+        }
+        let log = t.log();
+        assert!(!log.contains(" dead:"), "{log}");
+        let st = state(&n.r.dir.0);
+        for l in st["links"].as_array().unwrap() {
+            if l["family"] == "ipv4" {
+                assert_eq!(l["state"], "alive", "{l}");
+            }
+        }
+        let share = dropped * 100 / got.max(1);
+        assert!((12..=28).contains(&share), "dropped {dropped} of {got}");
+        eprintln!("{got} requests, {dropped} dropped ({share}%), no link dead");
+    });
+}
+
+/// Answer IPv4 echo requests on this namespace's raw socket, dropping
+/// `pct` percent at random; the kernel's own answers are switched off.
+/// Returns (requests seen, dropped).
+fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
+    std::fs::write("/proc/sys/net/ipv4/icmp_echo_ignore_all", "1").unwrap();
+    // SAFETY: raw socket calls on buffers we own.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+        assert!(fd >= 0);
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(libc::gettid() as u32);
+        let (mut seen, mut dropped) = (0, 0);
+        let mut buf = [0u8; 1500];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut from: libc::sockaddr_in = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            let n = libc::recvfrom(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&mut from as *mut libc::sockaddr_in).cast(),
+                &mut len,
+            );
+            if n < 28 {
+                continue;
+            }
+            let ihl = usize::from(buf[0] & 15) * 4;
+            let icmp = &mut buf[ihl..n as usize];
+            if icmp[0] != 8 {
+                continue;
+            }
+            seen += 1;
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if (seed % 100) < u64::from(pct) {
+                dropped += 1;
+                continue;
+            }
+            // The reply from the address asked (a target on lo).
+            let dst: [u8; 4] = buf[16..20].try_into().unwrap();
+            let icmp = &mut buf[ihl..n as usize];
+            icmp[0] = 0;
+            icmp[2] = 0;
+            icmp[3] = 0;
+            let mut sum: u32 = icmp
+                .chunks(2)
+                .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            let c = (!(sum as u16)).to_be_bytes();
+            icmp[2] = c[0];
+            icmp[3] = c[1];
+            let out = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+            let mut src: libc::sockaddr_in = std::mem::zeroed();
+            src.sin_family = libc::AF_INET as u16;
+            src.sin_addr.s_addr = u32::from_ne_bytes(dst);
+            libc::bind(
+                out,
+                (&src as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+            libc::sendto(
+                out,
+                icmp.as_ptr().cast(),
+                icmp.len(),
+                0,
+                (&from as *const libc::sockaddr_in).cast(),
+                len,
+            );
+            libc::close(out);
+        }
+        libc::close(fd);
+        (seen, dropped)
+    }
+}
