@@ -17,14 +17,14 @@ all: build
 
 build:
 	$(CARGO) build --release
-	@ls -l target/release/ecmp4 target/release/ecmp6
+	@ls -l target/release/ecmp4 target/release/ecmp6 target/release/ecmp-track
 
 # Unit tests need no privileges; the integration tests run the built
 # binaries in private network namespaces, never on the host's tables.
 test:
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test -p ecmp -p multidial
-	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config
+	$(CARGO) test -p ecmp -p ecmp-track -p multidial
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config --test track
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
 	$(MAKE) install-test

@@ -123,6 +123,7 @@ live() {
 	check "$mgr: install exits 0" [ $rc = 0 ]
 	[ $rc = 0 ] || echo "$out"
 	check "$mgr: postinst set the hash policy" [ "$(policy 4)$(policy 6)" = 11 ]
+	check "$mgr: ecmp-track and its init script are installed" [ -x "$r/usr/sbin/ecmp-track" ] && [ -x "$r/etc/init.d/ecmp-track" ]
 	local s; s=$(state)
 	check "$mgr: postinst synced: our route over both dials" sh -c "echo '$s' | grep -q 'default nhid' && echo '$s' | grep -q 'dev pppoe-wan' && echo '$s' | grep -q 'dev pppoe-VWAN1'"
 	# The user edits the config; the upgrade keeps it.

@@ -18,14 +18,16 @@ impl Files {
         for dir in ["files/usr/sbin", "files/etc/init.d", "config", "hooks"] {
             std::fs::create_dir_all(d.0.join(dir)).unwrap();
         }
-        for b in ["ecmp4", "ecmp6", "multidial"] {
+        for b in ["ecmp4", "ecmp6", "ecmp-track", "multidial"] {
             std::fs::copy(sim::bin(b), d.0.join("files/usr/sbin").join(b)).unwrap();
         }
-        std::fs::copy(
-            Path::new(root).join("../openwrt/files/multidial.init"),
-            d.0.join("files/etc/init.d/multidial"),
-        )
-        .unwrap();
+        for init in ["multidial", "ecmp-track"] {
+            std::fs::copy(
+                Path::new(root).join(format!("../openwrt/files/{init}.init")),
+                d.0.join("files/etc/init.d").join(init),
+            )
+            .unwrap();
+        }
         for h in ["97-ecmp4", "98-ecmp6"] {
             std::fs::copy(
                 Path::new(root).join("../hotplug.d/iface").join(h),
@@ -238,4 +240,78 @@ fn the_socket_and_the_ubus_program_read_the_same_dump() {
         assert!(out.lines().any(|x| x == l), "{l}: {out}");
     }
     assert_eq!(out.matches("\"interface\": \"VWAN").count(), 3, "{out}");
+}
+
+/// ecmp-track under the real netifd, configured with the real uci: the init
+/// script starts it only when enabled; a dial whose target never answers
+/// leaves the route (the other stays), and `redial_after` downs and ups
+/// that interface alone through ubusd, which netifd carries out (the
+/// hooks see ifdown and ifup VWAN1).
+#[test]
+fn ecmp_track_leaves_out_and_redials_a_dead_dial_under_netifd() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    // The package's /etc/config/ecmp, tracking disabled as shipped.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../openwrt/files/ecmp.config"),
+        f.d.0.join("config/ecmp"),
+    )
+    .unwrap();
+    let script = format!(
+        "{PROCD}. /etc/init.d/ecmp-track
+start_service
+[ -e /run/ecmp-test-cmd ] || echo no-instance-while-disabled
+uci -q batch <<EOF
+set ecmp.track=track
+set ecmp.track.enabled='1'
+set ecmp.track.interval='1'
+set ecmp.track.failure_interval='1'
+set ecmp.track.recovery_interval='1'
+set ecmp.track.timeout='1'
+set ecmp.track.down='2'
+set ecmp.track.redial_after='2'
+set ecmp.VWAN1=member
+add_list ecmp.VWAN1.track_ip='192.0.2.99'
+commit ecmp
+EOF
+start_service
+echo \"init: $(cat /run/ecmp-test-cmd)\"
+$(cat /run/ecmp-test-cmd) -v 2> /run/track.log &
+pid=$!
+i=0; until grep -q 'VWAN1 (pppoe-VWAN1) ipv4 dead' /run/track.log; do i=$((i+1)); [ $i -lt 100 ] || exit 7; sleep 0.1; done
+sleep 0.3
+echo \"== dead\"; ip route show default proto 236
+i=0; until grep -q 'redial VWAN1' /run/track.log; do i=$((i+1)); [ $i -lt 100 ] || exit 8; sleep 0.1; done
+sleep 1
+kill $pid; wait $pid || true
+echo \"== log\"; cat /run/track.log
+echo \"== end\""
+    );
+    let (code, out) = f.run(&rr, 2, &[], &script);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no-instance-while-disabled"), "{out}");
+    assert!(out.contains("init: /usr/sbin/ecmp-track\n"), "{out}");
+    let dead = out
+        .split("== dead")
+        .nth(1)
+        .unwrap()
+        .split("==")
+        .next()
+        .unwrap();
+    assert!(
+        dead.contains("dev pppoe-wan") && !dead.contains("pppoe-VWAN1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ecmp-track: warning: VWAN1 (pppoe-VWAN1) ipv4 dead: 0 of 1 targets answered for 2 rounds; left the group"),
+        "{out}"
+    );
+    let log = out.split("== log").nth(1).unwrap();
+    assert_eq!(log.matches("redial VWAN1: dead for ").count(), 1, "{out}");
+    assert!(log.contains("network.interface.VWAN1 down, up"), "{out}");
+    // netifd carried it out: the hooks ran for VWAN1 going down and up.
+    let syslog = std::fs::read_to_string(f.d.0.join("state/syslog.txt")).unwrap();
+    let after = syslog.split("redial VWAN1").nth(1).unwrap_or("");
+    assert!(after.contains("ifdown VWAN1"), "{syslog}");
+    assert!(after.contains("ifup VWAN1"), "{syslog}");
 }

@@ -492,9 +492,29 @@ fn a_killed_tracker_keeps_no_link_out() {
         until(Duration::from_secs(5), "VWAN1 leaves", || {
             route_devs(false) == ["pppoe-wan"]
         });
+        let check = || {
+            n.r.event(
+                "ecmp4",
+                "",
+                "",
+                &n.args(&["check", "--root", "/nonexistent"]),
+            )
+            .stdout
+        };
+        let c = check();
+        assert!(
+            c.contains("[ok]   ecmp-track is running: 2 ipv4 links tracked, 1 dead"),
+            "{c}"
+        );
         t.child.kill().unwrap();
         t.child.wait().unwrap();
         assert!(n.r.dir.0.join("track.json").exists());
+        let c = check();
+        assert!(
+            c.contains("[FAIL] ecmp-track's state is stale (its writer (pid"),
+            "{c}"
+        );
+        assert!(c.contains("fix: /etc/init.d/ecmp-track restart"), "{c}");
         let run = n.r.event("ecmp4", "ifupdate", "wan", &n.args(&["-v"]));
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
@@ -515,6 +535,11 @@ fn a_killed_tracker_keeps_no_link_out() {
             route_devs(false) == ["pppoe-VWAN1", "pppoe-wan"]
         });
         assert!(!n.r.dir.0.join("track.json").exists());
+        let c = check();
+        assert!(
+            c.contains("[FAIL] tracking is enabled but ecmp-track is not running"),
+            "{c}"
+        );
     });
 }
 

@@ -48,6 +48,10 @@ struct Tracked {
     proto: String,
     source: Option<IpAddr>,
     pinger: Option<Pinger>,
+    /// The device's index when the socket was bound: a redial makes a new
+    /// device of the same name, and a socket bound to the old one hears
+    /// nothing.
+    ifindex: u32,
     next: Instant,
     deadline: Option<Instant>,
     flight: Vec<Probe>,
@@ -71,6 +75,14 @@ pub struct Tracker {
     /// (interface, when) of the last redial of each interface.
     redials: Vec<(String, Instant)>,
     dump_failing: bool,
+}
+
+fn ifindex(dev: &str) -> u32 {
+    let Ok(c) = std::ffi::CString::new(dev) else {
+        return 0;
+    };
+    // SAFETY: c is a valid C string.
+    unsafe { libc::if_nametoindex(c.as_ptr()) }
 }
 
 fn fam_name(f: Family) -> &'static str {
@@ -164,11 +176,28 @@ impl Tracker {
                     .links
                     .iter()
                     .position(|t| t.link.family == f && t.link.interface == m.interface);
+                let ifindex = ifindex(&m.device);
                 let pos = match pos {
+                    Some(p)
+                        if self.links[p].link.device == m.device
+                            && self.links[p].source == source
+                            && self.links[p].ifindex == ifindex =>
+                    {
+                        p
+                    }
                     Some(p)
                         if self.links[p].link.device == m.device
                             && self.links[p].source == source =>
                     {
+                        // The same session's device made again (a redial
+                        // with the same address): a new socket, the verdict kept.
+                        self.next_ident = self.next_ident.wrapping_add(1);
+                        let t = &mut self.links[p];
+                        t.pinger =
+                            Pinger::open(f == Family::V6, &m.device, source, self.next_ident).ok();
+                        t.ifindex = ifindex;
+                        t.flight.clear();
+                        t.deadline = None;
                         p
                     }
                     found => {
@@ -202,6 +231,7 @@ impl Tracker {
                             proto: proto.clone(),
                             source,
                             pinger,
+                            ifindex,
                             next: now,
                             deadline: None,
                             flight: Vec::new(),
@@ -393,6 +423,16 @@ impl Tracker {
         let object = format!("network.interface.{iface}");
         let r = ecmp::ubus::call(&sock, &object, "down", cfg.ubus_timeout)
             .and_then(|_| ecmp::ubus::call(&sock, &object, "up", cfg.ubus_timeout));
+        // Dead for redial_after again before the next redial: a new
+        // session gets its time to prove itself.
+        for t in &mut self.links {
+            let own = t.link.interface == iface
+                || t.link.interface.strip_suffix("_6") == Some(iface.as_str());
+            if own && t.link.health == Health::Dead {
+                t.link.since = unix;
+            }
+        }
+        self.refresh_at = now;
         match r {
             Ok(_) => self.log.line(
                 Level::Warning,

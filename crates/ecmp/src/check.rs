@@ -336,9 +336,64 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 f.push(Finding::fail(problem, fix));
             }
         }
+        f.extend(tracker(s, &cfg.track));
     }
     // Dials multidial made sit on macvlan devices: the kernel needs them.
     f.extend(macvlan(root));
+    f
+}
+
+/// With tracking enabled: targets that can pass a round, and a tracker
+/// whose state is fresh.
+fn tracker(s: &Settings, t: &crate::track::Track) -> Vec<Finding> {
+    use crate::track::{self, Seen};
+    if !t.enabled {
+        return vec![];
+    }
+    let mut f = Vec::new();
+    let n = t.targets_for("", s.family).len();
+    if n == 0 && t.member_targets.is_empty() {
+        f.push(Finding::fail(
+            format!(
+                "tracking is enabled with no {} track_ip",
+                s.family.section()
+            ),
+            "uci add_list ecmp.track.track_ip=<an address that answers ping>; uci commit ecmp",
+        ));
+    } else if n > 0 && t.reliability as usize > n {
+        f.push(Finding::fail(
+            format!(
+                "track reliability {} is more than the {n} {} targets: every round fails",
+                t.reliability,
+                s.family.section()
+            ),
+            format!("uci set ecmp.track.reliability={n}; uci commit ecmp"),
+        ));
+    }
+    f.push(
+        match track::read(&s.state_dir, track::now(), track::tracker_alive) {
+            Seen::Fresh(st) => {
+                let mine = st.links.iter().filter(|l| l.family == s.family);
+                let dead = mine
+                    .clone()
+                    .filter(|l| l.health == track::Health::Dead)
+                    .count();
+                Finding::ok(format!(
+                    "ecmp-track is running: {} {} links tracked, {dead} dead",
+                    mine.count(),
+                    s.family.section()
+                ))
+            }
+            Seen::Missing => Finding::fail(
+                "tracking is enabled but ecmp-track is not running",
+                "/etc/init.d/ecmp-track enable; /etc/init.d/ecmp-track start",
+            ),
+            Seen::Stale(why) => Finding::fail(
+                format!("ecmp-track's state is stale ({why}): dead links count alive"),
+                "/etc/init.d/ecmp-track restart; logread -e ecmp-track",
+            ),
+        },
+    );
     f
 }
 
