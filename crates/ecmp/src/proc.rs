@@ -2,9 +2,10 @@
 //! what we read, because netifd runs hotplug scripts one at a time and a
 //! hung ubusd must not stall every later event on the router.
 
-use std::os::fd::AsRawFd;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What went wrong running a helper program; the caller adds context.
@@ -81,6 +82,109 @@ pub fn run(
     exec(program, args, stdin, timeout, cap).map(|(out, _)| out)
 }
 
+/// A pipe: (read end, write end), both close-on-exec.
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just made them; we own them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A running child: posix_spawnp(3) and waitpid(2), not std::process,
+/// which costs a router binary 10 KB for what is only a debugging input
+/// of ecmp4/ecmp6 (`--ubus`).
+struct Child(libc::pid_t);
+
+impl Child {
+    /// Start `program args...` with stdin from `input` (else /dev/null) and
+    /// stdout, stderr into the given write ends.
+    fn spawn(
+        program: &Path,
+        args: &[&str],
+        input: Option<&OwnedFd>,
+        out: &OwnedFd,
+        err: &OwnedFd,
+    ) -> std::io::Result<Child> {
+        let bad = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+        let prog = CString::new(program.as_os_str().as_bytes()).map_err(bad)?;
+        let mut owned = vec![prog.clone()];
+        for a in args {
+            owned.push(CString::new(*a).map_err(bad)?);
+        }
+        let mut argv: Vec<*mut libc::c_char> = owned.iter().map(|c| c.as_ptr() as *mut _).collect();
+        argv.push(std::ptr::null_mut());
+        let null = CString::new("/dev/null").map_err(bad)?;
+        extern "C" {
+            static environ: *const *mut libc::c_char;
+        }
+        // SAFETY: the file actions live until posix_spawnp returns; every
+        // pointer handed over is a live, NUL-terminated string.
+        unsafe {
+            let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+            libc::posix_spawn_file_actions_init(&mut fa);
+            match input {
+                Some(i) => libc::posix_spawn_file_actions_adddup2(&mut fa, i.as_raw_fd(), 0),
+                None => libc::posix_spawn_file_actions_addopen(
+                    &mut fa,
+                    0,
+                    null.as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ),
+            };
+            libc::posix_spawn_file_actions_adddup2(&mut fa, out.as_raw_fd(), 1);
+            libc::posix_spawn_file_actions_adddup2(&mut fa, err.as_raw_fd(), 2);
+            let mut pid = 0;
+            let r = libc::posix_spawnp(
+                &mut pid,
+                prog.as_ptr(),
+                &fa,
+                std::ptr::null(),
+                argv.as_ptr(),
+                environ,
+            );
+            libc::posix_spawn_file_actions_destroy(&mut fa);
+            if r != 0 {
+                return Err(std::io::Error::from_raw_os_error(r));
+            }
+            Ok(Child(pid))
+        }
+    }
+
+    /// Its wait status once it has exited.
+    fn try_wait(&self) -> std::io::Result<Option<libc::c_int>> {
+        let mut st = 0;
+        // SAFETY: waitpid on our own child.
+        match unsafe { libc::waitpid(self.0, &mut st, libc::WNOHANG) } {
+            0 => Ok(None),
+            r if r < 0 => Err(std::io::Error::last_os_error()),
+            _ => Ok(Some(st)),
+        }
+    }
+
+    fn kill(&self) {
+        let mut st = 0;
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, &mut st, 0);
+        }
+    }
+}
+
+/// A wait status as words: `exit status: 3`, `signal: 9`.
+fn status_text(st: libc::c_int) -> Option<String> {
+    if libc::WIFEXITED(st) {
+        let code = libc::WEXITSTATUS(st);
+        (code != 0).then(|| format!("exit status: {code}"))
+    } else {
+        Some(format!("signal: {}", libc::WTERMSIG(st)))
+    }
+}
+
 fn exec(
     program: &Path,
     args: &[&str],
@@ -88,37 +192,39 @@ fn exec(
     timeout: Duration,
     cap: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), ProcError> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ProcError::Spawn(e.to_string()))?;
+    let spawn_err = |e: std::io::Error| ProcError::Spawn(e.to_string());
+    let (out_r, out_w) = pipe().map_err(spawn_err)?;
+    let (err_r, err_w) = pipe().map_err(spawn_err)?;
+    let (in_r, in_w) = match stdin {
+        Some(_) => {
+            let (r, w) = pipe().map_err(spawn_err)?;
+            (Some(r), Some(w))
+        }
+        None => (None, None),
+    };
+    let child = Child::spawn(program, args, in_r.as_ref(), &out_w, &err_w).map_err(spawn_err)?;
+    // Only the child holds these ends now: EOF comes when it closes them.
+    drop((out_w, err_w, in_r));
     let deadline = Instant::now() + timeout;
-    let kill = |child: &mut std::process::Child, e: ProcError| {
-        let _ = child.kill();
-        let _ = child.wait();
+    let kill = |child: &mut Child, e: ProcError| {
+        child.kill();
         Err(e)
     };
-    let mut input = child.stdin.take().map(std::os::fd::OwnedFd::from);
+    let mut child = child;
+    let mut input = in_w;
     let mut left = stdin.unwrap_or_default();
     if let Some(i) = &input {
         nonblocking(i);
     }
     let mut pipes = [
         Pipe {
-            fd: child.stdout.take().map(std::os::fd::OwnedFd::from),
+            fd: Some(out_r),
             buf: Vec::new(),
             cap,
             over: false,
         },
         Pipe {
-            fd: child.stderr.take().map(std::os::fd::OwnedFd::from),
+            fd: Some(err_r),
             buf: Vec::new(),
             cap: 4096,
             over: false,
@@ -221,17 +327,14 @@ fn exec(
             Err(e) => return Err(ProcError::Spawn(e.to_string())),
         }
     };
-    if !status.success() {
+    if let Some(status) = status_text(status) {
         let stderr = String::from_utf8_lossy(&pipes[1].buf)
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(ProcError::Failed {
-            status: status.to_string(),
-            stderr,
-        });
+        return Err(ProcError::Failed { status, stderr });
     }
     let [out, err] = pipes;
     Ok((out.buf, err.buf))
