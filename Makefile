@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-router bench-flows fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -68,6 +68,13 @@ bench-router:
 bench-flows:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-flows
+
+# ecmp-track against a mwan3track-style model (a sh loop and a ping per
+# link per round): 64 links, 60 s each, CPU, RSS, probes, spawns and the
+# detection latency of 10 blackholes. N= changes 64.
+bench-track:
+	$(CARGO) build --release --workspace --bins
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-track
 
 # Bounded fuzzing (nightly + cargo-fuzz, installed on first use): the dump
 # parser with member selection and group plans, and the uci config reader.

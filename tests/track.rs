@@ -3,7 +3,7 @@
 //! addresses) on its loopback; a link's upstream dies when its ISP
 //! blackholes that link's addresses. interval 1, down 2, up 2, timeout 1.
 
-use sim::{bin, in_netns, ip, Dial, Isp, Router};
+use sim::{bin, in_netns, ip, json, nh_dev, route_devs, Dial, Isp, Router};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,60 +118,6 @@ impl Drop for Tracker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["-j"];
-    a.extend(args);
-    let out = ip(&a);
-    if out.trim().is_empty() {
-        return serde_json::Value::Array(vec![]);
-    }
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip {a:?}: {e}: {out}"))
-}
-
-/// The devices our default route (proto 236) forwards over, sorted; empty
-/// when there is no such route.
-fn route_devs(v6: bool) -> Vec<String> {
-    let fam = if v6 { "-6" } else { "-4" };
-    let routes = json(&[fam, "route", "show", "default", "proto", "236"]);
-    let Some(r) = routes.as_array().and_then(|a| a.first()) else {
-        return vec![];
-    };
-    let mut devs: Vec<String> = if let Some(id) = r["nhid"].as_u64() {
-        let o = Command::new("ip")
-            .args(["-j", "nexthop", "show", "id", &id.to_string()])
-            .output()
-            .unwrap();
-        let g: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        g[0]["group"]
-            .as_array()
-            .map_or(&[][..], |v| &v[..])
-            .iter()
-            .map(|m| nh_dev(m["id"].as_u64().unwrap()))
-            .collect()
-    } else if let Some(hops) = r["nexthops"].as_array() {
-        hops.iter()
-            .map(|h| h["dev"].as_str().unwrap().to_string())
-            .collect()
-    } else {
-        vec![r["dev"].as_str().unwrap().to_string()]
-    };
-    devs.sort();
-    devs
-}
-
-/// A nexthop object's device; "?" when it is gone (read between a group
-/// and its members, a sweep may have removed it: the caller reads again).
-fn nh_dev(id: u64) -> String {
-    let o = Command::new("ip")
-        .args(["-j", "nexthop", "show", "id", &id.to_string()])
-        .output()
-        .unwrap();
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .ok()
-        .and_then(|v| v[0]["dev"].as_str().map(String::from))
-        .unwrap_or_else(|| "?".into())
 }
 
 /// Bucket index to the device it sends to, of our route's resilient group.
@@ -305,6 +251,10 @@ fn dead_link_leaves_and_returns(v6: bool) {
         .clone();
     assert_eq!(row["used"], false);
     assert_eq!(row["track"]["state"], "dead");
+    let text = n.r.event(bin, "", "", &n.args(&["status"])).stdout;
+    assert!(text.contains("tracking: ecmp-track running\n"), "{text}");
+    assert!(text.contains("(held out: dead)"), "{text}");
+    eprintln!("{text}");
 
     n.cut(1, false);
     let back = until(Duration::from_secs(8), "VWAN1 returns", || {
@@ -464,6 +414,36 @@ fn redial_after_downs_and_ups_that_interface_once() {
                 .contains("redial VWAN1: dead for 2 s; network.interface.VWAN1 down, up"),
             "{}",
             t.log()
+        );
+    });
+}
+
+/// A hotplug event wakes the tracker (SIGHUP from ecmp4): a dial that
+/// went down is no longer probed, one that came up is, at once rather
+/// than at the 30 s re-read.
+#[test]
+fn an_event_wakes_the_tracker() {
+    in_netns(|| {
+        let mut n = Net::new(2, TRACK);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let _t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.r.set_up(1, false);
+        n.event("ecmp4", "ifdown", "VWAN1");
+        let links = |dir: &Path| state(dir)["links"].as_array().map_or(0, Vec::len);
+        let gone = until(Duration::from_secs(5), "VWAN1 untracked", || {
+            links(&n.r.dir.0) == 2
+        });
+        n.r.set_up(1, true);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let back = until(Duration::from_secs(5), "VWAN1 tracked", || {
+            links(&n.r.dir.0) == 4
+        });
+        assert!(
+            gone < Duration::from_secs(3) && back < Duration::from_secs(3),
+            "{gone:?} {back:?}"
         );
     });
 }

@@ -701,3 +701,58 @@ impl Dial {
         ));
     }
 }
+
+/// `ip -j ARGS` as JSON (an empty array for no output).
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["-j"];
+    a.extend(args);
+    let out = ip(&a);
+    if out.trim().is_empty() {
+        return serde_json::Value::Array(vec![]);
+    }
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip {a:?}: {e}: {out}"))
+}
+
+/// The devices our default route (proto 236) forwards over, sorted; empty
+/// when there is no such route.
+pub fn route_devs(v6: bool) -> Vec<String> {
+    let fam = if v6 { "-6" } else { "-4" };
+    let routes = json(&[fam, "route", "show", "default", "proto", "236"]);
+    let Some(r) = routes.as_array().and_then(|a| a.first()) else {
+        return vec![];
+    };
+    let mut devs: Vec<String> = if let Some(id) = r["nhid"].as_u64() {
+        let o = Command::new("ip")
+            .args(["-j", "nexthop", "show", "id", &id.to_string()])
+            .output()
+            .unwrap();
+        let g: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        g[0]["group"]
+            .as_array()
+            .map_or(&[][..], |v| &v[..])
+            .iter()
+            .map(|m| nh_dev(m["id"].as_u64().unwrap()))
+            .collect()
+    } else if let Some(hops) = r["nexthops"].as_array() {
+        hops.iter()
+            .map(|h| h["dev"].as_str().unwrap().to_string())
+            .collect()
+    } else {
+        vec![r["dev"].as_str().unwrap().to_string()]
+    };
+    devs.sort();
+    devs
+}
+
+/// A nexthop object's device; "?" when it is gone (read between a group
+/// and its members, a sweep may have removed it: the caller reads again).
+pub fn nh_dev(id: u64) -> String {
+    let o = Command::new("ip")
+        .args(["-j", "nexthop", "show", "id", &id.to_string()])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v[0]["dev"].as_str().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}

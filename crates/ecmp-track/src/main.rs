@@ -1,12 +1,5 @@
-//! ecmp-track: one process probing every member of both families; a link
-//! that is up but dead leaves the route, comes back by itself, and can be
-//! redialled on its own. Started by /etc/init.d/ecmp-track when
-//! `ecmp.track.enabled` is 1.
-
-mod cli;
-mod icmp;
-mod tracker;
+//! ecmp-track: see the library (`ecmp_track`) and `ecmp-track --help`.
 
 fn main() {
-    std::process::exit(cli::main());
+    std::process::exit(ecmp_track::cli::main());
 }

@@ -3,7 +3,7 @@
 //! on a change of verdict, track.json written and that family reprogrammed
 //! in-process through ecmp4/ecmp6's own event path, under the same lock.
 
-use crate::icmp::Pinger;
+use crate::icmp::Prober;
 use ecmp::event::{Action, Event};
 use ecmp::log::{Level, Log};
 use ecmp::settings::Settings;
@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Netifd's dump and the config are read again this often at least (and
+/// at once on SIGHUP, which ecmp4/ecmp6 send after every event).
+const REFRESH: Duration = Duration::from_secs(30);
 static RELOAD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
@@ -47,10 +50,10 @@ struct Tracked {
     link: Link,
     proto: String,
     source: Option<IpAddr>,
-    pinger: Option<Pinger>,
-    /// The device's index when the socket was bound: a redial makes a new
-    /// device of the same name, and a socket bound to the old one hears
-    /// nothing.
+    /// Echo identifier: its replies among the family's socket's.
+    ident: u16,
+    /// The device's index, where its probes go out: a redial makes a new
+    /// device of the same name.
     ifindex: u32,
     next: Instant,
     deadline: Option<Instant>,
@@ -71,7 +74,8 @@ pub struct Tracker {
     next_ident: u16,
     refresh_at: Instant,
     written: Option<Instant>,
-    dirty: bool,
+    /// One raw socket per family (None: that family cannot be probed).
+    probers: [Option<Prober>; 2],
     /// (interface, when) of the last redial of each interface.
     redials: Vec<(String, Instant)>,
     dump_failing: bool,
@@ -105,7 +109,7 @@ impl Tracker {
             next_ident: std::process::id() as u16,
             refresh_at: Instant::now(),
             written: None,
-            dirty: true,
+            probers: [None, None],
             redials: Vec::new(),
             dump_failing: false,
         }
@@ -180,57 +184,27 @@ impl Tracker {
                 let pos = match pos {
                     Some(p)
                         if self.links[p].link.device == m.device
-                            && self.links[p].source == source
-                            && self.links[p].ifindex == ifindex =>
-                    {
-                        p
-                    }
-                    Some(p)
-                        if self.links[p].link.device == m.device
                             && self.links[p].source == source =>
                     {
-                        // The same session's device made again (a redial
-                        // with the same address): a new socket, the verdict kept.
-                        self.next_ident = self.next_ident.wrapping_add(1);
-                        let t = &mut self.links[p];
-                        t.pinger =
-                            Pinger::open(f == Family::V6, &m.device, source, self.next_ident).ok();
-                        t.ifindex = ifindex;
-                        t.flight.clear();
-                        t.deadline = None;
+                        // The same session (a device made again by a
+                        // redial with the same address keeps its verdict).
+                        self.links[p].ifindex = ifindex;
                         p
                     }
                     found => {
                         // New, or its device or address changed: a fresh
-                        // socket and verdict (a redial is a new session).
+                        // verdict (a redial is a new session).
                         if let Some(p) = found {
                             self.links.remove(p);
                         }
                         self.next_ident = self.next_ident.wrapping_add(1);
                         let mut link = Link::new(&m.interface, f, &m.device, track::now());
                         link.targets = targets.clone();
-                        let pinger =
-                            match Pinger::open(f == Family::V6, &m.device, source, self.next_ident)
-                            {
-                                Ok(p) => Some(p),
-                                Err(e) => {
-                                    self.log.line(
-                                        Level::Warning,
-                                        &format!(
-                                            "{} ({}) {}: cannot probe: {e}",
-                                            m.interface,
-                                            m.device,
-                                            fam_name(f)
-                                        ),
-                                    );
-                                    None
-                                }
-                            };
                         self.links.push(Tracked {
                             link,
                             proto: proto.clone(),
                             source,
-                            pinger,
+                            ident: self.next_ident,
                             ifindex,
                             next: now,
                             deadline: None,
@@ -238,7 +212,6 @@ impl Tracker {
                             seq: 0,
                             seen: true,
                         });
-                        self.dirty = true;
                         self.links.len() - 1
                     }
                 };
@@ -248,11 +221,7 @@ impl Tracker {
                 t.link.targets = targets;
             }
         }
-        let before = self.links.len();
         self.links.retain(|t| t.seen);
-        if self.links.len() != before {
-            self.dirty = true;
-        }
         // Spread new links' first rounds over the interval.
         let n = self.links.len().max(1) as u32;
         let step = Duration::from_secs(u64::from(self.track.interval)) / n;
@@ -264,16 +233,16 @@ impl Tracker {
         Ok(true)
     }
 
-    fn start_round(t: &mut Tracked, track: &Track, now: Instant) {
+    fn start_round(t: &mut Tracked, p: Option<&Prober>, track: &Track, now: Instant) {
         t.flight.clear();
         t.deadline = Some(now + track.timeout);
-        let Some(p) = &t.pinger else { return };
+        let Some(p) = p else { return };
         for target in &t.link.targets {
             for _ in 0..track.count {
                 t.seq = t.seq.wrapping_add(1);
                 // A send the kernel refuses (no route, device down) is a
                 // probe without an answer.
-                let _ = p.send(*target, t.seq);
+                let _ = p.send(t.ifindex, t.source, *target, t.ident, t.seq);
                 t.flight.push(Probe {
                     target: *target,
                     seq: t.seq,
@@ -325,7 +294,6 @@ impl Tracker {
             );
         }
         self.written = Some(Instant::now());
-        self.dirty = false;
     }
 
     /// Reprogram `f` through ecmp4/ecmp6's event path, as a sync.
@@ -448,7 +416,20 @@ impl Tracker {
     /// Run until SIGTERM (or tracking is disabled). The exit status.
     pub fn run(&mut self) -> i32 {
         signals();
-        let mut fds: Vec<libc::pollfd> = Vec::new();
+        for (i, v6) in [false, true].into_iter().enumerate() {
+            match Prober::open(v6) {
+                Ok(p) => self.probers[i] = Some(p),
+                Err(e) => self.log.line(
+                    Level::Warning,
+                    &format!("ipv{}: no raw ICMP socket: {e}", if v6 { 6 } else { 4 }),
+                ),
+            }
+        }
+        if self.probers.iter().all(Option::is_none) {
+            let e = Error::Kernel("no raw ICMP socket for either family (not root?)".into());
+            self.log.line(Level::Error, &e.to_string());
+            return e.exit_code();
+        }
         loop {
             let now = Instant::now();
             if STOP.load(Ordering::Relaxed) {
@@ -467,9 +448,14 @@ impl Tracker {
                         return e.exit_code();
                     }
                 }
-                self.refresh_at = now + Duration::from_secs(u64::from(self.track.interval));
+                // ecmp4/ecmp6 send SIGHUP after every hotplug event, so
+                // links come and go at once; this is the fallback.
+                self.refresh_at = now + REFRESH;
             }
-            // Rounds due and rounds over.
+            // Rounds due and rounds over. Rounds due within an eighth of
+            // the interval start now too: a few probes per wake-up, still
+            // spread over the interval.
+            let slack = Duration::from_secs(u64::from(self.track.interval)) / 8;
             let mut changes = Vec::new();
             for i in 0..self.links.len() {
                 let t = &mut self.links[i];
@@ -478,15 +464,15 @@ impl Tracker {
                     if now >= d || all {
                         let started = d - self.track.timeout;
                         let (round, change) = Self::finish_round(t, &self.track, started);
-                        self.dirty = true;
                         if let Some(h) = change {
                             changes.push((i, round, h));
                         }
                     }
                 }
                 let t = &mut self.links[i];
-                if t.deadline.is_none() && now >= t.next {
-                    Self::start_round(t, &self.track, now);
+                if t.deadline.is_none() && now + slack >= t.next {
+                    let p = self.probers[idx(t.link.family)].as_ref();
+                    Self::start_round(t, p, &self.track, now);
                 }
             }
             if !changes.is_empty() {
@@ -503,39 +489,33 @@ impl Tracker {
                     self.apply(f);
                 }
             }
-            let heartbeat = Duration::from_secs(1);
-            let due = self
+            // The state file: at once on a change (above), else every
+            // third of the time after which readers call it stale.
+            let period = Duration::from_secs((self.track.stale_after() / 3).clamp(1, 5));
+            if self
                 .written
-                .map_or(true, |w| now.duration_since(w) >= heartbeat);
-            if due && self.dirty
-                || self.written.map_or(true, |w| {
-                    now.duration_since(w) >= Duration::from_secs(u64::from(self.track.interval))
-                })
+                .map_or(true, |w| now.duration_since(w) >= period)
             {
                 self.write_state();
             }
             self.redial(now);
             // Sleep until the next thing to do, woken by replies.
-            let mut wake = self.refresh_at;
+            let mut wake = self
+                .refresh_at
+                .min(self.written.map_or(now, |w| w + period));
             for t in &self.links {
                 wake = wake.min(t.deadline.unwrap_or(t.next));
             }
-            if self.dirty {
-                if let Some(w) = self.written {
-                    wake = wake.min(w + heartbeat);
-                }
-            }
-            fds.clear();
-            fds.extend(
-                self.links
-                    .iter()
-                    .filter_map(|t| t.pinger.as_ref())
-                    .map(|p| libc::pollfd {
-                        fd: p.fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    }),
-            );
+            let mut fds: Vec<libc::pollfd> = self
+                .probers
+                .iter()
+                .flatten()
+                .map(|p| libc::pollfd {
+                    fd: p.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
             let ms = wake
                 .saturating_duration_since(Instant::now())
                 .as_millis()
@@ -547,12 +527,22 @@ impl Tracker {
                 continue;
             }
             let now = Instant::now();
-            for t in &mut self.links {
-                let Some(p) = &t.pinger else { continue };
-                if !fds.iter().any(|f| f.fd == p.fd() && f.revents != 0) {
+            for (f, p) in [Family::V4, Family::V6]
+                .into_iter()
+                .zip(&self.probers)
+                .filter_map(|(f, p)| Some((f, p.as_ref()?)))
+            {
+                if !fds.iter().any(|x| x.fd == p.fd() && x.revents != 0) {
                     continue;
                 }
-                while let Some((from, seq)) = p.recv() {
+                while let Some((from, id, seq)) = p.recv() {
+                    let Some(t) = self
+                        .links
+                        .iter_mut()
+                        .find(|t| t.ident == id && t.link.family == f)
+                    else {
+                        continue;
+                    };
                     if let Some(pr) = t
                         .flight
                         .iter_mut()

@@ -85,11 +85,17 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             });
         }
         let dump = input::dump(&cfg, s)?;
-        let (sel, _, warned) = input::members(s, &cfg, &dump, ev)?;
+        let (sel, seen, warned) = input::members(s, &cfg, &dump, ev)?;
         if !s.dry_run {
             let mut nl = Netlink::open()?;
             let mut out = program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev)?;
             out.warnings.splice(0..0, warned);
+            // A running tracker reads netifd's dump again at once: a
+            // dial that came up is probed from now, one that went is not.
+            if let Some(st) = seen.state().filter(|st| st.pid != std::process::id()) {
+                // SAFETY: a signal to the pid of a running ecmp-track.
+                unsafe { libc::kill(st.pid as libc::pid_t, libc::SIGHUP) };
+            }
             return Ok(out);
         }
         // The real apply against the kernel as it is (or an empty one),
