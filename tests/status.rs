@@ -71,7 +71,7 @@ fn status_json_schema_and_group_differences() {
         let s = r.event("ecmp4", "", "", &args);
         assert_eq!(s.code, 0, "{}", s.stderr);
         let v: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
         assert_eq!(v["family"], "ipv4");
         assert_eq!(v["mode"], "auto");
         assert_eq!(v["mode_in_use"], "resilient");

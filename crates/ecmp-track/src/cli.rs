@@ -16,7 +16,8 @@ after `up` passed rounds it returns. Never empties a route: when every
 member of a family is dead, all are kept. Tiers: only the lowest tier with
 a live member carries traffic. `redial_after` redials a dead PPPoE
 interface alone. State: STATE-DIR/track.json, read by ecmp4/ecmp6 on every
-event and ignored once this process is gone. SIGHUP re-reads the config;
+event and ignored once this process is gone. SIGHUP (ecmp4/ecmp6 send one
+after every event) re-reads the config and netifd's dump, as every 30 s;
 SIGTERM removes the state file and puts every link back.
 
 Options:

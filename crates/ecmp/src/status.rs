@@ -602,10 +602,23 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
                 *w = (*w).max(c.len());
             }
         }
+        // The tier and track columns only when they say something.
+        let show = [
+            true,
+            true,
+            true,
+            true,
+            r.members.iter().any(|m| m.tier != 1),
+            true,
+            r.members.iter().any(|m| m.track.is_some()),
+            true,
+        ];
         let line = |cells: &[String]| {
             let mut l = String::new();
-            for (c, w) in cells.iter().zip(width) {
-                l.push_str(&format!("  {c:<w$}"));
+            for ((c, w), on) in cells.iter().zip(width).zip(show) {
+                if on {
+                    l.push_str(&format!("  {c:<w$}"));
+                }
             }
             l.trim_end().to_string() + "\n"
         };
@@ -702,15 +715,11 @@ mod tests {
         let text = render(&r, "ecmp4", false);
         assert!(text.starts_with("ecmp4: default metric 1 in table main, mode multipath (configured auto): in sync\n"), "{text}");
         assert!(
-            text.contains(
-                "  wan        pppoe-wan    100.64.0.1  1       1     pppoe  -      2h1m\n"
-            ),
+            text.contains("  wan        pppoe-wan    100.64.0.1  1       pppoe  2h1m\n"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "  VWAN1      pppoe-VWAN1  100.64.0.2  1       1     pppoe  -      65s\n"
-            ),
+            text.contains("  VWAN1      pppoe-VWAN1  100.64.0.2  1       pppoe  65s\n"),
             "{text}"
         );
         assert!(!text.contains('\x1b'));
