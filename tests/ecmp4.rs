@@ -510,9 +510,10 @@ fn hotplug_script_runs_the_binary_from_the_environment() {
         script(
             &wrapper,
             &format!(
-                "exec {} --ubus {} --config /dev/null --lock-file {} \"$@\"",
+                "exec {} --ubus {} --config {} --lock-file {} \"$@\"",
                 sim::bin("ecmp4").display(),
                 r.path("ubus").display(),
+                r.path("no-config").display(),
                 r.path("lock").display()
             ),
         );

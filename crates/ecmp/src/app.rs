@@ -10,7 +10,7 @@ use crate::lock::Lock;
 use crate::log::{Level, Log};
 use crate::rtnetlink::Netlink;
 use crate::settings::{Command, Settings};
-use crate::{check, input, program, status, Error, Family};
+use crate::{check, inbound, input, program, status, Error, Family};
 use std::io::IsTerminal;
 
 /// Entry point of both binaries; returns the exit status.
@@ -90,6 +90,9 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             let mut nl = Netlink::open()?;
             let mut out = program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev)?;
             out.warnings.splice(0..0, warned);
+            if let Some(line) = inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members)? {
+                out.line = format!("{} [{line}]", out.line);
+            }
             // A running tracker reads netifd's dump again at once: a
             // dial that came up is probed from now, one that went is not.
             if let Some(st) = seen.state().filter(|st| st.pid != std::process::id()) {
@@ -110,6 +113,9 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
         };
         let mut out = program::apply(&mut d, s.family, &cfg, &dump, &sel, ev)?;
         out.warnings.splice(0..0, warned);
+        if let Some(line) = inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members)? {
+            out.line = format!("{} [{line}]", out.line);
+        }
         for c in &d.commands {
             crate::say!("{c}");
         }
@@ -140,10 +146,17 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
         let cfg = input::config(s)?;
         let mut nl = Netlink::open()?;
         let (routes, objects) = program::flush(&mut nl, s.family, cfg.table)?;
+        let cur = inbound::Current::read(&mut nl, s.family, &cfg.inbound)?;
+        let plan = inbound::flush_plan(&cur);
+        inbound::apply(&mut nl, &plan)?;
+        let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
+        let s = |n: usize| if n == 1 { "" } else { "s" };
         Ok(format!(
-            "flush: removed {routes} route{} and {objects} nexthop object{} of ours",
-            if routes == 1 { "" } else { "s" },
-            if objects == 1 { "" } else { "s" }
+            "flush: removed {routes} route{}, {objects} nexthop object{}, {rules} rule{} and {tables} member table route{} of ours",
+            s(routes),
+            s(objects),
+            s(rules),
+            s(tables)
         ))
     };
     match run() {
@@ -176,6 +189,9 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         }
         w.extend(track_warnings);
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
+        let cur = inbound::Current::read(&mut nl, family, &cfg.inbound)?;
+        let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur);
+        status::inbound(&mut r, &plan, &cur);
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
         Ok(r)
     };

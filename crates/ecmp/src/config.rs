@@ -20,6 +20,10 @@
 //!     option buckets '512'           # resilient: hash buckets (2-65535)
 //!     option idle_timer '300'        # resilient: seconds before an idle bucket may move
 //!     option unbalanced_timer '0'    # resilient: seconds before busy buckets move (0 never)
+//!     option inbound '1'             # per-member tables and `from` rules: replies
+//!                                    # leave by the dial they came in on
+//!     option table_base '4200'       # member tables are table_base+1 .. +256
+//!     option rule_priority '4200'    # priority of those rules
 //! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
 //!     option weight '2'              # 1-256, default 1
 //!     option tier '1'                # failover tier, 1-255: only the lowest
@@ -37,6 +41,7 @@
 //!     option delay '5'
 //! ```
 
+pub use crate::inbound::Inbound;
 use crate::nexthop::{Mode, Resilient};
 pub use crate::track::Track;
 use crate::uci::Section;
@@ -70,6 +75,8 @@ pub struct Config {
     pub tiers: BTreeMap<String, u8>,
     /// Tracking: the `track` section, per-member targets and opt-outs.
     pub track: Track,
+    /// Per-member tables and source rules for inbound connections.
+    pub inbound: Inbound,
 }
 
 impl Config {
@@ -92,6 +99,7 @@ impl Config {
             resilient: Resilient::default(),
             tiers: BTreeMap::new(),
             track: Track::default(),
+            inbound: Inbound::default(),
         }
     }
 
@@ -163,6 +171,17 @@ impl Config {
                     if let Some(v) = opt("idle_timer") {
                         self.resilient.idle_timer =
                             parse_seconds(v).map_err(|e| ctx("idle_timer", e))?;
+                    }
+                    if let Some(v) = opt("inbound") {
+                        self.inbound.enabled = parse_bool(v).map_err(|e| ctx("inbound", e))?;
+                    }
+                    if let Some(v) = opt("table_base") {
+                        self.inbound.table_base = crate::inbound::parse_table_base(v)
+                            .map_err(|e| ctx("table_base", e))?;
+                    }
+                    if let Some(v) = opt("rule_priority") {
+                        self.inbound.rule_priority = crate::inbound::parse_rule_priority(v)
+                            .map_err(|e| ctx("rule_priority", e))?;
                     }
                     if let Some(v) = opt("unbalanced_timer") {
                         self.resilient.unbalanced_timer =

@@ -5,6 +5,7 @@
 //! through it, so it prints exactly what a run would write, cleanup
 //! included; the unit tests start one from scratch and script failures.
 
+use crate::inbound::Rule;
 use crate::kernel::{Kernel, KernelError, Link, EEXIST, EINVAL, ENODEV, EOPNOTSUPP};
 use crate::netlink::Write;
 use crate::nexthop::{NhKind, NhObject};
@@ -18,12 +19,15 @@ pub enum Op {
     Delete,
     WriteNexthop,
     DelNexthop,
+    AddRule,
+    DelRule,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Dummy {
     pub links: Vec<Link>,
     pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
     /// None: a kernel without nexthop objects (before 5.3).
     pub objs: Option<Vec<NhObject>>,
     /// A 5.3-5.12 kernel: resilient groups are EINVAL.
@@ -67,9 +71,16 @@ impl Dummy {
                 });
             }
         }
+        let mut routes = st.routes;
+        routes.extend(
+            k.all_default_routes(family)?
+                .into_iter()
+                .filter(|r| r.table != table),
+        );
         Ok(Dummy {
             links,
-            routes: st.routes,
+            rules: k.rules(family)?,
+            routes,
             objs: st.objs,
             policy: k.hash_policy(family),
             ..Dummy::default()
@@ -249,6 +260,48 @@ impl Kernel for Dummy {
         }
         // Routes using a deleted object go with it.
         self.routes.retain(|r| r.nhid != Some(id));
+        Ok(())
+    }
+
+    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
+        Ok(self
+            .routes
+            .iter()
+            .filter(|r| r.family == family)
+            .cloned()
+            .collect())
+    }
+
+    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error> {
+        Ok(self
+            .rules
+            .iter()
+            .filter(|r| r.family == family)
+            .cloned()
+            .collect())
+    }
+
+    fn add_rule(&mut self, r: &Rule) -> Result<(), KernelError> {
+        if self.rules.contains(r) {
+            return refused(EEXIST);
+        }
+        let line = r.to_ip("add");
+        if let Err(e) = self.scripted(Op::AddRule) {
+            self.refused.push(line);
+            return Err(e);
+        }
+        self.commands.push(line);
+        self.rules.push(r.clone());
+        Ok(())
+    }
+
+    fn del_rule(&mut self, r: &Rule) -> Result<(), KernelError> {
+        self.scripted(Op::DelRule)?;
+        let Some(i) = self.rules.iter().position(|x| x == r) else {
+            return refused(libc::ENOENT);
+        };
+        self.commands.push(r.to_ip("del"));
+        self.rules.remove(i);
         Ok(())
     }
 }

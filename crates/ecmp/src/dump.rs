@@ -35,6 +35,8 @@ pub struct Interface {
     pub uptime: Option<u64>,
     pub ipv4_address: Vec<Address>,
     pub ipv6_address: Vec<Address>,
+    /// Prefixes delegated to this interface (`ipv6-prefix`).
+    pub ipv6_prefix: Vec<Address>,
     pub route: Vec<RouteEntry>,
     pub inactive: Inactive,
 }
@@ -218,6 +220,7 @@ fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface, Error> {
         uptime: f.int("uptime", "u64")?,
         ipv4_address: f.list("ipv4-address", address)?,
         ipv6_address: f.list("ipv6-address", address)?,
+        ipv6_prefix: f.list("ipv6-prefix", address)?,
         route: f.list("route", route)?,
         inactive,
     })

@@ -5,6 +5,7 @@
 //! netlink), `dryrun::DryRun` (records what it would write as `ip`
 //! commands) and, in unit tests, `testkernel::TestKernel`.
 
+use crate::inbound::Rule;
 use crate::netlink::Write;
 use crate::nexthop::NhObject;
 use crate::route::{self, Route};
@@ -111,6 +112,14 @@ pub trait Kernel {
     fn write_nexthop(&mut self, obj: &NhObject, how: Write) -> Result<(), KernelError>;
     /// RTM_DELNEXTHOP of one of our objects.
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
+    /// Default routes of `family` in every table (the member tables).
+    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
+    /// Every lookup rule of `family`.
+    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error>;
+    /// RTM_NEWRULE (CREATE|EXCL), acknowledged.
+    fn add_rule(&mut self, rule: &Rule) -> Result<(), KernelError>;
+    /// RTM_DELRULE of a rule of ours, acknowledged.
+    fn del_rule(&mut self, rule: &Rule) -> Result<(), KernelError>;
 }
 
 /// What the kernel holds, read once per attempt: one link dump, one route

@@ -12,6 +12,8 @@
 //! - `dump`: netifd's dump as typed data, from that tree.
 //! - `members`: which interfaces carry the route, through which gateway.
 //! - `route`: the desired route and the single change it needs.
+//! - `inbound`: per-member tables and source rules, so replies leave by the
+//!   dial they came in on.
 //! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
 //! - `kernel`: what the core needs from the kernel (the trait, `State`).
 //! - `program`: the write sequence of each mode with its undo, and `apply`.
@@ -39,6 +41,7 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod inbound;
 pub mod input;
 pub mod kernel;
 pub mod lock;

@@ -5,6 +5,7 @@
 //! would. Layouts are linux/netlink.h, rtnetlink.h and nexthop.h; every
 //! integer is in host byte order, as netlink wants.
 
+use crate::inbound::Rule;
 use crate::kernel::{KernelError, Link};
 use crate::nexthop::{NhKind, NhObject, Resilient};
 use crate::route::{Nexthop, Route};
@@ -430,6 +431,96 @@ pub fn parse_route(family: Family, p: &[u8]) -> Result<Option<Route>, String> {
             })
             .collect(),
     }))
+}
+
+pub const RTM_NEWRULE: u16 = 32;
+pub const RTM_DELRULE: u16 = 33;
+pub const RTM_GETRULE: u16 = 34;
+const FRA_SRC: u16 = 2;
+const FRA_PRIORITY: u16 = 6;
+const FRA_FWMARK: u16 = 10;
+const FRA_TABLE: u16 = 15;
+const FRA_FWMASK: u16 = 16;
+const FRA_PROTOCOL: u16 = 21;
+/// fib_rule_hdr.action: look the packet up in a table.
+const FR_ACT_TO_TBL: u8 = 1;
+
+/// struct fib_rule_hdr (12 bytes): family, dst_len, src_len, tos, table,
+/// two reserved bytes, action, flags.
+fn rule_hdr(family: Family, src_len: u8, table: u32) -> [u8; 12] {
+    let t = if table < 256 { table as u8 } else { 0 };
+    [
+        family_byte(family),
+        0,
+        src_len,
+        0,
+        t,
+        0,
+        0,
+        FR_ACT_TO_TBL,
+        0,
+        0,
+        0,
+        0,
+    ]
+}
+
+/// A dump of `family`'s policy rules (a header of zeros but the family:
+/// with strict checking the kernel refuses anything else).
+pub fn rule_dump(family: Family) -> Vec<u8> {
+    let mut h = [0u8; 12];
+    h[0] = family_byte(family);
+    h.to_vec()
+}
+
+/// The RTM_NEWRULE / RTM_DELRULE payload for `r` (a delete matches on
+/// every attribute given: priority, table, source, mark, protocol).
+pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
+    let src_len = r.src.map_or(0, |(_, l)| l);
+    let mut b = Builder::new(&rule_hdr(r.family, src_len, r.table));
+    b.u32(FRA_PRIORITY, r.priority)?.u32(FRA_TABLE, r.table)?;
+    if let Some((ip, _)) = r.src {
+        b.attr(FRA_SRC, &ip_bytes(ip))?;
+    }
+    if let Some((mark, mask)) = r.fwmark {
+        b.u32(FRA_FWMARK, mark)?.u32(FRA_FWMASK, mask)?;
+    }
+    b.attr(FRA_PROTOCOL, &[r.protocol])?;
+    Ok(b.done())
+}
+
+/// One RTM_NEWRULE message of a dump, if it is a lookup rule of `family`.
+pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
+    if p.len() < 12 || p[0] != family_byte(family) || p[7] != FR_ACT_TO_TBL {
+        return None;
+    }
+    let mut r = Rule {
+        family,
+        priority: 0,
+        table: u32::from(p[4]),
+        src: None,
+        fwmark: None,
+        protocol: 0,
+    };
+    let (mut mark, mut mask) = (None, u32::MAX);
+    for (ty, b) in attrs(&p[12..]) {
+        match ty {
+            FRA_PRIORITY => r.priority = u32_at(b, 0)?,
+            FRA_TABLE => r.table = u32_at(b, 0)?,
+            FRA_SRC => r.src = Some((ip_from(b)?, p[2])),
+            FRA_FWMARK => mark = u32_at(b, 0),
+            FRA_FWMASK => mask = u32_at(b, 0)?,
+            FRA_PROTOCOL => r.protocol = *b.first()?,
+            _ => {}
+        }
+    }
+    r.fwmark = mark.map(|m| (m, mask));
+    Some(r)
+}
+
+/// A dump of `family`'s routes in every table.
+pub fn route_dump_all(family: Family) -> Vec<u8> {
+    rtmsg(family, 0, 0, 0, 0).to_vec()
 }
 
 /// struct nhmsg (8 bytes).

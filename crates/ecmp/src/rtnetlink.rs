@@ -2,6 +2,7 @@
 //! read. The only file that speaks to the kernel; the messages themselves
 //! are built and read by the pure codec in `netlink.rs`.
 
+use crate::inbound::Rule;
 use crate::kernel::{Kernel, KernelError, Link, ENOENT, EOPNOTSUPP, EPERM};
 use crate::netlink::{self as nl, RouteOp, Write};
 use crate::nexthop::NhObject;
@@ -247,5 +248,50 @@ impl Kernel for Netlink {
         let msg = nl::nexthop_del(id)?;
         self.request(nl::RTM_DELNEXTHOP, nl::NLM_F_ACK, &msg)
             .map(drop)
+    }
+
+    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
+        let msgs = self
+            .request(
+                nl::RTM_GETROUTE,
+                nl::NLM_F_DUMP,
+                &nl::route_dump_all(family),
+            )
+            .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
+        let mut routes = Vec::new();
+        for p in msgs {
+            match nl::parse_route(family, &p) {
+                Ok(Some(r)) => routes.push(r),
+                Ok(None) => {}
+                Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
+            }
+        }
+        Ok(routes)
+    }
+
+    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error> {
+        let msgs = self
+            .request(nl::RTM_GETRULE, nl::NLM_F_DUMP, &nl::rule_dump(family))
+            .map_err(|e| Error::Kernel(format!("rule dump: {e}")))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|p| nl::parse_rule(family, p))
+            .collect())
+    }
+
+    fn add_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
+        let msg = nl::rule_msg(rule)?;
+        self.request(
+            nl::RTM_NEWRULE,
+            nl::NLM_F_ACK | nl::NLM_F_CREATE | nl::NLM_F_EXCL,
+            &msg,
+        )
+        .map(drop)
+    }
+
+    fn del_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
+        debug_assert!(rule.is_ours());
+        let msg = nl::rule_msg(rule)?;
+        self.request(nl::RTM_DELRULE, nl::NLM_F_ACK, &msg).map(drop)
     }
 }

@@ -14,7 +14,8 @@
 //!   "members": [{ "interface", "device", "gateway": str|null, "weight",
 //!                 "proto", "uptime": seconds|null, "in_kernel": bool,
 //!                 "tier": 1-255, "used": bool (false: held out, dead or
-//!                 standing by), "track": null | { "state": "alive"|"dead"|
+//!                 standing by), "inbound": null | { "table": u32,
+//!                 "rules": ["from ADDR/LEN"] }, "track": null | { "state": "alive"|"dead"|
 //!                 "unknown", "since": unix seconds, "rtt_us": u32|null,
 //!                 "loss": percent } }],
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
@@ -45,6 +46,8 @@ pub struct MemberRow {
     pub used: bool,
     /// ecmp-track's verdict, when it tracks this member.
     pub track: Option<TrackRow>,
+    /// Its inbound table and the sources of its rules (kernel's view).
+    pub inbound: Option<(u32, Vec<String>)>,
 }
 
 /// One member's tracking, from ecmp-track's state file.
@@ -257,6 +260,7 @@ pub fn report(
             tier: m.tier,
             used: true,
             track: None,
+            inbound: None,
         });
     }
     let table = if cfg.table == 254 {
@@ -352,6 +356,24 @@ pub fn report(
     }
 }
 
+/// Add each member's inbound table and rules as the kernel holds them, and
+/// what differs from what the members call for.
+pub fn inbound(r: &mut Report, plan: &crate::inbound::Plan, cur: &crate::inbound::Current) {
+    for row in r.members.iter_mut().filter(|m| m.used) {
+        if let Some((_, t)) = plan.tables.iter().find(|(i, _)| *i == row.interface) {
+            let rules = cur
+                .rules
+                .iter()
+                .filter(|x| x.is_ours() && x.table == *t)
+                .filter_map(|x| x.src.map(|(a, l)| format!("from {a}/{l}")))
+                .collect();
+            row.inbound = Some((*t, rules));
+        }
+    }
+    r.diff.extend(crate::inbound::differences(plan));
+    r.in_sync = r.diff.is_empty();
+}
+
 /// Add what tracking says: each member's verdict, the members held out
 /// (dead, or standing by in a higher tier), and whether the tracker that
 /// the config asks for is running.
@@ -376,6 +398,7 @@ pub fn tracking(
             tier: m.tier,
             used: false,
             track: None,
+            inbound: None,
         });
     }
     if let Some(st) = seen.state() {
@@ -440,7 +463,7 @@ fn jlist(items: impl Iterator<Item = String>, indent: &str) -> String {
 pub fn to_json(r: &Report) -> String {
     let members = r.members.iter().map(|m| {
         format!(
-            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"track\": {}}}",
+            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"inbound\": {}, \"track\": {}}}",
             js(&m.interface),
             js(&m.device),
             jopt(m.gateway.as_deref(), true),
@@ -450,6 +473,13 @@ pub fn to_json(r: &Report) -> String {
             m.in_kernel,
             m.tier,
             m.used,
+            match &m.inbound {
+                None => "null".to_string(),
+                Some((t, rules)) => format!(
+                    "{{\"table\": {t}, \"rules\": [{}]}}",
+                    rules.iter().map(|x| js(x)).collect::<Vec<_>>().join(", ")
+                ),
+            },
             match &m.track {
                 None => "null".to_string(),
                 Some(t) => format!(
@@ -627,6 +657,21 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
         for row in &rows {
             out.push_str(&line(row));
         }
+    }
+    let tables: Vec<String> = r
+        .members
+        .iter()
+        .filter_map(|m| {
+            m.inbound
+                .as_ref()
+                .map(|(t, _)| format!("{} {t}", m.interface))
+        })
+        .collect();
+    if !tables.is_empty() {
+        out.push_str(&format!(
+            "inbound tables (replies leave by the dial they came in on): {}\n",
+            tables.join(", ")
+        ));
     }
     if !r.diff.is_empty() {
         out.push_str("differences (kernel -> wanted):\n");

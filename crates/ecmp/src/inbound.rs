@@ -1,0 +1,686 @@
+//! Inbound connections on any dial: a reply leaves by the dial its
+//! connection came in on. The ECMP route would send it out by whichever
+//! dial the hash picks, with the wrong source for that session, and the
+//! ISP drops it (the seed write-up's known problem). For every member we
+//! keep a routing table of ours holding that member's default route, and
+//! `ip rule from <member address> lookup <that table>`: whatever the router
+//! sends from a dial's own address leaves by that dial.
+//!
+//! Tables are `table_base + 1 ..= table_base + 256`, all rules sit at
+//! `rule_priority`; both carry protocol 236, so `--flush` and uninstall
+//! remove exactly them. A member keeps its table while it stays (the
+//! table of a device is read back from the kernel); a new one takes the
+//! lowest table nobody else uses. Pure planning here; [`apply`] writes the
+//! difference all or nothing.
+
+use crate::dump::Interface;
+use crate::kernel::{Kernel, KernelError, Link};
+use crate::members::Member;
+use crate::route::{Nexthop, Route, RTN_UNICAST};
+use crate::{Error, Family, RTPROT_ECMP};
+use std::net::IpAddr;
+
+/// Member tables per family.
+pub const SLOTS: u32 = 256;
+pub const DEFAULT_TABLE_BASE: u32 = 4200;
+pub const DEFAULT_RULE_PRIORITY: u32 = 4200;
+
+/// The options (`config ecmp 'ipv4'`/`'ipv6'`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inbound {
+    /// `option inbound`: keep the per-member tables and rules (default on).
+    pub enabled: bool,
+    pub table_base: u32,
+    pub rule_priority: u32,
+}
+
+impl Default for Inbound {
+    fn default() -> Inbound {
+        Inbound {
+            enabled: true,
+            table_base: DEFAULT_TABLE_BASE,
+            rule_priority: DEFAULT_RULE_PRIORITY,
+        }
+    }
+}
+
+/// Ranges of others ours must not overlap: the kernel's local, main and
+/// default tables, and mwan3's tables and rule priorities.
+const TAKEN: [(u32, u32, &str); 4] = [
+    (253, 255, "the kernel's default, main and local tables"),
+    (1001, 1250, "mwan3's"),
+    (2001, 2250, "mwan3's"),
+    (3001, 3250, "mwan3's"),
+];
+
+/// `option table_base`: tables base+1 ..= base+256 must be free.
+pub fn parse_table_base(v: &str) -> Result<u32, String> {
+    let b: u32 = v
+        .parse()
+        .map_err(|_| format!("'{v}' is not a table number"))?;
+    let (lo, hi) = (b.checked_add(1), b.checked_add(SLOTS));
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Err(format!("'{v}' leaves no room for {SLOTS} tables"));
+    };
+    for (a, z, whose) in TAKEN {
+        if lo <= z && a <= hi {
+            return Err(format!("tables {lo}-{hi} overlap {whose} ({a}-{z})"));
+        }
+    }
+    Ok(b)
+}
+
+/// `option rule_priority`: before the kernel's main rule (32766), and not
+/// among mwan3's priorities.
+pub fn parse_rule_priority(v: &str) -> Result<u32, String> {
+    let p: u32 = v
+        .parse()
+        .map_err(|_| format!("'{v}' is not a rule priority"))?;
+    if p == 0 || p >= 32766 {
+        return Err(format!(
+            "{p} is not between 1 and 32765 (before the main table's rule)"
+        ));
+    }
+    if let Some((a, z, whose)) = TAKEN[1..].iter().find(|(a, z, _)| (*a..=*z).contains(&p)) {
+        return Err(format!("{p} is among {whose} rule priorities ({a}-{z})"));
+    }
+    Ok(p)
+}
+
+/// One policy rule: `from SRC` (or `fwmark M/MASK`) `lookup TABLE` at a
+/// priority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub family: Family,
+    pub priority: u32,
+    pub table: u32,
+    pub src: Option<(IpAddr, u8)>,
+    pub fwmark: Option<(u32, u32)>,
+    pub protocol: u8,
+}
+
+impl Rule {
+    pub fn is_ours(&self) -> bool {
+        self.protocol == RTPROT_ECMP
+    }
+
+    /// As the `ip rule` command that makes it (`verb`: add, del).
+    pub fn to_ip(&self, verb: &str) -> String {
+        let fam = if self.family == Family::V6 {
+            "ip -6"
+        } else {
+            "ip"
+        };
+        let mut s = format!("{fam} rule {verb} priority {}", self.priority);
+        if let Some((ip, len)) = self.src {
+            s.push_str(&format!(" from {ip}/{len}"));
+        }
+        if let Some((m, k)) = self.fwmark {
+            s.push_str(&format!(" fwmark {m:#x}/{k:#x}"));
+        }
+        s.push_str(&format!(" lookup {} proto {}", self.table, self.protocol));
+        s
+    }
+}
+
+/// The sources a member's rules match: its addresses (IPv4: the PPPoE
+/// /32; IPv6: each global address) and, for IPv6, the prefixes delegated
+/// to it (the router answers from them, and without NAT66 so do the LAN
+/// hosts numbered from them).
+pub fn sources(family: Family, i: &Interface) -> Vec<(IpAddr, u8)> {
+    let mut out = Vec::new();
+    let host = if family == Family::V4 { 32 } else { 128 };
+    let addrs = match family {
+        Family::V4 => &i.ipv4_address,
+        Family::V6 => &i.ipv6_address,
+    };
+    for a in addrs {
+        if let Ok(ip) = a.address.parse::<IpAddr>() {
+            let global = match ip {
+                IpAddr::V4(v) => !v.is_unspecified() && !v.is_loopback(),
+                IpAddr::V6(v) => (v.segments()[0] & 0xe000) == 0x2000,
+            };
+            if global && ip.is_ipv4() == (family == Family::V4) && !out.contains(&(ip, host)) {
+                out.push((ip, host));
+            }
+        }
+    }
+    if family == Family::V6 {
+        for p in &i.ipv6_prefix {
+            if let (Ok(ip), Some(m)) = (p.address.parse::<IpAddr>(), p.mask) {
+                if ip.is_ipv6() && m <= 128 && !out.contains(&(ip, m as u8)) {
+                    out.push((ip, m as u8));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The difference to write, in the order [`apply`] writes it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Member tables' routes to write (CREATE|REPLACE), with what they
+    /// replace (for the undo).
+    pub routes: Vec<(Route, Option<Route>)>,
+    pub add_rules: Vec<Rule>,
+    pub del_rules: Vec<Rule>,
+    /// Our table routes no member wants any more.
+    pub del_routes: Vec<Route>,
+    /// (interface, table) of each member, for status.
+    pub tables: Vec<(String, u32)>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+            && self.add_rules.is_empty()
+            && self.del_rules.is_empty()
+            && self.del_routes.is_empty()
+    }
+}
+
+/// What the kernel holds that concerns us: routes of every table in our
+/// range (default routes, ours or not) and every rule of the family.
+pub struct Current {
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}
+
+impl Current {
+    pub fn read<K: Kernel + ?Sized>(
+        k: &mut K,
+        family: Family,
+        cfg: &Inbound,
+    ) -> Result<Current, Error> {
+        let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
+        let routes = k
+            .all_default_routes(family)?
+            .into_iter()
+            .filter(|r| range.contains(&r.table))
+            .collect();
+        Ok(Current {
+            routes,
+            rules: k.rules(family)?,
+        })
+    }
+}
+
+/// What `members` (each with its sources) call for against `cur`.
+/// `members` without a device in `links` get no table (they have no route
+/// either).
+pub fn plan(
+    family: Family,
+    cfg: &Inbound,
+    metric: u32,
+    members: &[(&Member, Vec<(IpAddr, u8)>)],
+    links: &[Link],
+    cur: &Current,
+) -> Plan {
+    let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
+    let ours: Vec<&Route> = cur.routes.iter().filter(|r| r.is_ours()).collect();
+    // Tables someone else uses: a route or a rule of theirs.
+    let foreign = |t: u32| {
+        cur.routes.iter().any(|r| r.table == t && !r.is_ours())
+            || cur.rules.iter().any(|r| r.table == t && !r.is_ours())
+    };
+    let dev_of = |r: &Route| r.nexthops.first().map(|n| n.ifindex);
+    let mut plan = Plan::default();
+    let mut used: Vec<u32> = Vec::new();
+    let mut want_rules: Vec<Rule> = Vec::new();
+    // Members keeping their table first, so a new one never takes it.
+    let mut assigned: Vec<(&Member, &Vec<(IpAddr, u8)>, u32, u32)> = Vec::new();
+    let mut new = Vec::new();
+    for (m, srcs) in members {
+        let Some(link) = links.iter().find(|l| l.name == m.device) else {
+            continue;
+        };
+        match ours
+            .iter()
+            .find(|r| dev_of(r) == Some(link.index) && !used.contains(&r.table))
+        {
+            Some(r) => {
+                used.push(r.table);
+                assigned.push((m, srcs, r.table, link.index));
+            }
+            None => new.push((*m, srcs, link.index)),
+        }
+    }
+    for (m, srcs, ifindex) in new {
+        // A table holding only a stale route of ours is free: the write
+        // replaces it.
+        let Some(t) = range.clone().find(|t| !used.contains(t) && !foreign(*t)) else {
+            continue; // 256 members hold every table
+        };
+        used.push(t);
+        assigned.push((m, srcs, t, ifindex));
+    }
+    for (m, srcs, table, ifindex) in assigned {
+        let want = Route {
+            family,
+            table,
+            metric,
+            protocol: RTPROT_ECMP,
+            src_len: 0,
+            kind: RTN_UNICAST,
+            nhid: None,
+            nexthops: vec![Nexthop {
+                gateway: m.gateway,
+                ifindex,
+                dev: m.device.clone(),
+                weight: 1,
+            }],
+        };
+        let old = ours
+            .iter()
+            .find(|r| r.table == table && r.metric == metric)
+            .map(|r| (*r).clone());
+        let same = old.as_ref().is_some_and(|o| {
+            o.nhid.is_none()
+                && o.nexthops.len() == 1
+                && o.nexthops[0].gateway == m.gateway
+                && o.nexthops[0].ifindex == ifindex
+        });
+        if !same {
+            plan.routes.push((want, old));
+        }
+        plan.tables.push((m.interface.clone(), table));
+        for src in srcs {
+            want_rules.push(Rule {
+                family,
+                priority: cfg.rule_priority,
+                table,
+                src: Some(*src),
+                fwmark: None,
+                protocol: RTPROT_ECMP,
+            });
+        }
+    }
+    let our_rules: Vec<&Rule> = cur
+        .rules
+        .iter()
+        .filter(|r| r.is_ours() && r.fwmark.is_none())
+        .collect();
+    for w in &want_rules {
+        if !our_rules.contains(&w) && !plan.add_rules.contains(w) {
+            plan.add_rules.push(w.clone());
+        }
+    }
+    for r in our_rules {
+        if !want_rules.contains(r) {
+            plan.del_rules.push(r.clone());
+        }
+    }
+    for r in ours {
+        if !plan.tables.iter().any(|(_, t)| *t == r.table) {
+            plan.del_routes.push(r.clone());
+        }
+    }
+    plan
+}
+
+/// Bring the member tables and rules to what `members` call for (or, with
+/// `option inbound '0'`, remove ours): read, plan, write. The summary for
+/// the log line when anything changed.
+pub fn sync<K: Kernel + ?Sized>(
+    k: &mut K,
+    family: Family,
+    cfg: &crate::config::Config,
+    dump: &crate::dump::Dump,
+    members: &[Member],
+) -> Result<Option<String>, Error> {
+    let cur = Current::read(k, family, &cfg.inbound)?;
+    let links = k.links()?;
+    let plan = wanted(family, cfg, dump, members, &links, &cur);
+    apply(k, &plan)
+}
+
+/// The plan for `members` against `cur`: with `option inbound '0'`, the
+/// removal of ours. Empty when the kernel is as it should be (`status`).
+pub fn wanted(
+    family: Family,
+    cfg: &crate::config::Config,
+    dump: &crate::dump::Dump,
+    members: &[Member],
+    links: &[Link],
+    cur: &Current,
+) -> Plan {
+    if cfg.inbound.enabled {
+        let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = members
+            .iter()
+            .map(|m| {
+                let srcs = dump
+                    .interface
+                    .iter()
+                    .find(|i| i.interface == m.interface)
+                    .map(|i| sources(family, i))
+                    .unwrap_or_default();
+                (m, srcs)
+            })
+            .collect();
+        plan(family, &cfg.inbound, cfg.metric, &with, links, cur)
+    } else {
+        flush_plan(cur)
+    }
+}
+
+/// The differences `plan` would write, one line each (status, check).
+pub fn differences(plan: &Plan) -> Vec<String> {
+    let mut d = Vec::new();
+    for (r, _) in &plan.routes {
+        let dev = r.nexthops.first().map_or("", |n| n.dev.as_str());
+        d.push(format!("+ table {} default via {dev} (inbound)", r.table));
+    }
+    for r in &plan.add_rules {
+        d.push(format!("+ {} (inbound, missing)", r.to_ip("add")));
+    }
+    for r in &plan.del_rules {
+        d.push(format!("- {} (inbound, left behind)", r.to_ip("del")));
+    }
+    for r in &plan.del_routes {
+        d.push(format!(
+            "- table {} default (inbound, left behind)",
+            r.table
+        ));
+    }
+    d
+}
+
+/// Every rule and member-table route of ours, to remove (`--flush`).
+pub fn flush_plan(cur: &Current) -> Plan {
+    Plan {
+        del_rules: cur.rules.iter().filter(|r| r.is_ours()).cloned().collect(),
+        del_routes: cur.routes.iter().filter(|r| r.is_ours()).cloned().collect(),
+        ..Plan::default()
+    }
+}
+
+/// A step done, to undo.
+enum Done {
+    Route(Route, Option<Route>),
+    AddedRule(Rule),
+    DeletedRule(Rule),
+    DeletedRoute(Route),
+}
+
+fn undo<K: Kernel + ?Sized>(k: &mut K, done: Vec<Done>) {
+    for d in done.into_iter().rev() {
+        let _ = match d {
+            Done::Route(new, Some(old)) => k.replace(&old).or_else(|_| k.delete(&new)),
+            Done::Route(new, None) => k.delete(&new),
+            Done::AddedRule(r) => k.del_rule(&r),
+            Done::DeletedRule(r) => k.add_rule(&r),
+            Done::DeletedRoute(r) => k.replace(&r),
+        };
+    }
+}
+
+/// Write `plan`: member routes, new rules, then what goes (rules before
+/// the tables they point at). A refused step undoes the steps before it,
+/// so the kernel is left as it was. The summary for the log line, when
+/// anything was written.
+pub fn apply<K: Kernel + ?Sized>(k: &mut K, plan: &Plan) -> Result<Option<String>, Error> {
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    let mut done = Vec::new();
+    let fail = |k: &mut K, done: Vec<Done>, what: String, e: KernelError| {
+        undo(k, done);
+        Err(Error::Kernel(format!(
+            "{what}: {e}; inbound rules left as they were"
+        )))
+    };
+    for (r, old) in &plan.routes {
+        if let Err(e) = k.replace(r) {
+            return fail(k, done, format!("table {} route", r.table), e);
+        }
+        done.push(Done::Route(r.clone(), old.clone()));
+    }
+    for r in &plan.add_rules {
+        if let Err(e) = k.add_rule(r) {
+            return fail(k, done, r.to_ip("add"), e);
+        }
+        done.push(Done::AddedRule(r.clone()));
+    }
+    for r in &plan.del_rules {
+        if let Err(e) = k.del_rule(r) {
+            return fail(k, done, r.to_ip("del"), e);
+        }
+        done.push(Done::DeletedRule(r.clone()));
+    }
+    for r in &plan.del_routes {
+        if let Err(e) = k.delete(r) {
+            return fail(k, done, format!("table {} route", r.table), e);
+        }
+        done.push(Done::DeletedRoute(r.clone()));
+    }
+    let mut parts = Vec::new();
+    if !plan.add_rules.is_empty() {
+        parts.push(format!(
+            "+{} rule{}",
+            plan.add_rules.len(),
+            if plan.add_rules.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !plan.del_rules.is_empty() {
+        parts.push(format!(
+            "-{} rule{}",
+            plan.del_rules.len(),
+            if plan.del_rules.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !plan.routes.is_empty() {
+        parts.push(format!(
+            "{} table route{} written",
+            plan.routes.len(),
+            if plan.routes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !plan.del_routes.is_empty() {
+        parts.push(format!(
+            "{} table{} emptied",
+            plan.del_routes.len(),
+            if plan.del_routes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(Some(format!("inbound: {}", parts.join(", "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dummy::{Dummy, Op};
+
+    fn member(i: &str, dev: &str, gw: &str) -> Member {
+        Member {
+            interface: i.into(),
+            device: dev.into(),
+            gateway: Some(gw.parse().unwrap()),
+            weight: 1,
+            tier: 1,
+        }
+    }
+
+    fn link(index: u32, name: &str) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            carrier: true,
+        }
+    }
+
+    fn src(a: &str) -> Vec<(IpAddr, u8)> {
+        vec![(a.parse().unwrap(), 32)]
+    }
+
+    fn kernel() -> Dummy {
+        Dummy {
+            links: vec![link(5, "pppoe-a"), link(6, "pppoe-b"), link(7, "pppoe-c")],
+            ..Dummy::empty()
+        }
+    }
+
+    fn sync(k: &mut Dummy, ms: &[(Member, &str)]) -> Result<Option<String>, Error> {
+        let cfg = Inbound::default();
+        let cur = Current::read(k, Family::V4, &cfg).unwrap();
+        let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
+        let links = k.links.clone();
+        let p = plan(Family::V4, &cfg, 1, &with, &links, &cur);
+        apply(k, &p)
+    }
+
+    fn tables(k: &Dummy) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = k
+            .routes
+            .iter()
+            .map(|r| (r.table, r.nexthops[0].dev.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn members_keep_their_tables_and_new_ones_take_the_lowest_free() {
+        let mut k = kernel();
+        let (a, b, c) = (
+            member("A", "pppoe-a", "10.0.0.1"),
+            member("B", "pppoe-b", "10.0.0.2"),
+            member("C", "pppoe-c", "10.0.0.3"),
+        );
+        let s = sync(
+            &mut k,
+            &[(a.clone(), "100.66.0.1"), (b.clone(), "100.66.0.2")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.as_deref(),
+            Some("inbound: +2 rules, 2 table routes written")
+        );
+        assert_eq!(
+            tables(&k),
+            [(4201, "pppoe-a".into()), (4202, "pppoe-b".into())]
+        );
+        // Unchanged: nothing written.
+        k.commands.clear();
+        assert_eq!(
+            sync(
+                &mut k,
+                &[(a.clone(), "100.66.0.1"), (b.clone(), "100.66.0.2")]
+            )
+            .unwrap(),
+            None
+        );
+        assert!(k.commands.is_empty(), "{:?}", k.commands);
+        // A leaves: its rule and table go; B keeps 4202.
+        sync(&mut k, &[(b.clone(), "100.66.0.2")]).unwrap();
+        assert_eq!(tables(&k), [(4202, "pppoe-b".into())]);
+        assert_eq!(k.rules.len(), 1);
+        // Someone else's rule points at 4201: C does not take it.
+        k.rules.push(Rule {
+            family: Family::V4,
+            priority: 100,
+            table: 4201,
+            src: None,
+            fwmark: Some((1, 1)),
+            protocol: 4,
+        });
+        sync(
+            &mut k,
+            &[(b.clone(), "100.66.0.2"), (c.clone(), "100.66.0.3")],
+        )
+        .unwrap();
+        assert_eq!(
+            tables(&k),
+            [(4202, "pppoe-b".into()), (4203, "pppoe-c".into())]
+        );
+        // A changed address replaces its rule; the foreign rule stays.
+        sync(&mut k, &[(b, "100.66.9.9"), (c, "100.66.0.3")]).unwrap();
+        let srcs: Vec<String> = k
+            .rules
+            .iter()
+            .filter(|r| r.is_ours())
+            .map(|r| r.src.unwrap().0.to_string())
+            .collect();
+        assert_eq!(srcs, ["100.66.0.3", "100.66.9.9"]);
+        assert!(k.rules.iter().any(|r| r.protocol == 4));
+        // Flush: ours go, the foreign rule stays.
+        let cur = Current::read(&mut k, Family::V4, &Inbound::default()).unwrap();
+        apply(&mut k, &flush_plan(&cur)).unwrap();
+        assert!(k.routes.is_empty());
+        assert_eq!(k.rules.len(), 1);
+    }
+
+    #[test]
+    fn a_refused_step_leaves_the_kernel_as_it_was() {
+        let a = member("A", "pppoe-a", "10.0.0.1");
+        let b = member("B", "pppoe-b", "10.0.0.2");
+        // A's place taken by B (its table reused): a route, a rule in, a
+        // rule out. Then A and B down to B: a rule out, a table emptied.
+        let ab = [(a.clone(), "100.66.0.1"), (b.clone(), "100.66.0.2")];
+        let cases: [(&[(Member, &str)], &[(Member, &str)], &[Op]); 2] = [
+            (&ab[..1], &ab[1..], &[Op::Replace, Op::AddRule, Op::DelRule]),
+            (&ab[..], &ab[1..], &[Op::DelRule, Op::Delete]),
+        ];
+        for (before, after, ops) in cases {
+            for op in ops {
+                let mut k = kernel();
+                sync(&mut k, before).unwrap();
+                let (routes, rules) = (k.routes.clone(), k.rules.clone());
+                k.refuse_once(*op, libc::EPERM);
+                let e = sync(&mut k, after).unwrap_err();
+                assert_eq!(e.exit_code(), 5, "{e}");
+                assert!(
+                    e.to_string().contains("inbound rules left as they were"),
+                    "{e}"
+                );
+                // The same rules (their order among equals is no matter).
+                let key = |r: &Rule| format!("{r:?}");
+                let (mut got, mut want) = (k.rules.clone(), rules.clone());
+                got.sort_by_key(key);
+                want.sort_by_key(key);
+                assert_eq!((&k.routes, &got), (&routes, &want), "{op:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sources_and_options() {
+        let d = crate::dump::Dump::parse(
+            br#"{"interface":[{"interface":"w_6","up":true,"proto":"dhcpv6",
+          "ipv6-address":[{"address":"2001:db8:ff:1::a","mask":64},{"address":"fe80::1","mask":64}],
+          "ipv6-prefix":[{"address":"2001:db8:100::","mask":56}],
+          "ipv4-address":[{"address":"100.66.0.1","mask":32}]}]}"#,
+        )
+        .unwrap();
+        let i = &d.interface[0];
+        let s6: Vec<String> = sources(Family::V6, i)
+            .iter()
+            .map(|(a, l)| format!("{a}/{l}"))
+            .collect();
+        assert_eq!(s6, ["2001:db8:ff:1::a/128", "2001:db8:100::/56"]);
+        assert_eq!(sources(Family::V4, i), src("100.66.0.1"));
+        assert_eq!(parse_table_base("4200"), Ok(4200));
+        assert!(parse_table_base("1000").unwrap_err().contains("mwan3"));
+        assert!(parse_table_base("100").unwrap_err().contains("main"));
+        assert!(parse_table_base("4294967295").is_err());
+        assert_eq!(parse_rule_priority("4200"), Ok(4200));
+        assert!(parse_rule_priority("2001").unwrap_err().contains("mwan3"));
+        assert!(parse_rule_priority("32766").is_err());
+        assert!(parse_rule_priority("x").is_err());
+        let r = Rule {
+            family: Family::V6,
+            priority: 4200,
+            table: 4201,
+            src: Some(("2001:db8:100::".parse().unwrap(), 56)),
+            fwmark: None,
+            protocol: RTPROT_ECMP,
+        };
+        assert_eq!(
+            r.to_ip("add"),
+            "ip -6 rule add priority 4200 from 2001:db8:100::/56 lookup 4201 proto 236"
+        );
+        let m = crate::netlink::rule_msg(&r).unwrap();
+        assert_eq!(crate::netlink::parse_rule(Family::V6, &m), Some(r.clone()));
+        assert_eq!(crate::netlink::parse_rule(Family::V4, &m), None);
+    }
+}

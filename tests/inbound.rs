@@ -1,0 +1,381 @@
+//! Inbound connections on any dial: a client in an "internet" namespace
+//! (documentation addresses) connects to a service on the router through
+//! each of 4 dials in turn. The internet drops a packet that arrives on a
+//! link other than the one its source address belongs to, as an ISP does
+//! with a session's foreign source. Without the per-member tables and
+//! rules, replies follow the ECMP route and many are lost; with them,
+//! every reply leaves by the dial its SYN came in on.
+
+use sim::{in_netns, ip, ip_line, Isp, Router};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+const DIALS: usize = 4;
+const PER_DIAL: usize = 100;
+const CLIENT4: &str = "198.51.100.10";
+const CLIENT6: &str = "2001:db8:cccc::10";
+const PORT: u16 = 8080;
+
+/// The router's dials with their far ends in one internet namespace.
+fn internet(r: &Router) -> Isp {
+    let net = Isp::new();
+    for d in &r.dials {
+        let peer = format!("peer{}", d.idx);
+        ip(&["link", "set", &peer, "netns", &net.tid()]);
+        net.ip(&format!("link set {peer} up"));
+        net.ip(&format!(
+            "addr add {} peer {} dev {peer}",
+            d.peer4(),
+            d.local4()
+        ));
+        net.ip(&format!("-6 addr add {}/64 dev {peer} nodad", d.gw6()));
+        net.ip(&format!(
+            "-6 addr add 2001:db8:ff:{:x}::1/64 dev {peer} nodad",
+            d.idx
+        ));
+        ip_line(&format!("-6 addr add {} dev {} nodad", d.addr6(), d.dev()));
+    }
+    net.ip(&format!("addr add {CLIENT4}/32 dev lo"));
+    net.ip(&format!("-6 addr add {CLIENT6}/128 dev lo nodad"));
+    // A packet from dial K's address arriving on another dial's link is
+    // dropped, as the ISP does: blackhole rules before the local table's
+    // (moved from priority 0 to 200 for that).
+    for fam in ["-4", "-6"] {
+        net.ip(&format!("{fam} rule add pref 200 lookup local"));
+        net.ip(&format!("{fam} rule del pref 0 lookup local"));
+    }
+    for k in &r.dials {
+        for j in r.dials.iter().filter(|j| j.idx != k.idx) {
+            net.ip(&format!(
+                "rule add from {} iif peer{} blackhole prio 100",
+                k.local4(),
+                j.idx
+            ));
+            net.ip(&format!(
+                "-6 rule add from 2001:db8:ff:{:x}::/64 iif peer{} blackhole prio 100",
+                k.idx, j.idx
+            ));
+        }
+    }
+    net
+}
+
+/// A service on the router: answers "ok" to every connection, both
+/// families. Runs until the namespace's test ends.
+fn serve() {
+    for addr in ["0.0.0.0", "::"] {
+        let l = match addr {
+            "::" => {
+                // IPv6 only: the IPv4 listener has the port.
+                let s = std::net::TcpListener::bind((addr, PORT + 1)).expect("bind [::]");
+                s
+            }
+            _ => TcpListener::bind((addr, PORT)).expect("bind 0.0.0.0"),
+        };
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let mut c = c;
+                let _ = c.write_all(b"ok");
+            }
+        });
+    }
+}
+
+/// Connect to each target (one per dial) from the client, `n` times per
+/// dial, the dials side by side: the failures per dial.
+fn clients(net: &Isp, targets: Vec<IpAddr>, port: u16, n: usize) -> Vec<usize> {
+    let runs: Vec<_> = targets
+        .into_iter()
+        .map(|t| {
+            net.run(move || {
+                let from: IpAddr = if t.is_ipv4() {
+                    CLIENT4.parse().unwrap()
+                } else {
+                    CLIENT6.parse().unwrap()
+                };
+                (0..n)
+                    .filter(|_| !once(from, SocketAddr::new(t, port)))
+                    .count()
+            })
+        })
+        .collect();
+    runs.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// One connection from `from`: SYN, the service's "ok", close.
+fn once(from: IpAddr, to: SocketAddr) -> bool {
+    let domain = if from.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // std has no bind-then-connect with a timeout: a raw socket made into
+    // a TcpStream after connect.
+    // SAFETY: plain socket calls on our own descriptor.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let s = std::os::fd::FromRawFd::from_raw_fd(fd);
+        let sock: socket2_like::Sock = s;
+        if sock.bind(from).is_err() {
+            return false;
+        }
+        let Ok(stream) = sock.connect(to, Duration::from_millis(300)) else {
+            return false;
+        };
+        let mut stream: TcpStream = stream;
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut b = [0u8; 2];
+        stream.read_exact(&mut b).is_ok() && &b == b"ok"
+    }
+}
+
+/// Just enough of a socket to bind a source and connect with a timeout.
+mod socket2_like {
+    use std::net::{IpAddr, SocketAddr, TcpStream};
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+    use std::time::Duration;
+
+    pub struct Sock(OwnedFd);
+
+    impl FromRawFd for Sock {
+        unsafe fn from_raw_fd(fd: i32) -> Sock {
+            Sock(OwnedFd::from_raw_fd(fd))
+        }
+    }
+
+    fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: all-zero is valid for sockaddr_storage and the structs.
+        unsafe {
+            let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+            let len = match a {
+                SocketAddr::V4(v) => {
+                    let mut s: libc::sockaddr_in = std::mem::zeroed();
+                    s.sin_family = libc::AF_INET as u16;
+                    s.sin_port = v.port().to_be();
+                    s.sin_addr.s_addr = u32::from_ne_bytes(v.ip().octets());
+                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
+                    std::mem::size_of::<libc::sockaddr_in>()
+                }
+                SocketAddr::V6(v) => {
+                    let mut s: libc::sockaddr_in6 = std::mem::zeroed();
+                    s.sin6_family = libc::AF_INET6 as u16;
+                    s.sin6_port = v.port().to_be();
+                    s.sin6_addr.s6_addr = v.ip().octets();
+                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
+                    std::mem::size_of::<libc::sockaddr_in6>()
+                }
+            };
+            (ss, len as libc::socklen_t)
+        }
+    }
+
+    impl Sock {
+        pub fn bind(&self, ip: IpAddr) -> std::io::Result<()> {
+            let (ss, len) = sockaddr(SocketAddr::new(ip, 0));
+            // SAFETY: ss holds len bytes of a sockaddr.
+            let r = unsafe {
+                libc::bind(
+                    self.0.as_raw_fd(),
+                    (&ss as *const libc::sockaddr_storage).cast(),
+                    len,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+
+        pub fn connect(self, to: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+            let fd = self.0.as_raw_fd();
+            let (ss, len) = sockaddr(to);
+            // SAFETY: fcntl, connect and poll on our own descriptor.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+                let r = libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len);
+                if r != 0
+                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS)
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                if libc::poll(&mut p, 1, timeout.as_millis() as i32) != 1 {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                let mut err: libc::c_int = 0;
+                let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut l,
+                );
+                if err != 0 {
+                    return Err(std::io::Error::from_raw_os_error(err));
+                }
+                libc::fcntl(fd, libc::F_SETFL, fl);
+                Ok(TcpStream::from_raw_fd(self.0.into_raw_fd()))
+            }
+        }
+    }
+}
+
+fn config(r: &Router, inbound: bool) -> String {
+    let p = r.path(if inbound { "on.conf" } else { "off.conf" });
+    let v = if inbound { "1" } else { "0" };
+    std::fs::write(
+        &p,
+        format!("config ecmp 'ipv4'\n\toption inbound '{v}'\nconfig ecmp 'ipv6'\n\toption inbound '{v}'\n"),
+    )
+    .unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn sync(r: &Router, bin: &str, conf: &str) {
+    let run = r.event(bin, "", "", &["--config", conf, "--mode", "resilient"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+fn policy(v: u8) {
+    std::fs::write(
+        format!("/proc/sys/net/ipv{v}/fib_multipath_hash_policy"),
+        "1",
+    )
+    .unwrap();
+}
+
+#[test]
+fn replies_leave_by_the_dial_their_connection_came_in_on() {
+    in_netns(|| {
+        let r = Router::all_up(DIALS as u32);
+        let net = internet(&r);
+        policy(4);
+        policy(6);
+        serve();
+        let t4: Vec<IpAddr> = r
+            .dials
+            .iter()
+            .map(|d| d.local4().parse().unwrap())
+            .collect();
+        let t6: Vec<IpAddr> = r
+            .dials
+            .iter()
+            .map(|d| format!("2001:db8:ff:{:x}::a", d.idx).parse().unwrap())
+            .collect();
+        let (off, on) = (config(&r, false), config(&r, true));
+        // Without our tables and rules: replies follow the ECMP route.
+        sync(&r, "ecmp4", &off);
+        sync(&r, "ecmp6", &off);
+        let n = 20;
+        let lost4 = clients(&net, t4.clone(), PORT, n);
+        let lost6 = clients(&net, t6.clone(), PORT + 1, n);
+        eprintln!("without: lost per dial, IPv4 {lost4:?}, IPv6 {lost6:?} of {n}");
+        // A reply hashed to the right dial by chance gets through: about
+        // three in four are lost.
+        assert!(
+            lost4.iter().sum::<usize>() > n,
+            "IPv4 without rules: {lost4:?}"
+        );
+        assert!(
+            lost6.iter().sum::<usize>() > n,
+            "IPv6 without rules: {lost6:?}"
+        );
+        // With them: every connection on every dial.
+        sync(&r, "ecmp4", &on);
+        sync(&r, "ecmp6", &on);
+        let lost4 = clients(&net, t4, PORT, PER_DIAL);
+        let lost6 = clients(&net, t6, PORT + 1, PER_DIAL);
+        eprintln!("with: lost per dial, IPv4 {lost4:?}, IPv6 {lost6:?} of {PER_DIAL}");
+        assert_eq!(lost4, [0; DIALS]);
+        assert_eq!(lost6, [0; DIALS]);
+    });
+}
+
+#[test]
+fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
+    in_netns(|| {
+        let mut r = Router::all_up(3);
+        let on = config(&r, true);
+        let rules = |v6: bool| -> Vec<String> {
+            let fam = if v6 { "-6" } else { "-4" };
+            ip(&[fam, "rule", "show"])
+                .lines()
+                .filter(|l| l.contains("proto 236"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        let tables = || -> Vec<String> {
+            ip(&["-4", "route", "show", "table", "all", "proto", "236"])
+                .lines()
+                .filter(|l| l.contains(" table 42"))
+                .map(String::from)
+                .collect()
+        };
+        // A hand-made rule and one of netifd's, at other priorities.
+        ip_line("rule add from 192.0.2.77 lookup 100 prio 30000");
+        ip_line("rule add iif br-lan lookup 100 prio 20000 proto static");
+        sync(&r, "ecmp4", &on);
+        // Tables in the dump's order (VWAN1, VWAN2, wan).
+        assert_eq!(
+            rules(false),
+            [
+                "4200: from 100.66.0.2 lookup 4201 proto 236",
+                "4200: from 100.66.0.3 lookup 4202 proto 236",
+                "4200: from 100.66.0.1 lookup 4203 proto 236"
+            ]
+        );
+        assert_eq!(tables().len(), 3, "{:?}", tables());
+        // VWAN1 goes down: its rule and table go, the others keep theirs.
+        r.set_up(1, false);
+        let run = r.event("ecmp4", "ifdown", "VWAN1", &["--config", &on, "-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("[inbound: -1 rule, 1 table emptied]"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            rules(false),
+            [
+                "4200: from 100.66.0.3 lookup 4202 proto 236",
+                "4200: from 100.66.0.1 lookup 4203 proto 236"
+            ]
+        );
+        assert!(
+            tables().iter().all(|t| !t.contains("pppoe-VWAN1")),
+            "{:?}",
+            tables()
+        );
+        // status names each member's table.
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        let wan = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["interface"] == "wan")
+            .unwrap()
+            .clone();
+        assert_eq!(wan["inbound"]["table"], 4203, "{wan}");
+        assert_eq!(wan["inbound"]["rules"][0], "from 100.66.0.1/32", "{wan}");
+        // --flush: all ours go; the others stay.
+        let run = r.event("ecmp4", "", "", &["--config", &on, "--flush", "-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(rules(false).is_empty());
+        assert!(tables().is_empty());
+        let all = ip(&["rule", "show"]);
+        assert!(
+            all.contains("from 192.0.2.77 lookup 100") && all.contains("iif br-lan"),
+            "{all}"
+        );
+    });
+}
