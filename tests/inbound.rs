@@ -118,7 +118,11 @@ fn once(from: IpAddr, to: SocketAddr) -> bool {
         assert!(fd >= 0);
         let s = std::os::fd::FromRawFd::from_raw_fd(fd);
         let sock: socket2_like::Sock = s;
-        if sock.bind(from).is_err() {
+        // Every connection its own source port: a 5-tuple of an earlier
+        // failed attempt would find its unmarked conntrack entry.
+        static PORTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(10000);
+        let port = PORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if sock.bind(SocketAddr::new(from, port)).is_err() {
             return false;
         }
         let Ok(stream) = sock.connect(to, Duration::from_millis(300)) else {
@@ -133,7 +137,7 @@ fn once(from: IpAddr, to: SocketAddr) -> bool {
 
 /// Just enough of a socket to bind a source and connect with a timeout.
 mod socket2_like {
-    use std::net::{IpAddr, SocketAddr, TcpStream};
+    use std::net::{SocketAddr, TcpStream};
     use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
     use std::time::Duration;
 
@@ -172,8 +176,8 @@ mod socket2_like {
     }
 
     impl Sock {
-        pub fn bind(&self, ip: IpAddr) -> std::io::Result<()> {
-            let (ss, len) = sockaddr(SocketAddr::new(ip, 0));
+        pub fn bind(&self, at: SocketAddr) -> std::io::Result<()> {
+            let (ss, len) = sockaddr(at);
             // SAFETY: ss holds len bytes of a sockaddr.
             let r = unsafe {
                 libc::bind(
@@ -377,5 +381,122 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
             all.contains("from 192.0.2.77 lookup 100") && all.contains("iif br-lan"),
             "{all}"
         );
+    });
+}
+
+/// A port forward to a LAN host: the reply's source is the LAN host, so
+/// only the connection's mark (set on arrival by its dial) routes it.
+#[test]
+fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
+    in_netns(|| {
+        let r = Router::all_up(DIALS as u32);
+        let net = internet(&r);
+        policy(4);
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        // The LAN host behind br-lan, serving on 8080.
+        let lan = Isp::new();
+        ip_line("link add br-lan type veth peer name lan0");
+        ip(&["link", "set", "lan0", "netns", &lan.tid()]);
+        ip_line("link set br-lan up");
+        ip_line("addr add 192.168.1.1/24 dev br-lan");
+        lan.ip("link set lan0 up");
+        lan.ip("addr add 192.168.1.10/24 dev lan0");
+        lan.ip("route add default via 192.168.1.1");
+        let _server = lan.run(|| {
+            let l = TcpListener::bind(("0.0.0.0", PORT)).unwrap();
+            for mut c in l.incoming().flatten() {
+                let _ = c.write_all(b"ok");
+            }
+        });
+        // fw4's port forward, as nft (its DNAT).
+        let o = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(
+                    b"table ip nat {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat;\n\t\ttcp dport 9090 dnat to 192.168.1.10:8080\n\t}\n}\n",
+                )?;
+                c.wait()
+            })
+            .expect("nft (nftables) is needed");
+        assert!(o.success());
+        // The firewall config has a redirect: `auto` marks port forwards.
+        std::fs::write(
+            r.path("firewall"),
+            "config redirect\n\toption name 'web'\n\toption src 'wan'\n\toption src_dport '9090'\n\toption dest_ip '192.168.1.10'\n\toption dest_port '8080'\n",
+        )
+        .unwrap();
+        let t4: Vec<IpAddr> = r
+            .dials
+            .iter()
+            .map(|d| d.local4().parse().unwrap())
+            .collect();
+        let off = r.path("marks-off.conf");
+        std::fs::write(&off, "config ecmp 'ipv4'\n\toption inbound_mark '0'\n").unwrap();
+        let auto = r.path("marks-auto.conf");
+        std::fs::write(&auto, "config ecmp 'ipv4'\n").unwrap();
+        sync(&r, "ecmp4", off.to_str().unwrap());
+        let n = 20;
+        let lost = clients(&net, t4.clone(), 9090, n);
+        eprintln!("port forward without marks: lost per dial {lost:?} of {n}");
+        assert!(lost.iter().sum::<usize>() > n, "{lost:?}");
+        let run = r.event(
+            "ecmp4",
+            "",
+            "",
+            &[
+                "--config",
+                auto.to_str().unwrap(),
+                "--mode",
+                "resilient",
+                "-v",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("port forward marks loaded"),
+            "{}",
+            run.stderr
+        );
+        let lost = clients(&net, t4, 9090, PER_DIAL);
+        eprintln!("port forward with marks: lost per dial {lost:?} of {PER_DIAL}");
+        assert_eq!(lost, [0; DIALS]);
+        let rules = ip(&["rule", "show"]);
+        assert_eq!(rules.matches("fwmark 0x").count(), DIALS, "{rules}");
+        // An unchanged event does not run nft again; --flush removes it all.
+        let run = r.event(
+            "ecmp4",
+            "",
+            "",
+            &[
+                "--config",
+                auto.to_str().unwrap(),
+                "--mode",
+                "resilient",
+                "-v",
+            ],
+        );
+        assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
+        let run = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", auto.to_str().unwrap(), "--flush"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let tables = String::from_utf8_lossy(
+            &std::process::Command::new("nft")
+                .args(["list", "tables"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned();
+        assert!(
+            !tables.contains("ecmp4") && tables.contains("table ip nat"),
+            "{tables}"
+        );
+        assert!(!ip(&["rule", "show"]).contains("fwmark"));
     });
 }

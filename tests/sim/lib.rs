@@ -333,6 +333,7 @@ impl Router {
             ("--config", "no-config"),
             ("--syslog-socket", "no-syslog"),
             ("--lock-file", "lock"),
+            ("--state-dir", "."),
         ] {
             // A test that names the socket asks for it, not the stand-in.
             let socket = flag == "--ubus" && extra.contains(&"--ubus-socket");

@@ -90,7 +90,13 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             let mut nl = Netlink::open()?;
             let mut out = program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev)?;
             out.warnings.splice(0..0, warned);
-            if let Some(line) = inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members)? {
+            let marks = inbound::Marks {
+                mask: input::marks(s, &cfg),
+                state_dir: Some(&s.state_dir),
+                dry_run: false,
+            };
+            if let Some(line) = inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members, marks)?
+            {
                 out.line = format!("{} [{line}]", out.line);
             }
             // A running tracker reads netifd's dump again at once: a
@@ -113,7 +119,12 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
         };
         let mut out = program::apply(&mut d, s.family, &cfg, &dump, &sel, ev)?;
         out.warnings.splice(0..0, warned);
-        if let Some(line) = inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members)? {
+        let marks = inbound::Marks {
+            mask: input::marks(s, &cfg),
+            state_dir: Some(&s.state_dir),
+            dry_run: true,
+        };
+        if let Some(line) = inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members, marks)? {
             out.line = format!("{} [{line}]", out.line);
         }
         for c in &d.commands {
@@ -149,6 +160,14 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
         let cur = inbound::Current::read(&mut nl, s.family, &cfg.inbound)?;
         let plan = inbound::flush_plan(&cur);
         inbound::apply(&mut nl, &plan)?;
+        if s.family == Family::V4 {
+            crate::nft::load(
+                std::path::Path::new("nft"),
+                &s.state_dir,
+                &crate::nft::ruleset(0, &[]),
+            )
+            .map_err(Error::Kernel)?;
+        }
         let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
         let s = |n: usize| if n == 1 { "" } else { "s" };
         Ok(format!(
@@ -190,7 +209,8 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         w.extend(track_warnings);
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
         let cur = inbound::Current::read(&mut nl, family, &cfg.inbound)?;
-        let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur);
+        let mask = input::marks(s, &cfg);
+        let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
         status::inbound(&mut r, &plan, &cur);
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
         Ok(r)

@@ -24,6 +24,8 @@
 //!                                    # leave by the dial they came in on
 //!     option table_base '4200'       # member tables are table_base+1 .. +256
 //!     option rule_priority '4200'    # priority of those rules
+//!     option inbound_mark 'auto'     # IPv4 port forwards: auto (on when the firewall
+//!                                    # has a redirect), 0, or a mask (0x00ff0000)
 //! config member 'VWAN3'              # or: config member / option interface 'VWAN3'
 //!     option weight '2'              # 1-256, default 1
 //!     option tier '1'                # failover tier, 1-255: only the lowest
@@ -182,6 +184,10 @@ impl Config {
                     if let Some(v) = opt("rule_priority") {
                         self.inbound.rule_priority = crate::inbound::parse_rule_priority(v)
                             .map_err(|e| ctx("rule_priority", e))?;
+                    }
+                    if let Some(v) = opt("inbound_mark") {
+                        self.inbound.marks =
+                            crate::nft::parse_marks(v).map_err(|e| ctx("inbound_mark", e))?;
                     }
                     if let Some(v) = opt("unbalanced_timer") {
                         self.resilient.unbalanced_timer =

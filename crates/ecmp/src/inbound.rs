@@ -19,9 +19,10 @@ use crate::members::Member;
 use crate::route::{Nexthop, Route, RTN_UNICAST};
 use crate::{Error, Family, RTPROT_ECMP};
 use std::net::IpAddr;
+use std::path::Path;
 
 /// Member tables per family.
-pub const SLOTS: u32 = 256;
+pub const SLOTS: u32 = 255;
 pub const DEFAULT_TABLE_BASE: u32 = 4200;
 pub const DEFAULT_RULE_PRIORITY: u32 = 4200;
 
@@ -32,6 +33,8 @@ pub struct Inbound {
     pub enabled: bool,
     pub table_base: u32,
     pub rule_priority: u32,
+    /// `option inbound_mark` (IPv4): marks for port forwards.
+    pub marks: crate::nft::Marks,
 }
 
 impl Default for Inbound {
@@ -40,6 +43,7 @@ impl Default for Inbound {
             enabled: true,
             table_base: DEFAULT_TABLE_BASE,
             rule_priority: DEFAULT_RULE_PRIORITY,
+            marks: crate::nft::Marks::Auto,
         }
     }
 }
@@ -169,6 +173,9 @@ pub struct Plan {
     pub del_routes: Vec<Route>,
     /// (interface, table) of each member, for status.
     pub tables: Vec<(String, u32)>,
+    /// (device, table, mark) of each member when port forwards are
+    /// marked: the nft table's content.
+    pub marked: Vec<(String, u32, u32)>,
 }
 
 impl Plan {
@@ -216,6 +223,7 @@ pub fn plan(
     members: &[(&Member, Vec<(IpAddr, u8)>)],
     links: &[Link],
     cur: &Current,
+    mask: Option<u32>,
 ) -> Plan {
     let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
     let ours: Vec<&Route> = cur.routes.iter().filter(|r| r.is_ours()).collect();
@@ -285,6 +293,17 @@ pub fn plan(
             plan.routes.push((want, old));
         }
         plan.tables.push((m.interface.clone(), table));
+        if let Some(mark) = mask.and_then(|k| crate::nft::mark(k, table - cfg.table_base)) {
+            plan.marked.push((m.device.clone(), table, mark));
+            want_rules.push(Rule {
+                family,
+                priority: cfg.rule_priority,
+                table,
+                src: None,
+                fwmark: mask.map(|k| (mark, k)),
+                protocol: RTPROT_ECMP,
+            });
+        }
         for src in srcs {
             want_rules.push(Rule {
                 family,
@@ -296,11 +315,7 @@ pub fn plan(
             });
         }
     }
-    let our_rules: Vec<&Rule> = cur
-        .rules
-        .iter()
-        .filter(|r| r.is_ours() && r.fwmark.is_none())
-        .collect();
+    let our_rules: Vec<&Rule> = cur.rules.iter().filter(|r| r.is_ours()).collect();
     for w in &want_rules {
         if !our_rules.contains(&w) && !plan.add_rules.contains(w) {
             plan.add_rules.push(w.clone());
@@ -328,11 +343,45 @@ pub fn sync<K: Kernel + ?Sized>(
     cfg: &crate::config::Config,
     dump: &crate::dump::Dump,
     members: &[Member],
+    marks: Marks<'_>,
 ) -> Result<Option<String>, Error> {
     let cur = Current::read(k, family, &cfg.inbound)?;
     let links = k.links()?;
-    let plan = wanted(family, cfg, dump, members, &links, &cur);
-    apply(k, &plan)
+    let plan = wanted(family, cfg, dump, members, &links, &cur, marks.mask);
+    // The marks first: a rule for a mark nobody sets yet does nothing.
+    let nft = match marks.state_dir {
+        Some(dir) if family == Family::V4 => {
+            let text = crate::nft::ruleset(marks.mask.unwrap_or(0), &plan.marked);
+            if marks.dry_run {
+                if std::fs::read_to_string(crate::nft::cache(dir))
+                    .ok()
+                    .as_deref()
+                    != Some(&text)
+                {
+                    crate::say!("nft -f - <<EOF\n{}EOF", text);
+                }
+                false
+            } else {
+                crate::nft::load(Path::new("nft"), dir, &text).map_err(Error::Kernel)?
+            }
+        }
+        _ => false,
+    };
+    let line = apply(k, &plan)?;
+    Ok(match (line, nft) {
+        (Some(l), true) => Some(format!("{l}, port forward marks loaded")),
+        (None, true) => Some("inbound: port forward marks loaded".into()),
+        (l, false) => l,
+    })
+}
+
+/// How port forwards are marked this run (IPv4).
+pub struct Marks<'a> {
+    /// The mask in use; None: not marked.
+    pub mask: Option<u32>,
+    /// Where the nft text last loaded is kept; None: nft is not touched.
+    pub state_dir: Option<&'a Path>,
+    pub dry_run: bool,
 }
 
 /// The plan for `members` against `cur`: with `option inbound '0'`, the
@@ -344,6 +393,7 @@ pub fn wanted(
     members: &[Member],
     links: &[Link],
     cur: &Current,
+    mask: Option<u32>,
 ) -> Plan {
     if cfg.inbound.enabled {
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = members
@@ -358,7 +408,7 @@ pub fn wanted(
                 (m, srcs)
             })
             .collect();
-        plan(family, &cfg.inbound, cfg.metric, &with, links, cur)
+        plan(family, &cfg.inbound, cfg.metric, &with, links, cur, mask)
     } else {
         flush_plan(cur)
     }
@@ -525,7 +575,7 @@ mod tests {
         let cur = Current::read(k, Family::V4, &cfg).unwrap();
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
         let links = k.links.clone();
-        let p = plan(Family::V4, &cfg, 1, &with, &links, &cur);
+        let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None);
         apply(k, &p)
     }
 

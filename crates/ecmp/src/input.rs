@@ -115,6 +115,40 @@ pub fn members(
     Ok((sel, seen, warnings))
 }
 
+/// The mark mask for port forwards this run, if any (IPv4 only, with
+/// inbound on): `auto` means on when /etc/config/firewall (beside the
+/// config) has a port forward, a `redirect` with target DNAT.
+pub fn marks(s: &Settings, cfg: &Config) -> Option<u32> {
+    use crate::nft::{Marks, DEFAULT_MASK};
+    if s.family != crate::Family::V4 || !cfg.inbound.enabled {
+        return None;
+    }
+    match cfg.inbound.marks {
+        Marks::Off => None,
+        Marks::Mask(m) => Some(m),
+        Marks::Auto => port_forwards(s).then_some(DEFAULT_MASK),
+    }
+}
+
+/// Whether the firewall config has an enabled DNAT `redirect`.
+fn port_forwards(s: &Settings) -> bool {
+    let Some(f) = s.config.parent().map(|d| d.join("firewall")) else {
+        return false;
+    };
+    let Ok(text) = std::fs::read(f) else {
+        return false;
+    };
+    let Ok(secs) = ucifile::parse(&text) else {
+        return false;
+    };
+    let opt = |x: &crate::uci::Section, k: &str| x.options.get(k).and_then(|v| v.first()).cloned();
+    secs.iter().any(|x| {
+        x.kind == "redirect"
+            && opt(x, "target").is_none_or(|t| t == "DNAT")
+            && opt(x, "enabled").is_none_or(|v| crate::config::parse_bool(&v) != Ok(false))
+    })
+}
+
 /// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? Read from
 /// `firewall` beside the config file (/etc/config/firewall). None when it
 /// cannot tell.

@@ -13,7 +13,7 @@
 //! - `members`: which interfaces carry the route, through which gateway.
 //! - `route`: the desired route and the single change it needs.
 //! - `inbound`: per-member tables and source rules, so replies leave by the
-//!   dial they came in on.
+//!   dial they came in on; `nft`: the marks for port forwards (IPv4).
 //! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
 //! - `kernel`: what the core needs from the kernel (the trait, `State`).
 //! - `program`: the write sequence of each mode with its undo, and `apply`.
@@ -49,6 +49,7 @@ pub mod log;
 pub mod members;
 pub mod netlink;
 pub mod nexthop;
+pub mod nft;
 pub mod proc;
 pub mod program;
 pub mod route;
