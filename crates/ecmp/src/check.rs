@@ -336,10 +336,62 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 f.push(Finding::fail(problem, fix));
             }
         }
+        f.extend(inbound(s, &cfg, &dump));
         f.extend(tracker(s, &cfg.track));
     }
     // Dials multidial made sit on macvlan devices: the kernel needs them.
     f.extend(macvlan(root));
+    f
+}
+
+/// Each member's table and rules in place, none of ours left behind, and
+/// (port forwards marked) our nft table loaded.
+fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) -> Vec<Finding> {
+    use crate::inbound::{self, Current};
+    let p = s.family.program();
+    let run = || -> Result<(usize, Vec<String>), crate::Error> {
+        let mut nl = Netlink::open()?;
+        let (sel, _, _) = input::members(s, cfg, dump, &Event::sync())?;
+        let links = nl.links()?;
+        let cur = Current::read(&mut nl, s.family, &cfg.inbound)?;
+        let mask = input::marks(s, cfg);
+        let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &links, &cur, mask);
+        Ok((plan.tables.len(), inbound::differences(&plan)))
+    };
+    let mut f = Vec::new();
+    match run() {
+        Err(_) => {}
+        Ok((_, d)) if !d.is_empty() => f.push(Finding::fail(
+            format!("inbound tables and rules differ: {}", d.join("; ")),
+            format!("run {p} (a sync)"),
+        )),
+        Ok((n, _)) if cfg.inbound.enabled => f.push(Finding::ok(format!(
+            "inbound: {n} member table{} and their rules in place (replies leave by their dial)",
+            if n == 1 { "" } else { "s" }
+        ))),
+        Ok(_) => f.push(Finding::ok(
+            "inbound: off (option inbound '0'), none of ours left",
+        )),
+    }
+    if input::marks(s, cfg).is_some() {
+        let listed = crate::proc::run(
+            Path::new("nft"),
+            &["list", "table", "ip", crate::nft::TABLE],
+            None,
+            std::time::Duration::from_secs(5),
+            1 << 20,
+        );
+        f.push(match listed {
+            Ok(_) => Finding::ok("port forwards: nft table ip ecmp4 marks them by their dial"),
+            Err(e) => Finding::fail(
+                format!("port forwards are to be marked, but nft has no table ip ecmp4 ({e})"),
+                format!(
+                    "rm {}; run ecmp4 (a sync)",
+                    crate::nft::cache(&s.state_dir).display()
+                ),
+            ),
+        });
+    }
     f
 }
 
