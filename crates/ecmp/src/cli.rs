@@ -153,8 +153,9 @@ Options (before or after the command):
                       default {proto})
   --exclude I         interface never to use (repeatable)
   --mode M            auto (default), resilient, group or multipath
-  --flush             remove our routes (every metric, in the table) and our
-                      nexthop objects of this family, then exit
+  --flush             remove our routes (every metric, in the table), our
+                      nexthop objects, member tables and rules of this family
+                      (ecmp4: and nft's table ip ecmp4), then exit
   --lock-file FILE    lock serialising runs (default /var/run/ecmp-hotplug.lock)
   --lock-wait S       seconds to wait for the lock (default 10)
   --dry-run           print the `ip nexthop`/`ip route` commands a run would

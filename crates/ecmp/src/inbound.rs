@@ -353,11 +353,7 @@ pub fn sync<K: Kernel + ?Sized>(
         Some(dir) if family == Family::V4 => {
             let text = crate::nft::ruleset(marks.mask.unwrap_or(0), &plan.marked);
             if marks.dry_run {
-                if std::fs::read_to_string(crate::nft::cache(dir))
-                    .ok()
-                    .as_deref()
-                    != Some(&text)
-                {
+                if crate::nft::needed(dir, &text) {
                     crate::say!("nft -f - <<EOF\n{}EOF", text);
                 }
                 false

@@ -111,16 +111,22 @@ pub fn cache(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("nft-ecmp4.rules")
 }
 
-/// Load `text` with `nft -f -` unless it is what was written last. True
+/// Whether `text` differs from what was loaded last (nothing loaded since
+/// boot and nothing to load is no difference).
+pub fn needed(state_dir: &Path, text: &str) -> bool {
+    match std::fs::read_to_string(cache(state_dir)) {
+        Ok(t) => t != text,
+        Err(_) => text != ruleset(0, &[]),
+    }
+}
+
+/// Load `text` with `nft -f -` unless it is what was loaded last. True
 /// when nft ran.
 pub fn load(nft: &Path, state_dir: &Path, text: &str) -> Result<bool, String> {
-    let c = cache(state_dir);
-    match std::fs::read_to_string(&c) {
-        Ok(t) if t == text => return Ok(false),
-        // Nothing loaded since boot, and nothing to load: no nft run.
-        Err(_) if text == ruleset(0, &[]) => return Ok(false),
-        _ => {}
+    if !needed(state_dir, text) {
+        return Ok(false);
     }
+    let c = cache(state_dir);
     proc::run(
         nft,
         &["-f", "-"],
