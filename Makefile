@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -75,6 +75,11 @@ bench-flows:
 bench-track:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-track
+
+# What the port-forward marks add per forwarded packet, each direction.
+bench-inbound:
+	$(CARGO) build --release --workspace --bins
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-inbound
 
 # Bounded fuzzing (nightly + cargo-fuzz, installed on first use): the dump
 # parser with member selection and group plans, and the uci config reader.

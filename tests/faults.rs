@@ -515,13 +515,9 @@ fn a_run_waits_for_the_lock_and_racing_runs_end_right() {
             c.env_clear()
                 .env("ACTION", "ifdown")
                 .env("INTERFACE", iface)
-                .args([
-                    "--config",
-                    "/dev/null",
-                    "--syslog-socket",
-                    "/nonexistent",
-                    "--lock-file",
-                ])
+                .arg("--config")
+                .arg(r.path("no-config"))
+                .args(["--syslog-socket", "/nonexistent", "--lock-file"])
                 .arg(&lock)
                 .arg("--ubus")
                 .arg(r.path("ubus"))
@@ -581,7 +577,7 @@ fn flush_removes_exactly_ours() {
         let run = r.event("ecmp4", "ifdown", "wan", &["-v", "--flush"]);
         assert!(
             run.stderr
-                .contains("flush: removed 1 route and 4 nexthop objects of ours"),
+                .contains("flush: removed 1 route, 4 nexthop objects, 0 rules and 0 member table routes of ours"),
             "{}",
             run.stderr
         );
@@ -590,7 +586,7 @@ fn flush_removes_exactly_ours() {
             "flush",
             &run,
             &[0],
-            "flush: removed 1 route and 4 nexthop objects of ours",
+            "flush: removed 1 route, 4 nexthop objects, 0 rules and 0 member table routes of ours",
             &foreign,
         );
         let run = r.event("ecmp6", "ifdown", "wan_6", &["-v", "--flush"]);
@@ -598,7 +594,7 @@ fn flush_removes_exactly_ours() {
             "flush twice",
             &run,
             &[0],
-            "flush: removed 0 routes and 0 nexthop objects of ours",
+            "flush: removed 0 routes, 0 nexthop objects, 0 rules and 0 member table routes of ours",
             &foreign,
         );
     });
