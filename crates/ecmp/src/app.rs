@@ -157,8 +157,10 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
         let cfg = input::config(s)?;
         let mut nl = Netlink::open()?;
         let (routes, objects) = program::flush(&mut nl, s.family, cfg.table)?;
-        let cur = inbound::Current::read(&mut nl, s.family, &cfg.inbound)?;
-        let plan = inbound::flush_plan(&cur);
+        let plan = match inbound::Current::read(&mut nl, s.family, &cfg.inbound)? {
+            Some(cur) => inbound::flush_plan(&cur),
+            None => inbound::Plan::default(),
+        };
         inbound::apply(&mut nl, &plan)?;
         if s.family == Family::V4 {
             crate::nft::load(
@@ -208,10 +210,11 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         }
         w.extend(track_warnings);
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
-        let cur = inbound::Current::read(&mut nl, family, &cfg.inbound)?;
-        let mask = input::marks(s, &cfg);
-        let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
-        status::inbound(&mut r, &plan, &cur);
+        if let Some(cur) = inbound::Current::read(&mut nl, family, &cfg.inbound)? {
+            let mask = input::marks(s, &cfg);
+            let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
+            status::inbound(&mut r, &plan, &cur);
+        }
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
         Ok(r)
     };

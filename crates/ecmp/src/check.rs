@@ -353,7 +353,17 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
         let mut nl = Netlink::open()?;
         let (sel, _, _) = input::members(s, cfg, dump, &Event::sync())?;
         let links = nl.links()?;
-        let cur = Current::read(&mut nl, s.family, &cfg.inbound)?;
+        let Some(cur) = Current::read(&mut nl, s.family, &cfg.inbound)? else {
+            let why = "this kernel has no policy rules (CONFIG_IP_MULTIPLE_TABLES)";
+            return Ok((
+                0,
+                cfg.inbound
+                    .enabled
+                    .then(|| why.to_string())
+                    .into_iter()
+                    .collect(),
+            ));
+        };
         let mask = input::marks(s, cfg);
         let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &links, &cur, mask);
         Ok((plan.tables.len(), inbound::differences(&plan)))

@@ -28,6 +28,8 @@ pub struct Dummy {
     pub links: Vec<Link>,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// A kernel without policy routing.
+    pub no_rules: bool,
     /// None: a kernel without nexthop objects (before 5.3).
     pub objs: Option<Vec<NhObject>>,
     /// A 5.3-5.12 kernel: resilient groups are EINVAL.
@@ -79,7 +81,8 @@ impl Dummy {
         );
         Ok(Dummy {
             links,
-            rules: k.rules(family)?,
+            rules: k.rules(family)?.unwrap_or_default(),
+            no_rules: k.rules(family)?.is_none(),
             routes,
             objs: st.objs,
             policy: k.hash_policy(family),
@@ -272,13 +275,14 @@ impl Kernel for Dummy {
             .collect())
     }
 
-    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error> {
-        Ok(self
-            .rules
-            .iter()
-            .filter(|r| r.family == family)
-            .cloned()
-            .collect())
+    fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error> {
+        Ok((!self.no_rules).then(|| {
+            self.rules
+                .iter()
+                .filter(|r| r.family == family)
+                .cloned()
+                .collect()
+        }))
     }
 
     fn add_rule(&mut self, r: &Rule) -> Result<(), KernelError> {

@@ -195,21 +195,22 @@ pub struct Current {
 }
 
 impl Current {
-    pub fn read<K: Kernel + ?Sized>(
-        k: &mut K,
+    /// None: the kernel has no policy routing, so no rules to keep.
+    pub fn read(
+        k: &mut dyn Kernel,
         family: Family,
         cfg: &Inbound,
-    ) -> Result<Current, Error> {
+    ) -> Result<Option<Current>, Error> {
+        let Some(rules) = k.rules(family)? else {
+            return Ok(None);
+        };
         let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
         let routes = k
             .all_default_routes(family)?
             .into_iter()
             .filter(|r| range.contains(&r.table))
             .collect();
-        Ok(Current {
-            routes,
-            rules: k.rules(family)?,
-        })
+        Ok(Some(Current { routes, rules }))
     }
 }
 
@@ -337,15 +338,20 @@ pub fn plan(
 /// Bring the member tables and rules to what `members` call for (or, with
 /// `option inbound '0'`, remove ours): read, plan, write. The summary for
 /// the log line when anything changed.
-pub fn sync<K: Kernel + ?Sized>(
-    k: &mut K,
+pub fn sync(
+    k: &mut dyn Kernel,
     family: Family,
     cfg: &crate::config::Config,
     dump: &crate::dump::Dump,
     members: &[Member],
     marks: Marks<'_>,
 ) -> Result<Option<String>, Error> {
-    let cur = Current::read(k, family, &cfg.inbound)?;
+    let Some(cur) = Current::read(k, family, &cfg.inbound)? else {
+        return Ok(cfg
+            .inbound
+            .enabled
+            .then(|| "inbound: this kernel has no policy rules".into()));
+    };
     let links = k.links()?;
     let plan = wanted(family, cfg, dump, members, &links, &cur, marks.mask);
     // The marks first: a rule for a mark nobody sets yet does nothing.
@@ -449,7 +455,7 @@ enum Done {
     DeletedRoute(Route),
 }
 
-fn undo<K: Kernel + ?Sized>(k: &mut K, done: Vec<Done>) {
+fn undo(k: &mut dyn Kernel, done: Vec<Done>) {
     for d in done.into_iter().rev() {
         let _ = match d {
             Done::Route(new, Some(old)) => k.replace(&old).or_else(|_| k.delete(&new)),
@@ -465,12 +471,12 @@ fn undo<K: Kernel + ?Sized>(k: &mut K, done: Vec<Done>) {
 /// the tables they point at). A refused step undoes the steps before it,
 /// so the kernel is left as it was. The summary for the log line, when
 /// anything was written.
-pub fn apply<K: Kernel + ?Sized>(k: &mut K, plan: &Plan) -> Result<Option<String>, Error> {
+pub fn apply(k: &mut dyn Kernel, plan: &Plan) -> Result<Option<String>, Error> {
     if plan.is_empty() {
         return Ok(None);
     }
     let mut done = Vec::new();
-    let fail = |k: &mut K, done: Vec<Done>, what: String, e: KernelError| {
+    let fail = |k: &mut dyn Kernel, done: Vec<Done>, what: String, e: KernelError| {
         undo(k, done);
         Err(Error::Kernel(format!(
             "{what}: {e}; inbound rules left as they were"
@@ -568,7 +574,7 @@ mod tests {
 
     fn sync(k: &mut Dummy, ms: &[(Member, &str)]) -> Result<Option<String>, Error> {
         let cfg = Inbound::default();
-        let cur = Current::read(k, Family::V4, &cfg).unwrap();
+        let cur = Current::read(k, Family::V4, &cfg).unwrap().unwrap();
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
         let links = k.links.clone();
         let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None);
@@ -650,7 +656,9 @@ mod tests {
         assert_eq!(srcs, ["100.66.0.3", "100.66.9.9"]);
         assert!(k.rules.iter().any(|r| r.protocol == 4));
         // Flush: ours go, the foreign rule stays.
-        let cur = Current::read(&mut k, Family::V4, &Inbound::default()).unwrap();
+        let cur = Current::read(&mut k, Family::V4, &Inbound::default())
+            .unwrap()
+            .unwrap();
         apply(&mut k, &flush_plan(&cur)).unwrap();
         assert!(k.routes.is_empty());
         assert_eq!(k.rules.len(), 1);
@@ -687,6 +695,31 @@ mod tests {
                 assert_eq!((&k.routes, &got), (&routes, &want), "{op:?}");
             }
         }
+    }
+
+    /// A kernel without policy routing (RTM_GETRULE refused): the route
+    /// is still kept, inbound is named as missing, nothing fails.
+    #[test]
+    fn no_policy_routing_is_no_failure() {
+        let mut k = kernel();
+        k.no_rules = true;
+        let cfg = crate::config::Config::defaults(Family::V4);
+        let d = crate::dump::Dump::parse(
+            br#"{"interface":[{"interface":"A","up":true,"proto":"pppoe"}]}"#,
+        )
+        .unwrap();
+        let m = [member("A", "pppoe-a", "10.0.0.1")];
+        let marks = Marks {
+            mask: None,
+            state_dir: None,
+            dry_run: false,
+        };
+        let line = super::sync(&mut k, Family::V4, &cfg, &d, &m, marks).unwrap();
+        assert_eq!(
+            line.as_deref(),
+            Some("inbound: this kernel has no policy rules")
+        );
+        assert!(k.commands.is_empty());
     }
 
     #[test]

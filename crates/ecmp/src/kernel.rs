@@ -114,8 +114,10 @@ pub trait Kernel {
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
     /// Default routes of `family` in every table (the member tables).
     fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
-    /// Every lookup rule of `family`.
-    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error>;
+    /// Every lookup rule of `family`; None when the kernel has no policy
+    /// routing (RTM_GETRULE is EOPNOTSUPP: no CONFIG_IP_MULTIPLE_TABLES,
+    /// or qemu-user's netlink emulation).
+    fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error>;
     /// RTM_NEWRULE (CREATE|EXCL), acknowledged.
     fn add_rule(&mut self, rule: &Rule) -> Result<(), KernelError>;
     /// RTM_DELRULE of a rule of ours, acknowledged.
@@ -132,7 +134,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn read<K: Kernel + ?Sized>(k: &mut K, family: Family, table: u32) -> Result<State, Error> {
+    pub fn read(k: &mut dyn Kernel, family: Family, table: u32) -> Result<State, Error> {
         let links = k.links()?;
         let mut routes = route::merge_siblings(k.default_routes(family, table)?);
         for n in routes.iter_mut().flat_map(|r| r.nexthops.iter_mut()) {

@@ -83,7 +83,7 @@ fn kerr(what: &str, e: KernelError) -> Fail {
 }
 
 /// Delete our routes at other metrics (left by an earlier configuration).
-fn delete_stale<K: Kernel + ?Sized>(k: &mut K, stale: &[Route]) -> Result<Vec<u32>, Fail> {
+fn delete_stale(k: &mut dyn Kernel, stale: &[Route]) -> Result<Vec<u32>, Fail> {
     for s in stale {
         k.delete(s).map_err(|e| {
             Fail::Error(Error::Kernel(format!(
@@ -99,8 +99,8 @@ fn delete_stale<K: Kernel + ?Sized>(k: &mut K, stale: &[Route]) -> Result<Vec<u3
 /// member object of ours that no group references any more (read again
 /// after a write, when the kernel may hold more than `objs`). Best effort:
 /// a leftover object forwards nothing and the next event removes it.
-fn sweep<K: Kernel + ?Sized>(
-    k: &mut K,
+fn sweep(
+    k: &mut dyn Kernel,
     family: Family,
     groups: &[u32],
     wrote: bool,
@@ -137,8 +137,8 @@ fn our_slots(family: Family, table: u32, objs: &[NhObject]) -> Vec<u32> {
 }
 
 /// One RTA_MULTIPATH route (the classic way; every kernel).
-pub fn multipath<K: Kernel + ?Sized>(
-    k: &mut K,
+pub fn multipath(
+    k: &mut dyn Kernel,
     family: Family,
     cfg: &Config,
     members: &[Member],
@@ -168,8 +168,8 @@ pub fn multipath<K: Kernel + ?Sized>(
 }
 
 /// A resilient (`mode` Resilient) or hash-threshold (Group) nexthop group.
-pub fn group<K: Kernel + ?Sized>(
-    k: &mut K,
+pub fn group(
+    k: &mut dyn Kernel,
     mode: Mode,
     family: Family,
     cfg: &Config,
@@ -215,7 +215,7 @@ pub fn group<K: Kernel + ?Sized>(
 
     // From here on every failure undoes what was done before it.
     let mut created: Vec<u32> = Vec::new();
-    let undo = |k: &mut K, created: &[u32], old: Option<&NhObject>| {
+    let undo = |k: &mut dyn Kernel, created: &[u32], old: Option<&NhObject>| {
         if let Some(o) = old {
             let _ = k.write_nexthop(o, Write::Replace);
         }
@@ -281,11 +281,7 @@ fn refusal_or(mode: Mode, what: &str, id: u32, e: KernelError) -> Fail {
 /// `--flush`: remove our default routes in `table` (every metric) and our
 /// nexthop objects of `family`; nothing else. A member object of ours that
 /// a foreign group uses is left to that group. Returns (routes, objects).
-pub fn flush<K: Kernel + ?Sized>(
-    k: &mut K,
-    family: Family,
-    table: u32,
-) -> Result<(usize, usize), Error> {
+pub fn flush(k: &mut dyn Kernel, family: Family, table: u32) -> Result<(usize, usize), Error> {
     let mut routes = 0;
     for r in k.default_routes(family, table)? {
         if r.is_ours() && r.src_len == 0 {
@@ -299,7 +295,7 @@ pub fn flush<K: Kernel + ?Sized>(
         return Ok((routes, 0));
     };
     let mut objects = 0;
-    let del = |k: &mut K, id: u32| {
+    let del = |k: &mut dyn Kernel, id: u32| {
         k.del_nexthop(id)
             .map_err(|e| Error::Kernel(format!("delete nexthop {id}: {e}")))
     };
@@ -436,8 +432,8 @@ pub fn warnings(
 /// Bring the kernel to the desired state: one route write in multipath
 /// mode, the member objects and one group write in the group modes. In
 /// auto mode, a mode the kernel refuses falls back to the next one.
-pub fn apply<K: Kernel + ?Sized>(
-    k: &mut K,
+pub fn apply(
+    k: &mut dyn Kernel,
     family: Family,
     cfg: &Config,
     dump: &Dump,

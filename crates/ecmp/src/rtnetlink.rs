@@ -269,14 +269,16 @@ impl Kernel for Netlink {
         Ok(routes)
     }
 
-    fn rules(&mut self, family: Family) -> Result<Vec<Rule>, Error> {
-        let msgs = self
-            .request(nl::RTM_GETRULE, nl::NLM_F_DUMP, &nl::rule_dump(family))
-            .map_err(|e| Error::Kernel(format!("rule dump: {e}")))?;
-        Ok(msgs
-            .iter()
-            .filter_map(|p| nl::parse_rule(family, p))
-            .collect())
+    fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error> {
+        match self.request(nl::RTM_GETRULE, nl::NLM_F_DUMP, &nl::rule_dump(family)) {
+            Ok(msgs) => Ok(Some(
+                msgs.iter()
+                    .filter_map(|p| nl::parse_rule(family, p))
+                    .collect(),
+            )),
+            Err(e) if e.errno() == EOPNOTSUPP || e.errno() == libc::EAFNOSUPPORT => Ok(None),
+            Err(e) => Err(Error::Kernel(format!("rule dump: {e}"))),
+        }
     }
 
     fn add_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
