@@ -11,13 +11,22 @@ use std::process::Command;
 
 fn count(bin: &Path, r: &Router, action: &str, iface: &str) -> u64 {
     let o = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg("--tool=callgrind")
+        // CALLGRIND_OUT=FILE keeps the profile (for callgrind_annotate).
+        .arg(format!(
+            "--callgrind-out-file={}",
+            std::env::var("CALLGRIND_OUT").unwrap_or_else(|_| "/dev/null".into())
+        ))
         .arg(bin)
         .args(["--action", action, "--interface", iface, "--mode", "auto"])
         .arg("--dump-file")
         .arg(r.path("dump.json"))
+        // The config the package ships (member tables and rules on).
         .arg("--config")
-        .arg(r.path("no-config"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../openwrt/files/ecmp.config"
+        ))
         .arg("--syslog-socket")
         .arg(r.path("nolog"))
         .arg("--lock-file")

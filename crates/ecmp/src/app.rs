@@ -82,6 +82,7 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             return Ok(program::Outcome {
                 line: format!("{}: disabled in config, nothing done", ev.label()),
                 warnings: vec![],
+                links: vec![],
             });
         }
         let dump = input::dump(&cfg, s)?;
@@ -95,7 +96,9 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
                 state_dir: Some(&s.state_dir),
                 dry_run: false,
             };
-            if let Some(line) = inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members, marks)?
+            let links = std::mem::take(&mut out.links);
+            if let Some(line) =
+                inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members, &links, marks)?
             {
                 out.line = format!("{} [{line}]", out.line);
             }
@@ -124,7 +127,10 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             state_dir: Some(&s.state_dir),
             dry_run: true,
         };
-        if let Some(line) = inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members, marks)? {
+        let links = std::mem::take(&mut out.links);
+        if let Some(line) =
+            inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members, &links, marks)?
+        {
             out.line = format!("{} [{line}]", out.line);
         }
         for c in &d.commands {

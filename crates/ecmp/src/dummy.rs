@@ -75,7 +75,7 @@ impl Dummy {
         }
         let mut routes = st.routes;
         routes.extend(
-            k.all_default_routes(family)?
+            k.our_default_routes(family)?
                 .into_iter()
                 .filter(|r| r.table != table),
         );
@@ -266,11 +266,11 @@ impl Kernel for Dummy {
         Ok(())
     }
 
-    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
+    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
         Ok(self
             .routes
             .iter()
-            .filter(|r| r.family == family)
+            .filter(|r| r.family == family && r.is_ours())
             .cloned()
             .collect())
     }

@@ -187,8 +187,8 @@ impl Plan {
     }
 }
 
-/// What the kernel holds that concerns us: routes of every table in our
-/// range (default routes, ours or not) and every rule of the family.
+/// What the kernel holds that concerns us: our default routes in the
+/// tables of our range, and every rule of the family.
 pub struct Current {
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
@@ -206,7 +206,7 @@ impl Current {
         };
         let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
         let routes = k
-            .all_default_routes(family)?
+            .our_default_routes(family)?
             .into_iter()
             .filter(|r| range.contains(&r.table))
             .collect();
@@ -228,11 +228,8 @@ pub fn plan(
 ) -> Plan {
     let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
     let ours: Vec<&Route> = cur.routes.iter().filter(|r| r.is_ours()).collect();
-    // Tables someone else uses: a route or a rule of theirs.
-    let foreign = |t: u32| {
-        cur.routes.iter().any(|r| r.table == t && !r.is_ours())
-            || cur.rules.iter().any(|r| r.table == t && !r.is_ours())
-    };
+    // Tables someone else uses: a rule of theirs points there.
+    let foreign = |t: u32| cur.rules.iter().any(|r| r.table == t && !r.is_ours());
     let dev_of = |r: &Route| r.nexthops.first().map(|n| n.ifindex);
     let mut plan = Plan::default();
     let mut used: Vec<u32> = Vec::new();
@@ -344,6 +341,7 @@ pub fn sync(
     cfg: &crate::config::Config,
     dump: &crate::dump::Dump,
     members: &[Member],
+    links: &[Link],
     marks: Marks<'_>,
 ) -> Result<Option<String>, Error> {
     let Some(cur) = Current::read(k, family, &cfg.inbound)? else {
@@ -352,8 +350,7 @@ pub fn sync(
             .enabled
             .then(|| "inbound: this kernel has no policy rules".into()));
     };
-    let links = k.links()?;
-    let plan = wanted(family, cfg, dump, members, &links, &cur, marks.mask);
+    let plan = wanted(family, cfg, dump, members, links, &cur, marks.mask);
     // The marks first: a rule for a mark nobody sets yet does nothing.
     let nft = match marks.state_dir {
         Some(dir) if family == Family::V4 => {
@@ -714,7 +711,7 @@ mod tests {
             state_dir: None,
             dry_run: false,
         };
-        let line = super::sync(&mut k, Family::V4, &cfg, &d, &m, marks).unwrap();
+        let line = super::sync(&mut k, Family::V4, &cfg, &d, &m, &[], marks).unwrap();
         assert_eq!(
             line.as_deref(),
             Some("inbound: this kernel has no policy rules")

@@ -112,8 +112,9 @@ pub trait Kernel {
     fn write_nexthop(&mut self, obj: &NhObject, how: Write) -> Result<(), KernelError>;
     /// RTM_DELNEXTHOP of one of our objects.
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
-    /// Default routes of `family` in every table (the member tables).
-    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
+    /// Our default routes (protocol 236) of `family` in every table (the
+    /// member tables).
+    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
     /// Every lookup rule of `family`; None when the kernel has no policy
     /// routing (RTM_GETRULE is EOPNOTSUPP: no CONFIG_IP_MULTIPLE_TABLES,
     /// or qemu-user's netlink emulation).

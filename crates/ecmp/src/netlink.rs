@@ -518,9 +518,11 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
     Some(r)
 }
 
-/// A dump of `family`'s routes in every table.
-pub fn route_dump_all(family: Family) -> Vec<u8> {
-    rtmsg(family, 0, 0, 0, 0).to_vec()
+/// A dump of `family`'s routes of ours (protocol 236) in every table:
+/// with strict checking the kernel sends only those, not every local and
+/// broadcast route of 64 dials.
+pub fn route_dump_ours(family: Family) -> Vec<u8> {
+    rtmsg(family, 0, crate::RTPROT_ECMP, 0, 0).to_vec()
 }
 
 /// struct nhmsg (8 bytes).

@@ -316,6 +316,8 @@ pub fn flush(k: &mut dyn Kernel, family: Family, table: u32) -> Result<(usize, u
 pub struct Outcome {
     pub line: String,
     pub warnings: Vec<String>,
+    /// The links as last read (the member tables need them too).
+    pub links: Vec<crate::kernel::Link>,
 }
 
 /// The modes to try, in order, for this config on a kernel with (or
@@ -516,6 +518,7 @@ pub fn apply(
         ),
         _ => format!("{label}: no live links, no route of ours{notes}"),
     };
+    out.links = st.links;
     Ok(out)
 }
 

@@ -250,19 +250,20 @@ impl Kernel for Netlink {
             .map(drop)
     }
 
-    fn all_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
+    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
         let msgs = self
             .request(
                 nl::RTM_GETROUTE,
                 nl::NLM_F_DUMP,
-                &nl::route_dump_all(family),
+                &nl::route_dump_ours(family),
             )
             .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
         let mut routes = Vec::new();
         for p in msgs {
             match nl::parse_route(family, &p) {
-                Ok(Some(r)) => routes.push(r),
-                Ok(None) => {}
+                // Without strict checking (before 4.20) the kernel sends all.
+                Ok(Some(r)) if r.is_ours() => routes.push(r),
+                Ok(_) => {}
                 Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
             }
         }
