@@ -85,18 +85,7 @@ fn main() {
         let r = Router::all_up(4);
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
         std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "1").unwrap();
-        let net = Isp::new();
-        for d in &r.dials {
-            let peer = format!("peer{}", d.idx);
-            ip(&["link", "set", &peer, "netns", &net.tid()]);
-            net.ip(&format!("link set {peer} up"));
-            net.ip(&format!(
-                "addr add {} peer {} dev {peer}",
-                d.peer4(),
-                d.local4()
-            ));
-        }
-        net.ip("addr add 198.51.100.10/32 dev lo");
+        let net = r.internet();
         // The internet answers the dial's address by that dial only.
         net.ip("route add default via 100.64.0.2");
         let lan = Isp::new();

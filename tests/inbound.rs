@@ -6,38 +6,18 @@
 //! rules, replies follow the ECMP route and many are lost; with them,
 //! every reply leaves by the dial its SYN came in on.
 
-use sim::{in_netns, ip, ip_line, Isp, Router};
+use sim::{in_netns, ip, ip_line, Isp, Router, CLIENT4, CLIENT6};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 const DIALS: usize = 4;
 const PER_DIAL: usize = 100;
-const CLIENT4: &str = "198.51.100.10";
-const CLIENT6: &str = "2001:db8:cccc::10";
 const PORT: u16 = 8080;
 
 /// The router's dials with their far ends in one internet namespace.
 fn internet(r: &Router) -> Isp {
-    let net = Isp::new();
-    for d in &r.dials {
-        let peer = format!("peer{}", d.idx);
-        ip(&["link", "set", &peer, "netns", &net.tid()]);
-        net.ip(&format!("link set {peer} up"));
-        net.ip(&format!(
-            "addr add {} peer {} dev {peer}",
-            d.peer4(),
-            d.local4()
-        ));
-        net.ip(&format!("-6 addr add {}/64 dev {peer} nodad", d.gw6()));
-        net.ip(&format!(
-            "-6 addr add 2001:db8:ff:{:x}::1/64 dev {peer} nodad",
-            d.idx
-        ));
-        ip_line(&format!("-6 addr add {} dev {} nodad", d.addr6(), d.dev()));
-    }
-    net.ip(&format!("addr add {CLIENT4}/32 dev lo"));
-    net.ip(&format!("-6 addr add {CLIENT6}/128 dev lo nodad"));
+    let net = r.internet();
     // A packet from dial K's address arriving on another dial's link is
     // dropped, as the ISP does: blackhole rules before the local table's
     // (moved from priority 0 to 200 for that).

@@ -689,6 +689,38 @@ impl Router {
     }
 }
 
+/// The client of [`Router::internet`], on that namespace's loopback.
+pub const CLIENT4: &str = "198.51.100.10";
+pub const CLIENT6: &str = "2001:db8:cccc::10";
+
+impl Router {
+    /// One "internet" namespace behind every dial (up): the far ends move
+    /// there with the peer addresses, the dials get their IPv6 address, and
+    /// the internet's loopback holds [`CLIENT4`] and [`CLIENT6`].
+    pub fn internet(&self) -> Isp {
+        let net = Isp::new();
+        for d in &self.dials {
+            let peer = format!("peer{}", d.idx);
+            ip(&["link", "set", &peer, "netns", &net.tid()]);
+            net.ip(&format!("link set {peer} up"));
+            net.ip(&format!(
+                "addr add {} peer {} dev {peer}",
+                d.peer4(),
+                d.local4()
+            ));
+            net.ip(&format!("-6 addr add {}/64 dev {peer} nodad", d.gw6()));
+            net.ip(&format!(
+                "-6 addr add 2001:db8:ff:{:x}::1/64 dev {peer} nodad",
+                d.idx
+            ));
+            ip_line(&format!("-6 addr add {} dev {} nodad", d.addr6(), d.dev()));
+        }
+        net.ip(&format!("addr add {CLIENT4}/32 dev lo"));
+        net.ip(&format!("-6 addr add {CLIENT6}/128 dev lo nodad"));
+        net
+    }
+}
+
 impl Dial {
     /// The address netifd reports in `ipv6-address` (with its /64).
     pub fn addr6(&self) -> String {

@@ -152,24 +152,7 @@ impl Pinger {
     /// given (an address the kernel no longer has is left out, and the
     /// kernel picks the device's own).
     pub fn open(v6: bool, device: &str, source: Option<IpAddr>, ident: u16) -> io::Result<Pinger> {
-        let (domain, proto) = if v6 {
-            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
-        } else {
-            (libc::AF_INET, libc::IPPROTO_ICMP)
-        };
-        // SAFETY: plain socket(2).
-        let fd = unsafe {
-            libc::socket(
-                domain,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto,
-            )
-        };
-        if fd < 0 {
-            return Err(last());
-        }
-        // SAFETY: fd is a new descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = raw_socket(v6)?;
         let raw = fd.as_raw_fd();
         // SAFETY: device bytes for the length given.
         let r = unsafe {
@@ -184,7 +167,7 @@ impl Pinger {
         if r != 0 {
             return Err(last());
         }
-        filter_replies(raw, v6)?;
+
         if let Some(src) = source {
             let (ss, len) = sockaddr(SocketAddr::new(src, 0));
             // SAFETY: ss holds len bytes of a sockaddr.
@@ -255,26 +238,10 @@ pub struct Prober {
 
 impl Prober {
     pub fn open(v6: bool) -> io::Result<Prober> {
-        let (domain, proto) = if v6 {
-            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
-        } else {
-            (libc::AF_INET, libc::IPPROTO_ICMP)
-        };
-        // SAFETY: plain socket(2).
-        let fd = unsafe {
-            libc::socket(
-                domain,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto,
-            )
-        };
-        if fd < 0 {
-            return Err(last());
-        }
-        // SAFETY: fd is a new descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        filter_replies(fd.as_raw_fd(), v6)?;
-        Ok(Prober { fd, v6 })
+        Ok(Prober {
+            fd: raw_socket(v6)?,
+            v6,
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -400,6 +367,30 @@ impl Prober {
             }
         }
     }
+}
+
+/// A non-blocking raw ICMP (ICMPv6) socket that hears echo replies only.
+fn raw_socket(v6: bool) -> io::Result<OwnedFd> {
+    let (domain, proto) = if v6 {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    } else {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    };
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    };
+    if fd < 0 {
+        return Err(last());
+    }
+    // SAFETY: fd is a new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    filter_replies(fd.as_raw_fd(), v6)?;
+    Ok(fd)
 }
 
 /// Only echo replies wake us, not every ICMP message the router gets.
