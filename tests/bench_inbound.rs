@@ -11,7 +11,7 @@
 //! the machine's cores, so the absolute rates are this machine's, not a
 //! router's; the difference is what the rules add.
 
-use sim::{in_netns, ip, ip_line, Isp, Router};
+use sim::{in_netns, ip, Isp, Router};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,14 +88,7 @@ fn main() {
         let net = r.internet();
         // The internet answers the dial's address by that dial only.
         net.ip("route add default via 100.64.0.2");
-        let lan = Isp::new();
-        ip_line("link add br-lan type veth peer name lan0");
-        ip(&["link", "set", "lan0", "netns", &lan.tid()]);
-        ip_line("link set br-lan up");
-        ip_line("addr add 192.168.1.1/24 dev br-lan");
-        lan.ip("link set lan0 up");
-        lan.ip("addr add 192.168.1.10/24 dev lan0");
-        lan.ip("route add default via 192.168.1.1");
+        let lan = sim::lan_host();
         nft("table ip nat {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat;\n\t\tudp dport 9091 dnat to 192.168.1.10:7000\n\t}\n}\n");
         std::fs::write(
             r.path("firewall"),

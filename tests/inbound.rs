@@ -46,11 +46,8 @@ fn internet(r: &Router) -> Isp {
 fn serve() {
     for addr in ["0.0.0.0", "::"] {
         let l = match addr {
-            "::" => {
-                // IPv6 only: the IPv4 listener has the port.
-                let s = std::net::TcpListener::bind((addr, PORT + 1)).expect("bind [::]");
-                s
-            }
+            // IPv6 on its own port: the IPv4 listener has PORT.
+            "::" => TcpListener::bind((addr, PORT + 1)).expect("bind [::]"),
             _ => TcpListener::bind((addr, PORT)).expect("bind 0.0.0.0"),
         };
         std::thread::spawn(move || {
@@ -377,14 +374,7 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         policy(4);
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
         // The LAN host behind br-lan, serving on 8080.
-        let lan = Isp::new();
-        ip_line("link add br-lan type veth peer name lan0");
-        ip(&["link", "set", "lan0", "netns", &lan.tid()]);
-        ip_line("link set br-lan up");
-        ip_line("addr add 192.168.1.1/24 dev br-lan");
-        lan.ip("link set lan0 up");
-        lan.ip("addr add 192.168.1.10/24 dev lan0");
-        lan.ip("route add default via 192.168.1.1");
+        let lan = sim::lan_host();
         let _server = lan.run(|| {
             let l = TcpListener::bind(("0.0.0.0", PORT)).unwrap();
             for mut c in l.incoming().flatten() {

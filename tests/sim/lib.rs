@@ -689,6 +689,20 @@ impl Router {
     }
 }
 
+/// A LAN host, 192.168.1.10, in a namespace of its own behind the
+/// router's `br-lan` (192.168.1.1), its default route the router.
+pub fn lan_host() -> Isp {
+    let lan = Isp::new();
+    ip_line("link add br-lan type veth peer name lan0");
+    ip(&["link", "set", "lan0", "netns", &lan.tid()]);
+    ip_line("link set br-lan up");
+    ip_line("addr add 192.168.1.1/24 dev br-lan");
+    lan.ip("link set lan0 up");
+    lan.ip("addr add 192.168.1.10/24 dev lan0");
+    lan.ip("route add default via 192.168.1.1");
+    lan
+}
+
 /// The client of [`Router::internet`], on that namespace's loopback.
 pub const CLIENT4: &str = "198.51.100.10";
 pub const CLIENT6: &str = "2001:db8:cccc::10";

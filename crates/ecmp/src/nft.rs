@@ -25,17 +25,12 @@ pub const MWAN3_MASK: u32 = 0x3f00;
 /// `option inbound_mark`: `auto` (on when the firewall has a port
 /// forward), `0`/`off`, `on`, or a mask of at least 8 contiguous bits
 /// that does not overlap mwan3's 0x3F00.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Marks {
+    #[default]
     Auto,
     Off,
     Mask(u32),
-}
-
-impl Default for Marks {
-    fn default() -> Marks {
-        Marks::Auto
-    }
 }
 
 pub fn parse_marks(v: &str) -> Result<Marks, String> {
