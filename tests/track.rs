@@ -238,6 +238,18 @@ fn dead_link_leaves_and_returns(v6: bool) {
         if v6 { "_6" } else { "" }
     );
     assert!(t.log().contains(&line), "log lacks {line:?}:\n{}", t.log());
+    // Its inbound rule went with it (the tracker's apply is the event
+    // path: tables and rules too); the others keep theirs.
+    let fam_flag = if v6 { "-6" } else { "-4" };
+    let d1 = &n.r.dials[1];
+    let src = if v6 {
+        format!("2001:db8:ff:{:x}::a", d1.idx)
+    } else {
+        d1.local4()
+    };
+    let rules = ip(&[fam_flag, "rule", "show"]);
+    assert!(!rules.contains(&format!("from {src} ")), "{rules}");
+    assert_eq!(rules.matches("proto 236").count(), 2, "{rules}");
     // status shows it held out.
     let st = n.r.event(bin, "", "", &n.args(&["status", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
