@@ -72,6 +72,16 @@ fn status_json_schema_and_group_differences() {
         assert_eq!(s.code, 0, "{}", s.stderr);
         let v: serde_json::Value = serde_json::from_str(&s.stdout).unwrap();
         assert_eq!(v["schema"], 2);
+        // The devices' byte counters, as the kernel counts them.
+        for m in v["members"].as_array().unwrap() {
+            let dev = m["device"].as_str().unwrap();
+            // (/sys/class/net shows the host's namespace here, not ours.)
+            let now = sim::json(&["-s", "link", "show", "dev", dev])[0]["stats64"]["tx"]["bytes"]
+                .as_u64()
+                .unwrap();
+            assert!(m["tx_bytes"].as_u64().is_some_and(|b| b <= now), "{m}");
+            assert!(m["rx_bytes"].is_u64(), "{m}");
+        }
         assert_eq!(v["family"], "ipv4");
         assert_eq!(v["mode"], "auto");
         assert_eq!(v["mode_in_use"], "resilient");

@@ -222,6 +222,12 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             status::inbound(&mut r, &plan, &cur);
         }
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
+        status::counters(&mut r, |dev| {
+            st.links
+                .iter()
+                .find(|l| l.name == dev)
+                .and_then(|l| l.bytes)
+        });
         Ok(r)
     };
     match run() {

@@ -70,6 +70,7 @@ impl Dummy {
                     index: next,
                     name: d.to_string(),
                     carrier: true,
+                    bytes: None,
                 });
             }
         }

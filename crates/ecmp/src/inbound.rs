@@ -555,6 +555,7 @@ mod tests {
             index,
             name: name.into(),
             carrier: true,
+            bytes: None,
         }
     }
 

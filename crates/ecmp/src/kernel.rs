@@ -28,6 +28,8 @@ pub struct Link {
     /// Up with carrier (IFF_UP and IFF_LOWER_UP): the kernel refuses a
     /// nexthop object on a device without it.
     pub carrier: bool,
+    /// (received, sent) bytes, from IFLA_STATS64 (status: LuCI's rates).
+    pub bytes: Option<(u64, u64)>,
 }
 
 impl Link {

@@ -37,6 +37,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const IFLA_IFNAME: u16 = 3;
+const IFLA_STATS64: u16 = 23;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
 const IFF_UP: u32 = 1;
@@ -273,13 +274,26 @@ pub fn link_kind_probe(kind: &str) -> Result<Vec<u8>, KernelError> {
 pub fn parse_link(p: &[u8]) -> Option<Link> {
     let index = u32_at(p, 4)?;
     let flags = u32_at(p, 8)?;
-    let (_, name) = attrs(p.get(16..)?).find(|(t, _)| *t == IFLA_IFNAME)?;
+    // One walk for the name and struct rtnl_link_stats64 (rx_packets,
+    // tx_packets, rx_bytes, tx_bytes, ...).
+    let u64_at =
+        |b: &[u8], at: usize| Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?));
+    let (mut name, mut bytes) = (None, None);
+    for (t, b) in attrs(p.get(16..)?) {
+        match t {
+            IFLA_IFNAME => name = Some(b),
+            IFLA_STATS64 => bytes = u64_at(b, 16).zip(u64_at(b, 24)),
+            _ => {}
+        }
+    }
+    let name = name?;
     Some(Link {
         index,
         name: String::from_utf8_lossy(name)
             .trim_end_matches('\0')
             .to_string(),
         carrier: flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP,
+        bytes,
     })
 }
 
@@ -767,6 +781,7 @@ mod tests {
                 index: 7,
                 name: "pppoe-wan".into(),
                 carrier: true,
+                bytes: None,
             })
         );
         p[10] = 0; // no IFF_LOWER_UP

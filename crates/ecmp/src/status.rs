@@ -15,7 +15,8 @@
 //!                 "proto", "uptime": seconds|null, "in_kernel": bool,
 //!                 "tier": 1-255, "used": bool (false: held out, dead or
 //!                 standing by), "inbound": null | { "table": u32,
-//!                 "rules": ["from ADDR/LEN"] }, "track": null | { "state": "alive"|"dead"|
+//!                 "rules": ["from ADDR/LEN"] }, "rx_bytes", "tx_bytes": the
+//!                 device's counters (u64|null), "track": null | { "state": "alive"|"dead"|
 //!                 "unknown", "since": unix seconds, "rtt_us": u32|null,
 //!                 "loss": percent } }],
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
@@ -48,6 +49,9 @@ pub struct MemberRow {
     pub track: Option<TrackRow>,
     /// Its inbound table and the sources of its rules (kernel's view).
     pub inbound: Option<(u32, Vec<String>)>,
+    /// The device's (received, sent) byte counters, for rates between
+    /// two polls (LuCI's bars).
+    pub bytes: Option<(u64, u64)>,
 }
 
 /// One member's tracking, from ecmp-track's state file.
@@ -261,6 +265,7 @@ pub fn report(
             used: true,
             track: None,
             inbound: None,
+            bytes: None,
         });
     }
     let table = if cfg.table == 254 {
@@ -356,6 +361,14 @@ pub fn report(
     }
 }
 
+/// Add each member's device byte counters, as `read` gives them for a
+/// device name.
+pub fn counters(r: &mut Report, read: impl Fn(&str) -> Option<(u64, u64)>) {
+    for m in &mut r.members {
+        m.bytes = read(&m.device);
+    }
+}
+
 /// Add each member's inbound table and rules as the kernel holds them, and
 /// what differs from what the members call for.
 pub fn inbound(r: &mut Report, plan: &crate::inbound::Plan, cur: &crate::inbound::Current) {
@@ -399,6 +412,7 @@ pub fn tracking(
             used: false,
             track: None,
             inbound: None,
+            bytes: None,
         });
     }
     if let Some(st) = seen.state() {
@@ -463,7 +477,7 @@ fn jlist(items: impl Iterator<Item = String>, indent: &str) -> String {
 pub fn to_json(r: &Report) -> String {
     let members = r.members.iter().map(|m| {
         format!(
-            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"inbound\": {}, \"track\": {}}}",
+            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"inbound\": {}, \"track\": {}, \"rx_bytes\": {}, \"tx_bytes\": {}}}",
             js(&m.interface),
             js(&m.device),
             jopt(m.gateway.as_deref(), true),
@@ -489,7 +503,9 @@ pub fn to_json(r: &Report) -> String {
                     jopt(t.rtt_us, false),
                     t.loss
                 ),
-            }
+            },
+            jopt(m.bytes.map(|b| b.0), false),
+            jopt(m.bytes.map(|b| b.1), false)
         )
     });
     let kernel = r.kernel.iter().map(|h| {
@@ -894,6 +910,18 @@ mod tests {
         assert_eq!(v["members"][0]["tier"], 1);
         assert_eq!(v["members"][0]["used"], true);
         assert_eq!(v["members"][0]["track"], serde_json::Value::Null);
+        assert_eq!(v["members"][0]["rx_bytes"], serde_json::Value::Null);
+        let mut r = r;
+        counters(&mut r, |dev| (dev == "pppoe-wan").then_some((123, 456)));
+        let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(
+            (
+                v["members"][0]["rx_bytes"].clone(),
+                v["members"][0]["tx_bytes"].clone()
+            ),
+            (123.into(), 456.into())
+        );
+        assert_eq!(v["members"][1]["rx_bytes"], serde_json::Value::Null);
         assert_eq!(v["tracking"], "off");
         assert_eq!(v["kernel"].as_array().unwrap().len(), 0);
         assert_eq!(v["warnings"][0], "w \"quoted\"\n\\ \u{1}");

@@ -13,6 +13,7 @@ pub(crate) fn link(i: u32, n: &str) -> Link {
         index: i,
         name: n.into(),
         carrier: true,
+        bytes: None,
     }
 }
 
