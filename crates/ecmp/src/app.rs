@@ -222,11 +222,9 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             status::inbound(&mut r, &plan, &cur);
         }
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
+        let bytes = nl.link_bytes()?;
         status::counters(&mut r, |dev| {
-            st.links
-                .iter()
-                .find(|l| l.name == dev)
-                .and_then(|l| l.bytes)
+            bytes.iter().find(|(n, _)| n == dev).map(|(_, b)| *b)
         });
         Ok(r)
     };

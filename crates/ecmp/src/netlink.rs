@@ -269,9 +269,10 @@ pub fn link_kind_probe(kind: &str) -> Result<Vec<u8>, KernelError> {
         .done())
 }
 
-/// One RTM_NEWLINK message of a link dump: index, name and carrier. The
-/// hot path with hundreds of links, so it looks at one attribute only.
-pub fn parse_link(p: &[u8]) -> Option<Link> {
+/// One RTM_NEWLINK message of a link dump: index, name, carrier, and with
+/// `bytes` the byte counters (status only). The hot path with hundreds of
+/// links, so it stops at the name, or at the counters.
+pub fn parse_link(p: &[u8], want_bytes: bool) -> Option<Link> {
     let index = u32_at(p, 4)?;
     let flags = u32_at(p, 8)?;
     // One walk for the name and struct rtnl_link_stats64 (rx_packets,
@@ -281,8 +282,17 @@ pub fn parse_link(p: &[u8]) -> Option<Link> {
     let (mut name, mut bytes) = (None, None);
     for (t, b) in attrs(p.get(16..)?) {
         match t {
+            IFLA_IFNAME if !want_bytes => {
+                name = Some(b);
+                break;
+            }
             IFLA_IFNAME => name = Some(b),
-            IFLA_STATS64 => bytes = u64_at(b, 16).zip(u64_at(b, 24)),
+            IFLA_STATS64 => {
+                bytes = u64_at(b, 16).zip(u64_at(b, 24));
+                if name.is_some() {
+                    break;
+                }
+            }
             _ => {}
         }
     }
@@ -776,7 +786,7 @@ mod tests {
         p.extend([14, 0, 3, 0]);
         p.extend(b"pppoe-wan\0\0\0");
         assert_eq!(
-            parse_link(&p),
+            parse_link(&p, false),
             Some(Link {
                 index: 7,
                 name: "pppoe-wan".into(),
@@ -784,11 +794,19 @@ mod tests {
                 bytes: None,
             })
         );
+        // IFLA_STATS64: rx_packets, tx_packets, rx_bytes 1000, tx_bytes 2000.
+        let mut q = p.clone();
+        q.extend([4 + 32, 0, 23, 0]);
+        for v in [1u64, 2, 1000, 2000] {
+            q.extend(v.to_ne_bytes());
+        }
+        assert_eq!(parse_link(&q, true).unwrap().bytes, Some((1000, 2000)));
+        assert_eq!(parse_link(&q, false).unwrap().bytes, None);
         p[10] = 0; // no IFF_LOWER_UP
-        assert!(!parse_link(&p).unwrap().carrier);
-        assert_eq!(parse_link(&p[..10]), None);
+        assert!(!parse_link(&p, false).unwrap().carrier);
+        assert_eq!(parse_link(&p[..10], false), None);
         p[24] = 200; // IFLA_IFNAME length past the end
-        assert_eq!(parse_link(&p), None);
+        assert_eq!(parse_link(&p, false), None);
     }
 
     #[test]

@@ -153,6 +153,18 @@ impl Netlink {
 
     /// Whether the kernel has link type `kind` (macvlan for multidial).
     /// Err: could not tell (EPERM without root).
+    /// Each link's (received, sent) bytes, by name (status).
+    pub fn link_bytes(&mut self) -> Result<Vec<(String, (u64, u64))>, Error> {
+        let msgs = self
+            .request(nl::RTM_GETLINK, nl::NLM_F_DUMP, &nl::link_dump())
+            .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|p| nl::parse_link(p, true))
+            .filter_map(|l| Some((l.name, l.bytes?)))
+            .collect())
+    }
+
     pub fn has_link_kind(&mut self, kind: &str) -> Result<bool, KernelError> {
         let probe = nl::link_kind_probe(kind)?;
         match self.request(
@@ -173,7 +185,10 @@ impl Kernel for Netlink {
         let msgs = self
             .request(nl::RTM_GETLINK, nl::NLM_F_DUMP, &nl::link_dump())
             .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-        Ok(msgs.iter().filter_map(|p| nl::parse_link(p)).collect())
+        Ok(msgs
+            .iter()
+            .filter_map(|p| nl::parse_link(p, false))
+            .collect())
     }
 
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
