@@ -167,27 +167,24 @@ fn trial(
     back: &dyn Fn(usize) -> bool,
 ) -> f64 {
     let d = &r.dials[i];
+    // Cut at a different point of the probe cycle each trial.
+    std::thread::sleep(Duration::from_millis((i as u64 * 137) % 1000));
+    let wait = |what: &str, until: &dyn Fn(usize) -> bool, step: u64| {
+        let t = Instant::now();
+        while !until(i) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{} never {what}",
+                d.name
+            );
+            std::thread::sleep(Duration::from_millis(step));
+        }
+        t.elapsed().as_secs_f64()
+    };
     isps[i].ip(&format!("rule add to {} blackhole prio 100", d.local4()));
-    let t = Instant::now();
-    while !detected(i) {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{} never detected",
-            d.name
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let took = t.elapsed().as_secs_f64();
+    let took = wait("detected", detected, 10);
     isps[i].ip(&format!("rule del to {} blackhole prio 100", d.local4()));
-    let t = Instant::now();
-    while !back(i) {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{} never back",
-            d.name
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait("back", back, 20);
     took
 }
 

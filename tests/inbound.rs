@@ -410,22 +410,20 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         let auto = r.path("marks-auto.conf");
         std::fs::write(&auto, "config ecmp 'ipv4'\n").unwrap();
         sync(&r, "ecmp4", off.to_str().unwrap());
+        let auto = auto.to_str().unwrap();
+        let sync_auto = || {
+            r.event(
+                "ecmp4",
+                "",
+                "",
+                &["--config", auto, "--mode", "resilient", "-v"],
+            )
+        };
         let n = 20;
         let lost = clients(&net, t4.clone(), 9090, n);
         eprintln!("port forward without marks: lost per dial {lost:?} of {n}");
         assert!(lost.iter().sum::<usize>() > n, "{lost:?}");
-        let run = r.event(
-            "ecmp4",
-            "",
-            "",
-            &[
-                "--config",
-                auto.to_str().unwrap(),
-                "--mode",
-                "resilient",
-                "-v",
-            ],
-        );
+        let run = sync_auto();
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             run.stderr.contains("port forward marks loaded"),
@@ -438,25 +436,9 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         let rules = ip(&["rule", "show"]);
         assert_eq!(rules.matches("fwmark 0x").count(), DIALS, "{rules}");
         // An unchanged event does not run nft again; --flush removes it all.
-        let run = r.event(
-            "ecmp4",
-            "",
-            "",
-            &[
-                "--config",
-                auto.to_str().unwrap(),
-                "--mode",
-                "resilient",
-                "-v",
-            ],
-        );
+        let run = sync_auto();
         assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
-        let run = r.event(
-            "ecmp4",
-            "",
-            "",
-            &["--config", auto.to_str().unwrap(), "--flush"],
-        );
+        let run = r.event("ecmp4", "", "", &["--config", auto, "--flush"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let tables = String::from_utf8_lossy(
             &std::process::Command::new("nft")
