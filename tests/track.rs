@@ -666,3 +666,55 @@ fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32)
         (seen, dropped)
     }
 }
+
+/// Disabled in the config while running (and signalled, as procd's
+/// reload or an event does): every link back, no state file, the process
+/// waiting; enabled again, it tracks again.
+#[test]
+fn disabled_while_running_it_waits_and_puts_every_link_back() {
+    in_netns(|| {
+        let n = Net::new(2, TRACK);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let mut t = n.tracker();
+        until(Duration::from_secs(5), "every link alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.cut(1, true);
+        until(Duration::from_secs(5), "VWAN1 leaves", || {
+            route_devs(false) == ["pppoe-wan"]
+        });
+        let text = std::fs::read_to_string(&n.config).unwrap();
+        std::fs::write(
+            &n.config,
+            text.replace("option enabled '1'", "option enabled '0'"),
+        )
+        .unwrap();
+        let hup = |t: &Tracker| {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(t.child.id() as i32, libc::SIGHUP) };
+        };
+        hup(&t);
+        until(Duration::from_secs(3), "VWAN1 back, no state file", || {
+            route_devs(false) == ["pppoe-VWAN1", "pppoe-wan"]
+                && !n.r.dir.0.join("track.json").exists()
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            t.child.try_wait().unwrap().is_none(),
+            "it exited: {}",
+            t.log()
+        );
+        assert!(!n.r.dir.0.join("track.json").exists(), "{}", t.log());
+        assert!(
+            t.log()
+                .contains("tracking disabled in config; waiting until it is enabled"),
+            "{}",
+            t.log()
+        );
+        std::fs::write(&n.config, text).unwrap();
+        hup(&t);
+        until(Duration::from_secs(6), "VWAN1 dead again", || {
+            route_devs(false) == ["pppoe-wan"]
+        });
+    });
+}

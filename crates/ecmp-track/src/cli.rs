@@ -32,7 +32,11 @@ Options:
   --syslog-socket P   syslog socket (default /dev/log)
   --version, --help
 
-Exit status: 0 stopped or tracking disabled; 2 usage; 3 config unusable.";
+Disabled in the config while running, it puts every link back and waits
+until enabled again.
+
+Exit status: 0 stopped, or tracking disabled at start; 2 usage; 3 config
+unusable; 5 no raw ICMP socket (not root).";
 
 fn parse(words: &[String]) -> Result<Option<Args>, Error> {
     let mut a = Args::default();

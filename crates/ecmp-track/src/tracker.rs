@@ -74,6 +74,8 @@ pub struct Tracker {
     next_ident: u16,
     refresh_at: Instant,
     written: Option<Instant>,
+    /// Disabled in the config while running: no probes, no state file.
+    paused: bool,
     /// One raw socket per family (None: that family cannot be probed).
     probers: [Option<Prober>; 2],
     /// (interface, when) of the last redial of each interface.
@@ -110,6 +112,7 @@ impl Tracker {
             refresh_at: Instant::now(),
             written: None,
             probers: [None, None],
+            paused: false,
             redials: Vec::new(),
             dump_failing: false,
         }
@@ -440,7 +443,14 @@ impl Tracker {
             }
             if now >= self.refresh_at {
                 match self.refresh(now) {
-                    Ok(true) => {}
+                    Ok(true) => self.paused = false,
+                    // Disabled while running: idle until enabled again
+                    // (exiting would only have procd start us again).
+                    Ok(false) if self.written.is_some() => {
+                        if !self.paused {
+                            self.pause("tracking disabled in config; waiting until it is enabled");
+                        }
+                    }
                     Ok(false) => return self.stop("tracking disabled in config"),
                     Err(e) => {
                         self.log.line(Level::Error, &e.to_string());
@@ -492,10 +502,7 @@ impl Tracker {
             // The state file: at once on a change (above), else every
             // third of the time after which readers call it stale.
             let period = Duration::from_secs((self.track.stale_after() / 3).clamp(1, 5));
-            if self
-                .written
-                .map_or(true, |w| now.duration_since(w) >= period)
-            {
+            if !self.paused && self.written.is_none_or(|w| now.duration_since(w) >= period) {
                 self.write_state();
             }
             self.redial(now);
@@ -558,8 +565,17 @@ impl Tracker {
     /// Leave cleanly: no state file (every link counts alive again), and
     /// both families reprogrammed so the links held out return at once.
     fn stop(&mut self, why: &str) -> i32 {
+        self.pause(why);
+        0
+    }
+
+    /// No state file and no links: every link counts alive again, and both
+    /// families are reprogrammed if one was held out.
+    fn pause(&mut self, why: &str) {
         let held = self.links.iter().any(|t| t.link.health == Health::Dead);
         let _ = std::fs::remove_file(track::state_path(&self.s4.state_dir));
+        self.links.clear();
+        self.paused = true;
         self.log.line(
             Level::Info,
             &format!("{why}; every link counts alive again"),
@@ -568,6 +584,5 @@ impl Tracker {
             self.apply(Family::V4);
             self.apply(Family::V6);
         }
-        0
     }
 }
