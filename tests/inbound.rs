@@ -455,3 +455,44 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         assert!(!ip(&["rule", "show"]).contains("fwmark"));
     });
 }
+
+/// A router without nft (fw3): marks asked for explicitly are skipped
+/// with a warning; the event itself and the `from` rules are unaffected.
+#[test]
+fn without_nft_marks_are_skipped_with_a_warning() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        let conf = r.path("mask.conf");
+        std::fs::write(
+            &conf,
+            "config ecmp 'ipv4'\n\toption inbound_mark '0x00ff0000'\n",
+        )
+        .unwrap();
+        let o = std::process::Command::new(sim::bin("ecmp4"))
+            .env_clear()
+            // nft is in /usr/sbin (/sbin): not on this PATH.
+            .env("PATH", "/bin")
+            .arg("-v")
+            .arg("--config")
+            .arg(&conf)
+            .arg("--ubus")
+            .arg(r.path("ubus"))
+            .arg("--state-dir")
+            .arg(r.path("."))
+            .arg("--lock-file")
+            .arg(r.path("lock"))
+            .arg("--syslog-socket")
+            .arg(r.path("no-syslog"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("there is no nft (fw4): port forwards are not marked"),
+            "{err}"
+        );
+        let rules = ip(&["rule", "show"]);
+        assert!(!rules.contains("fwmark"), "{rules}");
+        assert_eq!(rules.matches("proto 236").count(), 2, "{rules}");
+    });
+}

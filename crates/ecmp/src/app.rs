@@ -168,13 +168,9 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
             None => inbound::Plan::default(),
         };
         inbound::apply(&mut nl, &plan)?;
-        if s.family == Family::V4 {
-            crate::nft::load(
-                std::path::Path::new("nft"),
-                &s.state_dir,
-                &crate::nft::ruleset(0, &[]),
-            )
-            .map_err(Error::Kernel)?;
+        if let (Family::V4, Some(nft)) = (s.family, crate::nft::program()) {
+            crate::nft::load(&nft, &s.state_dir, &crate::nft::ruleset(0, &[]))
+                .map_err(Error::Kernel)?;
         }
         let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
         let s = |n: usize| if n == 1 { "" } else { "s" };

@@ -361,7 +361,10 @@ pub fn sync(
                 }
                 false
             } else {
-                crate::nft::load(Path::new("nft"), dir, &text).map_err(Error::Kernel)?
+                match crate::nft::program() {
+                    Some(nft) => crate::nft::load(&nft, dir, &text).map_err(Error::Kernel)?,
+                    None => false,
+                }
             }
         }
         _ => false,

@@ -112,6 +112,16 @@ pub fn members(
             .is_some_and(|l| l.health == Health::Dead)
     };
     warnings.extend(members::narrow(&mut sel, dead));
+    if s.family == crate::Family::V4
+        && cfg.inbound.enabled
+        && matches!(cfg.inbound.marks, crate::nft::Marks::Mask(_))
+        && crate::nft::program().is_none()
+    {
+        warnings.push(
+            "option inbound_mark is set, but there is no nft (fw4): port forwards are not marked"
+                .into(),
+        );
+    }
     Ok((sel, seen, warnings))
 }
 
@@ -123,6 +133,9 @@ pub fn marks(s: &Settings, cfg: &Config) -> Option<u32> {
     if s.family != crate::Family::V4 || !cfg.inbound.enabled {
         return None;
     }
+    // Without nft (fw3) nothing can mark: left out (status warns when
+    // the marks were asked for explicitly).
+    crate::nft::program()?;
     match cfg.inbound.marks {
         Marks::Off => None,
         Marks::Mask(m) => Some(m),

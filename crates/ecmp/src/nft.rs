@@ -101,6 +101,14 @@ pub fn ruleset(mask: u32, members: &[(String, u32, u32)]) -> String {
     s
 }
 
+/// The `nft` program on PATH (fw4's; a fw3 router has none).
+pub fn program() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("nft"))
+        .find(|p| p.is_file())
+}
+
 /// Where the text last written is kept.
 pub fn cache(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("nft-ecmp4.rules")
