@@ -27,8 +27,10 @@
 //! - `app`: the command line to the exit status, one function per mode.
 //!
 //! Only `rtnetlink` (and `check`'s probes through it) talk to the kernel,
-//! `proc` spawns programs, and `input`, `check` and `rtnetlink` read files
-//! of the system, so everything else is testable without root.
+//! `proc` spawns programs (for `nft` too), and `input`, `check`,
+//! `rtnetlink`, `track` (track.json) and `nft` (the text last loaded) read
+//! or write files of the system, so everything else is testable without
+//! root.
 
 pub mod app;
 pub mod blob;
