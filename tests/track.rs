@@ -469,21 +469,28 @@ impl Drop for Kill {
     }
 }
 
+/// Two dials with the tracker running, VWAN1's upstream cut and VWAN1
+/// out of the route.
+fn vwan1_dead() -> (Net, Tracker) {
+    let n = Net::new(2, TRACK);
+    n.event("ecmp4", "ifup", "VWAN1");
+    let t = n.tracker();
+    until(Duration::from_secs(5), "every link alive", || {
+        all_alive(&n.r.dir.0, 4)
+    });
+    n.cut(1, true);
+    until(Duration::from_secs(5), "VWAN1 leaves", || {
+        route_devs(false) == ["pppoe-wan"]
+    });
+    (n, t)
+}
+
 /// SIGKILL leaves a state file behind that calls a link dead: ecmp4 must
 /// not believe it once its writer is gone.
 #[test]
 fn a_killed_tracker_keeps_no_link_out() {
     in_netns(|| {
-        let n = Net::new(2, TRACK);
-        n.event("ecmp4", "ifup", "VWAN1");
-        let mut t = n.tracker();
-        until(Duration::from_secs(5), "every link alive", || {
-            all_alive(&n.r.dir.0, 4)
-        });
-        n.cut(1, true);
-        until(Duration::from_secs(5), "VWAN1 leaves", || {
-            route_devs(false) == ["pppoe-wan"]
-        });
+        let (n, mut t) = vwan1_dead();
         let check = || {
             n.r.event(
                 "ecmp4",
@@ -673,16 +680,7 @@ fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32)
 #[test]
 fn disabled_while_running_it_waits_and_puts_every_link_back() {
     in_netns(|| {
-        let n = Net::new(2, TRACK);
-        n.event("ecmp4", "ifup", "VWAN1");
-        let mut t = n.tracker();
-        until(Duration::from_secs(5), "every link alive", || {
-            all_alive(&n.r.dir.0, 4)
-        });
-        n.cut(1, true);
-        until(Duration::from_secs(5), "VWAN1 leaves", || {
-            route_devs(false) == ["pppoe-wan"]
-        });
+        let (n, mut t) = vwan1_dead();
         let text = std::fs::read_to_string(&n.config).unwrap();
         std::fs::write(
             &n.config,
