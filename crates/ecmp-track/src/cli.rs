@@ -2,7 +2,7 @@
 //! resolved into one `Settings` per family (the same ones the hooks use).
 
 use crate::tracker::Tracker;
-use ecmp::cli::Args;
+use ecmp::cli::{set, Args};
 use ecmp::log::{Level, Log};
 use ecmp::settings::Settings;
 use ecmp::{Error, Family};
@@ -48,15 +48,6 @@ fn parse(words: &[String]) -> Result<Option<Args>, Error> {
                 .cloned()
                 .ok_or_else(|| Error::Usage(format!("{w} needs a value")))
         };
-        let twice = || Error::Usage(format!("{w} given twice"));
-        macro_rules! once {
-            ($slot:expr, $v:expr) => {{
-                if $slot.is_some() {
-                    return Err(twice());
-                }
-                $slot = Some($v);
-            }};
-        }
         match w {
             "--help" | "-h" => {
                 ecmp::say!("{HELP}");
@@ -67,14 +58,14 @@ fn parse(words: &[String]) -> Result<Option<Args>, Error> {
                 return Ok(None);
             }
             "-v" | "--verbose" => a.verbose = true,
-            "--config" => once!(a.config, value()?.into()),
-            "--ubus-socket" => once!(a.ubus_socket, value()?.into()),
-            "--ubus-timeout" => once!(a.ubus_timeout, value()?),
-            "--ubus" => once!(a.ubus, value()?.into()),
-            "--state-dir" => once!(a.state_dir, value()?.into()),
-            "--lock-file" => once!(a.lock_file, value()?.into()),
-            "--lock-wait" => once!(a.lock_wait, value()?),
-            "--syslog-socket" => once!(a.syslog_socket, value()?.into()),
+            "--config" => set(&mut a.config, w, value()?.into())?,
+            "--ubus-socket" => set(&mut a.ubus_socket, w, value()?.into())?,
+            "--ubus-timeout" => set(&mut a.ubus_timeout, w, value()?)?,
+            "--ubus" => set(&mut a.ubus, w, value()?.into())?,
+            "--state-dir" => set(&mut a.state_dir, w, value()?.into())?,
+            "--lock-file" => set(&mut a.lock_file, w, value()?.into())?,
+            "--lock-wait" => set(&mut a.lock_wait, w, value()?)?,
+            "--syslog-socket" => set(&mut a.syslog_socket, w, value()?.into())?,
             _ => {
                 return Err(Error::Usage(format!(
                     "unrecognized argument: {w} (see --help)"

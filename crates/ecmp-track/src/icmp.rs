@@ -98,6 +98,14 @@ fn to_addr(ss: &libc::sockaddr_storage) -> Option<IpAddr> {
     }
 }
 
+/// `target` as a socket address (ICMP has no port).
+fn dest(target: IpAddr) -> SocketAddr {
+    match target {
+        IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
+        IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(a, 0, 0, 0)),
+    }
+}
+
 /// The Internet checksum (RFC 1071). ICMPv6's is the kernel's job.
 fn checksum(b: &[u8]) -> u16 {
     let mut sum: u32 = b
@@ -188,11 +196,7 @@ impl Pinger {
 
     pub fn send(&self, target: IpAddr, seq: u16) -> io::Result<()> {
         let p = echo(self.v6, self.ident, seq);
-        let to = match target {
-            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
-            IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(a, 0, 0, 0)),
-        };
-        let (ss, len) = sockaddr(to);
+        let (ss, len) = sockaddr(dest(target));
         // SAFETY: p and ss are live for the call.
         let r = unsafe {
             libc::sendto(
@@ -278,11 +282,7 @@ impl Prober {
         seq: u16,
     ) -> io::Result<()> {
         let p = echo(self.v6, ident, seq);
-        let to = match target {
-            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
-            IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(a, 0, 0, 0)),
-        };
-        let (mut ss, len) = sockaddr(to);
+        let (mut ss, len) = sockaddr(dest(target));
         // Room for one in6_pktinfo (the larger) control message.
         let mut cbuf = [0u64; 8];
         let mut iov = libc::iovec {
@@ -319,19 +319,15 @@ impl Prober {
             (*c).cmsg_len = libc::CMSG_LEN(size as u32) as _;
             let data = libc::CMSG_DATA(c);
             match source {
-                Some(IpAddr::V6(a)) if self.v6 => std::ptr::write_unaligned(
+                src if self.v6 => std::ptr::write_unaligned(
                     data.cast::<libc::in6_pktinfo>(),
                     libc::in6_pktinfo {
                         ipi6_addr: libc::in6_addr {
-                            s6_addr: a.octets(),
+                            s6_addr: match src {
+                                Some(IpAddr::V6(a)) => a.octets(),
+                                _ => [0; 16],
+                            },
                         },
-                        ipi6_ifindex: ifindex,
-                    },
-                ),
-                _ if self.v6 => std::ptr::write_unaligned(
-                    data.cast::<libc::in6_pktinfo>(),
-                    libc::in6_pktinfo {
-                        ipi6_addr: libc::in6_addr { s6_addr: [0; 16] },
                         ipi6_ifindex: ifindex,
                     },
                 ),

@@ -56,7 +56,8 @@ pub fn argv() -> Result<Vec<String>, Error> {
         .collect()
 }
 
-fn set<T>(slot: &mut Option<T>, flag: &str, v: T) -> Result<(), Error> {
+/// Fill a flag's slot once (a flag given twice is a usage error).
+pub fn set<T>(slot: &mut Option<T>, flag: &str, v: T) -> Result<(), Error> {
     if slot.is_some() {
         return Err(Error::Usage(format!("{flag} given twice")));
     }
