@@ -32,8 +32,16 @@ pub struct Args {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cmd {
-    Status { json: bool },
-    Check { root: Option<PathBuf> },
+    Status {
+        json: bool,
+    },
+    Check {
+        root: Option<PathBuf>,
+    },
+    /// Recompute the route now, whatever ACTION/INTERFACE the environment
+    /// holds: the one exact command LuCI's ACL grants for applying a saved
+    /// config (a bare `ecmp4` there would grant every flag too).
+    Sync,
 }
 
 /// What the words ask for.
@@ -104,8 +112,12 @@ pub fn parse(words: &[String]) -> Result<Parsed, Error> {
             "--state-dir" => set(&mut a.state_dir, w, value()?.into())?,
             "--json" if sub == Some("status") => json = true,
             "--root" if sub == Some("check") => set(&mut root, w, value()?.into())?,
-            "status" | "check" if sub.is_none() => {
-                sub = Some(if w == "status" { "status" } else { "check" })
+            "status" | "check" | "sync" if sub.is_none() => {
+                sub = Some(match w {
+                    "status" => "status",
+                    "check" => "check",
+                    _ => "sync",
+                })
             }
             _ => {
                 return Err(Error::Usage(format!(
@@ -116,6 +128,14 @@ pub fn parse(words: &[String]) -> Result<Parsed, Error> {
     }
     a.cmd = match sub {
         Some("status") => Some(Cmd::Status { json }),
+        Some("sync") => {
+            if a.action.is_some() || a.interface.is_some() || a.flush {
+                return Err(Error::Usage(
+                    "sync takes no --action, --interface or --flush".into(),
+                ));
+            }
+            Some(Cmd::Sync)
+        }
         Some(_) => Some(Cmd::Check { root }),
         None => None,
     };
@@ -130,7 +150,7 @@ pub fn help(family: Family) -> String {
         Family::V6 => ("IPv6", "dhcpv6"),
     };
     format!(
-        "Usage: {p} [options] [status [--json] | check [--root DIR]]
+        "Usage: {p} [options] [status [--json] | check [--root DIR] | sync]
 
 Keep one multipath {v} default route over every live WAN link. Run by
 netifd's hotplug (/etc/hotplug.d/iface/{hook}) with ACTION, INTERFACE and
@@ -172,10 +192,12 @@ Commands:
   status              the members, the mode in use, the kernel's route against
                       the wanted one, every warning; exit 1 when they differ,
                       another default route wins over ours, or no member is
-                      usable (--json: schema 1, see README)
+                      usable (--json: schema 2, see README)
   check               the installation and the kernel, each finding with its
                       fix; exit 1 when anything needs fixing (--root DIR: the
                       files of an installation under DIR)
+  sync                recompute the route now, ignoring ACTION and INTERFACE
+                      in the environment (what LuCI runs after Save & Apply)
 
 Config: /etc/config/ecmp (UCI, the committed file); flags override it.
 Routes and nexthop objects written carry protocol 236; only those are ever
@@ -231,6 +253,8 @@ mod tests {
         assert!(a.cmd.is_none());
         let a = run(&["--proto", "pppoe", "--proto", "dhcp"]).unwrap();
         assert_eq!(a.proto, ["pppoe", "dhcp"]);
+        let a = run(&["sync", "--config", "/c"]).unwrap();
+        assert_eq!(a.cmd, Some(Cmd::Sync));
     }
 
     #[test]
@@ -240,6 +264,10 @@ mod tests {
             (&["--json"], "unrecognized argument: --json"),
             (&["check", "--json"], "unrecognized argument: --json"),
             (&["status", "--root", "/"], "unrecognized argument: --root"),
+            (&["sync", "--json"], "unrecognized argument: --json"),
+            (&["sync", "status"], "unrecognized argument: status"),
+            (&["sync", "--action", "ifup"], "sync takes no --action"),
+            (&["--flush", "sync"], "sync takes no --action"),
             (&["--metric"], "--metric needs a value"),
             (&["--metric", "1", "--metric", "2"], "--metric given twice"),
             (&["status", "status"], "unrecognized argument: status"),

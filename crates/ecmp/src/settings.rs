@@ -113,6 +113,7 @@ impl Settings {
             Some(Cmd::Check { root }) => Command::Check {
                 root: root.unwrap_or_else(|| PathBuf::from("/")),
             },
+            Some(Cmd::Sync) => Command::Event(Event::sync()),
             None if a.flush => Command::Flush,
             None => Command::Event(Event::new(
                 a.action,
@@ -176,6 +177,11 @@ mod tests {
         let s = resolve(&["check", "--root", "/r", "--config", "/c"]).unwrap();
         assert_eq!((s.config, s.config_given), (PathBuf::from("/c"), true));
         assert_eq!(resolve(&["--flush"]).unwrap().command, Command::Flush);
+        // `sync` ignores the hotplug environment (ifup wan here).
+        match resolve(&["sync"]).unwrap().command {
+            Command::Event(e) => assert_eq!(e.label(), "sync"),
+            c => panic!("{c:?}"),
+        }
     }
 
     #[test]

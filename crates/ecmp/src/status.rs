@@ -5,7 +5,8 @@
 //! or (status) as JSON for LuCI and scripts.
 //!
 //! JSON schema, version 2 (`"schema": 2`; fields are only ever added;
-//! 2 added each member's "tier", "used", "track" and the "tracking" field):
+//! 2 added each member's "tier", "used", "track", "inbound", "rx_bytes",
+//! "tx_bytes", and the "tracking" and "down" fields):
 //! ```text
 //! { "schema": 2, "family": "ipv4"|"ipv6", "table": u32, "metric": u32,
 //!   "mode": "auto"|"resilient"|"group"|"multipath"       (configured)
@@ -21,7 +22,8 @@
 //!                 "loss": percent } }],
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
 //!   "diff":    [str], "warnings": [str],
-//!   "tracking": "off"|"running"|"not running"|"stale" }
+//!   "tracking": "off"|"running"|"not running"|"stale",
+//!   "down": [interface]   (a member proto, not excluded, down in netifd) }
 //! ```
 
 use crate::config::Config;
@@ -86,6 +88,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// "off", "running", "not running", or "stale".
     pub tracking: &'static str,
+    /// Interfaces of a member proto, not excluded, that netifd has down
+    /// (a dial still connecting, or failed): with the members, the "M" of
+    /// LuCI's "N of M dials online".
+    pub down: Vec<String>,
 }
 
 /// What the kernel holds for our route: (mode, group id, hops).
@@ -358,6 +364,14 @@ pub fn report(
         diff,
         warnings,
         tracking: "off",
+        down: dump
+            .interface
+            .iter()
+            .filter(|i| {
+                !i.up && cfg.protos.contains(&i.proto) && !cfg.exclude.contains(&i.interface)
+            })
+            .map(|i| i.interface.clone())
+            .collect(),
     }
 }
 
@@ -517,7 +531,7 @@ pub fn to_json(r: &Report) -> String {
         )
     });
     format!(
-        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {}\n}}",
+        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {},\n  \"down\": {}\n}}",
         r.schema,
         js(r.family),
         r.table,
@@ -531,6 +545,7 @@ pub fn to_json(r: &Report) -> String {
         jlist(r.diff.iter().map(|d| js(d)), "  "),
         jlist(r.warnings.iter().map(|w| js(w)), "  "),
         js(r.tracking),
+        jlist(r.down.iter().map(|d| js(d)), "  "),
     )
 }
 
@@ -741,7 +756,7 @@ mod tests {
 
     fn setup() -> (Config, Dump, Selection, Vec<Link>) {
         let dump = Dump::parse(
-            br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","uptime":7300},{"interface":"VWAN1","up":true,"proto":"pppoe","uptime":65}]}"#,
+            br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","uptime":7300},{"interface":"VWAN1","up":true,"proto":"pppoe","uptime":65},{"interface":"VWAN2","up":false,"proto":"pppoe"},{"interface":"lan","up":false,"proto":"static"}]}"#,
         )
         .unwrap();
         let sel = Selection {
@@ -926,7 +941,9 @@ mod tests {
         assert_eq!(v["kernel"].as_array().unwrap().len(), 0);
         assert_eq!(v["warnings"][0], "w \"quoted\"\n\\ \u{1}");
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 13, "{keys:?}");
+        // Down dials of a member proto, for "N of M dials online".
+        assert_eq!(v["down"], serde_json::json!(["VWAN2"]));
+        assert_eq!(keys.len(), 14, "{keys:?}");
     }
 
     /// A member tracking calls dead is held out, shown with its verdict;
