@@ -27,6 +27,9 @@ test:
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config --test track --test inbound
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
+	# luci-app-ecmp in the real LuCI and headless Chromium
+	# (../shared/openwrt-luci/run-luci; root only); screenshots in target/luci-shots.
+	$(CARGO) test --offline -p ecmp-tests --test luci
 	$(MAKE) install-test
 	@rm -f target/fault-suite.txt
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test faults

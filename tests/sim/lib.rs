@@ -363,8 +363,8 @@ impl Router {
     }
 }
 
-/// netifd's dump for these dials (and `extra` interface objects).
-fn dump_of(dials: &[Dial], extra: &[String]) -> String {
+/// netifd's `network.interface dump` for `dials` (and `extra` objects).
+pub fn dump_of(dials: &[Dial], extra: &[String]) -> String {
     let mut j = String::from("{\"interface\":[");
     let mut items: Vec<String> = vec![
         r#"{"interface":"lan","up":true,"proto":"static","device":"br-lan","l3_device":"br-lan","metric":0,"ipv4-address":[{"address":"192.168.1.1","mask":24}],"route":[],"inactive":{"route":[]},"data":{}}"#.into(),

@@ -1,0 +1,241 @@
+'use strict';
+'require view';
+'require form';
+'require fs';
+
+// Network > Load balancing: /etc/config/ecmp through LuCI's uci apply.
+// Every check here is the one ecmp4/ecmp6 make when they read the file
+// (crates/ecmp/src/config.rs, inbound.rs, nft.rs, track.rs), so a value the
+// form takes is a value the binaries take. After an apply, `ecmp4 sync`
+// and `ecmp6 sync` (the two exact commands the ACL grants for writing)
+// put the new settings into the kernel at once, not at the next event.
+
+const TAKEN_TABLES = [ [ 253, 255, _('the kernel\'s default, main and local tables') ],
+	[ 1001, 1250, _('mwan3\'s') ], [ 2001, 2250, _('mwan3\'s') ], [ 3001, 3250, _('mwan3\'s') ] ];
+
+function uint(v) {
+	return /^[0-9]+$/.test(v) ? +v : NaN;
+}
+
+function inRange(lo, hi, what) {
+	return function(sid, v) {
+		if (v == null || v === '')
+			return true;
+		const n = uint(v);
+		return (n >= lo && n <= hi) ? true : _('Expecting %s from %d to %d').format(what, lo, hi);
+	};
+}
+
+function validateTable(sid, v) {
+	if (v == null || v === '' || v == 'main' || v == 'default')
+		return true;
+	const n = uint(v);
+	if (isNaN(n) || n > 4294967295)
+		return _('Expecting main, default or a table number');
+	if (n == 0 || n == 255)
+		return _('Table %d cannot hold the route').format(n);
+	return true;
+}
+
+function validateTableBase(sid, v) {
+	if (v == null || v === '')
+		return true;
+	const b = uint(v);
+	if (isNaN(b) || b + 255 > 4294967295)
+		return _('Expecting a table number with room for 255 tables above it');
+	for (const [ a, z, whose ] of TAKEN_TABLES)
+		if (b + 1 <= z && a <= b + 255)
+			return _('Tables %d-%d overlap %s (%d-%d)').format(b + 1, b + 255, whose, a, z);
+	return true;
+}
+
+function validateRulePriority(sid, v) {
+	if (v == null || v === '')
+		return true;
+	const p = uint(v);
+	if (isNaN(p) || p < 1 || p > 32765)
+		return _('Expecting a priority from 1 to 32765 (before the main table\'s rule)');
+	for (const [ a, z, whose ] of TAKEN_TABLES.slice(1))
+		if (p >= a && p <= z)
+			return _('%d is among %s rule priorities (%d-%d)').format(p, whose, a, z);
+	return true;
+}
+
+function validateMark(sid, v) {
+	if (v == null || v === '' || /^(auto|0|1|on|off|yes|no|true|false|enabled|disabled)$/.test(v))
+		return true;
+	let m = /^0[xX][0-9a-fA-F]{1,8}$/.test(v) ? parseInt(v.substring(2), 16) : uint(v);
+	if (isNaN(m) || m > 4294967295)
+		return _('Expecting auto, 0 or a mark mask such as 0x00ff0000');
+	let bits = m, ones = 0;
+	while (bits && !(bits & 1))
+		bits >>>= 1;
+	for (let x = m; x; x >>>= 1)
+		ones += x & 1;
+	if (!m || (bits & (bits + 1)) || ones < 8)
+		return _('Expecting a mask of at least 8 contiguous bits');
+	if (m & 0x3f00)
+		return _('The mask overlaps mwan3\'s mark bits 0x3f00');
+	return true;
+}
+
+function validateTimeout(sid, v) {
+	if (v == null || v === '')
+		return true;
+	const t = /^([0-9]*)(?:\.([0-9]{1,3}))?$/.exec(v);
+	const ms = t && (t[1] !== '' || t[2]) ? (+(t[1] || 0)) * 1000 + +((t[2] || '').padEnd(3, '0')) : NaN;
+	return (ms > 0 && ms <= 60000) ? true : _('Expecting seconds from 0.001 to 60');
+}
+
+function validateName(sid, v) {
+	return (v == null || v === '' || /^[A-Za-z0-9_.-]+$/.test(v)) ? true : _('Expecting an interface or proto name');
+}
+
+return view.extend({
+	render: function() {
+		const m = new form.Map('ecmp', _('Load balancing'),
+			_('One equal-cost multipath default route over every live WAN link (ecmp-hotplug). netifd runs ecmp4 and ecmp6 on every interface event; Save & Apply also runs them once, so the route follows at once.'));
+
+		for (const [ sid, title, proto, program ] of [ [ 'ipv4', 'IPv4', 'pppoe', 'ecmp4' ], [ 'ipv6', 'IPv6', 'dhcpv6', 'ecmp6' ] ]) {
+			const s = m.section(form.NamedSection, sid, 'ecmp', title);
+			s.addremove = false;
+			s.tab('general', _('General'));
+			s.tab('resilient', _('Resilient group'));
+			s.tab('inbound', _('Inbound connections'));
+
+			let o = s.taboption('general', form.Flag, 'enabled', _('Enabled'),
+				_('Off: %s does nothing on events and leaves its route as it is.').format(program));
+			o.default = '1';
+			o.rmempty = false;
+
+			o = s.taboption('general', form.ListValue, 'mode', _('Mode'),
+				_('auto takes the first the kernel accepts: resilient (a redial moves only that dial\'s flows; Linux 5.13+), group (hash-threshold nexthop group; 5.3+), multipath (one RTA_MULTIPATH route).'));
+			o.value('auto', _('auto'));
+			o.value('resilient', _('resilient'));
+			o.value('group', _('group'));
+			o.value('multipath', _('multipath'));
+			o.default = 'auto';
+
+			o = s.taboption('general', form.Value, 'metric', _('Metric'),
+				_('Metric of the default route. It must differ from every WAN interface\'s own metric.'));
+			o.placeholder = '1';
+			o.validate = inRange(0, 4294967295, _('a metric'));
+
+			o = s.taboption('general', form.Value, 'table', _('Table'),
+				_('main, default or a table number (not 0 or 255).'));
+			o.placeholder = 'main';
+			o.validate = validateTable;
+
+			o = s.taboption('general', form.DynamicList, 'proto', _('Member protocols'),
+				_('netifd protocols whose interfaces are members.'));
+			o.placeholder = proto;
+			o.validate = validateName;
+
+			o = s.taboption('general', form.DynamicList, 'exclude', _('Excluded interfaces'),
+				_('Interfaces never used.'));
+			o.validate = validateName;
+
+			o = s.taboption('resilient', form.Value, 'buckets', _('Buckets'),
+				_('Hash buckets of the resilient group (2-65535). More buckets spread more evenly.'));
+			o.placeholder = '512';
+			o.validate = inRange(2, 65535, _('a bucket count'));
+
+			o = s.taboption('resilient', form.Value, 'idle_timer', _('Idle timer'),
+				_('Seconds a bucket must be idle before it may move to another link (0-604800).'));
+			o.placeholder = '300';
+			o.validate = inRange(0, 604800, _('seconds'));
+
+			o = s.taboption('resilient', form.Value, 'unbalanced_timer', _('Unbalanced timer'),
+				_('Seconds the group may stay unbalanced before busy buckets move too; 0: never (0-604800).'));
+			o.placeholder = '0';
+			o.validate = inRange(0, 604800, _('seconds'));
+
+			o = s.taboption('inbound', form.Flag, 'inbound', _('Inbound connections'),
+				_('A table and \'from\' rules per member, so replies to a connection that came in on a dial leave by that dial.'));
+			o.default = '1';
+
+			o = s.taboption('inbound', form.Value, 'table_base', _('Table base'),
+				_('Member tables are base+1 to base+255.'));
+			o.placeholder = '4200';
+			o.validate = validateTableBase;
+
+			o = s.taboption('inbound', form.Value, 'rule_priority', _('Rule priority'));
+			o.placeholder = '4200';
+			o.validate = validateRulePriority;
+
+			if (sid == 'ipv4') {
+				o = s.taboption('inbound', form.Value, 'inbound_mark', _('Port forward marks'),
+					_('auto: on when the firewall has a port forward; 0: off; or a mark mask of at least 8 contiguous bits, clear of mwan3\'s 0x3f00.'));
+				o.placeholder = 'auto';
+				o.value('auto', _('auto'));
+				o.value('0', _('off'));
+				o.value('0x00ff0000', '0x00ff0000');
+				o.validate = validateMark;
+			}
+		}
+
+		let s = m.section(form.GridSection, 'member', _('Members'),
+			_('Per-interface settings. A member named VWAN3 also applies to VWAN3_6.'));
+		s.addremove = true;
+		s.anonymous = false;
+		s.nodescriptions = true;
+		s.addbtntitle = _('Add member');
+
+		let o = s.option(form.Value, 'weight', _('Weight'), _('1-256: a share of new connections.'));
+		o.placeholder = '1';
+		o.validate = inRange(1, 256, _('a weight'));
+
+		o = s.option(form.Value, 'tier', _('Tier'), _('1-255: only the lowest tier with a live member carries traffic.'));
+		o.placeholder = '1';
+		o.validate = inRange(1, 255, _('a tier'));
+
+		o = s.option(form.Flag, 'track', _('Tracked'));
+		o.default = '1';
+
+		o = s.option(form.DynamicList, 'track_ip', _('Probe targets'), _('Instead of the global targets.'));
+		o.datatype = 'ipaddr("nomask")';
+		o.modalonly = true;
+
+		s = m.section(form.NamedSection, 'track', 'track', _('Link tracking'),
+			_('ecmp-track probes every member; dead links leave the route and come back by themselves. The options are mwan3track\'s.'));
+		s.addremove = false;
+
+		o = s.option(form.Flag, 'enabled', _('Enabled'));
+		o.default = '0';
+		o.rmempty = false;
+
+		o = s.option(form.DynamicList, 'track_ip', _('Probe targets'));
+		o.datatype = 'ipaddr("nomask")';
+
+		for (const [ name, title, lo, hi, ph, help ] of [
+			[ 'reliability', _('Reliability'), 1, 100, '1', _('Targets that must answer in a round.') ],
+			[ 'count', _('Count'), 1, 100, '1', _('Echo requests per target per round.') ],
+			[ 'interval', _('Interval'), 1, 3600, '5', _('Seconds between rounds.') ],
+			[ 'failure_interval', _('Failure interval'), 1, 3600, '5', _('Seconds between rounds while a link fails.') ],
+			[ 'recovery_interval', _('Recovery interval'), 1, 3600, '5', _('Seconds between rounds while a link recovers.') ],
+			[ 'down', _('Down'), 1, 100, '3', _('Failed rounds before a link is dead.') ],
+			[ 'up', _('Up'), 1, 100, '3', _('Good rounds before a dead link is back.') ],
+			[ 'redial_after', _('Redial after'), 0, 86400, '0', _('Seconds dead before that interface alone is redialled; 0: never.') ]
+		]) {
+			o = s.option(form.Value, name, title, help);
+			o.placeholder = ph;
+			o.validate = inRange(lo, hi, _('a number'));
+		}
+
+		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds to wait for an answer (0.001-60).'));
+		o.placeholder = '2';
+		o.validate = validateTimeout;
+
+		// The committed config reaches the kernel now: the two exact
+		// commands of the ACL. A failure shows; the next event retries.
+		document.addEventListener('uci-applied', function() {
+			Promise.all([ '/usr/sbin/ecmp4', '/usr/sbin/ecmp6' ].map(function(cmd) {
+				return fs.exec_direct(cmd, [ 'sync' ]);
+			})).catch(function(e) {
+				L.ui.addNotification(null, E('p', _('Applying the route failed: %s').format(e.message || e)), 'error');
+			});
+		}, { once: true });
+
+		return m.render();
+	}
+});

@@ -1,0 +1,459 @@
+//! luci-app-ecmp (openwrt/luci-app-ecmp) in a real LuCI: the LuCI kit's
+//! `run-luci` (upstream ubusd, rpcd, uhttpd, cgi-io, LuCI's JS and the
+//! bootstrap theme in a throwaway namespace) and headless Chromium through
+//! its `luci-shot`. Our real ecmp4/ecmp6 run there on dials made of veth
+//! pairs; only netifd's dump comes from a stand-in (`option ubus` in the
+//! config: the kit has no netifd). Needs root and Debian's chromium; see
+//! [`luci_kit`]. The screenshots stay in target/luci-shots.
+
+use sim::{dump_of, Dial, TempDir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// One Chromium at a time: this machine has two CPUs.
+static ONE: Mutex<()> = Mutex::new(());
+
+/// The LuCI kit (`$OPENWRT_LUCI_KIT`, else `shared/openwrt-luci` beside
+/// the repository), when it can run here: root and chromium too. Missing:
+/// under `CI=true` a failure that says why; elsewhere skipped (None).
+fn luci_kit() -> Option<PathBuf> {
+    let p = std::env::var_os("OPENWRT_LUCI_KIT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openwrt-luci"));
+    // SAFETY: getuid has no preconditions.
+    let why = if !p.join("run-luci").exists() {
+        format!(
+            "the LuCI kit is not at {} (set OPENWRT_LUCI_KIT to its folder)",
+            p.display()
+        )
+    } else if unsafe { libc::getuid() } != 0 {
+        "run-luci needs root (namespaces and overlay mounts)".into()
+    } else if !Path::new("/usr/lib/chromium/chromium").exists() {
+        "no chromium (apt-get install chromium)".into()
+    } else {
+        return Some(p);
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: CI runs the LuCI tests");
+    }
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// The dials: VWAN1-VWAN3 up (IPv4, and IPv6 on VWAN1 and VWAN2), VWAN4
+/// still connecting (down in netifd, no device).
+fn dials() -> Vec<Dial> {
+    (1..=4)
+        .map(|i| Dial {
+            name: format!("VWAN{i}"),
+            idx: i,
+            up: i < 4,
+            ipv6: i < 3,
+        })
+        .collect()
+}
+
+/// A LuCI session's files: our app, and a test app dir with the binaries,
+/// the config, the dump stand-in and the namespace setup.
+struct Session {
+    kit: PathBuf,
+    dir: TempDir,
+}
+
+impl Session {
+    fn new(kit: PathBuf) -> Session {
+        let dir = TempDir::new("luci");
+        // What the namespace sees: run-luci binds only the state dir and
+        // the app dirs, so the stand-in, dump and setup live in state/.
+        let d = &dir.0;
+        let st = d.join("state");
+        std::fs::create_dir_all(&st).unwrap();
+        let sbin = d.join("fixture/root/usr/sbin");
+        std::fs::create_dir_all(&sbin).unwrap();
+        std::fs::create_dir_all(d.join("fixture/root/etc/config")).unwrap();
+        for b in ["ecmp4", "ecmp6"] {
+            std::fs::copy(sim::bin(b), sbin.join(b)).unwrap();
+        }
+        // The shipped config, with netifd's dump from the stand-in.
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../openwrt/files/ecmp.config"),
+        )
+        .unwrap();
+        let cfg = shipped.replacen(
+            "config globals 'globals'\n",
+            &format!(
+                "config globals 'globals'\n\toption ubus '{}'\n",
+                st.join("ubus").display()
+            ),
+            1,
+        );
+        assert_ne!(cfg, shipped);
+        std::fs::write(d.join("fixture/root/etc/config/ecmp"), cfg).unwrap();
+        std::fs::write(st.join("dump.json"), dump_of(&dials(), &[])).unwrap();
+        sim::script(
+            &st.join("ubus"),
+            &format!("exec cat '{}'", st.join("dump.json").display()),
+        );
+        // A kit whose files were copied without their symlinks has plain
+        // files for /www/cgi-bin/cgi-exec & co. (uhttpd answers 403 for
+        // them): put the links OpenWrt's cgi-io package makes on top.
+        let cgi = kit.join("root/www/cgi-bin/cgi-exec");
+        if !cgi.is_symlink() {
+            let bin = d.join("fixture/htdocs/cgi-bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for n in ["cgi-exec", "cgi-upload", "cgi-download", "cgi-backup"] {
+                std::os::unix::fs::symlink("../../usr/libexec/cgi-io", bin.join(n)).unwrap();
+            }
+        }
+        // The dials' devices, as pppd leaves them (point to point, no ARP).
+        let mut setup = String::from("set -u\nip link set lo up\n");
+        for x in dials().iter().filter(|x| x.up) {
+            let (dev, peer) = (x.dev(), format!("peer{}", x.idx));
+            setup += &format!(
+                "ip link add {dev} type veth peer name {peer}\n\
+                 for d in {dev} {peer}; do echo 0 > /proc/sys/net/ipv6/conf/$d/accept_dad; ip link set $d arp off up; done\n\
+                 ip addr add {} peer {} dev {dev}\n",
+                x.local4(),
+                x.peer4()
+            );
+        }
+        setup +=
+            "/usr/sbin/ecmp4 sync; echo \"sync4=$?\"\n/usr/sbin/ecmp6 sync; echo \"sync6=$?\"\n";
+        std::fs::write(st.join("setup.sh"), setup).unwrap();
+        Session { kit, dir }
+    }
+
+    /// A file in the state dir (`$S` inside).
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.0.join("state").join(f)
+    }
+
+    /// run-luci with our app and the fixture; `script` (bash) runs inside
+    /// after the setup, with $S the session dir and $SHOT luci-shot.
+    /// Returns (exit status, stdout + stderr).
+    fn run(&self, script: &str) -> (i32, String) {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openwrt/luci-app-ecmp");
+        let o = Command::new(self.kit.join("run-luci"))
+            .arg("--state")
+            .arg(self.dir.0.join("state"))
+            .arg("--app-dir")
+            .arg(app)
+            .arg("--app-dir")
+            .arg(self.dir.0.join("fixture"))
+            .args(["--", "bash", "-c"])
+            .arg(format!(
+                "S='{}'; SHOT=\"$LUCI_KIT/luci-shot\"; . \"$S/setup.sh\"\n{script}",
+                self.path("").display()
+            ))
+            .output()
+            .unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code().unwrap_or(-1), out)
+    }
+
+    /// Keep a screenshot as a test artefact: target/luci-shots/NAME.
+    fn keep(&self, shot: &str, name: &str) {
+        let to = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/luci-shots");
+        std::fs::create_dir_all(&to).unwrap();
+        let png = std::fs::read(self.path(shot)).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "{shot} is not a PNG");
+        std::fs::write(to.join(name), png).unwrap();
+    }
+}
+
+/// The `== EVAL n:` value luci-shot printed, as JSON.
+fn eval(out: &str, n: u32) -> serde_json::Value {
+    let tag = format!("== EVAL {n}: ");
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&tag))
+        .unwrap_or_else(|| panic!("no {tag}in:\n{out}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// The page rendered with no console error (luci-shot --strict: exit 3).
+fn clean(out: &str, page: &str) {
+    assert!(
+        out.contains(&format!(
+            "== URL: http://127.0.0.1:8080/cgi-bin/luci/{page}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("== RENDERED: yes"),
+        "{page} did not render:\n{out}"
+    );
+    assert!(out.contains("== CONSOLE ERRORS (0):"), "{page}:\n{out}");
+}
+
+/// `js` as one bash word.
+fn sq(js: &str) -> String {
+    format!("'{}'", js.replace('\'', "'\\''"))
+}
+
+/// The form as a user fills it: two invalid values (each field marked,
+/// and the Map's save() refused: what Save does first), then good ones,
+/// Save, and Save & Apply's apply. Returns the six verdicts.
+const FORM: &str = r#"(async function() {
+  function set(id, v) {
+    var i = document.getElementById('widget.cbid.ecmp.' + id);
+    i.value = v;
+    i.dispatchEvent(new Event('input', { bubbles: true }));
+    i.dispatchEvent(new Event('change', { bubbles: true }));
+    return i.classList.contains('cbi-input-invalid') ? 'invalid' : 'valid';
+  }
+  var map = L.dom.findClassInstance(document.querySelector('.cbi-map'));
+  var r = [ set('ipv4.buckets', '1'), set('ipv4.rule_priority', '1100') ];
+  r.push(await map.save().then(function() { return 'saved'; }, function(e) { return e.message; }));
+  r.push(set('ipv4.buckets', '256'), set('ipv4.rule_priority', '4300'), set('ipv4.metric', '7'));
+  document.querySelector('.cbi-button-save').click();
+  await new Promise(function(x) { setTimeout(x, 2000); });
+  (await L.require('ui')).changes.apply(true);
+  return r;
+})()"#;
+
+/// Rates need two polls (5 s apart): wait until every IPv4 row has one,
+/// then return { device: [rx, tx] } in bytes per second.
+const RATES: &str = r#"new Promise(function(res) {
+  var t0 = Date.now();
+  (function w() {
+    var rows = document.querySelectorAll('[data-family="ipv4"] tr[data-device]');
+    var done = rows.length && Array.prototype.every.call(rows, function(r) { return r.querySelector('.tx').dataset.rate !== ''; });
+    if (!done && Date.now() - t0 < 20000) return setTimeout(w, 250);
+    var o = {};
+    rows.forEach(function(r) { o[r.dataset.device] = [ +r.querySelector('.rx').dataset.rate, +r.querySelector('.tx').dataset.rate ]; });
+    res(o);
+  })();
+})"#;
+
+/// Status > Load balancing on a router with 3 of 4 dials up and traffic
+/// on one: the members of both families, "3 of 4 dials online", the rate
+/// bars telling the busy dial from the idle ones, and "Sync now" putting
+/// back a route someone deleted.
+#[test]
+fn status_page_shows_the_members_and_where_traffic_goes() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let (code, out) = s.run(
+        r#"
+# ~1.9 Mbit/s out of VWAN1 only.
+python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"pppoe-VWAN1")
+while True:
+    s.sendto(b"x" * 1200, ("100.64.0.2", 9)); time.sleep(0.005)
+' & gen=$!
+"$SHOT" --strict --eval $RATES admin/status/ecmp "$S/status.png"; echo "shot1=$?"
+kill $gen
+# Someone deletes our route: the page says so, and its button syncs.
+ip route del default metric 1 && echo deleted
+"$SHOT" --strict --eval "document.querySelector('[data-family=\"ipv4\"] .ecmp-sync').textContent" \
+  --eval "document.querySelector('[data-family=\"ipv4\"] .ecmp-diff button').click(), 1" --after 3 \
+  --eval "document.querySelector('[data-family=\"ipv4\"] .ecmp-sync').textContent" \
+  admin/status/ecmp "$S/sync.png"; echo "shot2=$?"
+echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
+"#
+        .replace("$RATES", &sq(RATES))
+        .as_str(),
+    );
+    assert_eq!(code, 0, "{out}");
+    for want in ["sync4=0", "sync6=0", "shot1=0", "deleted", "shot2=0"] {
+        assert!(out.contains(want), "no {want}:\n{out}");
+    }
+    s.keep("status.png", "status.png");
+    s.keep("sync.png", "sync.png");
+    let first = out.split("shot1=").next().unwrap();
+    clean(first, "admin/status/ecmp");
+    for want in [
+        "3 of 4 dials online",
+        "Down: VWAN4",
+        "VWAN1\tpppoe-VWAN1\t100.64.0.2",
+        "VWAN3\tpppoe-VWAN3\t100.64.0.4",
+        "VWAN1_6\tpppoe-VWAN1\tfe80::b:1",
+        "VWAN2_6\tpppoe-VWAN2\tfe80::b:2",
+        "in sync",
+        "resilient",
+        "default, table main, metric 1",
+    ] {
+        assert!(
+            first.contains(want),
+            "the status page lacks {want:?}:\n{first}"
+        );
+    }
+    assert!(!first.contains("differs from the kernel"), "{first}");
+    // Where the traffic goes: VWAN1 sends (~240 KB/s), the others idle.
+    let rates = eval(first, 1);
+    let tx = |d: &str| rates[d][1].as_f64().unwrap_or(-1.0);
+    assert!(tx("pppoe-VWAN1") > 50_000.0, "{rates}");
+    for d in ["pppoe-VWAN2", "pppoe-VWAN3"] {
+        assert!(
+            (0.0..tx("pppoe-VWAN1") / 20.0).contains(&tx(d)),
+            "{d}: {rates}"
+        );
+    }
+    // The deleted route: shown, then synced back by the button.
+    let second = out.split("shot1=").nth(1).unwrap();
+    clean(second, "admin/status/ecmp");
+    assert_eq!(eval(second, 1), "differs from the kernel", "{second}");
+    assert_eq!(eval(second, 3), "in sync", "{second}");
+    assert!(out.contains("route after: default nhid"), "{out}");
+}
+
+/// Network > Load balancing: an invalid value is refused in the form and
+/// never reaches the file; a valid one is saved and applied as LuCI does,
+/// lands in /etc/config/ecmp as uci writes it, and `ecmp4 sync` (run after
+/// the apply) moves the kernel's route to the new metric.
+#[test]
+fn config_form_refuses_bad_values_and_applies_good_ones() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let script = format!(
+        r#"
+"$SHOT" --strict --eval {} --after 12 admin/network/ecmp "$S/config.png"; echo "shot=$?"
+echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
+"#,
+        sq(FORM)
+    );
+    let (code, out) = s.run(&script);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shot=0"), "{out}");
+    s.keep("config.png", "config.png");
+    clean(&out, "admin/network/ecmp");
+    for want in [
+        "IPv4",
+        "IPv6",
+        "Members",
+        "Link tracking",
+        "Resilient group",
+    ] {
+        assert!(out.contains(want), "the form lacks {want:?}:\n{out}");
+    }
+    // 1 bucket and a priority among mwan3's are refused, as the binaries
+    // refuse them, and the save with them fails; the good values pass.
+    let r = eval(&out, 1);
+    assert_eq!(r[0], "invalid", "{r}");
+    assert_eq!(r[1], "invalid", "{r}");
+    assert!(
+        r[2].as_str()
+            .is_some_and(|t| t.contains("Buckets") && t.contains("invalid")),
+        "saving with invalid fields: {r}"
+    );
+    for n in 3..6 {
+        assert_eq!(r[n], "valid", "{r}");
+    }
+    let saved = std::fs::read_to_string(s.path("etc-config/ecmp")).unwrap();
+    let ipv4 = saved
+        .split("config ")
+        .find(|x| x.starts_with("ecmp 'ipv4'"))
+        .unwrap_or_default();
+    for want in [
+        "\toption metric '7'\n",
+        "\toption buckets '256'\n",
+        "\toption rule_priority '4300'\n",
+    ] {
+        assert!(ipv4.contains(want), "{want:?} not saved:\n{saved}\n{out}");
+    }
+    assert!(!saved.contains("'1100'"), "{saved}");
+    // What uci writes: the real uci reads the saved file back.
+    let uci = Command::new(s.kit.join("bin/uci"))
+        .arg("-c")
+        .arg(s.path("etc-config"))
+        .args(["get", "ecmp.ipv4.metric"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&uci.stdout).trim(), "7", "{uci:?}");
+    // The apply ran `ecmp4 sync`: the route moved to metric 7.
+    assert!(out.contains("route after: 1"), "{out}");
+}
+
+/// The ACL grants exactly `ecmp4|ecmp6 status --json` and `... sync`:
+/// over cgi-io (what LuCI's fs.exec_direct uses) and rpcd's file.exec,
+/// every other command line of our binaries (and a shell) is refused, and
+/// the refused `--flush` leaves the route in place.
+#[test]
+fn acl_allows_only_the_exact_commands() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let (code, out) = s.run(
+        r#"
+base="http://127.0.0.1:$LUCI_PORT"
+sid=$(curl -s "$base/ubus" -H 'Content-Type: application/json' -d \
+  '{"jsonrpc":"2.0","id":1,"method":"call","params":["00000000000000000000000000000000","session","login",{"username":"root","password":"test"}]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["result"][1]["ubus_rpc_session"])')
+exe() {
+  code=$(curl -s -o "$S/body" -w '%{http_code}' --data-urlencode "sessionid=$sid" --data-urlencode "command=$1" "$base/cgi-bin/cgi-exec")
+  echo "cgi-exec [$1] -> $code $(head -c 40 "$S/body" | tr -d '\n')"
+}
+exe '/usr/sbin/ecmp4 status --json'
+exe '/usr/sbin/ecmp6 status --json'
+exe '/usr/sbin/ecmp4 sync'
+exe '/usr/sbin/ecmp6 sync'
+exe '/usr/sbin/ecmp4'
+exe '/usr/sbin/ecmp4 --flush'
+exe '/usr/sbin/ecmp6 --flush'
+exe '/usr/sbin/ecmp4 status'
+exe '/usr/sbin/ecmp4 status --json --flush'
+exe '/usr/sbin/ecmp4 sync --flush'
+exe '/usr/sbin/ecmp4 --config /tmp/x sync'
+exe '/bin/sh -c id'
+rpc() {
+  r=$(curl -s "$base/ubus" -H 'Content-Type: application/json' -d \
+    '{"jsonrpc":"2.0","id":2,"method":"call","params":["'"$sid"'","file","exec",{"command":"'"$1"'","params":'"$2"'}]}' |
+    python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["result"][0] if "result" in j else j["error"]["message"])')
+  echo "file.exec [$1 $2] -> $r"
+}
+rpc /usr/sbin/ecmp4 '["--flush"]'
+rpc /usr/sbin/ecmp4 '["status","--json"]'
+echo "route after: $(ip -4 route show default metric 1 | head -c 20)"
+"#,
+    );
+    assert_eq!(code, 0, "{out}");
+    let line = |cmd: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("cgi-exec [{cmd}] -> ")))
+            .unwrap_or_else(|| panic!("no line for {cmd}:\n{out}"))
+            .to_string()
+    };
+    for ok in [
+        "/usr/sbin/ecmp4 status --json",
+        "/usr/sbin/ecmp6 status --json",
+    ] {
+        assert!(
+            line(ok).contains("-> 200 {  \"schema\": 2,"),
+            "{}",
+            line(ok)
+        );
+    }
+    for ok in ["/usr/sbin/ecmp4 sync", "/usr/sbin/ecmp6 sync"] {
+        assert!(line(ok).contains("-> 200"), "{}", line(ok));
+    }
+    for denied in [
+        "/usr/sbin/ecmp4",
+        "/usr/sbin/ecmp4 --flush",
+        "/usr/sbin/ecmp6 --flush",
+        "/usr/sbin/ecmp4 status",
+        "/usr/sbin/ecmp4 status --json --flush",
+        "/usr/sbin/ecmp4 sync --flush",
+        "/usr/sbin/ecmp4 --config /tmp/x sync",
+        "/bin/sh -c id",
+    ] {
+        assert!(line(denied).contains("-> 403"), "{}", line(denied));
+    }
+    // rpcd's file.exec (ubus; LuCI's fs.exec) matches the same command
+    // lines: the exact one runs (0), --flush is refused (6,
+    // UBUS_STATUS_PERMISSION_DENIED).
+    for l in [
+        "[/usr/sbin/ecmp4 [\"--flush\"]] -> 6",
+        "[/usr/sbin/ecmp4 [\"status\",\"--json\"]] -> 0",
+    ] {
+        assert!(out.contains(&format!("file.exec {l}\n")), "no {l}:\n{out}");
+    }
+    assert!(out.contains("route after: default nhid"), "{out}");
+}
