@@ -63,6 +63,12 @@ struct Session {
 
 impl Session {
     fn new(kit: PathBuf) -> Session {
+        Session::with_lang(kit, None)
+    }
+
+    /// With LuCI set to `lang` (e.g. zh_cn) and our catalog for it,
+    /// compiled from po/<po_dir>/ecmp.po as the package ships it.
+    fn with_lang(kit: PathBuf, lang: Option<(&str, &str)>) -> Session {
         let dir = TempDir::new("luci");
         // What the namespace sees: run-luci binds only the state dir and
         // the app dirs, so the stand-in, dump and setup live in state/.
@@ -105,6 +111,29 @@ impl Session {
             for n in ["cgi-exec", "cgi-upload", "cgi-download", "cgi-backup"] {
                 std::os::unix::fs::symlink("../../usr/libexec/cgi-io", bin.join(n)).unwrap();
             }
+        }
+        if let Some((lang, po_dir)) = lang {
+            let i18n = d.join("fixture/root/usr/lib/lua/luci/i18n");
+            std::fs::create_dir_all(&i18n).unwrap();
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let lmo = i18n.join(format!("ecmp.{}.lmo", lang.replace('_', "-")));
+            let o = Command::new(repo.join("tools/luci-i18n"))
+                .arg("lmo")
+                .arg(repo.join(format!("openwrt/luci-app-ecmp/po/{po_dir}/ecmp.po")))
+                .arg(&lmo)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{o:?}");
+            let luci = std::fs::read_to_string(kit.join("root/etc/config/luci")).unwrap();
+            let set = luci
+                .replacen("option lang 'auto'", &format!("option lang '{lang}'"), 1)
+                .replacen(
+                    "config internal 'languages'\n",
+                    &format!("config internal 'languages'\n\toption {lang} '{po_dir}'\n"),
+                    1,
+                );
+            assert_ne!(set, luci);
+            std::fs::write(d.join("fixture/root/etc/config/luci"), set).unwrap();
         }
         // The dials' devices, as pppd leaves them (point to point, no ARP).
         let mut setup = String::from("set -u\nip link set lo up\n");
@@ -304,6 +333,33 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
     assert_eq!(eval(second, 1), "differs from the kernel", "{second}");
     assert_eq!(eval(second, 3), "in sync", "{second}");
     assert!(out.contains("route after: default nhid"), "{out}");
+}
+
+/// The page in Simplified Chinese, from po/zh_Hans/ecmp.po compiled by
+/// tools/luci-i18n into the .lmo catalog LuCI loads: the real LuCI
+/// finds every string we look for by its hash.
+#[test]
+fn status_page_in_chinese() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::with_lang(kit, Some(("zh_cn", "zh_Hans")));
+    let (code, out) =
+        s.run(r#""$SHOT" --strict admin/status/ecmp "$S/status-zh.png"; echo "shot=$?""#);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shot=0"), "{out}");
+    s.keep("status-zh.png", "status-zh.png");
+    clean(&out, "admin/status/ecmp");
+    for want in [
+        "负载均衡",
+        "3 / 4 个拨号在线",
+        "离线：VWAN4",
+        "当前模式\t弹性",
+        "已同步",
+        "在路由中",
+        "接口\t设备\t网关\t权重\t层级",
+    ] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+    assert!(!out.contains("dials online"), "{out}");
 }
 
 /// Network > Load balancing: an invalid value is refused in the form and

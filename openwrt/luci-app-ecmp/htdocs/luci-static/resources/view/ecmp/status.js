@@ -42,6 +42,11 @@ function rateText(bytesPerSecond) {
 	return v.toFixed(u ? 1 : 0) + ' ' + units[u];
 }
 
+function modeText(m) {
+	return { 'auto': _('auto'), 'resilient': _('resilient'), 'group': _('group'),
+		'multipath': _('multipath'), 'none': _('none') }[m] || m;
+}
+
 function uptimeText(s) {
 	return (s == null) ? '–' : '%t'.format(s);
 }
@@ -168,7 +173,7 @@ return view.extend({
 
 		const info = E('table', { 'class': 'table' }, [
 			E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'width': '33%' }, _('Mode in use')),
-				E('td', { 'class': 'td left' }, r.mode_in_use + (r.mode != 'auto' ? ' (' + _('configured: %s').format(r.mode) + ')' : '')) ]),
+				E('td', { 'class': 'td left' }, modeText(r.mode_in_use) + (r.mode != 'auto' ? ' (' + _('configured: %s').format(modeText(r.mode)) + ')' : '')) ]),
 			E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left' }, _('Route')),
 				E('td', { 'class': 'td left' }, _('default, table %s, metric %d').format(r.table == 254 ? 'main' : r.table, r.metric)) ]),
 			E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left' }, _('Kernel')), E('td', { 'class': 'td left' }, sync) ]),
