@@ -35,7 +35,11 @@ APKF=$ROOT/dist/apk/ecmp-hotplug-0.1.0-r1-x86_64.apk
 APKF2=$ROOT/dist/test/ecmp-hotplug-0.1.0-r2-x86_64.apk
 IPKF=$ROOT/dist/ipk/ecmp-hotplug_0.1.0-1_x86_64.ipk
 IPKF2=$ROOT/dist/test/ecmp-hotplug_0.1.0-2_x86_64.ipk
-for f in "$APKF" "$APKF2" "$IPKF" "$IPKF2" "$ROOT/target/debug/ecmp-fake-ubusd"; do
+LUCI_APK=$ROOT/dist/apk/luci-app-ecmp-0.1.0-r1.apk
+LUCI_APK_ZH=$ROOT/dist/apk/luci-i18n-ecmp-zh-cn-0.1.0-r1.apk
+LUCI_IPK=$ROOT/dist/ipk/luci-app-ecmp_0.1.0-1_all.ipk
+LUCI_IPK_ZH=$ROOT/dist/ipk/luci-i18n-ecmp-zh-cn_0.1.0-1_all.ipk
+for f in "$APKF" "$APKF2" "$IPKF" "$IPKF2" "$LUCI_APK" "$LUCI_APK_ZH" "$LUCI_IPK" "$LUCI_IPK_ZH" "$ROOT/target/debug/ecmp-fake-ubusd"; do
 	[ -f "$f" ] || { echo "install: $f is missing" >&2; exit 1; }
 done
 pass=0 failed=0
@@ -148,6 +152,70 @@ live() {
 	umount "$r/proc" "$r/dev/null"
 }
 
+# A stand-in luci-base (the kit has none): only its name and version, for
+# the LuCI packages' dependency. $1: apk or opkg, $2: where.
+fake_luci_base() {
+	local w; w=$(mktemp -d)
+	mkdir -p "$w/data" "$w/control"
+	if [ "$1" = apk ]; then
+		"$KIT/bin/apk" mkpkg --info name:luci-base --info version:1-r1 --info arch:noarch \
+			--info "description:test stand-in" --files "$w/data" --output "$2" >/dev/null
+	else
+		printf 'Package: luci-base\nVersion: 1-1\nArchitecture: all\nMaintainer: t <t@t.t>\nDescription: test stand-in\n' > "$w/control/control"
+		(cd "$w/data" && tar --format=gnu --owner=0 --group=0 -czf ../data.tar.gz .)
+		(cd "$w/control" && tar --format=gnu --owner=0 --group=0 -czf ../control.tar.gz ./control)
+		echo 2.0 > "$w/debian-binary"
+		(cd "$w" && tar --format=gnu --owner=0 --group=0 -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) | gzip -n > "$2"
+	fi
+	rm -rf "$w"
+}
+
+# The LuCI packages, live: refused without luci-base, installed beside
+# ecmp-hotplug with it (architecture-independent: noarch/all), their
+# scripts clearing LuCI's caches; removed without a trace.
+luci() {
+	local mgr=$1 r=$W/luci-$1 add del app zh
+	echo "$mgr (LuCI packages)"
+	mkroot "$r"
+	if [ "$mgr" = apk ]; then
+		cp "$APKF" "$r/pkg/a.apk"; cp "$LUCI_APK" "$r/pkg/l.apk"; cp "$LUCI_APK_ZH" "$r/pkg/z.apk"
+		fake_luci_base apk "$r/pkg/base.apk"
+		add="apk add --allow-untrusted --no-network --no-cache --repositories-file /dev/null"
+		chroot "$r" /bin/sh -c "$add --initdb /pkg/a.apk" >/dev/null 2>&1
+		del="apk del --no-network --repositories-file /dev/null"
+		app=/pkg/l.apk zh=/pkg/z.apk
+	else
+		cp "$IPKF" "$r/pkg/a.ipk"; cp "$LUCI_IPK" "$r/pkg/l.ipk"; cp "$LUCI_IPK_ZH" "$r/pkg/z.ipk"
+		fake_luci_base opkg "$r/pkg/base.ipk"
+		add="opkg install"
+		chroot "$r" /bin/sh -c "$add /pkg/a.ipk" >/dev/null 2>&1
+		del="opkg remove"
+		app=/pkg/l.ipk zh=/pkg/z.ipk
+	fi
+	check "$mgr: ecmp-hotplug is in" [ -x "$r/usr/sbin/ecmp4" ]
+	local before; before=$(files "$r")
+	out=$(chroot "$r" /bin/sh -c "$add $app" 2>&1); rc=$?
+	check "$mgr: luci-app-ecmp without luci-base is refused" [ $rc != 0 ] && [ ! -e "$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" ]
+	chroot "$r" /bin/sh -c "$add /pkg/base.${app##*.}" >/dev/null 2>&1
+	touch "$r/tmp/luci-indexcache.abc"
+	out=$(chroot "$r" /bin/sh -c "$add $app $zh" 2>&1); rc=$?
+	check "$mgr: luci-app-ecmp and luci-i18n-ecmp-zh-cn install with it" [ $rc = 0 ]
+	[ $rc = 0 ] || echo "$out"
+	check "$mgr: the views, menu, ACL and catalog are in place" [ -f "$r/www/luci-static/resources/view/ecmp/status.js" ] && \
+		[ -f "$r/www/luci-static/resources/view/ecmp/config.js" ] && [ -f "$r/usr/share/luci/menu.d/luci-app-ecmp.json" ] && \
+		[ -f "$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" ] && [ -f "$r/usr/lib/lua/luci/i18n/ecmp.zh-cn.lmo" ]
+	check "$mgr: the postinst cleared LuCI's menu cache" [ ! -e "$r/tmp/luci-indexcache.abc" ]
+	out=$(chroot "$r" /bin/sh -c "$del luci-i18n-ecmp-zh-cn luci-app-ecmp luci-base" 2>&1); rc=$?
+	check "$mgr: removing them exits 0" [ $rc = 0 ]
+	[ $rc = 0 ] || echo "$out"
+	# Files, that is: opkg leaves the directories, which luci-base owns
+	# on a router anyway.
+	local left; left=$(diff <(echo "$before") <(files "$r") | grep '^[<>]' | while read -r _ p; do [ -d "$r/$p" ] || echo "$p"; done)
+	check "$mgr: no file of them is left" [ -z "$left" ]
+	[ -z "$left" ] || echo "$left"
+	umount "$r/proc" "$r/dev/null"
+}
+
 # The image builder: an offline root; the scripts run on this "host".
 offline() {
 	local mgr=$1 r=$W/off-$1
@@ -171,6 +239,8 @@ offline() {
 
 live apk
 live opkg
+luci apk
+luci opkg
 offline apk
 offline opkg
 # The host had no OpenWrt: even a script run there without IPKG_INSTROOT
