@@ -55,6 +55,9 @@ ip link set lo up
 for i in 0 1; do
 	n=$([ $i = 0 ] && echo wan || echo VWAN$i)
 	ip link add "pppoe-$n" type veth peer name "peer$i"
+	# No DAD: the link-local addresses (and their routes) come at once,
+	# not in the middle of a check that compares the table.
+	for d in "pppoe-$n" "peer$i"; do echo 0 > "/proc/sys/net/ipv6/conf/$d/accept_dad"; done
 	ip link set "pppoe-$n" up; ip link set "peer$i" up
 	ip addr add "100.66.$i.2" peer "100.64.$i.1/32" dev "pppoe-$n"
 done
@@ -213,6 +216,8 @@ luci() {
 	local left; left=$(diff <(echo "$before") <(files "$r") | grep '^[<>]' | while read -r _ p; do [ -d "$r/$p" ] || echo "$p"; done)
 	check "$mgr: no file of them is left" [ -z "$left" ]
 	[ -z "$left" ] || echo "$left"
+	# ecmp-hotplug goes too, with its routes (as after live()).
+	chroot "$r" /bin/sh -c "$del ecmp-hotplug" >/dev/null 2>&1
 	umount "$r/proc" "$r/dev/null"
 }
 
@@ -233,7 +238,9 @@ offline() {
 	fi
 	check "$mgr: offline install exits 0" [ $? = 0 ]
 	check "$mgr: the root holds the package" [ -x "$r/usr/sbin/ecmp4" ] && [ -f "$r/etc/config/ecmp" ]
-	check "$mgr: the host's routes, objects and sysctls are untouched" [ "$before" = "$(ip route show table all; ip nexthop show 2>/dev/null; policy 4; policy 6)" ]
+	local after; after="$(ip route show table all; ip nexthop show 2>/dev/null; policy 4; policy 6)"
+	check "$mgr: the host's routes, objects and sysctls are untouched" [ "$before" = "$after" ]
+	[ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after")
 	ip route del default metric 7
 }
 
