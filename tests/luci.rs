@@ -230,9 +230,10 @@ fn sq(js: &str) -> String {
     format!("'{}'", js.replace('\'', "'\\''"))
 }
 
-/// The form as a user fills it: two invalid values (each field marked,
-/// and the Map's save() refused: what Save does first), then good ones,
-/// Save, and Save & Apply's apply. Returns the six verdicts.
+/// The form as a user fills it: a member VWAN2 of weight 3 (through the
+/// grid's Add and its dialog), two invalid values (each field marked, and
+/// the Map's save() refused: what Save does first), then good ones, Save,
+/// and Save & Apply's apply. Returns the six verdicts.
 const FORM: &str = r#"(async function() {
   function set(id, v) {
     var i = document.getElementById('widget.cbid.ecmp.' + id);
@@ -241,6 +242,19 @@ const FORM: &str = r#"(async function() {
     i.dispatchEvent(new Event('change', { bubbles: true }));
     return i.classList.contains('cbi-input-invalid') ? 'invalid' : 'valid';
   }
+  function sleep(ms) { return new Promise(function(x) { setTimeout(x, ms); }); }
+  // A member: its name, Add, the weight in the dialog, the dialog's Save.
+  var name = document.querySelector('.cbi-section-create-name');
+  name.value = 'VWAN2';
+  name.dispatchEvent(new Event('keyup', { bubbles: true }));
+  document.querySelector('.cbi-section-create .cbi-button-add').click();
+  await sleep(1000);
+  var w = Array.prototype.filter.call(document.querySelectorAll('[id="widget.cbid.ecmp.VWAN2.weight"]'), function(i) { return i.offsetParent; })[0];
+  w.value = '3';
+  w.dispatchEvent(new Event('input', { bubbles: true }));
+  w.dispatchEvent(new Event('change', { bubbles: true }));
+  Array.prototype.filter.call(document.querySelectorAll('.cbi-button-positive.important'), function(b) { return b.offsetParent; })[0].click();
+  await sleep(1000);
   var map = L.dom.findClassInstance(document.querySelector('.cbi-map'));
   var r = [ set('ipv4.buckets', '1'), set('ipv4.rule_priority', '1100') ];
   r.push(await map.save().then(function() { return 'saved'; }, function(e) { return e.message; }));
@@ -383,6 +397,7 @@ fn config_form_refuses_bad_values_and_applies_good_ones() {
         r#"
 "$SHOT" --strict --eval {} --after 12 admin/network/ecmp "$S/config.png"; echo "shot=$?"
 echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
+/usr/sbin/ecmp4 status --json | python3 -c 'import json,sys; m=[m for m in json.load(sys.stdin)["members"] if m["interface"]=="VWAN2"][0]; print("VWAN2 after: weight %d in_kernel %s" % (m["weight"], m["in_kernel"]))'
 "#,
         sq(FORM)
     );
@@ -397,6 +412,8 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
         "Members",
         "Link tracking",
         "Resilient group",
+        // The grid row of the new member; an unset tier reads 1.
+        "VWAN2\t3\t1\tYes",
     ] {
         assert!(out.contains(want), "the form lacks {want:?}:\n{out}");
     }
@@ -434,8 +451,17 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&uci.stdout).trim(), "7", "{uci:?}");
-    // The apply ran `ecmp4 sync`: the route moved to metric 7.
+    // The apply ran `ecmp4 sync`: the route moved to metric 7, and the
+    // new member's weight is the kernel's.
     assert!(out.contains("route after: 1"), "{out}");
+    assert!(
+        saved.contains("config member 'VWAN2'\n\toption weight '3'\n"),
+        "{saved}"
+    );
+    assert!(
+        out.contains("VWAN2 after: weight 3 in_kernel True"),
+        "{out}"
+    );
 }
 
 /// The ACL grants exactly `ecmp4|ecmp6 status --json` and `... sync`:

@@ -181,13 +181,18 @@ return view.extend({
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add member');
 
+		// An unset weight or tier is 1: the grid says so, not "none".
+		const orOne = function(sid) { return this.cfgvalue(sid) || '1'; };
+
 		let o = s.option(form.Value, 'weight', _('Weight'), _('1-256: a share of new connections.'));
 		o.placeholder = '1';
 		o.validate = inRange(1, 256, _('a weight'));
+		o.textvalue = orOne;
 
 		o = s.option(form.Value, 'tier', _('Tier'), _('1-255: only the lowest tier with a live member carries traffic.'));
 		o.placeholder = '1';
 		o.validate = inRange(1, 255, _('a tier'));
+		o.textvalue = orOne;
 
 		o = s.option(form.Flag, 'track', _('Tracked'));
 		o.default = '1';
