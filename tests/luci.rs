@@ -63,12 +63,14 @@ struct Session {
 
 impl Session {
     fn new(kit: PathBuf) -> Session {
-        Session::with_lang(kit, None)
+        Session::with(kit, None, false)
     }
 
-    /// With LuCI set to `lang` (e.g. zh_cn) and our catalog for it,
-    /// compiled from po/<po_dir>/ecmp.po as the package ships it.
-    fn with_lang(kit: PathBuf, lang: Option<(&str, &str)>) -> Session {
+    /// `lang`: LuCI set to that language (e.g. zh_cn) with our catalog for
+    /// it, compiled from po/<po_dir>/ecmp.po as the package ships it.
+    /// `tracked`: each dial's far end is an "ISP" namespace answering
+    /// 192.0.2.1, but VWAN3's; ecmp-track runs, probing every second.
+    fn with(kit: PathBuf, lang: Option<(&str, &str)>, tracked: bool) -> Session {
         let dir = TempDir::new("luci");
         // What the namespace sees: run-luci binds only the state dir and
         // the app dirs, so the stand-in, dump and setup live in state/.
@@ -78,7 +80,7 @@ impl Session {
         let sbin = d.join("fixture/root/usr/sbin");
         std::fs::create_dir_all(&sbin).unwrap();
         std::fs::create_dir_all(d.join("fixture/root/etc/config")).unwrap();
-        for b in ["ecmp4", "ecmp6"] {
+        for b in ["ecmp4", "ecmp6", "ecmp-track"] {
             std::fs::copy(sim::bin(b), sbin.join(b)).unwrap();
         }
         // The shipped config, with netifd's dump from the stand-in.
@@ -95,6 +97,17 @@ impl Session {
             1,
         );
         assert_ne!(cfg, shipped);
+        let cfg = if tracked {
+            let at = cfg.find("config track 'track'").unwrap();
+            format!(
+                "{}config track 'track'\n\toption enabled '1'\n\tlist track_ip '192.0.2.1'\n\
+                 \toption interval '1'\n\toption failure_interval '1'\n\toption recovery_interval '1'\n\
+                 \toption timeout '1'\n\toption down '2'\n\toption up '1'\n",
+                &cfg[..at]
+            )
+        } else {
+            cfg
+        };
         std::fs::write(d.join("fixture/root/etc/config/ecmp"), cfg).unwrap();
         std::fs::write(st.join("dump.json"), dump_of(&dials(), &[])).unwrap();
         sim::script(
@@ -135,24 +148,51 @@ impl Session {
             assert_ne!(set, luci);
             std::fs::write(d.join("fixture/root/etc/config/luci"), set).unwrap();
         }
-        // The dials' devices, as pppd leaves them (point to point, no ARP).
-        // The hash policy as the package's sysctl.d file sets it.
+        // The dials' devices, point to point as pppd leaves them, and the
+        // hash policy as the package's sysctl.d file sets it.
         let mut setup = String::from(
             "set -u\nip link set lo up\n\
              for v in 4 6; do echo 1 > /proc/sys/net/ipv$v/fib_multipath_hash_policy; done\n",
         );
         for x in dials().iter().filter(|x| x.up) {
             let (dev, peer) = (x.dev(), format!("peer{}", x.idx));
-            setup += &format!(
-                "ip link add {dev} type veth peer name {peer}\n\
-                 for d in {dev} {peer}; do echo 0 > /proc/sys/net/ipv6/conf/$d/accept_dad; ip link set $d arp off up; done\n\
-                 ip addr add {} peer {} dev {dev}\n",
-                x.local4(),
-                x.peer4()
-            );
+            // Tracked: Ethernet as veth is, ARP answered by the ISP. Else
+            // no ARP (the far end has no address; pppd's devices have
+            // none either), so what the router sends leaves at once.
+            if tracked {
+                // nsenter, not `ip netns exec`: that remounts /sys, which the
+                // kit's namespace does not allow.
+                let isp = format!("nsenter --net=/run/netns/isp{}", x.idx);
+                setup += &format!(
+                    "ip netns add isp{i}\nip link add name {dev} type veth peer name {peer}\n\
+                     ip link set {peer} netns isp{i}\n\
+                     echo 0 > /proc/sys/net/ipv6/conf/{dev}/accept_dad; ip link set {dev} up\n\
+                     {isp} sh -c 'echo 0 > /proc/sys/net/ipv6/conf/{peer}/accept_dad; ip link set lo up; ip link set {peer} up'\n\
+                     {isp} ip addr add {p} peer {l} dev {peer}\n",
+                    i = x.idx,
+                    p = x.peer4(),
+                    l = x.local4()
+                );
+                if x.name != "VWAN3" {
+                    setup += &format!("{isp} ip addr add 192.0.2.1/32 dev lo\n");
+                }
+            } else {
+                setup += &format!(
+                    "ip link add {dev} type veth peer name {peer}\n\
+                     for d in {dev} {peer}; do echo 0 > /proc/sys/net/ipv6/conf/$d/accept_dad; ip link set $d arp off up; done\n",
+                );
+            }
+            setup += &format!("ip addr add {} peer {} dev {dev}\n", x.local4(), x.peer4());
         }
         setup +=
             "/usr/sbin/ecmp4 sync; echo \"sync4=$?\"\n/usr/sbin/ecmp6 sync; echo \"sync6=$?\"\n";
+        if tracked {
+            // Until the tracker has called VWAN3 dead (down 2 x 1 s + 1 s).
+            setup += "/usr/sbin/ecmp-track & \n\
+                for i in $(seq 50); do\n\
+                  /usr/sbin/ecmp4 status --json | grep -q '\"state\": \"dead\"' && break; sleep 0.2\n\
+                done\necho \"tracker: VWAN3 dead after $i polls\"\n";
+        }
         std::fs::write(st.join("setup.sh"), setup).unwrap();
         Session { kit, dir }
     }
@@ -360,7 +400,7 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
 #[test]
 fn status_page_in_chinese() {
     let Some(kit) = luci_kit() else { return };
-    let s = Session::with_lang(kit, Some(("zh_cn", "zh_Hans")));
+    let s = Session::with(kit, Some(("zh_cn", "zh_Hans")), false);
     let (code, out) = s.run(
         r#"echo 0 > /proc/sys/net/ipv6/fib_multipath_hash_policy
 "$SHOT" --strict admin/status/ecmp "$S/status-zh.png"; echo "shot=$?""#,
@@ -383,6 +423,43 @@ fn status_page_in_chinese() {
         assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
     }
     assert!(!out.contains("dials online"), "{out}");
+}
+
+/// Tracking on the page: ecmp-track calls VWAN3 dead (its ISP does not
+/// answer), so the page shows it held out with its verdict, the others
+/// alive with their round-trip time, the tracker running, and two dials
+/// carrying traffic.
+#[test]
+fn status_page_shows_tracking() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::with(kit, None, true);
+    let (code, out) =
+        s.run(r#""$SHOT" --strict admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shot=0"), "{out}");
+    assert!(out.contains("tracker: VWAN3 dead"), "{out}");
+    s.keep("tracking.png", "tracking.png");
+    clean(&out, "admin/status/ecmp");
+    for want in [
+        "3 of 4 dials online",
+        "2 carrying traffic (IPv4)",
+        "Link tracking\trunning",
+        "VWAN3\tpppoe-VWAN3\t100.64.0.4\t1\t1\t",
+        "\theld out: dead\tdead, 100% loss",
+    ] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+    let row = |iface: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{iface}\tpppoe-")))
+            .unwrap_or_else(|| panic!("no row {iface}:\n{out}"))
+            .to_string()
+    };
+    for alive in ["VWAN1", "VWAN2"] {
+        let r = row(alive);
+        assert!(r.contains("\tin the route\talive, "), "{r}");
+        assert!(r.contains(" ms, 0% loss"), "{r}");
+    }
 }
 
 /// Network > Load balancing: an invalid value is refused in the form and

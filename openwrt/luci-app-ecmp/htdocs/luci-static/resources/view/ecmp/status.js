@@ -61,11 +61,11 @@ function trackText(t) {
 	return parts.join(', ');
 }
 
+// Tracking may call a member dead and still keep it (every member of
+// its tier dead): "used" decides, the verdict only says why not.
 function stateText(m) {
-	if (m.track && m.track.state == 'dead')
-		return _('held out: dead');
 	if (!m.used)
-		return _('standing by: a lower tier is up');
+		return (m.track && m.track.state == 'dead') ? _('held out: dead') : _('standing by: a lower tier is up');
 	return m.in_kernel ? _('in the route') : _('missing from the route');
 }
 
