@@ -63,14 +63,16 @@ struct Session {
 
 impl Session {
     fn new(kit: PathBuf) -> Session {
-        Session::with(kit, None, false)
+        Session::with(kit, None, None)
     }
 
     /// `lang`: LuCI set to that language (e.g. zh_cn) with our catalog for
     /// it, compiled from po/<po_dir>/ecmp.po as the package ships it.
-    /// `tracked`: each dial's far end is an "ISP" namespace answering
-    /// 192.0.2.1, but VWAN3's; ecmp-track runs, probing every second.
-    fn with(kit: PathBuf, lang: Option<(&str, &str)>, tracked: bool) -> Session {
+    /// `silent`: tracked, each dial's far end an "ISP" namespace
+    /// answering 192.0.2.1 but for the dials named; ecmp-track runs,
+    /// probing every second, until it calls one of them dead.
+    fn with(kit: PathBuf, lang: Option<(&str, &str)>, silent: Option<&[&str]>) -> Session {
+        let tracked = silent.is_some();
         let dir = TempDir::new("luci");
         // What the namespace sees: run-luci binds only the state dir and
         // the app dirs, so the stand-in, dump and setup live in state/.
@@ -173,7 +175,7 @@ impl Session {
                     p = x.peer4(),
                     l = x.local4()
                 );
-                if x.name != "VWAN3" {
+                if !silent.unwrap_or_default().contains(&x.name.as_str()) {
                     setup += &format!("{isp} ip addr add 192.0.2.1/32 dev lo\n");
                 }
             } else {
@@ -187,11 +189,11 @@ impl Session {
         setup +=
             "/usr/sbin/ecmp4 sync; echo \"sync4=$?\"\n/usr/sbin/ecmp6 sync; echo \"sync6=$?\"\n";
         if tracked {
-            // Until the tracker has called VWAN3 dead (down 2 x 1 s + 1 s).
+            // Until the tracker has called a dial dead (down 2 x 1 s + 1 s).
             setup += "/usr/sbin/ecmp-track & \n\
                 for i in $(seq 50); do\n\
                   /usr/sbin/ecmp4 status --json | grep -q '\"state\": \"dead\"' && break; sleep 0.2\n\
-                done\necho \"tracker: VWAN3 dead after $i polls\"\n";
+                done\necho \"tracker: dead after $i polls\"\n";
         }
         std::fs::write(st.join("setup.sh"), setup).unwrap();
         Session { kit, dir }
@@ -400,7 +402,7 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
 #[test]
 fn status_page_in_chinese() {
     let Some(kit) = luci_kit() else { return };
-    let s = Session::with(kit, Some(("zh_cn", "zh_Hans")), false);
+    let s = Session::with(kit, Some(("zh_cn", "zh_Hans")), None);
     let (code, out) = s.run(
         r#"echo 0 > /proc/sys/net/ipv6/fib_multipath_hash_policy
 "$SHOT" --strict admin/status/ecmp "$S/status-zh.png"; echo "shot=$?""#,
@@ -432,12 +434,12 @@ fn status_page_in_chinese() {
 #[test]
 fn status_page_shows_tracking() {
     let Some(kit) = luci_kit() else { return };
-    let s = Session::with(kit, None, true);
+    let s = Session::with(kit, None, Some(&["VWAN3"]));
     let (code, out) =
         s.run(r#""$SHOT" --strict admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("shot=0"), "{out}");
-    assert!(out.contains("tracker: VWAN3 dead"), "{out}");
+    assert!(out.contains("tracker: dead after"), "{out}");
     s.keep("tracking.png", "tracking.png");
     clean(&out, "admin/status/ecmp");
     for want in [
@@ -459,6 +461,34 @@ fn status_page_shows_tracking() {
         let r = row(alive);
         assert!(r.contains("\tin the route\talive, "), "{r}");
         assert!(r.contains(" ms, 0% loss"), "{r}");
+    }
+}
+
+/// Every dial's ISP silent: tracking calls them all dead, and all stay in
+/// the route (the targets may be what is down). The page says exactly
+/// that: in the route, dead, and the binary's warning.
+#[test]
+fn status_page_when_tracking_calls_every_dial_dead() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::with(kit, None, Some(&["VWAN1", "VWAN2", "VWAN3"]));
+    let (code, out) =
+        s.run(r#"sleep 2; "$SHOT" --strict admin/status/ecmp "$S/all-dead.png"; echo "shot=$?""#);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shot=0"), "{out}");
+    clean(&out, "admin/status/ecmp");
+    for want in [
+        "3 carrying traffic (IPv4)",
+        "tracking calls every member dead (3); all kept",
+        "VWAN1\tpppoe-VWAN1\t100.64.0.2\t1\t1\t",
+    ] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+    for dial in ["VWAN1", "VWAN2", "VWAN3"] {
+        let r = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{dial}\tpppoe-")))
+            .unwrap_or_else(|| panic!("no row {dial}:\n{out}"));
+        assert!(r.contains("\tin the route\tdead, 100% loss"), "{r}");
     }
 }
 
