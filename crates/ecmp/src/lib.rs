@@ -33,6 +33,7 @@
 //! root.
 
 pub mod app;
+pub mod arena;
 pub mod blob;
 pub mod check;
 pub mod cli;

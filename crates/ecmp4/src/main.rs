@@ -1,6 +1,10 @@
 //! ecmp4: one multipath IPv4 default route over every live WAN link.
 //! All of the work is in the `ecmp` core crate.
 
+/// A process of a few milliseconds: see `ecmp::arena` for why.
+#[global_allocator]
+static ALLOC: ecmp::arena::Arena = ecmp::arena::Arena::new();
+
 fn main() {
     std::process::exit(ecmp::app::main(ecmp::Family::V4));
 }
