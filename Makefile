@@ -63,12 +63,16 @@ bench-instructions:
 
 # Under the real netifd and ubusd (../shared/openwrt/run-router, root):
 # hook time at N = 8 and 64, programs per event, the N = 64 boot storm,
-# against BASE (default: the last landed release, stop 10's commit).
-bench-router: BASE ?= 04c4690
+# of the static x86_64 binaries the packages ship (tools/cross), against
+# BASE's (default: the last landed stop), built the same way.
+bench-router: BASE ?= 7badf96
 bench-router:
 	$(CARGO) build --release --workspace --bins
-	$(base-build)
-	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) target/release/ecmp-bench-router
+	tools/cross x86_64-unknown-linux-musl
+	rm -rf target/base-src && mkdir -p target/base-src/.cross && git archive $(BASE) | tar -x -C target/base-src && \
+		ln -s $(CURDIR)/.cross/venv target/base-src/.cross/venv && target/base-src/tools/cross x86_64-unknown-linux-musl
+	ECMP_BIN_DIR=$(CURDIR)/dist/bin/x86_64-unknown-linux-musl ECMP_BASE_DIR=$(CURDIR)/target/base-src/dist/bin/x86_64-unknown-linux-musl \
+		ECMP_BASE_SRC=$(CURDIR)/target/base-src ECMP_BASE_LABEL="$(BASE)" target/release/ecmp-bench-router
 
 bench-flows:
 	$(CARGO) build --release --workspace --bins

@@ -1,6 +1,7 @@
 //! `make bench-router`: our hooks under OpenWrt's real netifd and ubusd
-//! (the kit's run-router), this build against an earlier one (BASE, built
-//! by the Makefile) side by side in one run, each with the config its
+//! (the kit's run-router), this build against an earlier one (BASE), both
+//! the static x86_64 musl binaries the packages ship (tools/cross, run by
+//! the Makefile), side by side in one run, each with the config its
 //! package ships:
 //! - the time of one hook run (ifupdate of the last dial) at N = 8 and 64,
 //!   median of 21;
@@ -207,7 +208,7 @@ fn main() {
         ]);
         rows.push((label.clone(), dir.display().to_string()));
     }
-    println!("under the real netifd + ubusd (run-router), IPv6 on, the package's own config");
+    println!("under the real netifd + ubusd (run-router), IPv6 on, the package's own config, static x86_64 binaries");
     print!("{:<36}", "");
     for (label, _) in &rows {
         print!("{label:>16}");

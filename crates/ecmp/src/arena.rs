@@ -9,9 +9,10 @@
 //! (powers of two, 16 B to 64 KiB) and are reused. Larger blocks (the ubus
 //! dump, netlink buffers) are mapped and unmapped on their own.
 //!
-//! Not for a daemon: ecmp-track and multidial keep the system allocator.
-//! The cost is at most twice the live memory (rounding up to a power of
-//! two), which at 256 dials stays within the 4 MiB budget (`make bench`).
+//! Only the static musl builds (what the packages ship) use it; glibc's
+//! allocator keeps its pages and stays for host builds. Not for a daemon:
+//! ecmp-track and multidial keep the system allocator. The cost is at most
+//! twice the live memory (rounding up to a power of two).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
