@@ -34,6 +34,7 @@
 
 pub mod app;
 pub mod arena;
+
 pub mod blob;
 pub mod check;
 pub mod cli;
@@ -64,6 +65,12 @@ pub mod ubus;
 pub mod uci;
 pub mod ucifile;
 pub mod value;
+
+/// The unit tests run on the allocator the shipped binaries use (every
+/// test, threads and all: a stress test of it).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOC: arena::Arena = arena::Arena::new();
 
 pub use error::Error;
 
