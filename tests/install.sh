@@ -46,6 +46,8 @@ pass=0 failed=0
 ok() { pass=$((pass + 1)); echo "  ok   $*"; }
 bad() { failed=$((failed + 1)); echo "  FAIL $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# are TEST FILE...: every FILE passes `[ TEST FILE ]` (check takes one command).
+are() { local t=$1 f; shift; for f; do [ "$t" "$f" ] || return 1; done; }
 W=$(mktemp -d)
 FAKES=
 trap 'kill $FAKES 2>/dev/null; umount -R "$W"/*/proc "$W"/*/sys 2>/dev/null; rm -rf "$W"' EXIT
@@ -130,7 +132,7 @@ live() {
 	check "$mgr: install exits 0" [ $rc = 0 ]
 	[ $rc = 0 ] || echo "$out"
 	check "$mgr: postinst set the hash policy" [ "$(policy 4)$(policy 6)" = 11 ]
-	check "$mgr: ecmp-track and its init script are installed" [ -x "$r/usr/sbin/ecmp-track" ] && [ -x "$r/etc/init.d/ecmp-track" ]
+	check "$mgr: ecmp-track and its init script are installed" are -x "$r/usr/sbin/ecmp-track" "$r/etc/init.d/ecmp-track"
 	local s; s=$(state)
 	check "$mgr: postinst synced: our route over both dials" sh -c "echo '$s' | grep -q 'default nhid' && echo '$s' | grep -q 'dev pppoe-wan' && echo '$s' | grep -q 'dev pppoe-VWAN1'"
 	# The user edits the config; the upgrade keeps it.
@@ -180,33 +182,34 @@ luci() {
 	local mgr=$1 r=$W/luci-$1 add del app zh
 	echo "$mgr (LuCI packages)"
 	mkroot "$r"
+	local e files first
 	if [ "$mgr" = apk ]; then
-		cp "$APKF" "$r/pkg/a.apk"; cp "$LUCI_APK" "$r/pkg/l.apk"; cp "$LUCI_APK_ZH" "$r/pkg/z.apk"
-		fake_luci_base apk "$r/pkg/base.apk"
+		e=apk files="$APKF $LUCI_APK $LUCI_APK_ZH"
 		add="apk add --allow-untrusted --no-network --no-cache --repositories-file /dev/null"
-		chroot "$r" /bin/sh -c "$add --initdb /pkg/a.apk" >/dev/null 2>&1
-		del="apk del --no-network --repositories-file /dev/null"
-		app=/pkg/l.apk zh=/pkg/z.apk
+		first="$add --initdb" del="apk del --no-network --repositories-file /dev/null"
 	else
-		cp "$IPKF" "$r/pkg/a.ipk"; cp "$LUCI_IPK" "$r/pkg/l.ipk"; cp "$LUCI_IPK_ZH" "$r/pkg/z.ipk"
-		fake_luci_base opkg "$r/pkg/base.ipk"
-		add="opkg install"
-		chroot "$r" /bin/sh -c "$add /pkg/a.ipk" >/dev/null 2>&1
-		del="opkg remove"
-		app=/pkg/l.ipk zh=/pkg/z.ipk
+		e=ipk files="$IPKF $LUCI_IPK $LUCI_IPK_ZH"
+		add="opkg install" first="opkg install" del="opkg remove"
 	fi
+	# ecmp-hotplug, luci-app-ecmp, its catalog: a, l and z.
+	# shellcheck disable=SC2086
+	set -- $files
+	cp "$1" "$r/pkg/a.$e"; cp "$2" "$r/pkg/l.$e"; cp "$3" "$r/pkg/z.$e"
+	fake_luci_base "$mgr" "$r/pkg/base.$e"
+	chroot "$r" /bin/sh -c "$first /pkg/a.$e" >/dev/null 2>&1
+	app=/pkg/l.$e zh=/pkg/z.$e
 	check "$mgr: ecmp-hotplug is in" [ -x "$r/usr/sbin/ecmp4" ]
 	local before; before=$(files "$r")
 	out=$(chroot "$r" /bin/sh -c "$add $app" 2>&1); rc=$?
-	check "$mgr: luci-app-ecmp without luci-base is refused" [ $rc != 0 ] && [ ! -e "$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" ]
-	chroot "$r" /bin/sh -c "$add /pkg/base.${app##*.}" >/dev/null 2>&1
+	check "$mgr: luci-app-ecmp without luci-base is refused" sh -c "[ $rc != 0 ] && [ ! -e '$r/usr/share/rpcd/acl.d/luci-app-ecmp.json' ]"
+	chroot "$r" /bin/sh -c "$add /pkg/base.$e" >/dev/null 2>&1
 	touch "$r/tmp/luci-indexcache.abc"
 	out=$(chroot "$r" /bin/sh -c "$add $app $zh" 2>&1); rc=$?
 	check "$mgr: luci-app-ecmp and luci-i18n-ecmp-zh-cn install with it" [ $rc = 0 ]
 	[ $rc = 0 ] || echo "$out"
-	check "$mgr: the views, menu, ACL and catalog are in place" [ -f "$r/www/luci-static/resources/view/ecmp/status.js" ] && \
-		[ -f "$r/www/luci-static/resources/view/ecmp/config.js" ] && [ -f "$r/usr/share/luci/menu.d/luci-app-ecmp.json" ] && \
-		[ -f "$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" ] && [ -f "$r/usr/lib/lua/luci/i18n/ecmp.zh-cn.lmo" ]
+	check "$mgr: the views, menu, ACL and catalog are in place" are -f "$r/www/luci-static/resources/view/ecmp/status.js" \
+		"$r/www/luci-static/resources/view/ecmp/config.js" "$r/usr/share/luci/menu.d/luci-app-ecmp.json" \
+		"$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" "$r/usr/lib/lua/luci/i18n/ecmp.zh-cn.lmo"
 	check "$mgr: the postinst cleared LuCI's menu cache" [ ! -e "$r/tmp/luci-indexcache.abc" ]
 	out=$(chroot "$r" /bin/sh -c "$del luci-i18n-ecmp-zh-cn luci-app-ecmp luci-base" 2>&1); rc=$?
 	check "$mgr: removing them exits 0" [ $rc = 0 ]
@@ -237,7 +240,7 @@ offline() {
 			--force-postinstall --add-dest root:/ --add-arch all:100 --add-arch x86_64:200 install "$IPKF" >/dev/null 2>&1
 	fi
 	check "$mgr: offline install exits 0" [ $? = 0 ]
-	check "$mgr: the root holds the package" [ -x "$r/usr/sbin/ecmp4" ] && [ -f "$r/etc/config/ecmp" ]
+	check "$mgr: the root holds the package" sh -c "[ -x '$r/usr/sbin/ecmp4' ] && [ -f '$r/etc/config/ecmp' ]"
 	local after; after="$(ip route show table all; ip nexthop show 2>/dev/null; policy 4; policy 6)"
 	check "$mgr: the host's routes, objects and sysctls are untouched" [ "$before" = "$after" ]
 	[ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after")

@@ -233,12 +233,24 @@ impl Session {
     }
 
     /// Keep a screenshot as a test artefact: target/luci-shots/NAME.
-    fn keep(&self, shot: &str, name: &str) {
+    fn keep(&self, name: &str) {
         let to = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/luci-shots");
         std::fs::create_dir_all(&to).unwrap();
-        let png = std::fs::read(self.path(shot)).unwrap_or_default();
-        assert!(png.starts_with(b"\x89PNG"), "{shot} is not a PNG");
+        let png = std::fs::read(self.path(name)).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
         std::fs::write(to.join(name), png).unwrap();
+    }
+
+    /// `script` with its one luci-shot of `page` into $S/`png` (echoing
+    /// "shot=$?"): it ran, the page rendered with no console error, the
+    /// PNG is kept. Returns the output.
+    fn shoot(&self, script: &str, page: &str, png: &str) -> String {
+        let (code, out) = self.run(script);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("shot=0"), "{out}");
+        self.keep(png);
+        clean(&out, page);
+        out
     }
 }
 
@@ -356,8 +368,8 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
     for want in ["sync4=0", "sync6=0", "shot1=0", "deleted", "shot2=0"] {
         assert!(out.contains(want), "no {want}:\n{out}");
     }
-    s.keep("status.png", "status.png");
-    s.keep("sync.png", "sync.png");
+    s.keep("status.png");
+    s.keep("sync.png");
     let first = out.split("shot1=").next().unwrap();
     clean(first, "admin/status/ecmp");
     for want in [
@@ -403,14 +415,12 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 60)"
 fn status_page_in_chinese() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::with(kit, Some(("zh_cn", "zh_Hans")), None);
-    let (code, out) = s.run(
+    let out = s.shoot(
         r#"echo 0 > /proc/sys/net/ipv6/fib_multipath_hash_policy
 "$SHOT" --strict admin/status/ecmp "$S/status-zh.png"; echo "shot=$?""#,
+        "admin/status/ecmp",
+        "status-zh.png",
     );
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("shot=0"), "{out}");
-    s.keep("status-zh.png", "status-zh.png");
-    clean(&out, "admin/status/ecmp");
     for want in [
         "负载均衡",
         "3 / 4 个拨号在线",
@@ -435,13 +445,12 @@ fn status_page_in_chinese() {
 fn status_page_shows_tracking() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::with(kit, None, Some(&["VWAN3"]));
-    let (code, out) =
-        s.run(r#""$SHOT" --strict admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("shot=0"), "{out}");
+    let out = s.shoot(
+        r#""$SHOT" --strict admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#,
+        "admin/status/ecmp",
+        "tracking.png",
+    );
     assert!(out.contains("tracker: dead after"), "{out}");
-    s.keep("tracking.png", "tracking.png");
-    clean(&out, "admin/status/ecmp");
     for want in [
         "3 of 4 dials online",
         "2 carrying traffic (IPv4)",
@@ -471,11 +480,11 @@ fn status_page_shows_tracking() {
 fn status_page_when_tracking_calls_every_dial_dead() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::with(kit, None, Some(&["VWAN1", "VWAN2", "VWAN3"]));
-    let (code, out) =
-        s.run(r#"sleep 2; "$SHOT" --strict admin/status/ecmp "$S/all-dead.png"; echo "shot=$?""#);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("shot=0"), "{out}");
-    clean(&out, "admin/status/ecmp");
+    let out = s.shoot(
+        r#"sleep 2; "$SHOT" --strict admin/status/ecmp "$S/all-dead.png"; echo "shot=$?""#,
+        "admin/status/ecmp",
+        "all-dead.png",
+    );
     for want in [
         "3 carrying traffic (IPv4)",
         "tracking calls every member dead (3); all kept",
@@ -508,11 +517,7 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
 "#,
         sq(FORM)
     );
-    let (code, out) = s.run(&script);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("shot=0"), "{out}");
-    s.keep("config.png", "config.png");
-    clean(&out, "admin/network/ecmp");
+    let out = s.shoot(&script, "admin/network/ecmp", "config.png");
     for want in [
         "IPv4",
         "IPv6",

@@ -87,6 +87,15 @@ function validateTimeout(sid, v) {
 	return (ms > 0 && ms <= 60000) ? true : _('Expecting seconds from 0.001 to 60');
 }
 
+// An option of a tabbed section, with its placeholder and check.
+function field(s, tab, type, name, title, help, placeholder, validate) {
+	const o = s.taboption(tab, type, name, title, help);
+	if (placeholder != null)
+		o.placeholder = placeholder;
+	o.validate = validate;
+	return o;
+}
+
 function validateName(sid, v) {
 	return (v == null || v === '' || /^[A-Za-z0-9_.-]+$/.test(v)) ? true : _('Expecting an interface or proto name');
 }
@@ -116,52 +125,32 @@ return view.extend({
 			o.value('multipath', _('multipath'));
 			o.default = 'auto';
 
-			o = s.taboption('general', form.Value, 'metric', _('Metric'),
-				_('Metric of the default route. It must differ from every WAN interface\'s own metric.'));
-			o.placeholder = '1';
-			o.validate = inRange(0, 4294967295, _('a metric'));
-
-			o = s.taboption('general', form.Value, 'table', _('Table'),
-				_('main, default or a table number (not 0 or 255).'));
-			o.placeholder = 'main';
-			o.validate = validateTable;
-
-			o = s.taboption('general', form.DynamicList, 'proto', _('Member protocols'),
-				_('netifd protocols whose interfaces are members.'));
-			o.placeholder = proto;
-			o.validate = validateName;
-
-			o = s.taboption('general', form.DynamicList, 'exclude', _('Excluded interfaces'),
-				_('Interfaces never used.'));
-			o.validate = validateName;
-
-			o = s.taboption('resilient', form.Value, 'buckets', _('Buckets'),
-				_('Hash buckets of the resilient group (2-65535). More buckets spread more evenly.'));
-			o.placeholder = '512';
-			o.validate = inRange(2, 65535, _('a bucket count'));
-
-			o = s.taboption('resilient', form.Value, 'idle_timer', _('Idle timer'),
-				_('Seconds a bucket must be idle before it may move to another link (0-604800).'));
-			o.placeholder = '300';
-			o.validate = inRange(0, 604800, _('seconds'));
-
-			o = s.taboption('resilient', form.Value, 'unbalanced_timer', _('Unbalanced timer'),
-				_('Seconds the group may stay unbalanced before busy buckets move too; 0: never (0-604800).'));
-			o.placeholder = '0';
-			o.validate = inRange(0, 604800, _('seconds'));
+			field(s, 'general', form.Value, 'metric', _('Metric'),
+				_('Metric of the default route. It must differ from every WAN interface\'s own metric.'),
+				'1', inRange(0, 4294967295, _('a metric')));
+			field(s, 'general', form.Value, 'table', _('Table'),
+				_('main, default or a table number (not 0 or 255).'), 'main', validateTable);
+			field(s, 'general', form.DynamicList, 'proto', _('Member protocols'),
+				_('netifd protocols whose interfaces are members.'), proto, validateName);
+			field(s, 'general', form.DynamicList, 'exclude', _('Excluded interfaces'),
+				_('Interfaces never used.'), null, validateName);
+			field(s, 'resilient', form.Value, 'buckets', _('Buckets'),
+				_('Hash buckets of the resilient group (2-65535). More buckets spread more evenly.'),
+				'512', inRange(2, 65535, _('a bucket count')));
+			field(s, 'resilient', form.Value, 'idle_timer', _('Idle timer'),
+				_('Seconds a bucket must be idle before it may move to another link (0-604800).'),
+				'300', inRange(0, 604800, _('seconds')));
+			field(s, 'resilient', form.Value, 'unbalanced_timer', _('Unbalanced timer'),
+				_('Seconds the group may stay unbalanced before busy buckets move too; 0: never (0-604800).'),
+				'0', inRange(0, 604800, _('seconds')));
 
 			o = s.taboption('inbound', form.Flag, 'inbound', _('Inbound connections'),
 				_('A table and \'from\' rules per member, so replies to a connection that came in on a dial leave by that dial.'));
 			o.default = '1';
 
-			o = s.taboption('inbound', form.Value, 'table_base', _('Table base'),
-				_('Member tables are base+1 to base+255.'));
-			o.placeholder = '4200';
-			o.validate = validateTableBase;
-
-			o = s.taboption('inbound', form.Value, 'rule_priority', _('Rule priority'));
-			o.placeholder = '4200';
-			o.validate = validateRulePriority;
+			field(s, 'inbound', form.Value, 'table_base', _('Table base'),
+				_('Member tables are base+1 to base+255.'), '4200', validateTableBase);
+			field(s, 'inbound', form.Value, 'rule_priority', _('Rule priority'), null, '4200', validateRulePriority);
 
 			if (sid == 'ipv4') {
 				o = s.taboption('inbound', form.Value, 'inbound_mark', _('Port forward marks'),
