@@ -345,32 +345,40 @@ pub fn modes(cfg: &Config, have_objs: bool) -> Result<&'static [Mode], Error> {
 
 /// Names in natural order: pppoe-VWAN2 before pppoe-VWAN10.
 pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
-    fn split(s: &str) -> Vec<(bool, &str)> {
-        let mut out = Vec::new();
-        let mut start = 0;
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    /// The runs of digits and of other bytes of `s`, in order (no
+    /// allocation: this runs for every comparison of a sort).
+    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
         let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
-                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
-                start = i;
-            }
-        }
-        out
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let digit = bytes.get(start)?.is_ascii_digit();
+            let end = bytes[start..]
+                .iter()
+                .position(|c| c.is_ascii_digit() != digit)
+                .map_or(bytes.len(), |p| start + p);
+            // Digits are ASCII: a run's ends are char boundaries.
+            let run = (digit, &s[start..end]);
+            start = end;
+            Some(run)
+        })
     }
-    let (x, y) = (split(a), split(b));
-    for (p, q) in x.iter().zip(&y) {
-        let o = match (p, q) {
-            ((true, m), (true, n)) => {
+    let (mut x, mut y) = (runs(a), runs(b));
+    loop {
+        let o = match (x.next(), y.next()) {
+            (Some((true, m)), Some((true, n))) => {
                 let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
                 m.len().cmp(&n.len()).then(m.cmp(n))
             }
-            ((_, m), (_, n)) => m.cmp(n),
+            (Some((_, m)), Some((_, n))) => m.cmp(n),
+            (None, Some(_)) => return Less,
+            (Some(_), None) => return Greater,
+            (None, None) => return a.cmp(b),
         };
-        if o != std::cmp::Ordering::Equal {
+        if o != Equal {
             return o;
         }
     }
-    x.len().cmp(&y.len()).then(a.cmp(b))
 }
 
 /// `default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN2,pppoe-wan`.

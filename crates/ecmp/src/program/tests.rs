@@ -577,6 +577,70 @@ fn log_line_names_every_device_in_natural_order() {
     assert_eq!(natural("x2y10", "x2y9"), std::cmp::Ordering::Greater);
 }
 
+/// The order without allocations is the order of splitting each name
+/// into runs first (the earlier implementation, kept here as the oracle),
+/// for every pair of some awkward names.
+#[test]
+fn natural_order_matches_its_oracle() {
+    fn oracle(a: &str, b: &str) -> std::cmp::Ordering {
+        fn split(s: &str) -> Vec<(bool, &str)> {
+            let (bytes, mut out, mut start) = (s.as_bytes(), Vec::new(), 0);
+            for i in 1..=bytes.len() {
+                if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                    out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                    start = i;
+                }
+            }
+            out
+        }
+        let (x, y) = (split(a), split(b));
+        for (p, q) in x.iter().zip(&y) {
+            let o = match (p, q) {
+                ((true, m), (true, n)) => {
+                    let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                    m.len().cmp(&n.len()).then(m.cmp(n))
+                }
+                ((_, m), (_, n)) => m.cmp(n),
+            };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        x.len().cmp(&y.len()).then(a.cmp(b))
+    }
+    let names = [
+        "",
+        "0",
+        "00",
+        "1",
+        "01",
+        "10",
+        "9",
+        "a",
+        "a0",
+        "a00",
+        "a1",
+        "a01",
+        "a10",
+        "a9b",
+        "a9b2",
+        "pppoe-VWAN2",
+        "pppoe-VWAN10",
+        "pppoe-wan",
+        "wan",
+        "é1",
+        "é10",
+        "1é",
+        "x2y10",
+        "x2y9",
+    ];
+    for a in names {
+        for b in names {
+            assert_eq!(natural(a, b), oracle(a, b), "{a:?} {b:?}");
+        }
+    }
+}
+
 #[test]
 fn a_table_group_ids_cannot_encode_falls_back_in_auto_only() {
     let mut cfg = Config::defaults(Family::V4);
