@@ -98,16 +98,28 @@ pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = Attr<'_>> {
     })
 }
 
-/// Check that every attribute of `b` fits (the walker stops silently).
-fn well_formed(mut b: &[u8]) -> Result<(), String> {
-    while !b.is_empty() {
-        let len = (be32(b, 0).ok_or("truncated blob attribute")? & LEN_MASK) as usize;
-        if len < 4 || len > b.len() {
-            return Err(format!("blob attribute of {len} bytes in {}", b.len()));
-        }
-        b = &b[pad4(len).min(b.len())..];
+/// The first blobmsg attribute of `b`, checked (it fits, and so does its
+/// name header): (type, name, value, the rest), or None at the end. Both
+/// readers, [`entries`] and [`check`], walk with it in one pass, so they
+/// refuse the same input with the same words.
+#[allow(clippy::type_complexity)]
+fn next_checked(b: &[u8]) -> Result<Option<(u8, &[u8], &[u8], &[u8])>, String> {
+    if b.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let id_len = be32(b, 0).ok_or("truncated blob attribute")?;
+    let len = (id_len & LEN_MASK) as usize;
+    if len < 4 || len > b.len() {
+        return Err(format!("blob attribute of {len} bytes in {}", b.len()));
+    }
+    let ty = ((id_len & ID_MASK) >> 24) as u8;
+    if id_len & EXTENDED == 0 {
+        return Err(format!(
+            "blobmsg attribute of type {ty} without a name header"
+        ));
+    }
+    let (_, name, data) = name_and_value(ty, &b[4..len])?;
+    Ok(Some((ty, name, data, &b[pad4(len).min(b.len())..])))
 }
 
 fn put(out: &mut Vec<u8>, id: u8, extended: bool, payload: &[u8]) {
@@ -228,11 +240,11 @@ fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value<'_>, String> {
     if depth > MAX_DEPTH {
         return Err("blobmsg nested too deep".into());
     }
-    well_formed(b)?;
     let mut kv: Vec<(Cow<str>, Value)> = Vec::new();
     let mut list = Vec::new();
-    for m in members(b) {
-        let (ty, name, data) = m?;
+    let mut b = b;
+    while let Some((ty, name, data, rest)) = next_checked(b)? {
+        b = rest;
         let v = match ty {
             BLOBMSG_TABLE => entries(data, true, depth + 1)?,
             BLOBMSG_ARRAY => entries(data, false, depth + 1)?,
@@ -257,8 +269,7 @@ fn check(mut b: &[u8], depth: usize) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err("blobmsg nested too deep".into());
     }
-    well_formed(b)?;
-    while let Some((ty, data, rest)) = next_member(b)? {
+    while let Some((ty, _, data, rest)) = next_checked(b)? {
         match ty {
             BLOBMSG_TABLE | BLOBMSG_ARRAY => check(data, depth + 1)?,
             // Only integers can be refused (strings are read lossily).
@@ -270,24 +281,6 @@ fn check(mut b: &[u8], depth: usize) -> Result<(), String> {
         b = rest;
     }
     Ok(())
-}
-
-/// The first blobmsg attribute of a well-formed `b`: (type, value, the
-/// rest), or None at the end; what [`members`] yields, as a loop.
-#[allow(clippy::type_complexity)]
-fn next_member(b: &[u8]) -> Result<Option<(u8, &[u8], &[u8])>, String> {
-    let Some((ext, ty, p)) = attrs(b).next() else {
-        return Ok(None);
-    };
-    let len = (be32(b, 0).unwrap_or(0) & LEN_MASK) as usize;
-    let rest = &b[pad4(len).min(b.len())..];
-    if !ext {
-        return Err(format!(
-            "blobmsg attribute of type {ty} without a name header"
-        ));
-    }
-    let (_, _, data) = name_and_value(ty, p)?;
-    Ok(Some((ty, data, rest)))
 }
 
 /// A blobmsg value read in place: what [`table`] would decode, without
