@@ -98,25 +98,55 @@ pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = Attr<'_>> {
     })
 }
 
+/// Why a blob is refused: small on the hot path (a `String` in every
+/// `Result` of the walk cost more than the walk), worded only when it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bad {
+    Truncated,
+    /// An attribute's length, and the room left for it.
+    Length(usize, usize),
+    /// A plain attribute of this type where blobmsg is expected.
+    Unnamed(u8),
+    ShortHeader,
+    /// A name of this length that does not fit.
+    Name(usize),
+    /// An integer of this many bytes.
+    Int(usize),
+    Deep,
+}
+
+impl Bad {
+    fn text(self) -> String {
+        match self {
+            Bad::Truncated => "truncated blob attribute".into(),
+            Bad::Length(len, room) => format!("blob attribute of {len} bytes in {room}"),
+            Bad::Unnamed(ty) => format!("blobmsg attribute of type {ty} without a name header"),
+            Bad::ShortHeader => "short blobmsg header".into(),
+            Bad::Name(n) => format!("blobmsg name of {n} bytes does not fit"),
+            Bad::Int(n) => format!("blobmsg integer of {n} bytes"),
+            Bad::Deep => "blobmsg nested too deep".into(),
+        }
+    }
+}
+
 /// The first blobmsg attribute of `b`, checked (it fits, and so does its
 /// name header): (type, name, value, the rest), or None at the end. Both
 /// readers, [`entries`] and [`check`], walk with it in one pass, so they
 /// refuse the same input with the same words.
 #[allow(clippy::type_complexity)]
-fn next_checked(b: &[u8]) -> Result<Option<(u8, &[u8], &[u8], &[u8])>, String> {
+#[inline(always)]
+fn next_checked(b: &[u8]) -> Result<Option<(u8, &[u8], &[u8], &[u8])>, Bad> {
     if b.is_empty() {
         return Ok(None);
     }
-    let id_len = be32(b, 0).ok_or("truncated blob attribute")?;
+    let id_len = be32(b, 0).ok_or(Bad::Truncated)?;
     let len = (id_len & LEN_MASK) as usize;
     if len < 4 || len > b.len() {
-        return Err(format!("blob attribute of {len} bytes in {}", b.len()));
+        return Err(Bad::Length(len, b.len()));
     }
     let ty = ((id_len & ID_MASK) >> 24) as u8;
     if id_len & EXTENDED == 0 {
-        return Err(format!(
-            "blobmsg attribute of type {ty} without a name header"
-        ));
+        return Err(Bad::Unnamed(ty));
     }
     let (_, name, data) = name_and_value(ty, &b[4..len])?;
     Ok(Some((ty, name, data, &b[pad4(len).min(b.len())..])))
@@ -185,70 +215,69 @@ pub fn table(b: &[u8]) -> Result<Value<'_>, String> {
 /// One blobmsg attribute's (type, name, value bytes).
 type Member<'a> = (u8, &'a [u8], &'a [u8]);
 
-/// The blobmsg attributes of `b` (a checked table's or array's content).
-fn members(b: &[u8]) -> impl Iterator<Item = Result<Member<'_>, String>> {
-    attrs(b).map(|(ext, ty, p)| {
-        if !ext {
-            return Err(format!(
-                "blobmsg attribute of type {ty} without a name header"
-            ));
-        }
-        name_and_value(ty, p)
-    })
-}
-
 /// struct blobmsg_hdr: be16 name length, the name, NUL, padding; then the
 /// value.
-fn name_and_value(ty: u8, p: &[u8]) -> Result<Member<'_>, String> {
-    let nlen = usize::from(u16::from_be_bytes([
-        *p.first().ok_or("short blobmsg header")?,
-        *p.get(1).ok_or("short blobmsg header")?,
-    ]));
+#[inline(always)]
+fn name_and_value(ty: u8, p: &[u8]) -> Result<Member<'_>, Bad> {
+    let [a, b, ..] = *p else {
+        return Err(Bad::ShortHeader);
+    };
+    let nlen = usize::from(u16::from_be_bytes([a, b]));
     let start = pad4(2 + nlen + 1);
     match (p.get(2..2 + nlen), p.get(start..)) {
         (Some(n), Some(d)) if p.get(2 + nlen) == Some(&0) => Ok((ty, n, d)),
-        _ => Err(format!("blobmsg name of {nlen} bytes does not fit")),
+        _ => Err(Bad::Name(nlen)),
     }
 }
 
+/// A blobmsg integer (INT64/32/16) or boolean (INT8, as netifd sends its
+/// booleans), or why it is refused (too short); None: not one of those.
+#[inline]
+fn integer(ty: u8, data: &[u8]) -> Option<Result<i64, Bad>> {
+    let short = Err(Bad::Int(data.len()));
+    Some(match (ty, data) {
+        (BLOBMSG_INT64, [a, b, c, d, e, f, g, h, ..]) => {
+            Ok(i64::from_be_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))
+        }
+        (BLOBMSG_INT32, [a, b, c, d, ..]) => Ok(i64::from(i32::from_be_bytes([*a, *b, *c, *d]))),
+        (BLOBMSG_INT16, [a, b, ..]) => Ok(i64::from(i16::from_be_bytes([*a, *b]))),
+        (BLOBMSG_INT8, [a, ..]) => Ok(i64::from(*a)),
+        (BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8, _) => short,
+        _ => return None,
+    })
+}
+
+/// A blobmsg string: up to its NUL, lossy where it is not UTF-8.
+fn text(data: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(data.split(|c| *c == 0).next().unwrap_or(data))
+}
+
 /// A scalar blobmsg value (containers are read by the caller).
-fn scalar(ty: u8, data: &[u8]) -> Result<Value<'_>, String> {
+fn scalar(ty: u8, data: &[u8]) -> Result<Value<'_>, Bad> {
     Ok(match ty {
         BLOBMSG_UNSPEC => Value::Null,
-        BLOBMSG_STRING => Value::Str(String::from_utf8_lossy(
-            data.split(|c| *c == 0).next().unwrap_or(data),
-        )),
-        BLOBMSG_INT64 if data.len() >= 8 => {
-            Value::Int(i64::from_be_bytes(data[..8].try_into().unwrap_or([0; 8])))
-        }
-        BLOBMSG_INT32 if data.len() >= 4 => {
-            Value::Int(i64::from(be32(data, 0).unwrap_or(0) as i32))
-        }
-        BLOBMSG_INT16 if data.len() >= 2 => {
-            Value::Int(i64::from(i16::from_be_bytes([data[0], data[1]])))
-        }
-        // netifd's booleans are blobmsg's BOOL, an INT8.
-        BLOBMSG_INT8 if !data.is_empty() => Value::Bool(data[0] != 0),
-        BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
-            return Err(format!("blobmsg integer of {} bytes", data.len()))
-        }
-        _ => Value::Other,
+        BLOBMSG_STRING => Value::Str(text(data)),
+        BLOBMSG_INT8 => Value::Bool(integer(ty, data).unwrap_or(Ok(0))? != 0),
+        _ => match integer(ty, data) {
+            Some(i) => Value::Int(i?),
+            None => Value::Other,
+        },
     })
 }
 
 fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value<'_>, String> {
     if depth > MAX_DEPTH {
-        return Err("blobmsg nested too deep".into());
+        return Err(Bad::Deep.text());
     }
     let mut kv: Vec<(Cow<str>, Value)> = Vec::new();
     let mut list = Vec::new();
     let mut b = b;
-    while let Some((ty, name, data, rest)) = next_checked(b)? {
+    while let Some((ty, name, data, rest)) = next_checked(b).map_err(Bad::text)? {
         b = rest;
         let v = match ty {
             BLOBMSG_TABLE => entries(data, true, depth + 1)?,
             BLOBMSG_ARRAY => entries(data, false, depth + 1)?,
-            _ => scalar(ty, data)?,
+            _ => scalar(ty, data).map_err(Bad::text)?,
         };
         if named {
             kv.push((String::from_utf8_lossy(name), v));
@@ -265,18 +294,19 @@ fn entries(b: &[u8], named: bool, depth: usize) -> Result<Value<'_>, String> {
 
 /// What [`entries`] checks, without building anything: one pass, the
 /// same errors.
-fn check(mut b: &[u8], depth: usize) -> Result<(), String> {
+fn check(mut b: &[u8], depth: usize) -> Result<(), Bad> {
     if depth > MAX_DEPTH {
-        return Err("blobmsg nested too deep".into());
+        return Err(Bad::Deep);
     }
     while let Some((ty, _, data, rest)) = next_checked(b)? {
         match ty {
             BLOBMSG_TABLE | BLOBMSG_ARRAY => check(data, depth + 1)?,
             // Only integers can be refused (strings are read lossily).
-            BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16 | BLOBMSG_INT8 => {
-                scalar(ty, data)?;
+            _ => {
+                if let Some(Err(e)) = integer(ty, data) {
+                    return Err(e);
+                }
             }
-            _ => {}
         }
         b = rest;
     }
@@ -295,7 +325,7 @@ pub struct Node<'a> {
 
 /// A blobmsg table's content, checked as [`table`] checks it.
 pub fn read(b: &[u8]) -> Result<Node<'_>, String> {
-    check(b, 0)?;
+    check(b, 0).map_err(Bad::text)?;
     Ok(Node {
         ty: BLOBMSG_TABLE,
         data: b,
@@ -303,14 +333,14 @@ pub fn read(b: &[u8]) -> Result<Node<'_>, String> {
 }
 
 impl<'a> Node<'a> {
-    fn scalar(self) -> Value<'a> {
-        scalar(self.ty, self.data).unwrap_or(Value::Other)
-    }
-
+    /// The members of a checked table or array (the walk cannot fail).
     fn children(self) -> impl Iterator<Item = (&'a [u8], Node<'a>)> {
-        members(self.data)
-            .map_while(Result::ok)
-            .map(|(ty, name, data)| (name, Node { ty, data }))
+        let mut b = self.data;
+        std::iter::from_fn(move || {
+            let (ty, name, data, rest) = next_checked(b).ok()??;
+            b = rest;
+            Some((name, Node { ty, data }))
+        })
     }
 }
 
@@ -337,6 +367,32 @@ impl<'a> Tree<'a> for Node<'a> {
         }
         None
     }
+    fn fields<const N: usize>(self, keys: &[&str; N]) -> [Option<Self>; N] {
+        let mut out = [None; N];
+        if self.ty != BLOBMSG_TABLE {
+            return out;
+        }
+        let mut left = N;
+        for (name, node) in self.children() {
+            // Length and first byte before the bytes: most members are
+            // not wanted.
+            let wanted = |k: &&str| {
+                k.len() == name.len()
+                    && k.as_bytes().first() == name.first()
+                    && k.as_bytes() == name
+            };
+            if let Some(i) = keys.iter().position(wanted) {
+                if out[i].is_none() {
+                    out[i] = Some(node);
+                    left -= 1;
+                    if left == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
     fn is_object(self) -> bool {
         self.ty == BLOBMSG_TABLE
     }
@@ -344,23 +400,18 @@ impl<'a> Tree<'a> for Node<'a> {
         self.ty == BLOBMSG_UNSPEC
     }
     fn str(self) -> Option<Cow<'a, str>> {
-        match self.scalar() {
-            Value::Str(s) if self.ty == BLOBMSG_STRING => Some(s),
-            _ => None,
-        }
+        (self.ty == BLOBMSG_STRING).then(|| text(self.data))
     }
     fn bool(self) -> Option<bool> {
-        match self.scalar() {
-            Value::Bool(b) if self.ty == BLOBMSG_INT8 => Some(b),
+        match self.ty {
+            BLOBMSG_INT8 => integer(self.ty, self.data)?.ok().map(|i| i != 0),
             _ => None,
         }
     }
     fn int(self) -> Option<i64> {
-        match self.scalar() {
-            Value::Int(i) if matches!(self.ty, BLOBMSG_INT64 | BLOBMSG_INT32 | BLOBMSG_INT16) => {
-                Some(i)
-            }
-            _ => None,
+        match self.ty {
+            BLOBMSG_INT8 => None,
+            _ => integer(self.ty, self.data)?.ok(),
         }
     }
     fn items(self) -> Option<impl Iterator<Item = Self>> {
@@ -370,7 +421,7 @@ impl<'a> Tree<'a> for Node<'a> {
         match self.ty {
             BLOBMSG_TABLE => "an object".into(),
             BLOBMSG_ARRAY => "an array".into(),
-            _ => self.scalar().kind(),
+            _ => scalar(self.ty, self.data).unwrap_or(Value::Other).kind(),
         }
     }
 }

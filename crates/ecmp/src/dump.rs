@@ -103,9 +103,11 @@ impl std::fmt::Display for At<'_> {
     }
 }
 
-/// Reading one object's fields, each error naming where it is.
-struct Fields<'p, T> {
-    v: T,
+/// Reading one object's fields, each error naming where it is: the
+/// members named `keys`, found in one pass ([`Tree::fields`]).
+struct Fields<'p, T, const N: usize> {
+    keys: &'static [&'static str; N],
+    got: [Option<T>; N],
     at: At<'p>,
 }
 
@@ -116,17 +118,25 @@ fn bad<'a>(at: &At, v: impl Tree<'a>, want: &str) -> Error {
     ))
 }
 
-impl<'a, 'p, T: Tree<'a>> Fields<'p, T> {
-    fn of(v: T, at: At<'p>) -> Result<Fields<'p, T>, Error> {
+impl<'a, 'p, T: Tree<'a>, const N: usize> Fields<'p, T, N> {
+    fn of(v: T, at: At<'p>, keys: &'static [&'static str; N]) -> Result<Self, Error> {
         match v.is_object() {
-            true => Ok(Fields { v, at }),
+            true => Ok(Fields {
+                keys,
+                got: v.fields(keys),
+                at,
+            }),
             false => Err(bad(&at, v, "an object")),
         }
     }
 
-    /// A present, non-null field.
+    /// A present, non-null field (`k` one of the keys).
     fn get(&self, k: &str) -> Option<T> {
-        self.v.get(k).filter(|x| !x.is_null())
+        // The same literal as a rule: its address, before its bytes.
+        let same = |x: &&str| std::ptr::eq(*x, k) || *x == k;
+        let i = self.keys.iter().position(same);
+        debug_assert!(i.is_some(), "{k} is not among the keys read");
+        self.got[i?].filter(|x| !x.is_null())
     }
 
     fn path<'q>(&'q self, k: &'q str) -> At<'q> {
@@ -150,14 +160,14 @@ impl<'a, 'p, T: Tree<'a>> Fields<'p, T> {
         }
     }
 
-    fn int<N: TryFrom<i64>>(&self, k: &str, what: &str) -> Result<Option<N>, Error> {
+    fn int<I: TryFrom<i64>>(&self, k: &str, what: &str) -> Result<Option<I>, Error> {
         let Some(v) = self.get(k) else {
             return Ok(None);
         };
         let Some(i) = v.int() else {
             return Err(bad(&self.path(k), v, what));
         };
-        N::try_from(i).map(Some).map_err(|_| {
+        I::try_from(i).map(Some).map_err(|_| {
             Error::Input(format!(
                 "dump is not netifd's: {}: invalid value: {i}, expected {what}",
                 self.path(k)
@@ -181,7 +191,7 @@ impl<'a, 'p, T: Tree<'a>> Fields<'p, T> {
 }
 
 fn address<'a>(v: impl Tree<'a>, at: At) -> Result<Address, Error> {
-    let f = Fields::of(v, at)?;
+    let f = Fields::of(v, at, &["address", "mask", "ptpaddress"])?;
     Ok(Address {
         address: f.string("address")?.unwrap_or_default(),
         mask: f.int("mask", "u32")?,
@@ -190,7 +200,10 @@ fn address<'a>(v: impl Tree<'a>, at: At) -> Result<Address, Error> {
 }
 
 fn route<'a>(v: impl Tree<'a>, at: At) -> Result<RouteEntry, Error> {
-    let f = Fields::of(v, at)?;
+    const KEYS: [&str; 7] = [
+        "target", "mask", "nexthop", "source", "metric", "valid", "table",
+    ];
+    let f = Fields::of(v, at, &KEYS)?;
     Ok(RouteEntry {
         target: f.string("target")?.unwrap_or_default(),
         mask: f.int("mask", "u32")?.unwrap_or(0),
@@ -203,11 +216,25 @@ fn route<'a>(v: impl Tree<'a>, at: At) -> Result<RouteEntry, Error> {
 }
 
 fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface, Error> {
-    let f = Fields::of(v, at)?;
+    const KEYS: [&str; 12] = [
+        "interface",
+        "up",
+        "proto",
+        "device",
+        "l3_device",
+        "metric",
+        "uptime",
+        "ipv4-address",
+        "ipv6-address",
+        "ipv6-prefix",
+        "route",
+        "inactive",
+    ];
+    let f = Fields::of(v, at, &KEYS)?;
     let inactive = match f.get("inactive") {
         None => Inactive::default(),
         Some(x) => Inactive {
-            route: Fields::of(x, f.path("inactive"))?.list("route", route)?,
+            route: Fields::of(x, f.path("inactive"), &["route"])?.list("route", route)?,
         },
     };
     Ok(Interface {
@@ -240,7 +267,7 @@ impl Dump {
                 "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
             ));
         }
-        let f = Fields::of(v, At::Root)?;
+        let f = Fields::of(v, At::Root, &["interface"])?;
         if f.get("interface").is_none() {
             return Err(Error::Input(
                 "dump is not netifd's: missing field `interface`".into(),
