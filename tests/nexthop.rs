@@ -355,3 +355,39 @@ fn dry_run_prints_nexthop_commands_that_ip_accepts() {
         assert_eq!(state(false), "resilient: pppoe-VWAN1,pppoe-wan");
     });
 }
+
+/// An event asks for its members' links one by one (ioctls), not by a
+/// dump: both must give the same index, name and carrier, for links up,
+/// down, without carrier, missing, asked twice, or by index.
+#[test]
+fn links_asked_one_by_one_are_the_links_of_a_dump() {
+    use ecmp::kernel::Kernel;
+    in_netns(|| {
+        ip_line("link add a0 type veth peer name a1");
+        ip_line("link add b0 type veth peer name b1");
+        ip_line("link add c0 type veth peer name c1");
+        for l in ["a0", "a1", "b0", "c1"] {
+            ip_line(&format!("link set {l} up"));
+        }
+        // a0: carrier; b0: up, its peer down (no carrier); c0: down.
+        let mut nl = ecmp::rtnetlink::Netlink::open().expect("rtnetlink");
+        let dump = nl.links().unwrap();
+        let find = |n: &str| dump.iter().find(|l| l.name == n).unwrap().clone();
+        let (a0, b0, c0, lo) = (find("a0"), find("b0"), find("c0"), find("lo"));
+        assert!(a0.carrier && !b0.carrier && !c0.carrier, "{dump:?}");
+        let names = [
+            "a0",
+            "b0",
+            "c0",
+            "a0",
+            "missing",
+            "",
+            "a-name-too-long-for-the-kernel",
+        ];
+        let got = nl.links_of(&names, &[lo.index, a0.index, 9999]).unwrap();
+        assert_eq!(got, vec![a0.clone(), b0, c0, lo], "{got:?}");
+        // The change a retry looks for: a link that went.
+        ip_line("link del a0");
+        assert_eq!(nl.links_of(&["a0"], &[a0.index]).unwrap(), vec![]);
+    });
+}

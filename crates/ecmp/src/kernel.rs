@@ -98,6 +98,18 @@ impl std::fmt::Display for KernelError {
 /// What the core needs from the kernel.
 pub trait Kernel {
     fn links(&mut self) -> Result<Vec<Link>, Error>;
+    /// The links named `names` and those of ifindex `indexes`, each once,
+    /// as far as they exist: what an event needs. A dump makes the kernel
+    /// fill every link's attributes and counters, and with 64 dials there
+    /// are three links for each member; the real kernel asks for these
+    /// alone (`ifreq`), the others filter their dump.
+    fn links_of(&mut self, names: &[&str], indexes: &[u32]) -> Result<Vec<Link>, Error> {
+        Ok(self
+            .links()?
+            .into_iter()
+            .filter(|l| names.contains(&l.name.as_str()) || indexes.contains(&l.index))
+            .collect())
+    }
     /// Default routes (dst /0) of `family` in `table`. Nexthops carry
     /// their ifindex; [`State::read`] names them from the links it read.
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error>;
@@ -127,9 +139,11 @@ pub trait Kernel {
     fn del_rule(&mut self, rule: &Rule) -> Result<(), KernelError>;
 }
 
-/// What the kernel holds, read once per attempt: one link dump, one route
+/// What the kernel holds, read once per attempt: the links, one route
 /// dump, one nexthop dump.
 pub struct State {
+    /// Every link ([`State::read`]), or the members' and those the
+    /// routes use ([`State::read_for`]), by index.
     pub links: Vec<Link>,
     pub routes: Vec<Route>,
     /// None: no nexthop objects in this kernel.
@@ -137,9 +151,45 @@ pub struct State {
 }
 
 impl State {
+    /// With every link (status, check, a dry run).
     pub fn read(k: &mut dyn Kernel, family: Family, table: u32) -> Result<State, Error> {
-        let links = k.links()?;
+        State::read_links(k, family, table, None)
+    }
+
+    /// With the links of `devs` (an event's members) and those its routes
+    /// name: the event's path.
+    pub fn read_for(
+        k: &mut dyn Kernel,
+        family: Family,
+        table: u32,
+        devs: &[&str],
+    ) -> Result<State, Error> {
+        State::read_links(k, family, table, Some(devs))
+    }
+
+    fn read_links(
+        k: &mut dyn Kernel,
+        family: Family,
+        table: u32,
+        devs: Option<&[&str]>,
+    ) -> Result<State, Error> {
         let mut routes = route::merge_siblings(k.default_routes(family, table)?);
+        let objs = k.nexthops()?;
+        let mut links = match devs {
+            None => k.links()?,
+            Some(devs) => {
+                let mut unnamed: Vec<u32> = routes
+                    .iter()
+                    .flat_map(|r| &r.nexthops)
+                    .filter(|n| n.dev.is_empty())
+                    .map(|n| n.ifindex)
+                    .collect();
+                unnamed.sort_unstable();
+                unnamed.dedup();
+                k.links_of(devs, &unnamed)?
+            }
+        };
+        links.sort_by_key(|l| l.index);
         for n in routes.iter_mut().flat_map(|r| r.nexthops.iter_mut()) {
             if n.dev.is_empty() {
                 n.dev = Link::name_of(&links, n.ifindex);
@@ -148,7 +198,17 @@ impl State {
         Ok(State {
             links,
             routes,
-            objs: k.nexthops()?,
+            objs,
+        })
+    }
+
+    /// The links again, as this state read them: whether one of them
+    /// changed (went, or lost its carrier) since.
+    pub fn links_changed(&self, k: &mut dyn Kernel) -> bool {
+        let names: Vec<&str> = self.links.iter().map(|l| l.name.as_str()).collect();
+        k.links_of(&names, &[]).is_ok_and(|mut l| {
+            l.sort_by_key(|l| l.index);
+            l != self.links
         })
     }
 }

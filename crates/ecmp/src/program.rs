@@ -241,7 +241,7 @@ pub fn group(
             undo(k, &created, None);
             // A member object the kernel flushed under us (its device
             // went) makes the group invalid: read again and retry.
-            if e.errno() == EINVAL && k.links().is_ok_and(|l| l != st.links) {
+            if e.errno() == EINVAL && st.links_changed(k) {
                 return Err(Fail::Vanished(format!("write group {}: {e}", group.id)));
             }
             return Err(refusal_or(mode, "write group", group.id, e));
@@ -451,7 +451,8 @@ pub fn apply(
     event: &Event,
 ) -> Result<Outcome, Error> {
     let label = event.label();
-    let mut st = State::read(k, family, cfg.table)?;
+    let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
+    let mut st = State::read_for(k, family, cfg.table, &devs)?;
     let modes = modes(cfg, st.objs.is_some())?;
     let mut out = Outcome {
         warnings: shadow_warnings(cfg, &st.routes),
@@ -479,7 +480,7 @@ pub fn apply(
             // exited): read the kernel again and try once more.
             Err(Fail::Vanished(_)) if !retried => {
                 retried = true;
-                st = State::read(k, family, cfg.table)?;
+                st = State::read_for(k, family, cfg.table, &devs)?;
             }
             Err(Fail::Refused(e)) if i + 1 < modes.len() => {
                 refused.push(e);

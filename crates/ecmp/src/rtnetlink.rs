@@ -2,6 +2,7 @@
 //! read. The only file that speaks to the kernel; the messages themselves
 //! are built and read by the pure codec in `netlink.rs`.
 
+use crate::ifreq;
 use crate::inbound::Rule;
 use crate::kernel::{Kernel, KernelError, Link, ENOENT, EOPNOTSUPP, EPERM};
 use crate::netlink::{self as nl, RouteOp, Write};
@@ -19,6 +20,13 @@ pub struct Netlink {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
+}
+
+fn undecodable(e: String) -> KernelError {
+    KernelError::Socket {
+        errno: 0,
+        text: format!("undecodable answer: {e}"),
+    }
 }
 
 fn os(what: &str) -> KernelError {
@@ -90,9 +98,49 @@ impl Netlink {
         flags: u16,
         payload: &[u8],
     ) -> Result<Vec<Vec<u8>>, KernelError> {
+        let mut out = Vec::new();
+        self.each(ty, flags, payload, &mut |p| out.push(p.to_vec()))?;
+        Ok(out)
+    }
+
+    /// Send one request and hand each message of its answer to `f`, read
+    /// in place: a dump's links were copied out one by one before, and
+    /// those copies were a third of reading them.
+    fn each(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        payload: &[u8],
+        f: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), KernelError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let msg = nl::request(ty, flags, seq, payload)?;
+        self.send(&msg)?;
+        let dump = flags & nl::NLM_F_DUMP == nl::NLM_F_DUMP;
+        loop {
+            let n = self.recv()?;
+            for m in nl::messages(&self.buf[..n]) {
+                let m = m.map_err(undecodable)?;
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    nl::NLMSG_ERROR => {
+                        // An ACK ends a write; a refusal ends anything.
+                        nl::parse_error(&m)?;
+                        if !dump {
+                            return Ok(());
+                        }
+                    }
+                    nl::NLMSG_DONE => return Ok(()),
+                    _ => f(m.payload),
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, msg: &[u8]) -> Result<(), KernelError> {
         loop {
             // SAFETY: sending our own buffer on our socket.
             let n = unsafe {
@@ -104,14 +152,16 @@ impl Netlink {
                 )
             };
             if n >= 0 {
-                break;
+                return Ok(());
             }
             if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
                 return Err(os("send"));
             }
         }
-        let dump = flags & nl::NLM_F_DUMP == nl::NLM_F_DUMP;
-        let mut out = Vec::new();
+    }
+
+    /// One datagram into `self.buf`: its length.
+    fn recv(&mut self) -> Result<usize, KernelError> {
         loop {
             // SAFETY: receiving into our own buffer of its length.
             let n = unsafe {
@@ -122,31 +172,11 @@ impl Netlink {
                     0,
                 )
             };
-            if n < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(os("recv"));
+            if n >= 0 {
+                return Ok(n as usize);
             }
-            for m in nl::messages(&self.buf[..n as usize]) {
-                let m = m.map_err(|e| KernelError::Socket {
-                    errno: 0,
-                    text: format!("undecodable answer: {e}"),
-                })?;
-                if m.seq != seq {
-                    continue;
-                }
-                match m.ty {
-                    nl::NLMSG_ERROR => {
-                        // An ACK ends a write; a refusal ends anything.
-                        nl::parse_error(&m)?;
-                        if !dump {
-                            return Ok(out);
-                        }
-                    }
-                    nl::NLMSG_DONE => return Ok(out),
-                    _ => out.push(m.payload.to_vec()),
-                }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(os("recv"));
             }
         }
     }
@@ -155,14 +185,15 @@ impl Netlink {
     /// Err: could not tell (EPERM without root).
     /// Each link's (received, sent) bytes, by name (status).
     pub fn link_bytes(&mut self) -> Result<Vec<(String, (u64, u64))>, Error> {
-        let msgs = self
-            .request(nl::RTM_GETLINK, nl::NLM_F_DUMP, &nl::link_dump())
-            .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-        Ok(msgs
-            .iter()
-            .filter_map(|p| nl::parse_link(p, true))
-            .filter_map(|l| Some((l.name, l.bytes?)))
-            .collect())
+        let mut out = Vec::new();
+        self.each(
+            nl::RTM_GETLINK,
+            nl::NLM_F_DUMP,
+            &nl::link_dump(),
+            &mut |p| out.extend(nl::parse_link(p, true).and_then(|l| Some((l.name, l.bytes?)))),
+        )
+        .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        Ok(out)
     }
 
     pub fn has_link_kind(&mut self, kind: &str) -> Result<bool, KernelError> {
@@ -182,13 +213,33 @@ impl Netlink {
 
 impl Kernel for Netlink {
     fn links(&mut self) -> Result<Vec<Link>, Error> {
-        let msgs = self
-            .request(nl::RTM_GETLINK, nl::NLM_F_DUMP, &nl::link_dump())
-            .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
-        Ok(msgs
-            .iter()
-            .filter_map(|p| nl::parse_link(p, false))
-            .collect())
+        let mut links = Vec::new();
+        self.each(
+            nl::RTM_GETLINK,
+            nl::NLM_F_DUMP,
+            &nl::link_dump(),
+            &mut |p| links.extend(nl::parse_link(p, false)),
+        )
+        .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        Ok(links)
+    }
+
+    fn links_of(&mut self, names: &[&str], indexes: &[u32]) -> Result<Vec<Link>, Error> {
+        let fd = self.fd.as_raw_fd();
+        let mut links: Vec<Link> = Vec::with_capacity(names.len() + indexes.len());
+        for n in names {
+            if let Some(l) = ifreq::by_name(fd, n).map_err(Error::Kernel)? {
+                if !links.iter().any(|x| x.index == l.index) {
+                    links.push(l);
+                }
+            }
+        }
+        for i in indexes {
+            if !links.iter().any(|x| x.index == *i) {
+                links.extend(ifreq::by_index(fd, *i).map_err(Error::Kernel)?);
+            }
+        }
+        Ok(links)
     }
 
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
