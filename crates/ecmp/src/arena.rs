@@ -146,6 +146,19 @@ unsafe impl GlobalAlloc for Arena {
         })
     }
 
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        // SAFETY: as for alloc; a big block is a fresh anonymous mapping,
+        // zero already (the 146 KB a 64-dial dump is read into is not
+        // written twice), and a block of a class is cleared here.
+        unsafe {
+            let p = self.alloc(l);
+            if !p.is_null() && Arena::class(l).is_some() {
+                ptr::write_bytes(p, 0, l.size());
+            }
+            p
+        }
+    }
+
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         let Some(c) = Arena::class(l) else {
             // SAFETY: a big block is a mapping of its own, of this length.

@@ -150,9 +150,24 @@ impl Conn {
     }
 }
 
+/// A reply's blobmsg table (UBUS_ATTR_DATA), where it arrived: in the
+/// message it came in, not copied out of it (146 KB at 64 dials).
+#[derive(Debug)]
+pub struct Data {
+    msg: Vec<u8>,
+    at: std::ops::Range<usize>,
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.msg[self.at.clone()]
+    }
+}
+
 /// `ubus call network.interface dump`, over ubusd's socket at `path`: the
 /// reply's blobmsg table, for [`blob::table`] (which borrows from it).
-pub fn dump(path: &Path, timeout: Duration) -> Result<Vec<u8>, String> {
+pub fn dump(path: &Path, timeout: Duration) -> Result<Data, String> {
     call(path, "network.interface", "dump", timeout)?
         .ok_or_else(|| "network.interface dump: no data in the answer".into())
 }
@@ -165,7 +180,7 @@ pub fn call(
     object: &str,
     method: &str,
     timeout: Duration,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Data>, String> {
     let s = UnixStream::connect(path).map_err(|e| format!("connect {}: {e}", path.display()))?;
     let mut c = Conn {
         s,
@@ -188,10 +203,14 @@ pub fn call(
         obj,
         &format!("{object} {method}"),
     )?;
-    Ok(replies
-        .iter()
-        .find_map(|p| blob::find(p, blob::ATTR_DATA))
-        .map(<[u8]>::to_vec))
+    Ok(replies.into_iter().find_map(|msg| {
+        let d = blob::find(&msg, blob::ATTR_DATA)?;
+        let start = d.as_ptr() as usize - msg.as_ptr() as usize;
+        Some(Data {
+            at: start..start + d.len(),
+            msg,
+        })
+    }))
 }
 
 /// The socket to use: `configured`, else the default, else (OpenWrt 19.07)
