@@ -110,18 +110,17 @@ fn big_len(l: Layout) -> usize {
     (l.size().max(1) + PAGE - 1) & !(PAGE - 1)
 }
 
-// SAFETY: blocks of a class are `1 << (class + MIN_SHIFT)` bytes, aligned
-// to their size up to a page (chunks are page-aligned, and a block is
-// carved at an offset that is a multiple of that alignment); a block is on
-// at most one free list, and only after its owner freed it.
-unsafe impl GlobalAlloc for Arena {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+impl Arena {
+    /// A block for `l`, and whether it was never handed out before (so
+    /// still zero): a big block is its own new mapping; a block of a
+    /// class comes from its free list, else from the chunk.
+    fn block(&self, l: Layout) -> (*mut u8, bool) {
         let Some(c) = Arena::class(l) else {
             // A mapping is page-aligned; nothing here asks for more.
             if l.align() > PAGE {
-                return ptr::null_mut();
+                return (ptr::null_mut(), false);
             }
-            return map(big_len(l));
+            return (map(big_len(l)), true);
         };
         let size = 1usize << (c as u32 + MIN_SHIFT);
         let align = size.min(PAGE);
@@ -130,33 +129,44 @@ unsafe impl GlobalAlloc for Arena {
             if !head.is_null() {
                 // SAFETY: a free block's first word is the next free one.
                 s.free[c] = unsafe { *head.cast::<*mut u8>() };
-                return head;
+                return (head, false);
             }
             let mut at = (s.next + align - 1) & !(align - 1);
             if at == 0 || at + size > s.end {
                 let chunk = map(CHUNK);
                 if chunk.is_null() {
-                    return ptr::null_mut();
+                    return (ptr::null_mut(), false);
                 }
                 at = chunk as usize;
                 s.end = at + CHUNK;
             }
             s.next = at + size;
-            at as *mut u8
+            (at as *mut u8, true)
         })
+    }
+}
+
+// SAFETY: blocks of a class are `1 << (class + MIN_SHIFT)` bytes, aligned
+// to their size up to a page (chunks are page-aligned, and a block is
+// carved at an offset that is a multiple of that alignment); a block is on
+// at most one free list, and only after its owner freed it.
+unsafe impl GlobalAlloc for Arena {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        self.block(l).0
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        // SAFETY: as for alloc; a big block is a fresh anonymous mapping,
-        // zero already (the 146 KB a 64-dial dump is read into is not
-        // written twice), and a block of a class is cleared here.
-        unsafe {
-            let p = self.alloc(l);
-            if !p.is_null() && Arena::class(l).is_some() {
-                ptr::write_bytes(p, 0, l.size());
-            }
-            p
+        // A big block is a fresh anonymous mapping and a block carved
+        // from a chunk for the first time is untouched mapping: both are
+        // zero already (the netlink and ubus buffers are not written
+        // twice, nor their pages faulted in before the kernel fills them).
+        // Only a reused block is cleared.
+        let (p, fresh) = self.block(l);
+        if !p.is_null() && !fresh {
+            // SAFETY: `p` is a block of at least `l.size()` bytes.
+            unsafe { ptr::write_bytes(p, 0, l.size()) };
         }
+        p
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -211,6 +221,25 @@ mod tests {
 
     /// Blocks are aligned, distinct, hold what is written, are reused
     /// once freed, and grow by copying what they held.
+    #[test]
+    fn zeroed_blocks_are_zero_fresh_or_reused() {
+        let a = Arena::new();
+        unsafe {
+            for size in [24usize, 4000, 65_536, 150_000] {
+                let l = Layout::from_size_align(size, 8).unwrap();
+                let p = a.alloc_zeroed(l);
+                let zero = |p: *mut u8| std::slice::from_raw_parts(p, size).iter().all(|b| *b == 0);
+                assert!(zero(p), "fresh {size}");
+                ptr::write_bytes(p, 0xa5, size);
+                a.dealloc(p, l);
+                // A class block comes back from its free list, dirty.
+                let q = a.alloc_zeroed(l);
+                assert!(zero(q), "reused {size}");
+                a.dealloc(q, l);
+            }
+        }
+    }
+
     #[test]
     fn alloc_free_reuse_and_realloc() {
         let a = Arena::new();

@@ -180,10 +180,13 @@ impl<'a, 'p, T: Tree<'a>, const N: usize> Fields<'p, T, N> {
         match self.get(k) {
             None => Ok(Vec::new()),
             Some(v) => match v.items() {
-                Some(items) => items
-                    .enumerate()
-                    .map(|(i, x)| each(x, At::Index(&at, i)))
-                    .collect(),
+                Some(items) => {
+                    let mut out = Vec::with_capacity(v.count());
+                    for (i, x) in items.enumerate() {
+                        out.push(each(x, At::Index(&at, i))?);
+                    }
+                    Ok(out)
+                }
                 None => Err(bad(&at, v, "an array")),
             },
         }

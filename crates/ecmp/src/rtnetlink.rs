@@ -90,17 +90,9 @@ impl Netlink {
         })
     }
 
-    /// Send one request and collect the payloads of its answer: every
-    /// message of a dump, or nothing for an acknowledged write.
-    fn request(
-        &mut self,
-        ty: u16,
-        flags: u16,
-        payload: &[u8],
-    ) -> Result<Vec<Vec<u8>>, KernelError> {
-        let mut out = Vec::new();
-        self.each(ty, flags, payload, &mut |p| out.push(p.to_vec()))?;
-        Ok(out)
+    /// Send one write and wait for its acknowledgement.
+    fn request(&mut self, ty: u16, flags: u16, payload: &[u8]) -> Result<(), KernelError> {
+        self.each(ty, flags, payload, &mut |_| {})
     }
 
     /// Send one request and hand each message of its answer to `f`, read
@@ -244,21 +236,28 @@ impl Kernel for Netlink {
 
     fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
         let req = nl::route_dump(family, table).map_err(|e| Error::Kernel(e.to_string()))?;
-        let msgs = match self.request(nl::RTM_GETROUTE, nl::NLM_F_DUMP, &req) {
-            Ok(m) => m,
-            // IPv4 answers ENOENT for a table that does not exist yet.
-            Err(e) if e.errno() == ENOENT => Vec::new(),
-            Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
-        };
         let mut routes = Vec::new();
-        for p in msgs {
-            match nl::parse_route(family, &p) {
+        let mut bad = None;
+        let r = self.each(
+            nl::RTM_GETROUTE,
+            nl::NLM_F_DUMP,
+            &req,
+            &mut |p| match nl::parse_route(family, p) {
                 Ok(Some(r)) if r.table == table => routes.push(r),
                 Ok(_) => {}
-                Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
-            }
+                Err(e) => drop(bad.get_or_insert(e.to_string())),
+            },
+        );
+        match r {
+            Ok(()) => {}
+            // IPv4 answers ENOENT for a table that does not exist yet.
+            Err(e) if e.errno() == ENOENT => return Ok(Vec::new()),
+            Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
         }
-        Ok(routes)
+        match bad {
+            Some(e) => Err(Error::Kernel(format!("route dump: {e}"))),
+            None => Ok(routes),
+        }
     }
 
     fn replace(&mut self, route: &Route) -> Result<(), KernelError> {
@@ -268,14 +267,12 @@ impl Kernel for Netlink {
             nl::NLM_F_ACK | nl::NLM_F_CREATE | nl::NLM_F_REPLACE,
             &msg,
         )
-        .map(drop)
     }
 
     fn delete(&mut self, route: &Route) -> Result<(), KernelError> {
         debug_assert!(route.is_ours());
         let msg = nl::route_msg(route, RouteOp::Delete)?;
         self.request(nl::RTM_DELROUTE, nl::NLM_F_ACK, &msg)
-            .map(drop)
     }
 
     fn hash_policy(&self, family: Family) -> Option<u32> {
@@ -287,10 +284,15 @@ impl Kernel for Netlink {
     }
 
     fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
-        match self.request(nl::RTM_GETNEXTHOP, nl::NLM_F_DUMP, &nl::nexthop_dump()) {
-            Ok(msgs) => Ok(Some(
-                msgs.iter().filter_map(|p| nl::parse_nexthop(p)).collect(),
-            )),
+        let mut objs = Vec::new();
+        let r = self.each(
+            nl::RTM_GETNEXTHOP,
+            nl::NLM_F_DUMP,
+            &nl::nexthop_dump(),
+            &mut |p| objs.extend(nl::parse_nexthop(p)),
+        );
+        match r {
+            Ok(()) => Ok(Some(objs)),
             Err(e) if e.errno() == EOPNOTSUPP => Ok(None),
             Err(e) => Err(Error::Kernel(format!("nexthop dump: {e}"))),
         }
@@ -307,42 +309,44 @@ impl Kernel for Netlink {
             nl::NLM_F_ACK | nl::NLM_F_CREATE | how,
             &msg,
         )
-        .map(drop)
     }
 
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
         let msg = nl::nexthop_del(id)?;
         self.request(nl::RTM_DELNEXTHOP, nl::NLM_F_ACK, &msg)
-            .map(drop)
     }
 
     fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
-        let msgs = self
-            .request(
-                nl::RTM_GETROUTE,
-                nl::NLM_F_DUMP,
-                &nl::route_dump_ours(family),
-            )
-            .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
         let mut routes = Vec::new();
-        for p in msgs {
-            match nl::parse_route(family, &p) {
+        let mut bad = None;
+        self.each(
+            nl::RTM_GETROUTE,
+            nl::NLM_F_DUMP,
+            &nl::route_dump_ours(family),
+            &mut |p| match nl::parse_route(family, p) {
                 // Without strict checking (before 4.20) the kernel sends all.
                 Ok(Some(r)) if r.is_ours() => routes.push(r),
                 Ok(_) => {}
-                Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
-            }
+                Err(e) => drop(bad.get_or_insert(e.to_string())),
+            },
+        )
+        .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
+        match bad {
+            Some(e) => Err(Error::Kernel(format!("route dump: {e}"))),
+            None => Ok(routes),
         }
-        Ok(routes)
     }
 
     fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error> {
-        match self.request(nl::RTM_GETRULE, nl::NLM_F_DUMP, &nl::rule_dump(family)) {
-            Ok(msgs) => Ok(Some(
-                msgs.iter()
-                    .filter_map(|p| nl::parse_rule(family, p))
-                    .collect(),
-            )),
+        let mut rules = Vec::new();
+        let r = self.each(
+            nl::RTM_GETRULE,
+            nl::NLM_F_DUMP,
+            &nl::rule_dump(family),
+            &mut |p| rules.extend(nl::parse_rule(family, p)),
+        );
+        match r {
+            Ok(()) => Ok(Some(rules)),
             Err(e) if e.errno() == EOPNOTSUPP || e.errno() == libc::EAFNOSUPPORT => Ok(None),
             Err(e) => Err(Error::Kernel(format!("rule dump: {e}"))),
         }
@@ -355,12 +359,11 @@ impl Kernel for Netlink {
             nl::NLM_F_ACK | nl::NLM_F_CREATE | nl::NLM_F_EXCL,
             &msg,
         )
-        .map(drop)
     }
 
     fn del_rule(&mut self, rule: &Rule) -> Result<(), KernelError> {
         debug_assert!(rule.is_ours());
         let msg = nl::rule_msg(rule)?;
-        self.request(nl::RTM_DELRULE, nl::NLM_F_ACK, &msg).map(drop)
+        self.request(nl::RTM_DELRULE, nl::NLM_F_ACK, &msg)
     }
 }

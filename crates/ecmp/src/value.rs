@@ -81,6 +81,11 @@ pub trait Tree<'a>: Copy {
     fn int(self) -> Option<i64>;
     /// An array's items.
     fn items(self) -> Option<impl Iterator<Item = Self>>;
+    /// How many items an array has (0 for anything else): what the typed
+    /// list is sized to, so it is not copied as it grows.
+    fn count(self) -> usize {
+        self.items().map_or(0, Iterator::count)
+    }
     /// What it is, for an error message ([`Value::kind`]).
     fn kind(self) -> String;
 }
