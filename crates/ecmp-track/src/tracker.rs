@@ -134,7 +134,8 @@ impl Tracker {
         if !self.track.enabled {
             return Ok(false);
         }
-        let dump = match input::dump(&cfg4, &self.s4) {
+        let raw = input::dump(&cfg4, &self.s4);
+        let dump = match raw.as_ref().map_err(Clone::clone).and_then(|r| r.parse()) {
             Ok(d) => {
                 if self.dump_failing {
                     self.log.line(Level::Info, "netifd's dump readable again");
@@ -205,7 +206,7 @@ impl Tracker {
                         link.targets = targets.clone();
                         self.links.push(Tracked {
                             link,
-                            proto: proto.clone(),
+                            proto: proto.to_string(),
                             source,
                             ident: self.next_ident,
                             ifindex,
@@ -220,7 +221,7 @@ impl Tracker {
                 };
                 let t = &mut self.links[pos];
                 t.seen = true;
-                t.proto = proto;
+                t.proto = proto.into_owned();
                 t.link.targets = targets;
             }
         }

@@ -85,7 +85,8 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
                 links: vec![],
             });
         }
-        let dump = input::dump(&cfg, s)?;
+        let raw = input::dump(&cfg, s)?;
+        let dump = raw.parse()?;
         let (sel, seen, warned) = input::members(s, &cfg, &dump, ev)?;
         if !s.dry_run {
             let mut nl = Netlink::open()?;
@@ -199,7 +200,8 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
     let run = || -> Result<status::Report, Error> {
         let family = s.family;
         let cfg = input::config(s)?;
-        let dump = input::dump(&cfg, s)?;
+        let raw = input::dump(&cfg, s)?;
+        let dump = raw.parse()?;
         let (sel, seen, track_warnings) = input::members(s, &cfg, &dump, &Event::sync())?;
         let mut nl = Netlink::open()?;
         let st = State::read(&mut nl, family, cfg.table)?;

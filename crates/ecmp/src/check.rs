@@ -292,7 +292,8 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
         Err(e) => Finding::fail(format!("{}: {e}", bin.display()), "install the package"),
     });
     if let Some(cfg) = cfg {
-        let dump = input::dump(&cfg, s);
+        let raw = input::dump(&cfg, s);
+        let dump = raw.as_ref().map_err(Clone::clone).and_then(|r| r.parse());
         match &dump {
             Ok(d) => match members::select(family, d, &cfg, &Event::sync()) {
                 Ok(sel) => f.push(Finding::ok(format!(

@@ -5,7 +5,7 @@ use std::fmt;
 /// Everything that can stop an event. Each variant maps to a documented
 /// exit status (see [`Error::exit_code`]); none of them is raised after a
 /// partial write: a failed step undoes the steps before it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Error {
     /// Command line or environment unusable (exit 2).
     Usage(String),

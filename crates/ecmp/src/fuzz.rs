@@ -26,7 +26,7 @@ fn select_all(dump: &Dump) {
             .interface
             .iter()
             .take(4)
-            .map(|i| i.interface.clone())
+            .map(|i| i.interface.to_string())
             .collect();
         for action in ["ifup", "ifdown", "ifupdate", "free"] {
             for iface in names.iter().map(String::as_str).chain([""]) {

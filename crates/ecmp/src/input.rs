@@ -58,7 +58,7 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
 
 /// The netifd dump: one call over ubusd's socket; or (debugging) a
 /// program's JSON, a file, stdin.
-pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
+pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
     let bytes = match (s.dump_file.as_deref(), &cfg.ubus) {
         (Some(p), _) if p == Path::new("-") => {
             let mut b = Vec::new();
@@ -81,12 +81,33 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Dump, Error> {
             })?,
         (None, None) => {
             let sock = ubus::socket_path(cfg.ubus_socket.as_deref());
-            let e = |e| Error::Input(format!("ubus {}: {e}", sock.display()));
-            let raw = ubus::dump(&sock, cfg.ubus_timeout).map_err(e)?;
-            return Dump::from_tree(blob::read(&raw).map_err(e)?);
+            let raw = ubus::dump(&sock, cfg.ubus_timeout)
+                .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?;
+            return Ok(Raw::Blob(raw, sock));
         }
     };
-    Dump::parse(&bytes)
+    Ok(Raw::Json(bytes))
+}
+
+/// netifd's dump as it arrived, kept while the event runs: the typed
+/// [`Dump`] borrows its strings from it.
+pub enum Raw {
+    /// ubusd's blobmsg, and the socket it came from (for errors).
+    Blob(ubus::Data, std::path::PathBuf),
+    /// JSON from a program or a file.
+    Json(Vec<u8>),
+}
+
+impl Raw {
+    pub fn parse(&self) -> Result<Dump<'_>, Error> {
+        match self {
+            Raw::Blob(data, sock) => Dump::from_tree(
+                blob::read(data)
+                    .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?,
+            ),
+            Raw::Json(b) => Dump::parse(b),
+        }
+    }
 }
 
 /// The members of `ev`: netifd's selection, less what ecmp-track calls

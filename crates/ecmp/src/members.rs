@@ -60,7 +60,7 @@ fn parse_gw(family: Family, iface: &str, text: &str) -> Result<IpAddr, Error> {
 
 /// The live default entries of `route`, else of `inactive.route` (where
 /// netifd reports them for `defaultroute 0` interfaces).
-fn defaults<'a>(family: Family, i: &'a Interface) -> Vec<&'a RouteEntry> {
+fn defaults<'a>(family: Family, i: &'a Interface) -> Vec<&'a RouteEntry<'a>> {
     let pick = |rs: &'a [RouteEntry]| -> Vec<&'a RouteEntry> {
         rs.iter()
             .filter(|r| r.is_default(family.any()) && r.is_live())
@@ -171,7 +171,7 @@ pub fn select(
             continue;
         }
         sel.members.push(Member {
-            interface: i.interface.clone(),
+            interface: i.interface.to_string(),
             device: dev.to_string(),
             gateway,
             weight: cfg.weight(&i.interface),
@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn event_interface_missing_from_the_dump_is_refused() {
-        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let text = fixture("netifd/dump-8dials-ipv6.json");
+        let d = Dump::parse(&text).unwrap();
         let cfg = Config::defaults(Family::V4);
         for a in ["ifup", "ifupdate"] {
             let e = select(Family::V4, &d, &cfg, &ev(a, "VWAN99")).unwrap_err();
@@ -268,7 +269,8 @@ mod tests {
 
     #[test]
     fn v4_from_real_dump() {
-        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let text = fixture("netifd/dump-8dials-ipv6.json");
+        let d = Dump::parse(&text).unwrap();
         let s = sel_dump(Family::V4, &d, "ifup", "VWAN3");
         assert_eq!(s.members.len(), 8);
         assert_eq!(summary(&s)[0], "VWAN1 100.64.1.1 pppoe-VWAN1 w1");
@@ -278,7 +280,8 @@ mod tests {
 
     #[test]
     fn v4_ifdown_excludes_event_interface_even_if_dump_says_up() {
-        let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
+        let text = fixture("netifd/dump-2dials-ipv6.json");
+        let d = Dump::parse(&text).unwrap();
         let cfg = Config::defaults(Family::V4);
         for a in ["ifdown", "ifup-failed", "free"] {
             let s = select(Family::V4, &d, &cfg, &ev(a, "VWAN1")).unwrap();
@@ -406,7 +409,8 @@ mod tests {
 
     #[test]
     fn v6_from_real_dump_uses_the_6_aliases() {
-        let d = Dump::parse(&fixture("netifd/dump-8dials-ipv6.json")).unwrap();
+        let text = fixture("netifd/dump-8dials-ipv6.json");
+        let d = Dump::parse(&text).unwrap();
         let s = sel_dump(Family::V6, &d, "ifup", "wan_6");
         let sm = summary(&s);
         assert_eq!(sm.len(), 8);
@@ -464,7 +468,8 @@ mod tests {
 
     #[test]
     fn v6_ifdown_removes_the_nexthop() {
-        let d = Dump::parse(&fixture("netifd/dump-2dials-ipv6.json")).unwrap();
+        let text = fixture("netifd/dump-2dials-ipv6.json");
+        let d = Dump::parse(&text).unwrap();
         let s = sel_dump(Family::V6, &d, "ifdown", "VWAN1_6");
         assert_eq!(summary(&s), ["wan_6 fe80::b:0 pppoe-wan w1"]);
     }

@@ -264,7 +264,7 @@ pub fn report(
             device: m.device.clone(),
             gateway,
             weight: m.weight,
-            proto: iface.map(|i| i.proto.clone()).unwrap_or_default(),
+            proto: iface.map(|i| i.proto.to_string()).unwrap_or_default(),
             uptime: iface.and_then(|i| i.uptime),
             in_kernel,
             tier: m.tier,
@@ -368,9 +368,11 @@ pub fn report(
             .interface
             .iter()
             .filter(|i| {
-                !i.up && cfg.protos.contains(&i.proto) && !cfg.exclude.contains(&i.interface)
+                !i.up
+                    && cfg.protos.iter().any(|p| *p == i.proto)
+                    && !cfg.exclude.iter().any(|x| *x == i.interface)
             })
-            .map(|i| i.interface.clone())
+            .map(|i| i.interface.to_string())
             .collect(),
     }
 }
@@ -419,7 +421,7 @@ pub fn tracking(
             device: m.device.clone(),
             gateway: m.gateway.map(|g| g.to_string()),
             weight: m.weight,
-            proto: iface.map(|i| i.proto.clone()).unwrap_or_default(),
+            proto: iface.map(|i| i.proto.to_string()).unwrap_or_default(),
             uptime: iface.and_then(|i| i.uptime),
             in_kernel: false,
             tier: m.tier,
@@ -754,7 +756,7 @@ mod tests {
         }
     }
 
-    fn setup() -> (Config, Dump, Selection, Vec<Link>) {
+    fn setup() -> (Config, Dump<'static>, Selection, Vec<Link>) {
         let dump = Dump::parse(
             br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe","uptime":7300},{"interface":"VWAN1","up":true,"proto":"pppoe","uptime":65},{"interface":"VWAN2","up":false,"proto":"pppoe"},{"interface":"lan","up":false,"proto":"static"}]}"#,
         )

@@ -90,7 +90,10 @@ pub trait Tree<'a>: Copy {
     fn kind(self) -> String;
 }
 
-impl<'a> Tree<'a> for &'a Value<'a> {
+/// A value's strings keep the input's lifetime `'a` (not the tree's):
+/// borrowed ones are handed on, the few a JSON escape made owned are
+/// copied.
+impl<'v, 'a> Tree<'a> for &'v Value<'a> {
     fn get(self, key: &str) -> Option<Self> {
         Value::get(self, key)
     }
@@ -102,7 +105,8 @@ impl<'a> Tree<'a> for &'a Value<'a> {
     }
     fn str(self) -> Option<Cow<'a, str>> {
         match self {
-            Value::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            Value::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s)),
+            Value::Str(Cow::Owned(s)) => Some(Cow::Owned(s.clone())),
             _ => None,
         }
     }
