@@ -367,12 +367,11 @@ impl<'a> Tree<'a> for Node<'a> {
         }
         None
     }
-    fn fields<const N: usize>(self, keys: &[&str; N]) -> [Option<Self>; N] {
-        let mut out = [None; N];
+    fn fields(self, keys: &[&str], out: &mut [Option<Self>]) {
         if self.ty != BLOBMSG_TABLE {
-            return out;
+            return;
         }
-        let mut left = N;
+        let mut left = keys.len().min(out.len());
         for (name, node) in self.children() {
             // Length and first byte before the bytes: most members are
             // not wanted.
@@ -391,7 +390,6 @@ impl<'a> Tree<'a> for Node<'a> {
                 }
             }
         }
-        out
     }
     fn is_object(self) -> bool {
         self.ty == BLOBMSG_TABLE

@@ -110,11 +110,14 @@ impl std::fmt::Display for At<'_> {
 
 /// Reading one object's fields, each error naming where it is: the
 /// members named `keys`, found in one pass ([`Tree::fields`]).
-struct Fields<'p, T, const N: usize> {
-    keys: &'static [&'static str; N],
-    got: [Option<T>; N],
+struct Fields<'p, T> {
+    keys: &'static [&'static str],
+    got: [Option<T>; MAX_KEYS],
     at: At<'p>,
 }
+
+/// The most fields read of one object (an interface's).
+const MAX_KEYS: usize = 12;
 
 fn bad<'a>(at: &At, v: impl Tree<'a>, want: &str) -> Error {
     Error::Input(format!(
@@ -123,14 +126,15 @@ fn bad<'a>(at: &At, v: impl Tree<'a>, want: &str) -> Error {
     ))
 }
 
-impl<'a, 'p, T: Tree<'a>, const N: usize> Fields<'p, T, N> {
-    fn of(v: T, at: At<'p>, keys: &'static [&'static str; N]) -> Result<Self, Error> {
+impl<'a, 'p, T: Tree<'a>> Fields<'p, T> {
+    fn of(v: T, at: At<'p>, keys: &'static [&'static str]) -> Result<Self, Error> {
+        debug_assert!(keys.len() <= MAX_KEYS);
         match v.is_object() {
-            true => Ok(Fields {
-                keys,
-                got: v.fields(keys),
-                at,
-            }),
+            true => {
+                let mut got = [None; MAX_KEYS];
+                v.fields(keys, &mut got);
+                Ok(Fields { keys, got, at })
+            }
             false => Err(bad(&at, v, "an object")),
         }
     }

@@ -67,12 +67,15 @@ impl<'a> Value<'a> {
 pub trait Tree<'a>: Copy {
     /// An object's member (the first of a repeated key).
     fn get(self, key: &str) -> Option<Self>;
-    /// The members named `keys` (the first of each), in one pass over the
+    /// The members named `keys` (the first of each) into `got`, in one
+    /// pass over the
     /// object where the form allows it: `dump` reads a dozen fields of
     /// objects with two dozen members, and a pass per field was most of
     /// reading netifd's blobmsg.
-    fn fields<const N: usize>(self, keys: &[&str; N]) -> [Option<Self>; N] {
-        std::array::from_fn(|i| self.get(keys[i]))
+    fn fields(self, keys: &[&str], got: &mut [Option<Self>]) {
+        for (k, g) in keys.iter().zip(got) {
+            *g = self.get(k);
+        }
     }
     fn is_object(self) -> bool;
     fn is_null(self) -> bool;
