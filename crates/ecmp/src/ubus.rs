@@ -127,6 +127,11 @@ impl Conn {
         what: &str,
     ) -> Result<Vec<Vec<u8>>, String> {
         self.send(req)?;
+        self.replies(seq, peer, what)
+    }
+
+    /// The DATA payloads answering (seq, peer), up to its STATUS.
+    fn replies(&mut self, seq: u16, peer: u32, what: &str) -> Result<Vec<Vec<u8>>, String> {
         let mut data = Vec::new();
         loop {
             let (ty, s, p, payload) = self.recv()?;
@@ -187,11 +192,15 @@ pub fn call(
         deadline: Instant::now() + timeout,
         timeout,
     };
+    // The LOOKUP goes out with the connection, before ubusd's HELLO is
+    // read: ubusd reads it once it has sent HELLO, and both answers come
+    // in one wakeup instead of two.
+    c.send(&blob::lookup(1, object))?;
     let (ty, _, id, _) = c.recv()?;
     if ty != blob::MSG_HELLO || id == 0 {
         return Err(format!("ubusd's first message is of type {ty}, not HELLO"));
     }
-    let found = c.call(&blob::lookup(1, object), 1, 0, &format!("lookup {object}"))?;
+    let found = c.replies(1, 0, &format!("lookup {object}"))?;
     let obj = found
         .iter()
         .filter(|p| blob::find(p, blob::ATTR_OBJPATH).map(blob::str_of) == Some(object))
