@@ -237,10 +237,13 @@ pub fn plan(
     // Members keeping their table first, so a new one never takes it.
     let mut assigned: Vec<(&Member, &Vec<(IpAddr, u8)>, u32, u32)> = Vec::new();
     let mut new = Vec::new();
+    let mut by_name: Vec<&Link> = links.iter().collect();
+    by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     for (m, srcs) in members {
-        let Some(link) = links.iter().find(|l| l.name == m.device) else {
+        let Ok(k) = by_name.binary_search_by(|l| l.name.as_str().cmp(&m.device)) else {
             continue;
         };
+        let link = by_name[k];
         match ours
             .iter()
             .find(|r| dev_of(r) == Some(link.index) && !used.contains(&r.table))
@@ -261,34 +264,38 @@ pub fn plan(
         used.push(t);
         assigned.push((m, srcs, t, ifindex));
     }
+    let mut held = vec![false; SLOTS as usize + 1];
     for (m, srcs, table, ifindex) in assigned {
-        let want = Route {
-            family,
-            table,
-            metric,
-            protocol: RTPROT_ECMP,
-            src_len: 0,
-            kind: RTN_UNICAST,
-            nhid: None,
-            nexthops: vec![Nexthop {
-                gateway: m.gateway,
-                ifindex,
-                dev: m.device.clone(),
-                weight: 1,
-            }],
-        };
-        let old = ours
-            .iter()
-            .find(|r| r.table == table && r.metric == metric)
-            .map(|r| (*r).clone());
-        let same = old.as_ref().is_some_and(|o| {
+        let old = ours.iter().find(|r| r.table == table && r.metric == metric);
+        let same = old.is_some_and(|o| {
             o.nhid.is_none()
                 && o.nexthops.len() == 1
                 && o.nexthops[0].gateway == m.gateway
                 && o.nexthops[0].ifindex == ifindex
         });
         if !same {
-            plan.routes.push((want, old));
+            let want = Route {
+                family,
+                table,
+                metric,
+                protocol: RTPROT_ECMP,
+                src_len: 0,
+                kind: RTN_UNICAST,
+                nhid: None,
+                nexthops: vec![Nexthop {
+                    gateway: m.gateway,
+                    ifindex,
+                    dev: m.device.clone(),
+                    weight: 1,
+                }],
+            };
+            plan.routes.push((want, old.map(|r| (*r).clone())));
+        }
+        if let Some(h) = table
+            .checked_sub(cfg.table_base)
+            .and_then(|i| held.get_mut(i as usize))
+        {
+            *h = true;
         }
         plan.tables.push((m.interface.clone(), table));
         if let Some(mark) = mask.and_then(|k| crate::nft::mark(k, table - cfg.table_base)) {
@@ -313,23 +320,44 @@ pub fn plan(
             });
         }
     }
-    let our_rules: Vec<&Rule> = cur.rules.iter().filter(|r| r.is_ours()).collect();
+    // Each list searched by table, then among that table's few rules: a
+    // scan of one list for each rule of the other was 8,000 comparisons
+    // at 64 dials.
+    let mut our_rules: Vec<&Rule> = cur.rules.iter().filter(|r| r.is_ours()).collect();
+    let mut wanted: Vec<&Rule> = want_rules.iter().collect();
+    for l in [&mut our_rules, &mut wanted] {
+        l.sort_by_key(|r| r.table);
+    }
     for w in &want_rules {
-        if !our_rules.contains(&w) && !plan.add_rules.contains(w) {
+        if !holds(&our_rules, w) && !plan.add_rules.contains(w) {
             plan.add_rules.push(w.clone());
         }
     }
-    for r in our_rules {
-        if !want_rules.contains(r) {
+    for r in cur.rules.iter().filter(|r| r.is_ours()) {
+        if !holds(&wanted, r) {
             plan.del_rules.push(r.clone());
         }
     }
     for r in ours {
-        if !plan.tables.iter().any(|(_, t)| *t == r.table) {
+        let kept = r
+            .table
+            .checked_sub(cfg.table_base)
+            .and_then(|i| held.get(i as usize))
+            .is_some_and(|h| *h && range.contains(&r.table));
+        if !kept {
             plan.del_routes.push(r.clone());
         }
     }
     plan
+}
+
+/// Whether `sorted` (by table) holds `r`.
+fn holds(sorted: &[&Rule], r: &Rule) -> bool {
+    let from = sorted.partition_point(|x| x.table < r.table);
+    sorted[from..]
+        .iter()
+        .take_while(|x| x.table == r.table)
+        .any(|x| *x == r)
 }
 
 /// Bring the member tables and rules to what `members` call for (or, with
@@ -398,15 +426,24 @@ pub fn wanted(
     mask: Option<u32>,
 ) -> Plan {
     if cfg.inbound.enabled {
+        // Members come in the dump's order: each one's interface is
+        // looked for from the last one's on (a search from the start for
+        // each was 4,000 string comparisons at 64 dials).
+        let ifs = &dump.interface;
+        let mut at = 0;
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = members
             .iter()
             .map(|m| {
-                let srcs = dump
-                    .interface
-                    .iter()
-                    .find(|i| i.interface == m.interface)
-                    .map(|i| sources(family, i))
-                    .unwrap_or_default();
+                let found = (at..ifs.len())
+                    .chain(0..at)
+                    .find(|k| ifs[*k].interface == m.interface);
+                let srcs = match found {
+                    Some(k) => {
+                        at = k;
+                        sources(family, &ifs[k])
+                    }
+                    None => Vec::new(),
+                };
                 (m, srcs)
             })
             .collect();
@@ -663,6 +700,54 @@ mod tests {
         apply(&mut k, &flush_plan(&cur)).unwrap();
         assert!(k.routes.is_empty());
         assert_eq!(k.rules.len(), 1);
+    }
+
+    #[test]
+    fn each_member_gets_its_own_interfaces_sources_in_any_order() {
+        let d = crate::dump::Dump::parse(
+            br#"{"interface":[
+          {"interface":"A","ipv4-address":[{"address":"100.66.0.1","mask":32}]},
+          {"interface":"lan","ipv4-address":[{"address":"192.168.1.1","mask":24}]},
+          {"interface":"B","ipv4-address":[{"address":"100.66.0.2","mask":32}]},
+          {"interface":"C","ipv4-address":[{"address":"100.66.0.3","mask":32}]}]}"#,
+        )
+        .unwrap();
+        let mut cfg = crate::config::Config::defaults(Family::V4);
+        cfg.inbound.enabled = true;
+        let ms = [
+            member("C", "pppoe-c", "10.0.0.3"),
+            member("A", "pppoe-a", "10.0.0.1"),
+            member("gone", "pppoe-a", "10.0.0.9"),
+            member("B", "pppoe-b", "10.0.0.2"),
+        ];
+        let cur = Current {
+            routes: vec![],
+            rules: vec![],
+        };
+        let p = wanted(Family::V4, &cfg, &d, &ms, &kernel().links, &cur, None);
+        let got: Vec<(u32, String)> = p
+            .add_rules
+            .iter()
+            .map(|r| (r.table, r.src.unwrap().0.to_string()))
+            .collect();
+        // C, A, B take 4201, 4202, 4204 in that order ("gone" has no
+        // interface in the dump, so no sources, but still its table).
+        assert_eq!(
+            got,
+            [
+                (4201, "100.66.0.3".to_string()),
+                (4202, "100.66.0.1".to_string()),
+                (4204, "100.66.0.2".to_string())
+            ]
+        );
+        // Unchanged against what it planned: nothing to add or remove.
+        let cur = Current {
+            routes: p.routes.iter().map(|(r, _)| r.clone()).collect(),
+            rules: p.add_rules.clone(),
+        };
+        let again = wanted(Family::V4, &cfg, &d, &ms, &kernel().links, &cur, None);
+        assert!(again.add_rules.is_empty() && again.del_rules.is_empty());
+        assert!(again.routes.is_empty() && again.del_routes.is_empty());
     }
 
     #[test]

@@ -58,10 +58,16 @@ pub struct Done {
 /// ifindex found): the one shape both the multipath route and the group
 /// plan take. The others are named in the second list.
 pub fn resolve(members: &[Member], links: &[Link]) -> (Vec<Nexthop>, Vec<String>) {
-    let mut live = Vec::new();
+    let mut live = Vec::with_capacity(members.len());
     let mut gone = Vec::new();
+    let mut by_name: Vec<&Link> = links.iter().collect();
+    by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     for m in members {
-        match links.iter().find(|l| l.name == m.device) {
+        let found = by_name
+            .binary_search_by(|l| l.name.as_str().cmp(&m.device))
+            .ok()
+            .map(|k| by_name[k]);
+        match found {
             Some(l) => live.push(Nexthop {
                 gateway: m.gateway,
                 ifindex: l.index,
@@ -112,15 +118,19 @@ fn sweep(
             n += 1;
         }
     }
+    let fresh;
     let now = if wrote || !groups.is_empty() {
         match k.nexthops() {
-            Ok(Some(o)) => o,
+            Ok(Some(o)) => {
+                fresh = o;
+                &fresh[..]
+            }
             _ => return n,
         }
     } else {
-        objs.to_vec()
+        objs
     };
-    for id in nexthop::orphans(family, &now) {
+    for id in nexthop::orphans(family, now) {
         if k.del_nexthop(id).is_ok() {
             n += 1;
         }
