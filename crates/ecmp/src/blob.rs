@@ -249,7 +249,13 @@ fn integer(ty: u8, data: &[u8]) -> Option<Result<i64, Bad>> {
 
 /// A blobmsg string: up to its NUL, lossy where it is not UTF-8.
 fn text(data: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(data.split(|c| *c == 0).next().unwrap_or(data))
+    let b = data.split(|c| *c == 0).next().unwrap_or(data);
+    // The check first (netifd's strings are UTF-8): the lossy walk is the
+    // slow path.
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// A scalar blobmsg value (containers are read by the caller).
