@@ -381,11 +381,10 @@ impl<'a> Tree<'a> for Node<'a> {
         for (name, node) in self.children() {
             // Length and first byte before the bytes: most members are
             // not wanted.
-            let wanted = |k: &&str| {
-                k.len() == name.len()
-                    && k.as_bytes().first() == name.first()
-                    && k.as_bytes() == name
-            };
+            // Compared here, byte by byte: the library's compare is a
+            // call (and on musl a byte loop behind it) for a dozen bytes.
+            let wanted =
+                |k: &&str| k.len() == name.len() && k.bytes().zip(name).all(|(a, b)| a == *b);
             if let Some(i) = keys.iter().position(wanted) {
                 if out[i].is_none() {
                     out[i] = Some(node);

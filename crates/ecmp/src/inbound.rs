@@ -14,7 +14,7 @@
 //! difference all or nothing.
 
 use crate::dump::Interface;
-use crate::kernel::{Kernel, KernelError, Link};
+use crate::kernel::{ByName, Kernel, KernelError, Link};
 use crate::members::Member;
 use crate::route::{Nexthop, Route, RTN_UNICAST};
 use crate::{Error, Family, RTPROT_ECMP};
@@ -237,13 +237,11 @@ pub fn plan(
     // Members keeping their table first, so a new one never takes it.
     let mut assigned: Vec<(&Member, &Vec<(IpAddr, u8)>, u32, u32)> = Vec::new();
     let mut new = Vec::new();
-    let mut by_name: Vec<&Link> = links.iter().collect();
-    by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut by_name = ByName::new(links);
     for (m, srcs) in members {
-        let Ok(k) = by_name.binary_search_by(|l| l.name.as_str().cmp(&m.device)) else {
+        let Some(link) = by_name.find(&m.device) else {
             continue;
         };
-        let link = by_name[k];
         match ours
             .iter()
             .find(|r| dev_of(r) == Some(link.index) && !used.contains(&r.table))

@@ -32,6 +32,30 @@ pub struct Link {
     pub bytes: Option<(u64, u64)>,
 }
 
+/// Links found by name, for names that mostly come in the links' own
+/// order (an event reads its members' links in the members' order): each
+/// search starts after the last match, so 64 members cost 64 string
+/// comparisons, not 2,000.
+pub struct ByName<'l> {
+    links: &'l [Link],
+    at: usize,
+}
+
+impl<'l> ByName<'l> {
+    pub fn new(links: &'l [Link]) -> ByName<'l> {
+        ByName { links, at: 0 }
+    }
+
+    pub fn find(&mut self, name: &str) -> Option<&'l Link> {
+        let n = self.links.len();
+        let k = (self.at..n)
+            .chain(0..self.at)
+            .find(|k| self.links[*k].name == name)?;
+        self.at = k + 1;
+        Some(&self.links[k])
+    }
+}
+
 impl Link {
     /// The name of ifindex `i` among `links`, or `if<i>` for one we did
     /// not see (it went between two dumps).
@@ -142,8 +166,8 @@ pub trait Kernel {
 /// What the kernel holds, read once per attempt: the links, one route
 /// dump, one nexthop dump.
 pub struct State {
-    /// Every link ([`State::read`]), or the members' and those the
-    /// routes use ([`State::read_for`]), by index.
+    /// Every link ([`State::read`]), or the members' (in their order)
+    /// and those the routes use ([`State::read_for`]).
     pub links: Vec<Link>,
     pub routes: Vec<Route>,
     /// None: no nexthop objects in this kernel.
@@ -175,7 +199,7 @@ impl State {
     ) -> Result<State, Error> {
         let mut routes = route::merge_siblings(k.default_routes(family, table)?);
         let objs = k.nexthops()?;
-        let mut links = match devs {
+        let links = match devs {
             None => k.links()?,
             Some(devs) => {
                 let mut unnamed: Vec<u32> = routes
@@ -189,7 +213,6 @@ impl State {
                 k.links_of(devs, &unnamed)?
             }
         };
-        links.sort_by_key(|l| l.index);
         for n in routes.iter_mut().flat_map(|r| r.nexthops.iter_mut()) {
             if n.dev.is_empty() {
                 n.dev = Link::name_of(&links, n.ifindex);
@@ -206,9 +229,11 @@ impl State {
     /// changed (went, or lost its carrier) since.
     pub fn links_changed(&self, k: &mut dyn Kernel) -> bool {
         let names: Vec<&str> = self.links.iter().map(|l| l.name.as_str()).collect();
+        let mut was = self.links.clone();
+        was.sort_by_key(|l| l.index);
         k.links_of(&names, &[]).is_ok_and(|mut l| {
             l.sort_by_key(|l| l.index);
-            l != self.links
+            l != was
         })
     }
 }
@@ -216,6 +241,27 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_by_name_in_any_order() {
+        let link = |index: u32, name: &str| Link {
+            index,
+            name: name.into(),
+            carrier: true,
+            bytes: None,
+        };
+        let links = [link(3, "a"), link(1, "b"), link(2, "c")];
+        let mut by = ByName::new(&links);
+        let idx = |l: Option<&Link>| l.map(|l| l.index);
+        // In order, then back to the start, a missing one, twice the same.
+        assert_eq!(idx(by.find("a")), Some(3));
+        assert_eq!(idx(by.find("c")), Some(2));
+        assert_eq!(idx(by.find("b")), Some(1));
+        assert_eq!(idx(by.find("zz")), None);
+        assert_eq!(idx(by.find("b")), Some(1));
+        assert_eq!(idx(by.find("b")), Some(1));
+        assert_eq!(idx(ByName::new(&[]).find("a")), None);
+    }
 
     #[test]
     fn kernel_error_text() {

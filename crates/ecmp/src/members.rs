@@ -130,6 +130,9 @@ pub fn select(
         )));
     }
     let mut sel = Selection::default();
+    // The members' devices, sorted, with the member's index: a scan of
+    // every member for each was 2,000 string comparisons at 64 dials.
+    let mut by_dev: Vec<(&str, usize)> = Vec::new();
     for i in &dump.interface {
         if !i.up || !cfg.protos.iter().any(|p| *p == i.proto) {
             continue;
@@ -161,15 +164,17 @@ pub fn select(
         };
         // Dials on one BRAS often share a peer address, so members are per
         // device (IPv4) or per (gateway, device) (IPv6), never per gateway.
-        if sel
-            .members
+        let at = by_dev.partition_point(|(d, _)| *d < dev);
+        let shared = by_dev[at..]
             .iter()
-            .any(|m| m.device == dev && (family == Family::V4 || m.gateway == gateway))
-        {
+            .take_while(|(d, _)| *d == dev)
+            .any(|(_, k)| family == Family::V4 || sel.members[*k].gateway == gateway);
+        if shared {
             sel.skipped
                 .push(format!("{} shares {dev} with another member", i.interface));
             continue;
         }
+        by_dev.insert(at, (dev, sel.members.len()));
         sel.members.push(Member {
             interface: i.interface.to_string(),
             device: dev.to_string(),

@@ -14,7 +14,9 @@
 use crate::config::Config;
 use crate::dump::Dump;
 use crate::event::Event;
-use crate::kernel::{Kernel, KernelError, Link, State, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP};
+use crate::kernel::{
+    ByName, Kernel, KernelError, Link, State, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP,
+};
 use crate::members::{Member, Selection};
 use crate::netlink::Write;
 use crate::nexthop::{self, GroupWrite, Mode, NhObject, GROUP_TABLE_MAX};
@@ -60,14 +62,9 @@ pub struct Done {
 pub fn resolve(members: &[Member], links: &[Link]) -> (Vec<Nexthop>, Vec<String>) {
     let mut live = Vec::with_capacity(members.len());
     let mut gone = Vec::new();
-    let mut by_name: Vec<&Link> = links.iter().collect();
-    by_name.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut by_name = ByName::new(links);
     for m in members {
-        let found = by_name
-            .binary_search_by(|l| l.name.as_str().cmp(&m.device))
-            .ok()
-            .map(|k| by_name[k]);
-        match found {
+        match by_name.find(&m.device) {
             Some(l) => live.push(Nexthop {
                 gateway: m.gateway,
                 ifindex: l.index,
@@ -353,42 +350,59 @@ pub fn modes(cfg: &Config, have_objs: bool) -> Result<&'static [Mode], Error> {
     })
 }
 
-/// Names in natural order: pppoe-VWAN2 before pppoe-VWAN10.
+/// Names in natural order: pppoe-VWAN2 before pppoe-VWAN10. Runs of
+/// digits compare as numbers (by length without leading zeros, then
+/// digits), other runs as bytes, then the whole names. One pass over the
+/// bytes, without iterators or library compares: the log line sorts 64
+/// names with it, and the run iterator it had was a tenth of an event.
 pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    /// The runs of digits and of other bytes of `s`, in order (no
-    /// allocation: this runs for every comparison of a sort).
-    fn runs(s: &str) -> impl Iterator<Item = (bool, &str)> {
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let digit = bytes.get(start)?.is_ascii_digit();
-            let end = bytes[start..]
-                .iter()
-                .position(|c| c.is_ascii_digit() != digit)
-                .map_or(bytes.len(), |p| start + p);
-            // Digits are ASCII: a run's ends are char boundaries.
-            let run = (digit, &s[start..end]);
-            start = end;
-            Some(run)
-        })
-    }
-    let (mut x, mut y) = (runs(a), runs(b));
-    loop {
-        let o = match (x.next(), y.next()) {
-            (Some((true, m)), Some((true, n))) => {
-                let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
-                m.len().cmp(&n.len()).then(m.cmp(n))
+    use std::cmp::Ordering::Equal;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    // The end of the run that starts at `i`.
+    let run = |s: &[u8], i: usize| {
+        let digit = s[i].is_ascii_digit();
+        let mut e = i + 1;
+        while e < s.len() && s[e].is_ascii_digit() == digit {
+            e += 1;
+        }
+        e
+    };
+    // Bytes compared one by one, then by length.
+    let bytes = |m: &[u8], n: &[u8]| {
+        let mut k = 0;
+        while k < m.len() && k < n.len() {
+            if m[k] != n[k] {
+                return m[k].cmp(&n[k]);
             }
-            (Some((_, m)), Some((_, n))) => m.cmp(n),
-            (None, Some(_)) => return Less,
-            (Some(_), None) => return Greater,
-            (None, None) => return a.cmp(b),
+            k += 1;
+        }
+        m.len().cmp(&n.len())
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        let (ei, ej) = (run(x, i), run(y, j));
+        let o = if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let zeros = |s: &[u8], mut k: usize, e: usize| {
+                while k < e && s[k] == b'0' {
+                    k += 1;
+                }
+                k
+            };
+            let (m, n) = (&x[zeros(x, i, ei)..ei], &y[zeros(y, j, ej)..ej]);
+            m.len().cmp(&n.len()).then_with(|| bytes(m, n))
+        } else {
+            bytes(&x[i..ei], &y[j..ej])
         };
         if o != Equal {
             return o;
         }
+        (i, j) = (ei, ej);
     }
+    // The one with runs left is later; with none left, the bytes decide.
+    (x.len() - i)
+        .min(1)
+        .cmp(&(y.len() - j).min(1))
+        .then_with(|| bytes(x, y))
 }
 
 /// `default metric 1 via 3 links pppoe-VWAN1,pppoe-VWAN2,pppoe-wan`.
