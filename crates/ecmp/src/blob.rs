@@ -429,7 +429,9 @@ impl<'a> Tree<'a> for Node<'a> {
     }
 }
 
-/// Test and fuzz helpers: blobmsg encoding of a value (what netifd sends).
+/// blobmsg encoding of a value (what netifd sends): how a JSON dump (a
+/// file, a program's output) is read by the one reader of blobmsg
+/// ([`checked`](encode::checked)), and the tests' and fuzz targets' ubusd.
 pub mod encode {
     use super::*;
 
@@ -472,6 +474,33 @@ pub mod encode {
             Value::Other => 8, // a double
         };
         put(out, ty, true, &p);
+    }
+
+    /// The content of a blobmsg table holding `v`'s fields, when blobmsg
+    /// can hold them: names of at most 65,535 bytes, attributes of less
+    /// than 16 MiB (a JSON dump is at most 8 MiB, but its small numbers
+    /// grow sixfold).
+    pub fn checked(v: &Value) -> Result<Vec<u8>, String> {
+        fn names_fit(v: &Value) -> bool {
+            match v {
+                Value::Array(a) => a.iter().all(names_fit),
+                Value::Object(kv) => kv
+                    .iter()
+                    .all(|(k, x)| k.len() <= usize::from(u16::MAX) && names_fit(x)),
+                _ => true,
+            }
+        }
+        if !names_fit(v) {
+            return Err("a name longer than 65535 bytes".into());
+        }
+        let t = table(v);
+        match t.len() < LEN_MASK as usize {
+            true => Ok(t),
+            false => Err(format!(
+                "{} bytes as blobmsg, more than it can hold",
+                t.len()
+            )),
+        }
     }
 
     /// The content of a blobmsg table holding `v`'s fields.

@@ -266,6 +266,24 @@ fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface<'a>, Error> {
     })
 }
 
+/// JSON text, checked for size and emptiness, parsed.
+fn json(bytes: &[u8]) -> Result<Value<'_>, Error> {
+    if bytes.len() > MAX_DUMP {
+        return Err(Error::Input(format!(
+            "dump is {} bytes, more than {MAX_DUMP}",
+            bytes.len()
+        )));
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::Input("dump is empty".into()));
+    }
+    value::parse_json(bytes).map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))
+}
+
+fn not_an_object() -> Error {
+    Error::Input("dump is not netifd's: not a JSON object with an \"interface\" array".into())
+}
+
 impl<'a> Dump<'a> {
     /// The typed dump from a decoded one (its strings borrow what the
     /// value borrows).
@@ -277,9 +295,7 @@ impl<'a> Dump<'a> {
     /// as [`crate::blob::read`] gives it (nothing copied but what we keep).
     pub fn from_tree(v: impl Tree<'a>) -> Result<Dump<'a>, Error> {
         if !v.is_object() {
-            return Err(Error::Input(
-                "dump is not netifd's: not a JSON object with an \"interface\" array".into(),
-            ));
+            return Err(not_an_object());
         }
         let f = Fields::of(v, At::Root, &["interface"])?;
         if f.get(0).is_none() {
@@ -303,18 +319,19 @@ impl<'a> Dump<'a> {
     /// Parse a JSON dump, refusing oversized input. Errors name the line
     /// and column the parser stopped at.
     pub fn parse(bytes: &'a [u8]) -> Result<Dump<'a>, Error> {
-        if bytes.len() > MAX_DUMP {
-            return Err(Error::Input(format!(
-                "dump is {} bytes, more than {MAX_DUMP}",
-                bytes.len()
-            )));
+        Dump::from_value(&json(bytes)?)
+    }
+
+    /// A JSON dump as the blobmsg netifd would have sent (what ecmp4 and
+    /// ecmp6 read, so that they hold one reader of the typed dump, not
+    /// two): [`Dump::parse`]'s checks, then [`crate::blob::encode`].
+    pub fn json_to_blob(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        let v = json(bytes)?;
+        if !v.is_object() {
+            return Err(not_an_object());
         }
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(Error::Input("dump is empty".into()));
-        }
-        let v = value::parse_json(bytes)
-            .map_err(|e| Error::Input(format!("dump is not netifd JSON: {e}")))?;
-        Dump::from_value(&v)
+        crate::blob::encode::checked(&v)
+            .map_err(|e| Error::Input(format!("dump is not netifd's: {e}")))
     }
 }
 
@@ -414,6 +431,60 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string()
             .contains("more than"));
+    }
+
+    /// What ecmp4 and ecmp6 read a JSON dump as (blobmsg, by the one
+    /// reader) gives what the JSON reader gives: the dump, or the words
+    /// of its refusal.
+    #[test]
+    fn json_read_as_blobmsg_is_json_read_as_json() {
+        let via_blob = |j: &[u8]| -> Result<String, String> {
+            let b = Dump::json_to_blob(j).map_err(|e| e.to_string())?;
+            let n = crate::blob::read(&b).map_err(|e| e.to_string())?;
+            Dump::from_tree(n)
+                .map(|d| format!("{d:?}"))
+                .map_err(|e| e.to_string())
+        };
+        let direct = |j: &[u8]| {
+            Dump::parse(j)
+                .map(|d| format!("{d:?}"))
+                .map_err(|e| e.to_string())
+        };
+        let mut inputs: Vec<Vec<u8>> = [
+            "dump-2dials-ipv6.json",
+            "dump-8dials-ipv6.json",
+            "status-VWAN1-pppoe.json",
+        ]
+        .iter()
+        .map(|f| fixture(&format!("netifd/{f}")))
+        .collect();
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{}",
+            b"{\"interface\":[]}",
+            b"{\"interface\":{}}",
+            b"{\"interface\":[{\"up\":\"yes\"}]}",
+            b"{\"interface\":[{\"metric\":-1}]}",
+            b"{\"interface\":[{\"route\":[{\"mask\":1.5}]}]}",
+            b"{\"interface\":[{\"route\":[{\"mask\":99999999999}]}]}",
+            b"{\"interface\":[{},{\"inactive\":{\"route\":[{},{\"valid\":\"x\"}]}}]}",
+            b"{\"interface\":[{\"interface\":null,\"up\":true}]}",
+            b"not json",
+        ] {
+            inputs.push(bad.to_vec());
+        }
+        for j in &inputs {
+            assert_eq!(via_blob(j), direct(j), "{}", String::from_utf8_lossy(j));
+        }
+        // What blobmsg cannot hold is refused, not mangled.
+        let long = format!("{{\"interface\":[{{\"{}\":1}}]}}", "k".repeat(70_000));
+        let e = Dump::json_to_blob(long.as_bytes()).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.to_string().contains("longer than 65535"), "{e}");
+        let many = format!("{{\"interface\":[{}0]}}", "0,".repeat(1_500_000));
+        let e = Dump::json_to_blob(many.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("more than it can hold"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! difference all or nothing.
 
 use crate::dump::Interface;
-use crate::kernel::{ByName, Kernel, KernelError, Link};
+use crate::kernel::{seek, ByName, Kernel, KernelError, Link};
 use crate::members::Member;
 use crate::route::{Nexthop, Route, RTN_UNICAST};
 use crate::{Error, Family, RTPROT_ECMP};
@@ -318,21 +318,19 @@ pub fn plan(
             });
         }
     }
-    // Each list searched by table, then among that table's few rules: a
-    // scan of one list for each rule of the other was 8,000 comparisons
-    // at 64 dials.
-    let mut our_rules: Vec<&Rule> = cur.rules.iter().filter(|r| r.is_ours()).collect();
-    let mut wanted: Vec<&Rule> = want_rules.iter().collect();
-    for l in [&mut our_rules, &mut wanted] {
-        l.sort_by_key(|r| r.table);
-    }
+    // Each list searched from the last match on (rules are written, and
+    // dumped, in the members' order): a scan of one list for each rule of
+    // the other was 8,000 comparisons at 64 dials.
+    let our_rules: Vec<&Rule> = cur.rules.iter().filter(|r| r.is_ours()).collect();
+    let mut at = 0;
     for w in &want_rules {
-        if !holds(&our_rules, w) && !plan.add_rules.contains(w) {
+        if seek(&our_rules, &mut at, |r| *r == w).is_none() && !plan.add_rules.contains(w) {
             plan.add_rules.push(w.clone());
         }
     }
-    for r in cur.rules.iter().filter(|r| r.is_ours()) {
-        if !holds(&wanted, r) {
+    let mut at = 0;
+    for r in our_rules {
+        if seek(&want_rules, &mut at, |w| w == r).is_none() {
             plan.del_rules.push(r.clone());
         }
     }
@@ -347,15 +345,6 @@ pub fn plan(
         }
     }
     plan
-}
-
-/// Whether `sorted` (by table) holds `r`.
-fn holds(sorted: &[&Rule], r: &Rule) -> bool {
-    let from = sorted.partition_point(|x| x.table < r.table);
-    sorted[from..]
-        .iter()
-        .take_while(|x| x.table == r.table)
-        .any(|x| *x == r)
 }
 
 /// Bring the member tables and rules to what `members` call for (or, with

@@ -86,7 +86,7 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
             return Ok(Raw::Blob(raw, sock));
         }
     };
-    Ok(Raw::Json(bytes))
+    Ok(Raw::Json(Dump::json_to_blob(&bytes)?))
 }
 
 /// netifd's dump as it arrived, kept while the event runs: the typed
@@ -94,7 +94,7 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
 pub enum Raw {
     /// ubusd's blobmsg, and the socket it came from (for errors).
     Blob(ubus::Data, std::path::PathBuf),
-    /// JSON from a program or a file.
+    /// JSON from a program or a file, as blobmsg.
     Json(Vec<u8>),
 }
 
@@ -105,7 +105,7 @@ impl Raw {
                 blob::read(data)
                     .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?,
             ),
-            Raw::Json(b) => Dump::parse(b),
+            Raw::Json(b) => Dump::from_tree(blob::read(b).map_err(Error::Input)?),
         }
     }
 }

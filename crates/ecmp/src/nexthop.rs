@@ -20,6 +20,7 @@
 //! An object is ours when its ID is in 0xEC000000..=0xECFFFFFF and it
 //! carries protocol 236; no other object is ever replaced or deleted.
 
+use crate::kernel::seek;
 use crate::route::Nexthop;
 use crate::{Family, RTPROT_ECMP};
 use std::net::IpAddr;
@@ -275,29 +276,21 @@ pub fn plan_group(
     };
     let mut plan = GroupPlan::default();
     let mut taken: Vec<u32> = objs.iter().map(|o| o.id).collect();
-    // Our member objects by device (stable: the first of a duplicate
-    // stays first), each looked up by its ifindex.
-    let mut mine: Vec<(u32, &NhObject)> = objs
+    // Our member objects, each looked for from the last match on (they
+    // were made, and are dumped, in the members' order). Of two alike
+    // (never made by us), either serves; the other is swept as unused.
+    let mine: Vec<&NhObject> = objs
         .iter()
-        .filter(|o| o.is_ours() && o.family == Some(family))
-        .filter_map(|o| match o.kind {
-            NhKind::Gateway { ifindex, .. } => Some((ifindex, o)),
-            _ => None,
-        })
+        .filter(|o| o.is_ours() && o.family == Some(family) && !o.is_group())
         .collect();
-    mine.sort_by_key(|(i, _)| *i);
+    let mut at = 0;
     let mut entries = Vec::new();
     for w in want {
         let kind = NhKind::Gateway {
             gateway: w.gateway,
             ifindex: w.ifindex,
         };
-        let from = mine.partition_point(|(i, _)| *i < w.ifindex);
-        let found = mine[from..]
-            .iter()
-            .take_while(|(i, _)| *i == w.ifindex)
-            .map(|(_, o)| *o)
-            .find(|o| o.kind == kind);
+        let found = seek(&mine, &mut at, |o| o.kind == kind).map(|k| mine[k]);
         let id = match found {
             Some(o) => o.id,
             None => {
