@@ -195,11 +195,14 @@ pub fn call(
     // The LOOKUP goes out with the connection, before ubusd's HELLO is
     // read: ubusd reads it once it has sent HELLO, and both answers come
     // in one wakeup instead of two.
-    c.send(&blob::lookup(1, object))?;
+    // What the peer said first is the better diagnosis when the send
+    // failed too (something that is not ubusd answers and hangs up).
+    let sent = c.send(&blob::lookup(1, object));
     let (ty, _, id, _) = c.recv()?;
     if ty != blob::MSG_HELLO || id == 0 {
         return Err(format!("ubusd's first message is of type {ty}, not HELLO"));
     }
+    sent?;
     let found = c.replies(1, 0, &format!("lookup {object}"))?;
     let obj = found
         .iter()
