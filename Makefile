@@ -65,7 +65,7 @@ bench-instructions:
 # hook time at N = 8 and 64, programs per event, the N = 64 boot storm,
 # of the static x86_64 binaries the packages ship (tools/cross), against
 # BASE's (default: the last landed stop), built the same way.
-bench-router: BASE ?= 7badf96
+bench-router: BASE ?= 450c285
 bench-router:
 	$(CARGO) build --release --workspace --bins
 	tools/cross x86_64-unknown-linux-musl

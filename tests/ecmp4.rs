@@ -636,6 +636,73 @@ fn dump_from_a_file_or_stdin_needs_no_router() {
 }
 
 #[test]
+fn events_of_interfaces_never_ours_ask_no_ubus() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        let before = ours();
+        // /etc/config/network beside our config: lan is static, wan6 is
+        // dhcpv6 (ecmp6's), wan and VWAN1 are ours; VWAN1_6 is not there.
+        std::fs::write(
+            r.path("ecmp"),
+            "config ecmp 'ipv4'\n\toption mode 'multipath'\n\toption inbound '0'\n",
+        )
+        .unwrap();
+        std::fs::write(
+            r.path("network"),
+            "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\nconfig interface 'lan'\n\toption proto 'static'\n\nconfig interface 'wan'\n\toption proto 'pppoe'\n\nconfig interface 'wan6'\n\toption proto 'dhcpv6'\n\nconfig interface 'VWAN1'\n\toption proto 'pppoe'\n",
+        )
+        .unwrap();
+        let cfg = r.path("ecmp");
+        let args = ["-v", "--config", cfg.to_str().unwrap()];
+        for (action, iface) in [
+            ("ifup", "lan"),
+            ("ifdown", "loopback"),
+            ("ifupdate", "wan6"),
+        ] {
+            let run = r.event("ecmp4", action, iface, &args);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let proto = if iface == "wan6" { "dhcpv6" } else { "static" };
+            assert!(
+                run.stderr.contains(&format!(
+                    "{action} {iface}: proto '{proto}' ({}) is not one of ours (pppoe); nothing to do",
+                    r.path("network").display()
+                )),
+                "{}",
+                run.stderr
+            );
+            // Without -v nothing is logged (netifd's boot runs many).
+            let quiet = r.event("ecmp4", action, iface, &args[1..]);
+            assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+        }
+        assert_eq!(r.ubus_calls(), 1, "only the first event asked ubus");
+        // Ours, and interfaces the file does not list, are events as ever.
+        for iface in ["VWAN1", "VWAN1_6"] {
+            let run = r.event("ecmp4", "ifupdate", iface, &args);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            assert!(run.stderr.contains("(unchanged)"), "{}", run.stderr);
+        }
+        assert_eq!(r.ubus_calls(), 3);
+        // ecmp6 passes over the IPv4 dials (pppoe is not among its protos).
+        std::fs::write(
+            r.path("ecmp"),
+            "config ecmp 'ipv6'\n\toption mode 'multipath'\n\toption inbound '0'\n",
+        )
+        .unwrap();
+        let run = r.event("ecmp6", "ifup", "VWAN1", &args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("proto 'pppoe'"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("is not one of ours (dhcpv6)"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(r.ubus_calls(), 3);
+        assert_eq!(ours(), before);
+    });
+}
+
+#[test]
 fn disabled_in_config_does_nothing_and_asks_no_ubus() {
     in_netns(|| {
         let r = Router::all_up(2);

@@ -75,6 +75,7 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
         log.line(Level::Debug, &msg);
         return 0;
     }
+    let mut passed = None;
     let mut run = || -> Result<program::Outcome, Error> {
         let _lock = if s.dry_run { None } else { Some(lock(s)?) };
         let cfg = input::config(s)?;
@@ -84,6 +85,10 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
                 warnings: vec![],
                 links: vec![],
             });
+        }
+        if let Some(why) = input::not_ours(s, &cfg, ev) {
+            passed = Some(why);
+            return Ok(program::Outcome::default());
         }
         let raw = input::dump(&cfg, s)?;
         let dump = raw.parse()?;
@@ -140,7 +145,11 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
         out.line = out.line.replacen(": ", ": dry run: ", 1);
         Ok(out)
     };
-    match run() {
+    let r = run();
+    if let Some(why) = passed {
+        log.line(Level::Debug, &why);
+    }
+    match r {
         Ok(out) => {
             for w in &out.warnings {
                 log.line(Level::Warning, w);

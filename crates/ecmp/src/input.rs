@@ -56,6 +56,31 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
     Ok(cfg)
 }
 
+/// When `ev`'s interface can never be a member of this family: its proto,
+/// as /etc/config/network (beside our config) says it plainly, is not one
+/// of ours (loopback and lan, and each dial's other family, whose events
+/// run both hooks). Then the event needs no dump: it changes no member.
+/// The text for the log; None when it may (a dynamic interface such as
+/// `wan_6` is not in the file).
+pub fn not_ours(s: &Settings, cfg: &Config, ev: &Event) -> Option<String> {
+    if ev.interface.is_empty() {
+        return None;
+    }
+    let file = s.config.parent()?.join("network");
+    let text = std::fs::read(&file).ok()?;
+    let proto = crate::netconf::proto_of(&text, &ev.interface)?;
+    if cfg.protos.iter().any(|p| p.as_bytes() == proto) {
+        return None;
+    }
+    Some(format!(
+        "{}: proto '{}' ({}) is not one of ours ({}); nothing to do",
+        ev.label(),
+        String::from_utf8_lossy(proto),
+        file.display(),
+        cfg.protos.join(" ")
+    ))
+}
+
 /// The netifd dump: one call over ubusd's socket; or (debugging) a
 /// program's JSON, a file, stdin.
 pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {

@@ -209,7 +209,7 @@ impl P<'_> {
 
 /// uci_validate_str: letters, digits, `_` (and `-` in a package name)
 /// for names; any printable character for a type.
-fn valid(s: &[u8], name: bool, package: bool) -> bool {
+pub(crate) fn valid(s: &[u8], name: bool, package: bool) -> bool {
     !s.is_empty()
         && s.iter().all(|&c| {
             c.is_ascii_alphanumeric()

@@ -1,0 +1,220 @@
+//! The proto /etc/config/network gives one interface, for the events of
+//! interfaces no family of ours takes (loopback, lan, the other family's
+//! dials): each one ran a whole event, a ubus dump included, and at boot
+//! netifd, busy bringing every dial up, answered those first dumps in up
+//! to 200 ms.
+//!
+//! A scan of the file's lines, not [`crate::ucifile::parse`] (160 us
+//! for a 64-dial file, on every event): it reads only the plain forms
+//! uci itself writes (`config TYPE 'NAME'`, `option NAME 'VALUE'`, words
+//! bare or in single or double quotes) and answers None, "not known", for
+//! anything else in the file: an escape, a value across lines, `;`, a
+//! comment after a command, a name given to two sections, a line libuci
+//! would refuse. Not known means the event runs. When it answers, the
+//! full parser (held to the real `uci` by a differential test) gives the
+//! same proto: a unit test holds it to that on odd and mutated files.
+
+use crate::ucifile::valid;
+
+/// The words of one line, or None for a form this scan does not read.
+fn words(line: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && matches!(line[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if i == n {
+            return Some(out);
+        }
+        let quoted = matches!(line[i], b'\'' | b'"');
+        let (start, end, next) = match line[i] {
+            // A comment: a whole line only.
+            b'#' if out.is_empty() => return Some(out),
+            q @ (b'\'' | b'"') => {
+                let close = line[i + 1..].iter().position(|c| *c == q)? + i + 1;
+                (i + 1, close, close + 1)
+            }
+            _ => {
+                let e = line[i..]
+                    .iter()
+                    .position(|c| matches!(c, b' ' | b'\t'))
+                    .map_or(n, |p| i + p);
+                (i, e, e)
+            }
+        };
+        let w = &line[start..end];
+        // Escapes, `;`, comments after a command and words glued to
+        // quotes are libuci's business; in quotes only escapes are.
+        let odd = |c: &u8| match quoted {
+            true => matches!(c, b'\\' | b'\r'),
+            false => matches!(c, b'\\' | b';' | b'#' | b'\'' | b'"' | b'\r'),
+        };
+        if w.iter().any(odd) || (next < n && !matches!(line[next], b' ' | b'\t')) {
+            return None;
+        }
+        out.push(w);
+        i = next;
+    }
+}
+
+/// The proto of interface `iface` in `src` (the text of
+/// /etc/config/network); None when the file does not say it plainly.
+pub fn proto_of<'a>(src: &'a [u8], iface: &str) -> Option<&'a [u8]> {
+    let mut in_section = false;
+    let mut current = false;
+    let mut found = false;
+    let mut proto = None;
+    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
+    for raw in src.split(|c| *c == b'\n') {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let w = words(line)?;
+        match (w.first().copied(), w.len()) {
+            (None, _) => {}
+            (Some(b"config" | b"c"), 2 | 3) => {
+                if !valid(w[1], false, false) {
+                    return None;
+                }
+                let name = w.get(2).copied().unwrap_or_default();
+                if w.len() == 3 && !valid(name, true, false) {
+                    return None;
+                }
+                // Sections of one name and two types: libuci refuses the
+                // file.
+                if w.len() == 3 {
+                    match seen.iter().find(|(n, _)| *n == name) {
+                        Some((_, t)) if *t != w[1] => return None,
+                        Some(_) => {}
+                        None => seen.push((name, w[1])),
+                    }
+                }
+                in_section = true;
+                current = name == iface.as_bytes();
+                if current {
+                    // Two sections of one name merge in libuci: not ours
+                    // to read.
+                    if found || w[1] != b"interface" {
+                        return None;
+                    }
+                    found = true;
+                }
+            }
+            (Some(b"option" | b"o" | b"list" | b"l"), 3) => {
+                if !in_section || !valid(w[1], true, false) {
+                    return None;
+                }
+                if current && w[1] == b"proto" {
+                    if w[0][0] == b'l' || w[2].is_empty() {
+                        return None;
+                    }
+                    proto = Some(w[2]);
+                }
+            }
+            (Some(b"package" | b"p"), 2) if valid(w[1], true, true) => {}
+            _ => return None,
+        }
+    }
+    proto
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ucifile;
+
+    const NET: &str = "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\toption ipaddr '127.0.0.1'\n\nconfig globals 'globals'\n\toption ula_prefix 'fd12:3456:789a::/48'\n\nconfig device\n\toption name 'br-lan'\n\tlist ports 'lan1'\n\nconfig interface 'lan'\n\toption device 'br-lan'\n\toption proto static\n\nconfig interface \"wan\"\n\toption device 'eth1'\n\toption proto \"pppoe\"\n\toption password 'p#w d'\n\nconfig interface 'wan6'\n\toption device '@wan'\n\toption proto 'dhcpv6'\n# a comment\n  \t\nconfig interface 'VWAN1'\n\toption proto 'pppoe'\r\n\toption proto 'dhcp'\n";
+
+    /// What the full parser says `iface`'s proto is.
+    fn full(src: &[u8], iface: &str) -> Option<String> {
+        let secs = ucifile::parse(src).ok()?;
+        let s = secs
+            .iter()
+            .find(|s| s.name == iface && s.kind == "interface")?;
+        s.options.get("proto")?.last().cloned()
+    }
+
+    #[test]
+    fn plain_files_are_read() {
+        let p =
+            |i: &str| proto_of(NET.as_bytes(), i).map(|b| String::from_utf8_lossy(b).into_owned());
+        assert_eq!(p("loopback").as_deref(), Some("static"));
+        assert_eq!(p("lan").as_deref(), Some("static"));
+        assert_eq!(p("wan").as_deref(), Some("pppoe"));
+        assert_eq!(p("wan6").as_deref(), Some("dhcpv6"));
+        assert_eq!(p("VWAN1").as_deref(), Some("dhcp"), "the last one, as uci");
+        assert_eq!(p("VWAN1_6"), None, "not in the file (dynamic)");
+        assert_eq!(p("globals"), None, "not an interface");
+        for i in ["loopback", "lan", "wan", "wan6", "VWAN1"] {
+            assert_eq!(p(i), full(NET.as_bytes(), i), "{i}");
+        }
+    }
+
+    #[test]
+    fn what_it_does_not_read_plainly_is_not_known() {
+        for odd in [
+            "config interface 'wan'\n\toption proto 'pp\\\noe'\n",
+            "config interface 'wan'\n\toption proto \"pp\\\"oe\"\n",
+            "config interface 'wan'\n\toption proto 'ppp\noe'\n",
+            "config interface 'wan'; option proto 'pppoe'\n",
+            "config interface 'wan' # the wan\n\toption proto 'pppoe'\n",
+            "config interface 'wan'\n\toption proto pp'poe'\n",
+            "config interface 'wan'\n\toption proto 'pppoe'\nconfig interface 'wan'\n\toption proto 'dhcp'\n",
+            "config interface 'wan'\n\tlist proto 'pppoe'\n",
+            "config interface 'wan'\n\toption proto ''\n",
+            "option proto 'pppoe'\nconfig interface 'wan'\n",
+            "config interface 'wan'\n\toption proto 'pppoe'\nbogus line\n",
+            "config interface 'w-an'\n\toption proto 'pppoe'\n",
+            "config interface 'wan' extra\n\toption proto 'pppoe'\n",
+            "config device 'wan'\n\toption proto 'pppoe'\n",
+        ] {
+            assert_eq!(proto_of(odd.as_bytes(), "wan"), None, "{odd:?}");
+        }
+    }
+
+    /// Whenever the scan answers, the full parser (which the real uci
+    /// holds to its reading) answers the same: on the file above, and on
+    /// 20,000 mutations of it (bytes replaced, inserted and removed with
+    /// the characters uci treats specially).
+    #[test]
+    fn an_answer_is_always_the_full_parsers() {
+        let names = ["loopback", "lan", "wan", "wan6", "VWAN1", "globals", "x"];
+        let special = b"'\"\\#; \t\r\nacolpistn_-0";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut answered = 0;
+        for _ in 0..20_000 {
+            let mut b = NET.as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % b.len();
+                let c = special[(next() as usize) % special.len()];
+                match next() % 3 {
+                    0 => b[at] = c,
+                    1 => b.insert(at, c),
+                    _ => drop(b.remove(at)),
+                }
+            }
+            for i in names {
+                if let Some(p) = proto_of(&b, i) {
+                    answered += 1;
+                    let p = String::from_utf8_lossy(p).into_owned();
+                    assert_eq!(
+                        Some(p),
+                        full(&b, i),
+                        "{i} in {:?}",
+                        String::from_utf8_lossy(&b)
+                    );
+                }
+            }
+        }
+        assert!(
+            answered > 20_000,
+            "the scan answers plain files: {answered}"
+        );
+    }
+}
