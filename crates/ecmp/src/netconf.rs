@@ -16,9 +16,10 @@
 
 use crate::ucifile::valid;
 
-/// The words of one line, or None for a form this scan does not read.
-fn words(line: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut out = Vec::new();
+/// The words of one line (at most 4: no line we read has more), or None
+/// for a form this scan does not read.
+fn words(line: &[u8]) -> Option<Words<'_>> {
+    let mut out = Words::default();
     let mut i = 0;
     let n = line.len();
     loop {
@@ -31,7 +32,7 @@ fn words(line: &[u8]) -> Option<Vec<&[u8]>> {
         let quoted = matches!(line[i], b'\'' | b'"');
         let (start, end, next) = match line[i] {
             // A comment: a whole line only.
-            b'#' if out.is_empty() => return Some(out),
+            b'#' if out.len == 0 => return Some(out),
             q @ (b'\'' | b'"') => {
                 let close = line[i + 1..].iter().position(|c| *c == q)? + i + 1;
                 (i + 1, close, close + 1)
@@ -54,9 +55,28 @@ fn words(line: &[u8]) -> Option<Vec<&[u8]>> {
         if w.iter().any(odd) || (next < n && !matches!(line[next], b' ' | b'\t')) {
             return None;
         }
-        out.push(w);
+        *out.w.get_mut(out.len)? = w;
+        out.len += 1;
         i = next;
     }
+}
+
+#[derive(Default)]
+struct Words<'a> {
+    w: [&'a [u8]; 4],
+    len: usize,
+}
+
+/// Bytes equal, compared here (a library compare is a call per name).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// FNV-1a.
+fn hash(b: &[u8]) -> u32 {
+    b.iter().fold(0x811c_9dc5u32, |h, c| {
+        (h ^ u32::from(*c)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The proto of interface `iface` in `src` (the text of
@@ -66,31 +86,34 @@ pub fn proto_of<'a>(src: &'a [u8], iface: &str) -> Option<&'a [u8]> {
     let mut current = false;
     let mut found = false;
     let mut proto = None;
-    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut seen: Vec<(u32, &[u8], &[u8])> = Vec::new();
     for raw in src.split(|c| *c == b'\n') {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let w = words(line)?;
-        match (w.first().copied(), w.len()) {
+        let Words { w, len } = words(line)?;
+        match ((len > 0).then_some(w[0]), len) {
             (None, _) => {}
             (Some(b"config" | b"c"), 2 | 3) => {
                 if !valid(w[1], false, false) {
                     return None;
                 }
-                let name = w.get(2).copied().unwrap_or_default();
-                if w.len() == 3 && !valid(name, true, false) {
+                let name = w[2];
+                if len == 3 && !valid(name, true, false) {
                     return None;
                 }
                 // Sections of one name and two types: libuci refuses the
                 // file.
-                if w.len() == 3 {
-                    match seen.iter().find(|(n, _)| *n == name) {
-                        Some((_, t)) if *t != w[1] => return None,
+                if len == 3 {
+                    // By a hash of the name first: 64 dials are 2,000
+                    // pairs of names.
+                    let h = hash(name);
+                    match seen.iter().find(|(k, n, _)| *k == h && same(n, name)) {
+                        Some((_, _, t)) if !same(t, w[1]) => return None,
                         Some(_) => {}
-                        None => seen.push((name, w[1])),
+                        None => seen.push((h, name, w[1])),
                     }
                 }
                 in_section = true;
-                current = name == iface.as_bytes();
+                current = same(name, iface.as_bytes());
                 if current {
                     // Two sections of one name merge in libuci: not ours
                     // to read.
