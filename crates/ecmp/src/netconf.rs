@@ -141,6 +141,41 @@ pub fn proto_of<'a>(src: &'a [u8], iface: &str) -> Option<&'a [u8]> {
     proto
 }
 
+/// A quick look for the proto of `iface` as `uci commit` writes it
+/// (`config interface 'NAME'`, then `option proto 'P'` lines below it),
+/// for the usual event, a member's: when it finds one of ours, the event
+/// runs, and running an event is never wrong, so nothing else in the file
+/// needs reading. Any other answer is [`proto_of`]'s to give.
+pub fn quick_proto<'a>(src: &'a [u8], iface: &str) -> Option<&'a [u8]> {
+    let head: &[u8] = b"config interface '";
+    let name = iface.as_bytes();
+    let mut from = 0;
+    let at = loop {
+        let k = from + src.get(from..)?.iter().position(|c| *c == b'c')?;
+        let rest = &src[k..];
+        if rest.len() > head.len() + name.len()
+            && same(&rest[..head.len()], head)
+            && same(&rest[head.len()..head.len() + name.len()], name)
+            && rest[head.len() + name.len()] == b'\''
+            && (k == 0 || src[k - 1] == b'\n')
+        {
+            break k + head.len() + name.len() + 1;
+        }
+        from = k + 1;
+    };
+    for line in src[at..].split(|c| *c == b'\n').skip(1) {
+        let t = line.trim_ascii_start();
+        if t.starts_with(b"config") {
+            return None;
+        }
+        if let Some(v) = t.strip_prefix(b"option proto '") {
+            let end = v.iter().position(|c| *c == b'\'')?;
+            return Some(&v[..end]);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +206,24 @@ mod tests {
         for i in ["loopback", "lan", "wan", "wan6", "VWAN1"] {
             assert_eq!(p(i), full(NET.as_bytes(), i), "{i}");
         }
+    }
+
+    #[test]
+    fn the_quick_look_finds_what_uci_writes() {
+        let q = |i: &str| {
+            quick_proto(NET.as_bytes(), i).map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        assert_eq!(q("loopback").as_deref(), Some("static"));
+        assert_eq!(q("wan6").as_deref(), Some("dhcpv6"));
+        assert_eq!(
+            q("VWAN1").as_deref(),
+            Some("pppoe"),
+            "the first: ours or not, a full read decides"
+        );
+        assert_eq!(q("lan"), None, "a bare value is not uci's own form");
+        assert_eq!(q("wan"), None, "nor a double-quoted name");
+        assert_eq!(q("VWAN"), None);
+        assert_eq!(q("globals"), None);
     }
 
     #[test]
