@@ -25,7 +25,8 @@ pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// Up with carrier (IFF_UP and IFF_LOWER_UP): the kernel refuses a
+    /// Up with carrier (IFF_UP and IFF_LOWER_UP in a dump; IFF_UP and
+    /// IFF_RUNNING asked for by name, see `ifreq`): the kernel refuses a
     /// nexthop object on a device without it.
     pub carrier: bool,
     /// (received, sent) bytes, from IFLA_STATS64 (status: LuCI's rates).
