@@ -199,7 +199,9 @@ Commands:
   sync                recompute the route now, ignoring ACTION and INTERFACE
                       in the environment (what LuCI runs after Save & Apply)
 
-Config: /etc/config/ecmp (UCI, the committed file); flags override it.
+Config: /etc/config/ecmp (UCI, the committed file); flags override it. An
+event of an interface whose proto in the network file beside it (plainly
+written, as uci does) is not a member proto asks no dump: nothing to do.
 Routes and nexthop objects written carry protocol 236; only those are ever
 replaced or deleted. Modes: resilient = a resilient nexthop group (Linux
 5.13+), group = a hash-threshold group (5.3+), multipath = one RTA_MULTIPATH
