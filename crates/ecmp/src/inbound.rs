@@ -16,7 +16,7 @@
 use crate::dump::Interface;
 use crate::kernel::{seek, ByName, Kernel, KernelError, Link};
 use crate::members::Member;
-use crate::route::{Nexthop, Route, RTN_UNICAST};
+use crate::route::{Nexthop, Route};
 use crate::{Error, Family, RTPROT_ECMP};
 use std::net::IpAddr;
 use std::path::Path;
@@ -272,22 +272,15 @@ pub fn plan(
                 && o.nexthops[0].ifindex == ifindex
         });
         if !same {
-            let want = Route {
-                family,
-                table,
-                metric,
-                protocol: RTPROT_ECMP,
-                src_len: 0,
-                kind: RTN_UNICAST,
-                nhid: None,
-                nexthops: vec![Nexthop {
-                    gateway: m.gateway,
-                    ifindex,
-                    dev: m.device.clone(),
-                    weight: 1,
-                }],
+            let hop = Nexthop {
+                gateway: m.gateway,
+                ifindex,
+                dev: m.device.clone(),
+                weight: 1,
             };
-            plan.routes.push((want, old.map(|r| (*r).clone())));
+            if let Some(want) = Route::desired(family, table, metric, &[hop]) {
+                plan.routes.push((want, old.map(|r| (*r).clone())));
+            }
         }
         if let Some(h) = table
             .checked_sub(cfg.table_base)
