@@ -111,6 +111,91 @@ fn our_reader_agrees_with_the_real_uci() {
     );
 }
 
+/// The network-file scan that lets events of interfaces never ours pass
+/// over the dump (`ecmp::netconf`): wherever it answers, the real uci
+/// reads the same file to the same proto of the same interface. On the
+/// corpus above turned into network files, uci's own forms, and 600
+/// mutations of a network file with the characters uci treats specially.
+#[test]
+fn the_network_scan_agrees_with_the_real_uci() {
+    let Some(uci) = sim::real_uci() else { return };
+    let d = sim::TempDir::new("netconf");
+    std::fs::create_dir_all(d.0.join("save")).unwrap();
+    let net = "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\nconfig device\n\toption name 'br-lan'\n\tlist ports 'lan1'\n\nconfig interface 'lan'\n\toption proto static\n\nconfig interface \"wan\"\n\toption proto \"pppoe\"\n\toption password 'p#w d'\n\nconfig interface 'wan6'\n\toption proto 'dhcpv6'\n# a comment\nconfig interface 'VWAN1'\n\toption proto 'pppoe'\n\toption proto 'dhcp'\n";
+    let mut files: Vec<Vec<u8>> = CORPUS
+        .iter()
+        .map(|t| {
+            t.replace("ecmp 'ipv4'", "interface 'wan'")
+                .replace("metric", "proto")
+                .into_bytes()
+        })
+        .collect();
+    files.push(net.as_bytes().to_vec());
+    let special = b"'\"\\#; \t\r\nacolpistn_-0";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..600 {
+        let mut b = net.as_bytes().to_vec();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() as usize) % b.len();
+            let c = special[(next() as usize) % special.len()];
+            match next() % 3 {
+                0 => b[at] = c,
+                1 => b.insert(at, c),
+                _ => drop(b.remove(at)),
+            }
+        }
+        files.push(b);
+    }
+    let names = ["loopback", "lan", "wan", "wan6", "VWAN1", "ipv4"];
+    let mut answered = 0;
+    for (i, text) in files.iter().enumerate() {
+        let said: Vec<(&str, Vec<u8>)> = names
+            .iter()
+            .filter_map(|n| Some((*n, ecmp::netconf::proto_of(text, n)?.to_vec())))
+            .collect();
+        if said.is_empty() {
+            continue;
+        }
+        std::fs::write(d.0.join("network"), text).unwrap();
+        let o = Command::new(&uci)
+            .arg("-c")
+            .arg(&d.0)
+            .arg("-t")
+            .arg(d.0.join("save"))
+            .args(["show", "network"])
+            .output()
+            .unwrap();
+        let show = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "case {i}: uci refuses what the scan read: {text:?}"
+        );
+        let secs = parse_show(&show).unwrap();
+        for (n, proto) in said {
+            let real = secs
+                .iter()
+                .find(|s| s.name == n && s.kind == "interface")
+                .and_then(|s| s.options.get("proto"))
+                .and_then(|v| v.last().cloned());
+            let ours = String::from_utf8_lossy(&proto).into_owned();
+            assert_eq!(
+                real.as_deref(),
+                Some(ours.as_str()),
+                "case {i}, {n}: {text:?}"
+            );
+            answered += 1;
+        }
+    }
+    println!("netconf: {answered} answers of the scan read alike by uci");
+    assert!(answered >= 500, "the scan answers plain files: {answered}");
+}
+
 /// Seed the fuzz corpora of the two readers from what the tests hold:
 /// `cargo test -p ecmp-tests --test config -- --ignored seed_the_fuzz_corpora`.
 #[test]
