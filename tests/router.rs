@@ -153,6 +153,24 @@ fn a_storm_of_8_dials_ends_with_every_member_in_both_families() {
     let log = std::fs::read_to_string(f.d.0.join("state/syslog.txt")).unwrap_or_default();
     assert!(log.contains("ecmp4"), "our hooks ran: {log}");
     assert!(!log.contains("error:"), "{log}");
+    // Every event that runs logs a line; one passed over (its proto in
+    // /etc/config/network is not the family's) logs none and asks no
+    // dump: ecmp6 for the IPv4 dials and loopback, ecmp4 for loopback.
+    let ran = |who: &str, ev: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("{who}[")) && l.contains(&format!("]: {ev}: ")))
+            .count()
+    };
+    for i in 1..8 {
+        assert!(ran("ecmp4", &format!("ifup VWAN{i}")) >= 1, "{log}");
+        assert!(ran("ecmp6", &format!("ifup VWAN{i}_6")) >= 1, "{log}");
+        assert_eq!(ran("ecmp6", &format!("ifup VWAN{i}")), 0, "{log}");
+    }
+    assert_eq!(
+        ran("ecmp4", "ifup loopback") + ran("ecmp6", "ifup loopback"),
+        0,
+        "{log}"
+    );
 }
 
 #[test]
