@@ -135,7 +135,7 @@ impl Tracker {
             return Ok(false);
         }
         let raw = input::dump(&cfg4, &self.s4);
-        let dump = match raw.as_ref().map_err(Clone::clone).and_then(|r| r.parse()) {
+        let dump = match input::Raw::parsed(&raw) {
             Ok(d) => {
                 if self.dump_failing {
                     self.log.line(Level::Info, "netifd's dump readable again");

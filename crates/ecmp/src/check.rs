@@ -293,7 +293,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
     });
     if let Some(cfg) = cfg {
         let raw = input::dump(&cfg, s);
-        let dump = raw.as_ref().map_err(Clone::clone).and_then(|r| r.parse());
+        let dump = input::Raw::parsed(&raw);
         match &dump {
             Ok(d) => match members::select(family, d, &cfg, &Event::sync()) {
                 Ok(sel) => f.push(Finding::ok(format!(

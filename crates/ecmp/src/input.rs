@@ -113,30 +113,39 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
             let sock = ubus::socket_path(cfg.ubus_socket.as_deref());
             let raw = ubus::dump(&sock, cfg.ubus_timeout)
                 .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?;
-            return Ok(Raw::Blob(raw, sock));
+            return Ok(Raw {
+                data: raw,
+                socket: Some(sock),
+            });
         }
     };
-    Ok(Raw::Json(Dump::json_to_blob(&bytes)?))
+    Ok(Raw {
+        data: Dump::json_to_blob(&bytes)?.into(),
+        socket: None,
+    })
 }
 
-/// netifd's dump as it arrived, kept while the event runs: the typed
-/// [`Dump`] borrows its strings from it.
-pub enum Raw {
-    /// ubusd's blobmsg, and the socket it came from (for errors).
-    Blob(ubus::Data, std::path::PathBuf),
-    /// JSON from a program or a file, as blobmsg.
-    Json(Vec<u8>),
+/// netifd's dump as it arrived, as blobmsg (a JSON dump is encoded so),
+/// kept while the event runs: the typed [`Dump`] borrows its strings from
+/// it.
+pub struct Raw {
+    data: ubus::Data,
+    /// ubusd's socket it came from, named in errors.
+    socket: Option<std::path::PathBuf>,
 }
 
 impl Raw {
     pub fn parse(&self) -> Result<Dump<'_>, Error> {
-        match self {
-            Raw::Blob(data, sock) => Dump::from_tree(
-                blob::read(data)
-                    .map_err(|e| Error::Input(format!("ubus {}: {e}", sock.display())))?,
-            ),
-            Raw::Json(b) => Dump::from_tree(blob::read(b).map_err(Error::Input)?),
-        }
+        let node = blob::read(&self.data).map_err(|e| match &self.socket {
+            Some(sock) => Error::Input(format!("ubus {}: {e}", sock.display())),
+            None => Error::Input(e),
+        })?;
+        Dump::from_tree(node)
+    }
+
+    /// The typed dump of a fetch that may have failed (its error, then).
+    pub fn parsed(fetched: &Result<Raw, Error>) -> Result<Dump<'_>, Error> {
+        fetched.as_ref().map_err(Clone::clone).and_then(Raw::parse)
     }
 }
 

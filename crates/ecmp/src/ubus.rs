@@ -163,6 +163,16 @@ pub struct Data {
     at: std::ops::Range<usize>,
 }
 
+/// A table that did not come from ubusd (a JSON dump encoded).
+impl From<Vec<u8>> for Data {
+    fn from(msg: Vec<u8>) -> Data {
+        Data {
+            at: 0..msg.len(),
+            msg,
+        }
+    }
+}
+
 impl std::ops::Deref for Data {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

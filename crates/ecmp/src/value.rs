@@ -68,10 +68,9 @@ pub trait Tree<'a>: Copy {
     /// An object's member (the first of a repeated key).
     fn get(self, key: &str) -> Option<Self>;
     /// The members named `keys` (the first of each) into `got`, in one
-    /// pass over the
-    /// object where the form allows it: `dump` reads a dozen fields of
-    /// objects with two dozen members, and a pass per field was most of
-    /// reading netifd's blobmsg.
+    /// pass over the object where the form allows it: `dump` reads a
+    /// dozen fields of objects with two dozen members, and a pass per
+    /// field was most of reading netifd's blobmsg.
     fn fields(self, keys: &[&str], got: &mut [Option<Self>]) {
         for (k, g) in keys.iter().zip(got) {
             *g = self.get(k);
