@@ -132,26 +132,7 @@ fn the_network_scan_agrees_with_the_real_uci() {
         .collect();
     files.push(net.as_bytes().to_vec());
     let special = b"'\"\\#; \t\r\nacolpistn_-0";
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for _ in 0..600 {
-        let mut b = net.as_bytes().to_vec();
-        for _ in 0..1 + next() % 3 {
-            let at = (next() as usize) % b.len();
-            let c = special[(next() as usize) % special.len()];
-            match next() % 3 {
-                0 => b[at] = c,
-                1 => b.insert(at, c),
-                _ => drop(b.remove(at)),
-            }
-        }
-        files.push(b);
-    }
+    files.extend(ecmp::fuzz::mutations(net.as_bytes(), special, 600));
     let names = ["loopback", "lan", "wan", "wan6", "VWAN1", "ipv4"];
     let mut answered = 0;
     for (i, text) in files.iter().enumerate() {

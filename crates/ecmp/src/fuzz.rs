@@ -154,3 +154,32 @@ mod tests {
         }
     }
 }
+
+/// `count` mutations of `base`, the same for every run: each one to three
+/// bytes replaced, inserted or removed, the new ones taken from `special`
+/// (xorshift from a fixed seed). For the tests that hold a quick reader
+/// to a full one on odd input.
+pub fn mutations(base: &[u8], special: &[u8], count: usize) -> Vec<Vec<u8>> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as usize
+    };
+    (0..count)
+        .map(|_| {
+            let mut b = base.to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() % b.len().max(1);
+                let c = special[next() % special.len()];
+                match next() % 3 {
+                    0 if at < b.len() => b[at] = c,
+                    2 if at < b.len() => drop(b.remove(at)),
+                    _ => b.insert(at.min(b.len()), c),
+                }
+            }
+            b
+        })
+        .collect()
+}

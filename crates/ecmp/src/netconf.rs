@@ -256,25 +256,8 @@ mod tests {
     fn an_answer_is_always_the_full_parsers() {
         let names = ["loopback", "lan", "wan", "wan6", "VWAN1", "globals", "x"];
         let special = b"'\"\\#; \t\r\nacolpistn_-0";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let mut answered = 0;
-        for _ in 0..20_000 {
-            let mut b = NET.as_bytes().to_vec();
-            for _ in 0..1 + next() % 3 {
-                let at = (next() as usize) % b.len();
-                let c = special[(next() as usize) % special.len()];
-                match next() % 3 {
-                    0 => b[at] = c,
-                    1 => b.insert(at, c),
-                    _ => drop(b.remove(at)),
-                }
-            }
+        for b in crate::fuzz::mutations(NET.as_bytes(), special, 20_000) {
             for i in names {
                 if let Some(p) = proto_of(&b, i) {
                     answered += 1;
