@@ -351,6 +351,31 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
             .clone();
         assert_eq!(wan["inbound"]["table"], 4203, "{wan}");
         assert_eq!(wan["inbound"]["rules"][0], "from 100.66.0.1/32", "{wan}");
+        // --flush --dry-run prints what flush would delete and deletes
+        // nothing: route, rules and tables as they were.
+        let before = (sim::all_routes(), ip(&["rule", "show"]), tables());
+        let run = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", &on, "--flush", "--dry-run", "-v"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "flush: dry run: would remove 1 route, 0 nexthop objects, 2 rules and 2 member table routes of ours"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("ip route del default")
+                && run.stdout.contains("ip rule del")
+                && run.stdout.contains("table 4202"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!((sim::all_routes(), ip(&["rule", "show"]), tables()), before);
         // --flush: all ours go; the others stay.
         let run = r.event("ecmp4", "", "", &["--config", &on, "--flush", "-v"]);
         assert_eq!(run.code, 0, "{}", run.stderr);

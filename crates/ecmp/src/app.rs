@@ -168,28 +168,51 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
 
 /// `--flush`: our routes and nexthop objects go, whatever the event.
 fn flush(s: &Settings, log: &mut Log) -> i32 {
+    // A dry run flushes a copy of the kernel (the in-memory one, started
+    // from the real state) and prints what it would delete: `--dry-run`
+    // never writes, whatever it comes with.
     let run = || -> Result<String, Error> {
-        let _lock = lock(s)?;
+        let _lock = if s.dry_run { None } else { Some(lock(s)?) };
         let cfg = input::config(s)?;
         let mut nl = Netlink::open()?;
-        let (routes, objects) = program::flush(&mut nl, s.family, cfg.table)?;
-        let plan = match inbound::Current::read(&mut nl, s.family, &cfg.inbound)? {
+        let mut dummy = match s.dry_run {
+            true => Some(Dummy::from_state(&mut nl, s.family, cfg.table, &[])?),
+            false => None,
+        };
+        let k: &mut dyn crate::kernel::Kernel = match dummy.as_mut() {
+            Some(d) => d,
+            None => &mut nl,
+        };
+        let (routes, objects) = program::flush(k, s.family, cfg.table)?;
+        let plan = match inbound::Current::read(k, s.family, &cfg.inbound)? {
             Some(cur) => inbound::flush_plan(&cur),
             None => inbound::Plan::default(),
         };
-        inbound::apply(&mut nl, &plan)?;
-        if let (Family::V4, Some(nft)) = (s.family, crate::nft::program()) {
-            crate::nft::load(&nft, &s.state_dir, &crate::nft::ruleset(0, &[]))
-                .map_err(Error::Kernel)?;
+        inbound::apply(k, &plan)?;
+        let empty = crate::nft::ruleset(0, &[]);
+        if s.family == Family::V4 && s.dry_run {
+            if crate::nft::needed(&s.state_dir, &empty) {
+                crate::say!("nft -f - <<EOF\n{empty}EOF");
+            }
+        } else if let (Family::V4, Some(nft)) = (s.family, crate::nft::program()) {
+            crate::nft::load(&nft, &s.state_dir, &empty).map_err(Error::Kernel)?;
+        }
+        for c in dummy.iter().flat_map(|d| &d.commands) {
+            crate::say!("{c}");
         }
         let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
-        let s = |n: usize| if n == 1 { "" } else { "s" };
+        let p = crate::log::plural;
         Ok(format!(
-            "flush: removed {routes} route{}, {objects} nexthop object{}, {rules} rule{} and {tables} member table route{} of ours",
-            s(routes),
-            s(objects),
-            s(rules),
-            s(tables)
+            "flush: {} {}, {}, {} and {} of ours",
+            if s.dry_run {
+                "dry run: would remove"
+            } else {
+                "removed"
+            },
+            p(routes, "route"),
+            p(objects, "nexthop object"),
+            p(rules, "rule"),
+            p(tables, "member table route"),
         ))
     };
     match run() {

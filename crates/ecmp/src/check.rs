@@ -308,7 +308,13 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 ))),
                 Err(e) => f.push(Finding::fail(
                     format!("{e}"),
-                    "see Troubleshooting in the README",
+                    match e.exit_code() {
+                        3 => format!(
+                            "uci show network | grep proto; then correct list proto in {}",
+                            s.config.display()
+                        ),
+                        _ => "see Troubleshooting in the README".into(),
+                    },
                 )),
             },
             Err(e) => f.push(Finding::fail(

@@ -63,7 +63,10 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
 /// The text for the log; None when it may (a dynamic interface such as
 /// `wan_6` is not in the file).
 pub fn not_ours(s: &Settings, cfg: &Config, ev: &Event) -> Option<String> {
-    if ev.interface.is_empty() {
+    // A proto that is no netifd proto (a typo) is for the dump to refuse
+    // with a line, not for every event to pass over in silence.
+    let real = |p: &String| crate::names::NETIFD_PROTOS.contains(&p.as_str());
+    if ev.interface.is_empty() || !cfg.protos.iter().all(real) {
         return None;
     }
     let file = s.config.parent()?.join("network");

@@ -52,6 +52,7 @@ pub mod kernel;
 pub mod lock;
 pub mod log;
 pub mod members;
+pub mod names;
 pub mod netconf;
 pub mod netlink;
 pub mod nexthop;

@@ -24,6 +24,12 @@ impl LogFormat<&str> for Tag {
     }
 }
 
+/// `1 route`, `2 routes`: a count with its noun (an `s` for any count
+/// but one), for the log lines.
+pub fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 pub struct Log {
     ident: &'static str,
     syslog: Option<Logger<LoggerBackend, Tag>>,

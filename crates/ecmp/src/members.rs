@@ -130,6 +130,9 @@ pub fn select(
         )));
     }
     let mut sel = Selection::default();
+    if let Some(note) = protos_present(family, dump, cfg)? {
+        sel.skipped.push(note);
+    }
     // The members' devices, sorted, with the member's index: a scan of
     // every member for each was 2,000 string comparisons at 64 dials.
     let mut by_dev: Vec<(&str, usize)> = Vec::new();
@@ -184,6 +187,62 @@ pub fn select(
         });
     }
     Ok(sel)
+}
+
+/// Every member proto names interfaces netifd has: its dump lists every
+/// configured interface, up or down, with its proto, so a proto no
+/// interface has is a mistake (`ppoe`, `""`) that would otherwise empty
+/// the route: a config error, and nothing is written. The one exception
+/// is IPv6's: a real proto (`dhcpv6`) with no interface yet is a router
+/// without an IPv6 uplink now (netifd adds `<iface>_6` only while its
+/// dial is up), so the run goes on and this note says so.
+pub fn protos_present(family: Family, dump: &Dump, cfg: &Config) -> Result<Option<String>, Error> {
+    let has = |p: &str| dump.interface.iter().any(|i| i.proto == p);
+    let missing: Vec<&str> = cfg
+        .protos
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !has(p))
+        .collect();
+    let real = |p: &str| crate::names::NETIFD_PROTOS.contains(&p);
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    if family == Family::V6 && missing.iter().all(|p| real(p)) {
+        return Ok((missing.len() == cfg.protos.len()).then(|| {
+            format!(
+                "no interface of proto {} in netifd's dump (no IPv6 uplink now)",
+                missing.join(", ")
+            )
+        }));
+    }
+    let p = missing
+        .iter()
+        .find(|p| !real(p) || family == Family::V4)
+        .unwrap_or(&missing[0]);
+    let mut theirs: Vec<&str> = dump
+        .interface
+        .iter()
+        .map(|i| &*i.proto)
+        .filter(|p| !p.is_empty())
+        .collect();
+    theirs.sort_unstable();
+    theirs.dedup();
+    Err(Error::Config(format!(
+        "proto '{p}' is the proto of no interface netifd has (theirs: {}{}); route kept",
+        if theirs.is_empty() {
+            "none".into()
+        } else {
+            theirs.join(", ")
+        },
+        crate::names::did_you_mean(
+            p,
+            theirs
+                .iter()
+                .copied()
+                .chain(crate::names::NETIFD_PROTOS.iter().copied())
+        )
+    )))
 }
 
 /// Leave out the members tracking calls dead (`dead`), then every member
@@ -405,11 +464,52 @@ mod tests {
             assert!(e.to_string().contains(what), "{e}");
         }
         // A bad value on an interface that is not a member does not matter.
-        let j = r#"{"interface":[{"interface":"lan","up":true,"proto":"static","l3_device":"br-lan","route":[{"target":"0.0.0.0","mask":0,"nexthop":"bad"}]}]}"#;
+        let j = r#"{"interface":[{"interface":"lan","up":true,"proto":"static","l3_device":"br-lan","route":[{"target":"0.0.0.0","mask":0,"nexthop":"bad"}]},{"interface":"wan","up":false,"proto":"pppoe"}]}"#;
         assert!(sel(Family::V4, j, &cfg, &ev("ifup", "lan"))
             .unwrap()
             .members
             .is_empty());
+    }
+
+    #[test]
+    fn a_proto_no_interface_has_is_a_config_error_but_ipv6_may_be_absent() {
+        let j = r#"{"interface":[{"interface":"lan","up":true,"proto":"static","l3_device":"br-lan"},{"interface":"wan","up":false,"proto":"pppoe"},{"interface":"wan6","up":false,"proto":"dhcpv6"}]}"#;
+        let with = |family, protos: &[&str]| {
+            let mut cfg = Config::defaults(family);
+            if !protos.is_empty() {
+                cfg.protos = protos.iter().map(|p| p.to_string()).collect();
+            }
+            sel(family, j, &cfg, &ev("ifdown", "wan"))
+        };
+        for (protos, said) in [
+            (&["ppoe"][..], "proto 'ppoe' is the proto of no interface netifd has (theirs: dhcpv6, pppoe, static; did you mean 'pppoe'?); route kept"),
+            (&[""], "proto '' is the proto of no interface"),
+            (&["pppoe", "dhcp"], "proto 'dhcp' is the proto of no interface"),
+        ] {
+            let e = with(Family::V4, protos).unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{protos:?}");
+            assert!(e.to_string().contains(said), "{protos:?}: {e}");
+        }
+        // Every configured proto present (down counts): no error.
+        assert!(with(Family::V4, &[]).is_ok());
+        assert!(with(Family::V4, &["pppoe", "static"]).is_ok());
+        // IPv6: a real proto no interface has yet is no error, and said so.
+        let none = r#"{"interface":[{"interface":"wan","up":false,"proto":"pppoe"}]}"#;
+        let s = sel(
+            Family::V6,
+            none,
+            &Config::defaults(Family::V6),
+            &ev("ifdown", "wan"),
+        )
+        .unwrap();
+        assert!(s.members.is_empty());
+        assert_eq!(
+            s.skipped,
+            ["no interface of proto dhcpv6 in netifd's dump (no IPv6 uplink now)"]
+        );
+        // ... but a typo is an error for IPv6 too.
+        let e = with(Family::V6, &["dhcpv66"]).unwrap_err();
+        assert!(e.to_string().contains("did you mean 'dhcpv6'?"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! What a new user gets wrong, and what it must cost them: nothing. A
+//! mistyped name, a flag combination, a device for a file: one clear
+//! line, a documented exit status, and the kernel exactly as it was.
+
+use sim::{all_routes, in_netns, ip, nexthops, Router};
+
+/// Everything we could have touched: routes of every table, nexthop
+/// objects and rules of both families.
+fn kernel() -> (String, Vec<String>, String) {
+    (
+        all_routes(),
+        nexthops(),
+        ip(&["-4", "rule", "show"]) + &ip(&["-6", "rule", "show"]),
+    )
+}
+
+/// A config file in the router's folder (beside it, `network` when the
+/// test writes one), with inbound on: the member tables and rules too.
+fn config(r: &Router, name: &str, body: &str) -> String {
+    let p = r.path(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn a_mistyped_proto_is_a_config_error_and_removes_nothing() {
+    in_netns(|| {
+        let mut r = Router::all_up(3);
+        r.mode = "auto";
+        let good = config(&r, "ecmp", "config ecmp 'ipv4'\n");
+        let run = r.event("ecmp4", "", "", &["--config", &good, "-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let before = kernel();
+        assert!(before.0.contains("proto 236"), "{}", before.0);
+        assert!(before.2.contains("lookup 4201"), "{}", before.2);
+        std::fs::create_dir_all(r.path("typo")).unwrap();
+        let typo = config(&r, "typo/ecmp", "config ecmp 'ipv4'\n\tlist proto 'ppoe'\n");
+        // netifd's network file beside it: the event is a pppoe dial's,
+        // and a typo must not make it "not ours" in silence either.
+        std::fs::write(
+            r.path("typo/network"),
+            "config interface 'wan'\n\toption proto 'pppoe'\nconfig interface 'VWAN1'\n\toption proto 'pppoe'\n",
+        )
+        .unwrap();
+        for (what, args) in [
+            ("--proto ppoe", vec!["--config", &good, "--proto", "ppoe"]),
+            ("--proto ''", vec!["--config", &good, "--proto", ""]),
+            ("list proto 'ppoe'", vec!["--config", &typo]),
+        ] {
+            for (action, iface) in [("ifdown", "VWAN1"), ("ifup", "wan"), ("", "")] {
+                let run = r.event("ecmp4", action, iface, &args);
+                assert_eq!(run.code, 3, "{what} {action}: {}", run.stderr);
+                assert!(
+                    run.stderr.contains(
+                        "is the proto of no interface netifd has (theirs: dhcpv6, pppoe, static"
+                    ),
+                    "{what} {action}: {}",
+                    run.stderr
+                );
+                assert_eq!(run.stderr.lines().count(), 1, "{what}: {}", run.stderr);
+                assert_eq!(kernel(), before, "{what} {action}: nothing of ours deleted");
+            }
+        }
+        let run = r.event("ecmp4", "", "", &["--config", &typo]);
+        assert!(
+            run.stderr.contains("proto 'ppoe'") && run.stderr.contains("did you mean 'pppoe'?"),
+            "{}",
+            run.stderr
+        );
+        // status and check say so too; check no longer counts 0 members.
+        let st = r.event("ecmp4", "", "", &["--config", &typo, "status"]);
+        st.says(3, "proto 'ppoe'");
+        let ck = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", &typo, "check", "--root", "/nonexistent"],
+        );
+        assert_eq!(ck.code, 1, "{}", ck.stdout);
+        assert!(
+            ck.stdout
+                .contains("[FAIL] config: proto 'ppoe' is the proto of no interface"),
+            "{}",
+            ck.stdout
+        );
+        assert!(
+            !ck.stdout.contains("members up") && !ck.stdout.contains("member up"),
+            "{}",
+            ck.stdout
+        );
+        assert_eq!(kernel(), before);
+    });
+}
+
+#[test]
+fn ecmp6_on_a_router_without_ipv6_does_nothing_and_says_so() {
+    in_netns(|| {
+        let mut r = Router::new(2);
+        for d in r.dials.iter_mut() {
+            d.ipv6 = false;
+        }
+        r.dial_up(0);
+        r.dial_up(1);
+        let before = kernel();
+        let run = r.event("ecmp6", "ifup", "wan", &["-v"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("no interface of proto dhcpv6 in netifd's dump (no IPv6 uplink now)"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(kernel(), before);
+    });
+}
