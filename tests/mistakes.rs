@@ -113,3 +113,84 @@ fn ecmp6_on_a_router_without_ipv6_does_nothing_and_says_so() {
         assert_eq!(kernel(), before);
     });
 }
+
+#[test]
+fn check_names_unknown_sections_and_options_with_the_nearest_known_name() {
+    in_netns(|| {
+        let r = Router::all_up(1);
+        let cfg = config(
+            &r,
+            "ecmp",
+            "config ecmp 'ipv4'\n\toption metrc '7'\nconfig ecmpp 'ipv6'\n\toption metric '1'\n",
+        );
+        let ck = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", &cfg, "check", "--root", "/nonexistent"],
+        );
+        assert_eq!(ck.code, 1, "{}", ck.stdout);
+        for said in [
+            "unknown option 'metrc' in config ecmp 'ipv4'; did you mean 'metric'?",
+            "unknown section type 'ecmpp' (config ecmpp 'ipv6'); did you mean 'ecmp'?",
+        ] {
+            assert!(
+                ck.stdout.contains(&format!("[FAIL] config {cfg}: {said}")),
+                "{}",
+                ck.stdout
+            );
+        }
+        assert!(!ck.stdout.contains(": valid"), "{}", ck.stdout);
+        // Runs ignore them, as UCI programs do: the event still balances.
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &["--config", &cfg]).code, 0);
+    });
+}
+
+#[test]
+fn a_metric_change_leaves_no_route_of_ours_behind() {
+    in_netns(|| {
+        let r = Router::all_up(3);
+        let on = config(&r, "ecmp", "config ecmp 'ipv4'\n");
+        let member_tables = || -> Vec<String> {
+            ip(&["-4", "route", "show", "table", "all", "proto", "236"])
+                .lines()
+                .filter(|l| l.contains(" table 42"))
+                .map(String::from)
+                .collect()
+        };
+        let sync = |extra: &[&str]| {
+            let mut a = vec!["--config", on.as_str()];
+            a.extend_from_slice(extra);
+            let run = r.event("ecmp4", "", "", &a);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        };
+        sync(&[]);
+        let at_1 = member_tables();
+        assert_eq!(at_1.len(), 3, "{at_1:?}");
+        sync(&["--metric", "7"]);
+        let at_7 = member_tables();
+        assert_eq!(at_7.len(), 3, "{at_7:?}");
+        assert!(at_7.iter().all(|l| l.contains("metric 7")), "{at_7:?}");
+        // status at metric 1 counts the metric-7 routes as differences.
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
+        assert_eq!(st.code, 1, "{}", st.stdout);
+        assert!(
+            st.stdout
+                .contains("- table 4201 default metric 7 (inbound, left behind)"),
+            "{}",
+            st.stdout
+        );
+        sync(&[]);
+        assert_eq!(member_tables(), at_1);
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
+        assert_eq!(st.code, 0, "{}", st.stdout);
+        assert!(st.stdout.contains("in sync"), "{}", st.stdout);
+        let ours = sim::ours(false);
+        assert!(ours.iter().all(|l| !l.contains("metric 7")), "{ours:?}");
+        assert_eq!(
+            ours.len(),
+            4,
+            "the main route and 3 member tables: {ours:?}"
+        );
+    });
+}

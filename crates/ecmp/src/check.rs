@@ -230,7 +230,23 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
             "a kernel with CONFIG_IP_ROUTE_MULTIPATH",
         ),
     });
+    // Names nothing reads (a typo such as `option metrc`): runs ignore
+    // them, as UCI programs do, so check is where they are named.
+    let unknown = std::fs::read(&s.config)
+        .ok()
+        .and_then(|t| crate::ucifile::parse(&t).ok())
+        .map(|secs| crate::config::unknown_names(&secs))
+        .unwrap_or_default();
     let cfg = match input::config(s) {
+        Ok(c) if !unknown.is_empty() => {
+            for u in &unknown {
+                f.push(Finding::fail(
+                    format!("config {}: {u}", s.config.display()),
+                    format!("correct it in {} (runs ignore it)", s.config.display()),
+                ));
+            }
+            Some(c)
+        }
         Ok(c) => {
             f.push(Finding::ok(if s.config.exists() {
                 format!(
@@ -469,6 +485,27 @@ fn tracker(s: &Settings, t: &crate::track::Track) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_with_the_nearest_known_one() {
+        let secs = crate::ucifile::parse(
+            b"config ecmp 'ipv4'\n\toption metrc '7'\n\toption metric '1'\nconfig ecmpp 'ipv9'\nconfig ecmp 'ipv5'\nconfig member\n\toption interface 'wan'\n\toption wieght '2'\n\toption multidial '1'\nconfig track 'track'\n\toption intervall '5'\n\toption zzzzzz '1'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::config::unknown_names(&secs),
+            [
+                "unknown option 'metrc' in config ecmp 'ipv4'; did you mean 'metric'?",
+                "unknown section type 'ecmpp' (config ecmpp 'ipv9'); did you mean 'ecmp'?",
+                "config ecmp 'ipv5': an ecmp section is named 'ipv4' or 'ipv6'; did you mean 'ipv4'?",
+                "unknown option 'wieght' in config member; did you mean 'weight'?",
+                "unknown option 'intervall' in config track 'track'; did you mean 'interval'?",
+                "unknown option 'zzzzzz' in config track 'track'",
+            ]
+        );
+        let good = crate::ucifile::parse(b"config ecmp 'ipv6'\n\tlist proto 'dhcpv6'\nconfig multidial 'multidial'\n\toption batch '4'\n\toption multidial '1'\n").unwrap();
+        assert!(crate::config::unknown_names(&good).is_empty());
+    }
 
     #[test]
     fn check_rendering() {

@@ -239,6 +239,89 @@ impl Config {
     }
 }
 
+/// The section types of /etc/config/ecmp and the options each takes
+/// (`multidial`, the mark multidial leaves on what it wrote, in any).
+pub const KNOWN: &[(&str, &[&str])] = &[
+    ("globals", &["ubus", "ubus_socket", "ubus_timeout"]),
+    (
+        "ecmp",
+        &[
+            "enabled",
+            "table",
+            "metric",
+            "proto",
+            "exclude",
+            "mode",
+            "buckets",
+            "idle_timer",
+            "unbalanced_timer",
+            "inbound",
+            "table_base",
+            "rule_priority",
+            "inbound_mark",
+        ],
+    ),
+    (
+        "member",
+        &["interface", "weight", "tier", "track_ip", "track"],
+    ),
+    (
+        "track",
+        &[
+            "enabled",
+            "track_ip",
+            "reliability",
+            "count",
+            "timeout",
+            "interval",
+            "failure_interval",
+            "recovery_interval",
+            "down",
+            "up",
+            "redial_after",
+        ],
+    ),
+    ("multidial", &["batch", "delay"]),
+];
+
+/// Names in the file that nothing reads: section types, `ecmp` sections
+/// other than ipv4/ipv6, options. Runs ignore them, as UCI programs do;
+/// `check` names each, with the nearest known name.
+pub fn unknown_names(sections: &[Section]) -> Vec<String> {
+    use crate::names::did_you_mean;
+    let mut out = Vec::new();
+    let types = || KNOWN.iter().map(|(t, _)| *t);
+    for s in sections {
+        let label = match s.name.starts_with('@') {
+            true => format!("config {}", s.kind),
+            false => format!("config {} '{}'", s.kind, s.name),
+        };
+        let Some((_, opts)) = KNOWN.iter().find(|(t, _)| *t == s.kind) else {
+            out.push(format!(
+                "unknown section type '{}' ({label}){}",
+                s.kind,
+                did_you_mean(&s.kind, types())
+            ));
+            continue;
+        };
+        if s.kind == "ecmp" && s.name != "ipv4" && s.name != "ipv6" {
+            out.push(format!(
+                "{label}: an ecmp section is named 'ipv4' or 'ipv6'{}",
+                did_you_mean(&s.name, ["ipv4", "ipv6"])
+            ));
+        }
+        for k in s.options.keys() {
+            if k != "multidial" && !opts.contains(&k.as_str()) {
+                out.push(format!(
+                    "unknown option '{k}' in {label}{}",
+                    did_you_mean(k, opts.iter().copied())
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v {
         "1" | "on" | "true" | "yes" | "enabled" => Ok(true),

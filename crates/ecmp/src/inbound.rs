@@ -327,12 +327,14 @@ pub fn plan(
             plan.del_rules.push(r.clone());
         }
     }
+    // A member's table keeps one route of ours, at our metric: one left
+    // at an earlier metric (`--metric 7`, then back) goes too.
     for r in ours {
-        let kept = r
-            .table
-            .checked_sub(cfg.table_base)
-            .and_then(|i| held.get(i as usize))
-            .is_some_and(|h| *h && range.contains(&r.table));
+        let kept = r.metric == metric
+            && r.table
+                .checked_sub(cfg.table_base)
+                .and_then(|i| held.get(i as usize))
+                .is_some_and(|h| *h && range.contains(&r.table));
         if !kept {
             plan.del_routes.push(r.clone());
         }
@@ -448,8 +450,8 @@ pub fn differences(plan: &Plan) -> Vec<String> {
     }
     for r in &plan.del_routes {
         d.push(format!(
-            "- table {} default (inbound, left behind)",
-            r.table
+            "- table {} default metric {} (inbound, left behind)",
+            r.table, r.metric
         ));
     }
     d
