@@ -194,3 +194,56 @@ fn a_metric_change_leaves_no_route_of_ours_behind() {
         );
     });
 }
+
+#[test]
+fn an_endless_dump_source_is_capped_while_reading() {
+    in_netns(|| {
+        let r = Router::all_up(1);
+        assert_eq!(r.event("ecmp4", "ifup", "wan", &[]).code, 0);
+        let before = kernel();
+        // A FIFO that a writer keeps filling, and /dev/zero: both end at
+        // the cap, in 256 MB of address space at most (uncapped, the
+        // kernel's OOM killer ended it at 24 GB).
+        let fifo = r.path("fifo");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                let block = vec![b' '; 1 << 16];
+                // Until the reader hangs up (EPIPE), or 64 MiB.
+                for _ in 0..1024 {
+                    if f.write_all(&block).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        for src in ["/dev/zero".to_string(), fifo.display().to_string()] {
+            let o = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "ulimit -v 262144; exec {} --config {} --lock-file {} --syslog-socket {} --dump-file {src} sync",
+                    sim::bin("ecmp4").display(),
+                    r.path("no-config").display(),
+                    r.path("lock").display(),
+                    r.path("nolog").display(),
+                ))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(4), "{src}: {err}");
+            assert!(
+                err.contains("dump is more than 8388608 bytes (8 MiB)"),
+                "{src}: {err}"
+            );
+            assert_eq!(kernel(), before, "{src}");
+        }
+        writer.join().unwrap();
+    });
+}

@@ -716,3 +716,66 @@ fn disabled_while_running_it_waits_and_puts_every_link_back() {
         });
     });
 }
+
+#[test]
+fn tracking_with_no_target_or_too_few_exits_with_one_line_naming_the_option() {
+    {
+        for (config, said) in [
+            ("config track 'track'\n\toption enabled '1'\n", "track.track_ip: tracking is enabled with no target"),
+            (
+                "config track 'track'\n\toption enabled '1'\n\tlist track_ip '192.0.2.1'\n\toption reliability '2'\n",
+                "track.reliability: 2 is more than the 1 IPv4 target of track.track_ip",
+            ),
+        ] {
+            in_netns(move || {
+                let n = Net::new(1, config);
+                let mut t = n.tracker();
+                let st = t.child.wait().unwrap();
+                assert_eq!(st.code(), Some(3), "{}", t.log());
+                let log = t.log();
+                assert_eq!(log.lines().count(), 1, "{log}");
+                assert!(log.contains(said), "{log}");
+            });
+        }
+    }
+}
+
+/// mwan3's defaults: failure_interval and recovery_interval follow
+/// `interval` (here 1 s, with neither set), so a dead link leaves within
+/// about down × interval + timeout, and comes back as fast (with 5 s it
+/// took 6.4 s to leave).
+#[test]
+fn failure_and_recovery_intervals_follow_interval_when_unset() {
+    in_netns(|| {
+        let config: String = TRACK
+            .lines()
+            .filter(|l| !l.contains("failure_interval") && !l.contains("recovery_interval"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let n = Net::new(2, &config);
+        n.event("ecmp4", "ifup", "wan");
+        let t = n.tracker();
+        until(Duration::from_secs(10), "both links alive", || {
+            all_alive(&n.r.dir.0, 4)
+        });
+        n.cut(1, true);
+        // down 2 × interval 1 + timeout 1, and a second of slack.
+        let left = until(Duration::from_secs(10), "VWAN1 out", || {
+            route_devs(false) == ["pppoe-wan"]
+        });
+        assert!(
+            left < Duration::from_millis(4500),
+            "left after {left:?}: {}",
+            t.log()
+        );
+        n.cut(1, false);
+        let back = until(Duration::from_secs(10), "VWAN1 back", || {
+            route_devs(false) == ["pppoe-VWAN1", "pppoe-wan"]
+        });
+        assert!(
+            back < Duration::from_millis(4500),
+            "back after {back:?}: {}",
+            t.log()
+        );
+    });
+}

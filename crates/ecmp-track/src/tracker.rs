@@ -134,6 +134,7 @@ impl Tracker {
         if !self.track.enabled {
             return Ok(false);
         }
+        self.track.usable()?;
         let raw = input::dump(&cfg4, &self.s4);
         let dump = match input::Raw::parsed(&raw) {
             Ok(d) => {
@@ -454,8 +455,11 @@ impl Tracker {
                     }
                     Ok(false) => return self.stop("tracking disabled in config"),
                     Err(e) => {
+                        // One line at start; links held out go back.
                         self.log.line(Level::Error, &e.to_string());
-                        self.stop("config unusable");
+                        if self.written.is_some() {
+                            self.stop("config unusable");
+                        }
                         return e.exit_code();
                     }
                 }

@@ -436,24 +436,16 @@ fn tracker(s: &Settings, t: &crate::track::Track) -> Vec<Finding> {
         return vec![];
     }
     let mut f = Vec::new();
-    let n = t.targets_for("", s.family).len();
-    if n == 0 && t.member_targets.is_empty() {
-        f.push(Finding::fail(
-            format!(
-                "tracking is enabled with no {} track_ip",
-                s.family.section()
-            ),
-            "uci add_list ecmp.track.track_ip=<an address that answers ping>; uci commit ecmp",
-        ));
-    } else if n > 0 && t.reliability as usize > n {
-        f.push(Finding::fail(
-            format!(
-                "track reliability {} is more than the {n} {} targets: every round fails",
-                t.reliability,
-                s.family.section()
-            ),
-            format!("uci set ecmp.track.reliability={n}; uci commit ecmp"),
-        ));
+    if let Err(e) = t.usable() {
+        let fix = match e.to_string().contains("track.reliability") {
+            true => {
+                "uci set ecmp.track.reliability=<at most the number of targets>; uci commit ecmp"
+            }
+            false => {
+                "uci add_list ecmp.track.track_ip=<an address that answers ping>; uci commit ecmp"
+            }
+        };
+        f.push(Finding::fail(e.to_string(), fix));
     }
     f.push(
         match track::read(&s.state_dir, track::now(), track::tracker_alive) {

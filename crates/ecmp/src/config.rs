@@ -36,7 +36,7 @@
 //!     option enabled '0'
 //!     list track_ip '223.5.5.5'      # targets, both families mixed
 //!     option reliability '1'  option count '1'  option timeout '2'
-//!     option interval '5'  option failure_interval '5'  option recovery_interval '5'
+//!     option interval '5'            # failure_interval, recovery_interval: default interval (mwan3)
 //!     option down '3'  option up '3'  option redial_after '0'
 //! config multidial 'multidial'       # written by `multidial apply`; read by
 //!     option batch '4'               # /etc/init.d/multidial, ignored here

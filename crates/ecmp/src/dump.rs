@@ -269,9 +269,9 @@ fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface<'a>, Error> {
 /// JSON text, checked for size and emptiness, parsed.
 fn json(bytes: &[u8]) -> Result<Value<'_>, Error> {
     if bytes.len() > MAX_DUMP {
+        // Readers stop one byte past the cap: "more than" is all we know.
         return Err(Error::Input(format!(
-            "dump is {} bytes, more than {MAX_DUMP}",
-            bytes.len()
+            "dump is more than {MAX_DUMP} bytes (8 MiB)"
         )));
     }
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {

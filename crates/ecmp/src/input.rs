@@ -93,16 +93,11 @@ pub fn not_ours(s: &Settings, cfg: &Config, ev: &Event) -> Option<String> {
 /// program's JSON, a file, stdin.
 pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
     let bytes = match (s.dump_file.as_deref(), &cfg.ubus) {
-        (Some(p), _) if p == Path::new("-") => {
-            let mut b = Vec::new();
-            std::io::stdin()
-                .take(MAX_DUMP as u64 + 1)
-                .read_to_end(&mut b)
-                .map_err(|e| Error::Input(format!("stdin: {e}")))?;
-            b
-        }
+        (Some(p), _) if p == Path::new("-") => capped(std::io::stdin(), "stdin")?,
         (Some(p), _) => {
-            std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?
+            let f = std::fs::File::open(p)
+                .map_err(|e| Error::Input(format!("{}: {e}", p.display())))?;
+            capped(f, &p.display().to_string())?
         }
         (None, Some(prog)) => proc::run(prog, &crate::UBUS_DUMP, None, cfg.ubus_timeout, MAX_DUMP)
             .map_err(|e| {
@@ -126,6 +121,17 @@ pub fn dump(cfg: &Config, s: &Settings) -> Result<Raw, Error> {
         data: Dump::json_to_blob(&bytes)?.into(),
         socket: None,
     })
+}
+
+/// At most one byte past [`MAX_DUMP`] from `r`, whatever it is (a file,
+/// stdin, /dev/zero, a FIFO): the cap holds while reading, and the dump's
+/// reader refuses the byte past it.
+fn capped(r: impl Read, name: &str) -> Result<Vec<u8>, Error> {
+    let mut b = Vec::new();
+    r.take(MAX_DUMP as u64 + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    Ok(b)
 }
 
 /// netifd's dump as it arrived, as blobmsg (a JSON dump is encoded so),

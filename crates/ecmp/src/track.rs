@@ -134,6 +134,46 @@ impl Track {
                 *f = parse_range(&name(k), v, lo, hi)?;
             }
         }
+        // mwan3's defaults: both follow `interval` unless set.
+        if opt("failure_interval").is_none() {
+            self.failure_interval = self.interval;
+        }
+        if opt("recovery_interval").is_none() {
+            self.recovery_interval = self.interval;
+        }
+        Ok(())
+    }
+
+    /// Tracking that can work: with tracking on, some target to probe,
+    /// and no list of targets shorter than `reliability` (each family's
+    /// round counts its own targets), else every round would fail. The
+    /// tracker refuses to start on these (`check` names them too).
+    pub fn usable(&self) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.targets.is_empty() && self.member_targets.is_empty() {
+            return Err(Error::Config(
+                "track.track_ip: tracking is enabled with no target (list track_ip '<an address that answers>')".into(),
+            ));
+        }
+        let lists = std::iter::once(("track.track_ip".to_string(), &self.targets)).chain(
+            self.member_targets
+                .iter()
+                .map(|(m, t)| (format!("{m}.track_ip"), t)),
+        );
+        for (what, list) in lists {
+            for (fam, v4) in [("IPv4", true), ("IPv6", false)] {
+                let n = list.iter().filter(|ip| ip.is_ipv4() == v4).count();
+                if n > 0 && self.reliability as usize > n {
+                    return Err(Error::Config(format!(
+                        "track.reliability: {} is more than the {n} {fam} target{} of {what}: every round would fail",
+                        self.reliability,
+                        if n == 1 { "" } else { "s" }
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -652,6 +692,11 @@ mod tests {
         ))
         .unwrap();
         assert!(t.enabled);
+        // mwan3's defaults: failure_interval follows interval when unset.
+        assert_eq!(
+            (t.interval, t.failure_interval, t.recovery_interval),
+            (1, 1, 7)
+        );
         assert_eq!(t.targets_for("wan", Family::V4).len(), 2);
         assert_eq!(t.targets_for("wan_6", Family::V6).len(), 1);
         assert_eq!(t.stale_after(), 3 * 7 + 1 + 1);
@@ -680,5 +725,49 @@ mod tests {
             assert_eq!(e.exit_code(), Error::Config(String::new()).exit_code());
             assert!(e.to_string().contains(&format!("track.{k}")), "{e}");
         }
+    }
+
+    #[test]
+    fn tracking_that_cannot_work_is_refused_naming_the_option() {
+        let ips = |v: &[&str]| {
+            v.iter()
+                .map(|x| x.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        let mut t = Track {
+            enabled: true,
+            ..Track::default()
+        };
+        let e = t.usable().unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.to_string()
+                .contains("track.track_ip: tracking is enabled with no target"),
+            "{e}"
+        );
+        t.targets = ips(&["192.0.2.1", "192.0.2.2", "2001:db8::1"]);
+        t.reliability = 2;
+        let e = t.usable().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("track.reliability: 2 is more than the 1 IPv6 target of track.track_ip"),
+            "{e}"
+        );
+        t.targets.push("2001:db8::2".parse().unwrap());
+        assert!(t.usable().is_ok());
+        t.member_targets
+            .insert("VWAN1".into(), ips(&["198.51.100.1"]));
+        assert!(t
+            .usable()
+            .unwrap_err()
+            .to_string()
+            .contains("of VWAN1.track_ip"));
+        // Only a member's own targets: enough to track that member.
+        t.targets.clear();
+        t.reliability = 1;
+        assert!(t.usable().is_ok());
+        t.enabled = false;
+        t.member_targets.clear();
+        assert!(t.usable().is_ok(), "tracking off: nothing to check");
     }
 }
