@@ -356,7 +356,7 @@ fn dry_run_prints_nexthop_commands_that_ip_accepts() {
     });
 }
 
-/// An event asks for its members' links one by one (ioctls), not by a
+/// An event asks for its members' links one by one (RTM_GETLINK), not by a
 /// dump: both must give the same index, name and carrier, for links up,
 /// down, without carrier, missing, asked twice, or by index.
 #[test]
@@ -386,6 +386,26 @@ fn links_asked_one_by_one_are_the_links_of_a_dump() {
         ];
         let got = nl.links_of(&names, &[lo.index, a0.index, 9999]).unwrap();
         assert_eq!(got, vec![a0.clone(), b0, c0, lo], "{got:?}");
+        // The carrier as the kernel holds it, the moment it changes: the
+        // operstate (IFF_RUNNING) follows a second late at worst, and a
+        // member with carrier must never be left out for that.
+        for _ in 0..50 {
+            ip_line("link set a1 down");
+            assert!(!nl.links_of(&["a0"], &[]).unwrap()[0].carrier);
+            ip_line("link set a1 up");
+            assert!(nl.links_of(&["a0"], &[]).unwrap()[0].carrier);
+        }
+        // Many links at once: more than one datagram of requests.
+        for i in 0..40 {
+            ip_line(&format!("link add m{i} type veth peer name n{i}"));
+        }
+        let many: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let got = nl.links_of(&many, &[]).unwrap();
+        assert_eq!(
+            got.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            many
+        );
         // The change a retry looks for: a link that went.
         ip_line("link del a0");
         assert_eq!(nl.links_of(&["a0"], &[a0.index]).unwrap(), vec![]);

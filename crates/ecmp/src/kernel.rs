@@ -2,8 +2,8 @@
 //! the [`Kernel`] trait (as netifd's system.h), the data it deals in, and
 //! [`State`], the kernel read once per attempt. Implementations:
 //! `rtnetlink::Netlink` (the real one, the only code that speaks
-//! netlink), `dryrun::DryRun` (records what it would write as `ip`
-//! commands) and, in unit tests, `testkernel::TestKernel`.
+//! netlink) and `dummy::Dummy` (in memory: it records what it would
+//! write as `ip` commands, for `--dry-run` and the unit tests).
 
 use crate::inbound::Rule;
 use crate::netlink::Write;
@@ -25,9 +25,9 @@ pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// Up with carrier (IFF_UP and IFF_LOWER_UP in a dump; IFF_UP and
-    /// IFF_RUNNING asked for by name, see `ifreq`): the kernel refuses a
-    /// nexthop object on a device without it.
+    /// Up with carrier (IFF_UP and IFF_LOWER_UP, never IFF_RUNNING, the
+    /// operstate, which lags the carrier by up to a second): the kernel
+    /// refuses a nexthop object on a device without it.
     pub carrier: bool,
     /// (received, sent) bytes, from IFLA_STATS64 (status: LuCI's rates).
     pub bytes: Option<(u64, u64)>,
@@ -136,7 +136,7 @@ pub trait Kernel {
     /// as far as they exist: what an event needs. A dump makes the kernel
     /// fill every link's attributes and counters, and with 64 dials there
     /// are three links for each member; the real kernel asks for these
-    /// alone (`ifreq`), the others filter their dump.
+    /// alone (one RTM_GETLINK each, batched), the others filter a dump.
     fn links_of(&mut self, names: &[&str], indexes: &[u32]) -> Result<Vec<Link>, Error> {
         Ok(self
             .links()?

@@ -45,7 +45,6 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod ifreq;
 pub mod inbound;
 pub mod input;
 pub mod kernel;

@@ -256,6 +256,24 @@ pub fn link_dump() -> Vec<u8> {
     vec![0u8; 16]
 }
 
+/// RTM_GETLINK of one link, by ifindex or (index 0) by name, without its
+/// counters (IFLA_EXT_MASK RTEXT_FILTER_SKIP_STATS): the kernel's answer
+/// carries IFF_LOWER_UP, the carrier itself, which the SIOCGIFFLAGS ioctl
+/// cannot (16 bits), and whose IFF_RUNNING lags it by up to a second.
+pub fn link_get(index: u32, name: &str) -> Result<Vec<u8>, KernelError> {
+    const IFLA_EXT_MASK: u16 = 29;
+    const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+    let mut fixed = link_dump();
+    fixed[4..8].copy_from_slice(&index.to_ne_bytes());
+    let mut b = Builder::new(&fixed);
+    if index == 0 {
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        b.attr(IFLA_IFNAME, &n)?;
+    }
+    Ok(b.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)?.done())
+}
+
 /// RTM_NEWLINK of `kind` without a parent or a name: the kernel answers
 /// "Unknown device type" (EOPNOTSUPP) when the kind is not there, and a
 /// kind's own refusal (EINVAL: no lower device) when it is; nothing is

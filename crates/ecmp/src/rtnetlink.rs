@@ -2,7 +2,6 @@
 //! read. The only file that speaks to the kernel; the messages themselves
 //! are built and read by the pure codec in `netlink.rs`.
 
-use crate::ifreq;
 use crate::inbound::Rule;
 use crate::kernel::{Kernel, KernelError, Link, ENOENT, EOPNOTSUPP, EPERM};
 use crate::netlink::{self as nl, RouteOp, Write};
@@ -203,6 +202,52 @@ impl Netlink {
     }
 }
 
+/// RTM_GETLINK requests sent in one datagram: their answers (about 1 KB
+/// each without counters) fit the socket's default receive buffer many
+/// times over, so none is dropped.
+const BATCH: usize = 16;
+
+impl Netlink {
+    /// The links of `asks` ((ifindex, or 0 and a name)) that exist, in
+    /// their order: every request in one send, then their answers, each
+    /// a link or ENODEV.
+    fn get_links(&mut self, asks: &[(u32, &str)]) -> Result<Vec<Link>, KernelError> {
+        let first = self.seq.wrapping_add(1);
+        let mut out = Vec::with_capacity(asks.len());
+        let mut batch = Vec::with_capacity(asks.len() * 48);
+        for (index, name) in asks {
+            self.seq = self.seq.wrapping_add(1);
+            batch.extend(nl::request(
+                nl::RTM_GETLINK,
+                0,
+                self.seq,
+                &nl::link_get(*index, name)?,
+            )?);
+        }
+        self.send(&batch)?;
+        let mut answered = 0;
+        while answered < asks.len() {
+            let n = self.recv()?;
+            for m in nl::messages(&self.buf[..n]) {
+                let m = m.map_err(undecodable)?;
+                if m.seq.wrapping_sub(first) as usize >= asks.len() {
+                    continue;
+                }
+                answered += 1;
+                match m.ty {
+                    nl::NLMSG_ERROR => match nl::parse_error(&m) {
+                        Err(e) if e.errno() == libc::ENODEV => {}
+                        Err(e) => return Err(e),
+                        Ok(()) => {}
+                    },
+                    _ => out.extend(nl::parse_link(m.payload, false)),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Kernel for Netlink {
     fn links(&mut self) -> Result<Vec<Link>, Error> {
         let mut links = Vec::new();
@@ -216,19 +261,28 @@ impl Kernel for Netlink {
         Ok(links)
     }
 
+    /// One RTM_GETLINK per link, sent [`BATCH`] to a datagram (a dump
+    /// makes the kernel fill all 195 links at 64 dials): each answer has
+    /// the carrier exactly as the kernel holds it.
     fn links_of(&mut self, names: &[&str], indexes: &[u32]) -> Result<Vec<Link>, Error> {
-        let fd = self.fd.as_raw_fd();
-        let mut links: Vec<Link> = Vec::with_capacity(names.len() + indexes.len());
-        for n in names {
-            if let Some(l) = ifreq::by_name(fd, n).map_err(Error::Kernel)? {
+        // A name the kernel cannot hold (IFNAMSIZ, with its NUL) names no
+        // link; nor does an empty one or one with a NUL inside.
+        let fits = |n: &&&str| !n.is_empty() && n.len() < 16 && !n.contains('\0');
+        let asks: Vec<(u32, &str)> = names
+            .iter()
+            .filter(fits)
+            .map(|n| (0, *n))
+            .chain(indexes.iter().map(|i| (*i, "")))
+            .collect();
+        let mut links: Vec<Link> = Vec::with_capacity(asks.len());
+        for chunk in asks.chunks(BATCH) {
+            for l in self
+                .get_links(chunk)
+                .map_err(|e| Error::Kernel(format!("links: {e}")))?
+            {
                 if !links.iter().any(|x| x.index == l.index) {
                     links.push(l);
                 }
-            }
-        }
-        for i in indexes {
-            if !links.iter().any(|x| x.index == *i) {
-                links.extend(ifreq::by_index(fd, *i).map_err(Error::Kernel)?);
             }
         }
         Ok(links)
