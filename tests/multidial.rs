@@ -256,6 +256,11 @@ fn apply_twice_fewer_and_remove_with_the_real_uci() {
         "{out}"
     );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
+    // The step after apply is said: nothing dials before `up`.
+    assert!(
+        out.contains("; now: /etc/init.d/network reload; /etc/init.d/firewall reload; multidial up (the dials are auto '0'"),
+        "{out}"
+    );
     // What the real uci committed.
     assert_eq!(b.changes(), "", "everything committed");
     let net = b.file("network");
@@ -318,16 +323,30 @@ fn apply_twice_fewer_and_remove_with_the_real_uci() {
         !net.contains("VWAN3") && !net.contains("md_veth3") && !fw.contains("VWAN3"),
         "{net}{fw}"
     );
+    // plan remove: what remove will do, and nothing done.
+    let (code, preview, err) = b.run("plan", &["remove"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(preview.contains("delete network.VWAN1\n"), "{preview}");
+    assert_eq!(
+        (b.file("network"), b.changes()),
+        (net.clone(), String::new())
+    );
     // remove: exactly as before, the stock wan's default route back.
     let (code, out, err) = b.run("remove", &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("multidial: removed: "), "{out}");
+    assert_eq!(
+        out,
+        format!("multidial: removed: {} changes\n", preview.lines().count())
+    );
     assert_eq!(b.changes(), "");
     assert_eq!(b.show("network"), net0);
     assert_eq!(b.show("firewall"), fw0);
     assert!(!b.file("ecmp").contains("multidial"));
     let (_, out, _) = b.run("remove", &[]);
     assert!(out.contains("removed: 0 changes"), "{out}");
+    let (code, out, err) = b.run("plan", &["remove"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert!(err.contains("nothing to remove"), "{err}");
 }
 
 #[test]
@@ -486,6 +505,40 @@ fn bad_input_is_refused_before_uci_runs() {
     ]);
     assert_eq!(c, 2, "{out}{err}");
     assert!(err.contains("--username is empty"), "{err}");
+    // A username uci cannot take in one line: refused before uci runs.
+    let (c, out, err) = multidial(&[
+        "apply",
+        "--line",
+        "eth0.2",
+        "--username",
+        "u1\nset network.lan.proto=dhcp",
+        "--password-file",
+        b.p("pw").to_str().unwrap(),
+    ]);
+    assert_eq!(c, 2, "{out}{err}");
+    assert!(err.contains("--username has a control character"), "{err}");
+    assert_eq!(b.file("network"), net0);
+    // Usage errors in ecmp4's words; the exit statuses listed once.
+    let (c, _, err) = multidial(&["plan", "--frob"]);
+    assert_eq!(
+        (c, err.as_str()),
+        (
+            2,
+            "multidial: usage: unrecognized argument: --frob (see --help)\n"
+        )
+    );
+    let (c, _, err) = b.run("remove", &["extra"]);
+    assert_eq!(c, 2);
+    assert!(err.contains("'remove' takes no second word"), "{err}");
+    let (_, help, _) = multidial(&["--help"]);
+    assert!(!help.contains("Exit status: 0 done, 1"), "{help}");
+    for code in [
+        "  1 some dials did not come up",
+        "  2 usage",
+        "  3 uci failed",
+    ] {
+        assert!(help.contains(code), "{code}: {help}");
+    }
     let (c, out, _) = multidial(&["--version"]);
     assert_eq!(c, 0);
     assert!(out.starts_with("multidial 0."), "{out}");
@@ -544,4 +597,90 @@ fn up_in_batches_and_reports_which_came_up() {
     let calls: Vec<&str> = log.lines().filter(|l| l.ends_with(" up")).collect();
     assert_eq!(calls[0], "call network.interface.VWAN1 up");
     assert_eq!(calls.len(), 5);
+}
+
+/// A ubus stand-in that logs every call and answers the dump with
+/// `VWAN1..VWAN{n}` up, listing the last of them only from the `late`-th
+/// dump on (netifd registering interfaces after a reload).
+fn late_ubus(d: &std::path::Path, n: u32, late: u32) -> PathBuf {
+    let ubus = d.join("ubus");
+    let all: Vec<String> = (1..=n)
+        .map(|i| format!("{{\"interface\":\"VWAN{i}\",\"up\":true,\"proto\":\"pppoe\"}}"))
+        .collect();
+    let early = all[..all.len() - 1].join(",");
+    script(
+        &ubus,
+        &format!(
+            "echo \"$*\" >> '{d}/ubus.log'\n\
+             [ \"$*\" = 'call network.interface dump' ] || exit 0\n\
+             echo >> '{d}/dumps'\n\
+             if [ $(wc -l < '{d}/dumps') -lt {late} ]; then echo '{{\"interface\":[{early}]}}'; else echo '{{\"interface\":[{all}]}}'; fi",
+            d = d.display(),
+            all = all.join(","),
+        ),
+    );
+    ubus
+}
+
+#[test]
+fn apply_up_reloads_then_brings_the_dials_up_once_netifd_lists_them() {
+    let Some(b) = Conf::new(false) else { return };
+    let ubus = late_ubus(&b.d.0, 2, 3);
+    let (code, out, err) = b.run(
+        "apply",
+        &[
+            "--line",
+            "eth0.2",
+            "--dials",
+            "2",
+            "--up",
+            "--delay",
+            "0",
+            "--ubus",
+            ubus.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("multidial: 2 of 2 up: VWAN1 VWAN2"), "{out}");
+    assert!(!out.contains("now: /etc/init.d/network reload"), "{out}");
+    let log = std::fs::read_to_string(b.p("ubus.log")).unwrap();
+    let calls: Vec<&str> = log.lines().filter(|l| !l.ends_with("dump")).collect();
+    assert_eq!(
+        calls,
+        [
+            "call network reload",
+            "call network.interface.VWAN1 up",
+            "call network.interface.VWAN2 up"
+        ],
+        "{log}"
+    );
+    // VWAN2 was listed from the third dump on: up waited for it.
+    assert!(
+        std::fs::read_to_string(b.p("dumps"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 3
+    );
+}
+
+#[test]
+fn up_says_which_interface_netifd_never_listed() {
+    let Some(b) = Conf::new(false) else { return };
+    let mut net = String::from(NETWORK);
+    for n in 1..=2 {
+        net.push_str(&format!(
+            "\nconfig interface 'VWAN{n}'\n\toption proto 'pppoe'\n\toption multidial '1'\n"
+        ));
+    }
+    std::fs::write(b.p("config/network"), net).unwrap();
+    let ubus = late_ubus(&b.d.0, 2, u32::MAX);
+    let (code, out, err) = b.run("up", &["--wait", "1", "--ubus", ubus.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(
+        err,
+        "multidial: config: netifd has no interface VWAN2 after 1 s (is the network reloaded? /etc/init.d/network reload)\n"
+    );
+    let log = std::fs::read_to_string(b.p("ubus.log")).unwrap();
+    assert!(!log.contains(" up"), "no dial asked up: {log}");
 }

@@ -15,18 +15,24 @@ use std::path::PathBuf;
   multidial plan --line eth0.2 --dials 8 --username 0571xxx --password-file /root/pw
   multidial apply --line eth0.2 --line eth0.3 --dials 2 --username u --password-file - < pw
   multidial up --batch 4 --delay 5
+  multidial plan remove
   multidial remove
 Sections made carry `option multidial '1'`; remove deletes those only.
 Dials are made `auto '0'`: at boot /etc/init.d/multidial brings them up in batches (--batch, --delay, kept in /etc/config/ecmp).
 apply refuses to run over uncommitted uci changes, writes nothing unless uci took every line, and commits only then.
-Exit status: 0 done, 1 some dials did not come up (up), 2 usage, 3 uci failed or refused a line, or a section is not ours.",
+Nothing dials until `multidial up` (or the next boot): apply --up reloads the network and the firewall, then brings the dials up.
+Exit status 0: done.",
+    error_code(1, "some dials did not come up (up, apply --up)"),
     error_code(2, "usage"),
-    error_code(3, "uci failed, or a section of that name exists and is not ours")
+    error_code(
+        3,
+        "uci failed or refused a line, a section of that name is not ours, or ubus failed"
+    )
 )]
 pub struct Args {
-    /// plan, apply, remove or up
+    /// plan, apply, remove or up; `plan remove` prints what remove would do
     #[argh(positional)]
-    pub command: Option<String>,
+    pub command: Vec<String>,
     /// parent device of a line, e.g. eth0.2 (repeat for several lines)
     #[argh(option)]
     pub line: Vec<String>,
@@ -69,6 +75,9 @@ pub struct Args {
     /// up (and apply, for boot): seconds between batches (default 5)
     #[argh(option, default = "5")]
     pub delay: u32,
+    /// apply: then reload the network and the firewall and bring the dials up (as `up`)
+    #[argh(switch)]
+    pub up: bool,
     /// up: seconds to wait for the last dials before reporting (default 30)
     #[argh(option, default = "30")]
     pub wait: u32,

@@ -43,10 +43,18 @@ pub fn main() -> i32 {
                     0
                 }
                 Err(()) => {
-                    ecmp::complain!("multidial: usage: {}", e.output.trim());
+                    // argh's words, in ecmp4's form: "usage: unrecognized
+                    // argument: --x (see --help)".
+                    let said = e.output.trim();
+                    let mut c = said.chars();
+                    let said = match c.next() {
+                        Some(f) => f.to_lowercase().chain(c).collect::<String>(),
+                        None => String::new(),
+                    };
+                    ecmp::complain!("multidial: usage: {said} (see --help)");
                     2
                 }
-            }
+            };
         }
     };
     if args.version {
@@ -215,9 +223,37 @@ fn write(
 fn run(a: &cli::Args) -> Result<i32, Error> {
     let command = a
         .command
-        .as_deref()
+        .first()
+        .map(String::as_str)
         .ok_or_else(|| usage("give a command: plan, apply, remove or up"))?;
+    let what = a.command.get(1).map(String::as_str);
+    if let Some(w) = a.command.get(2) {
+        return Err(usage(format!("unrecognized argument: {w} (see --help)")));
+    }
+    if what.is_some() && command != "plan" {
+        return Err(usage(format!(
+            "'{command}' takes no second word (only `plan remove` does)"
+        )));
+    }
+    if a.up && command != "apply" {
+        return Err(usage("--up goes with apply"));
+    }
     match command {
+        "plan" if what == Some("remove") => {
+            let cur = Uci::new(a).read()?;
+            let lines = plan::remove_batch(&cur);
+            if lines.is_empty() {
+                ecmp::complain!("multidial: nothing to remove: no section made by multidial");
+            }
+            for l in lines {
+                ecmp::say!("{l}");
+            }
+            Ok(0)
+        }
+        "plan" if what.is_some() => Err(usage(format!(
+            "plan {}: plan takes the setup's flags, or `remove`",
+            what.unwrap_or_default()
+        ))),
         "plan" | "apply" => {
             // Every flag is checked before uci runs.
             let setup = setup(a)?;
@@ -255,10 +291,10 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
                 setup.lines.join(","),
                 lines.len(),
                 if lines.len() == 1 { "" } else { "s" },
-                if lines.is_empty() {
-                    ", nothing to do"
-                } else {
-                    "; now: /etc/init.d/network reload; /etc/init.d/firewall reload"
+                match (lines.is_empty(), a.up) {
+                    (true, _) => ", nothing to do",
+                    (false, true) => "",
+                    (false, false) => "; now: /etc/init.d/network reload; /etc/init.d/firewall reload; multidial up (the dials are auto '0': none dials before that, or before the next boot)",
                 }
             );
             if setup.balancer == Balancer::Ecmp && !shadowed.is_empty() {
@@ -272,6 +308,10 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
                     "multidial: mwan3 rule {} now comes before the stock rules (mwan3 matches top to bottom); then: /etc/init.d/mwan3 restart",
                     plan::MWAN3_RULE
                 );
+            }
+            if a.up {
+                reload(a)?;
+                return up(a);
             }
             Ok(0)
         }
@@ -356,6 +396,58 @@ fn read_password(p: &Path) -> Result<String, Error> {
     Ok(s.to_string())
 }
 
+/// `apply --up`: netifd reads the new interfaces (`ubus call network
+/// reload`, what /etc/init.d/network reload does), and the firewall its
+/// zone, when this is a router with one.
+fn reload(a: &cli::Args) -> Result<(), Error> {
+    ubus(a, &["call", "network", "reload"])?;
+    let fw = Path::new("/etc/init.d/firewall");
+    if fw.exists() {
+        proc::run(fw, &["reload"], None, Duration::from_secs(60), 1 << 16)
+            .map_err(|e| uci_failed(format!("{} reload: {e}", fw.display())))?;
+    }
+    Ok(())
+}
+
+/// One ubus call, its output.
+fn ubus(a: &cli::Args, args: &[&str]) -> Result<Vec<u8>, Error> {
+    proc::run(&a.ubus, args, None, Duration::from_secs(10), 8 << 20)
+        .map_err(|e| uci_failed(format!("{} {}: {e}", a.ubus.display(), args.join(" "))))
+}
+
+/// netifd's dump.
+fn dump(a: &cli::Args) -> Result<Vec<u8>, Error> {
+    ubus(a, &ecmp::UBUS_DUMP)
+}
+
+/// Wait (at most `--wait` seconds) until netifd lists every one of
+/// `ifaces`: right after netifd starts, or after a network reload, it has
+/// not read them yet, and `ubus call network.interface.X up` would fail
+/// with "Not found".
+fn registered(a: &cli::Args, ifaces: &[String]) -> Result<(), Error> {
+    let start = std::time::Instant::now();
+    loop {
+        let out = dump(a)?;
+        let d = ecmp::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
+        let missing: Vec<&str> = ifaces
+            .iter()
+            .filter(|n| !d.interface.iter().any(|i| i.interface == n.as_str()))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= Duration::from_secs(u64::from(a.wait)) {
+            return Err(uci_failed(format!(
+                "netifd has no interface {} after {} s (is the network reloaded? /etc/init.d/network reload)",
+                missing.join(", "),
+                a.wait
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn up(a: &cli::Args) -> Result<i32, Error> {
     let cur = Uci::new(a).read()?;
     let ifaces = plan::our_interfaces(&cur);
@@ -364,41 +456,21 @@ fn up(a: &cli::Args) -> Result<i32, Error> {
             "no dials made by multidial in the network config: run apply first",
         ));
     }
+    registered(a, &ifaces)?;
     let k = a.batch.max(1) as usize;
     for (i, chunk) in ifaces.chunks(k).enumerate() {
         if i > 0 {
             std::thread::sleep(Duration::from_secs(u64::from(a.delay)));
         }
         for iface in chunk {
-            let obj = format!("network.interface.{iface}");
-            proc::run(
-                &a.ubus,
-                &["call", &obj, "up"],
-                None,
-                Duration::from_secs(10),
-                1 << 16,
-            )
-            .map_err(|e| uci_failed(format!("{} call {obj} up: {e}", a.ubus.display())))?;
+            ubus(a, &["call", &format!("network.interface.{iface}"), "up"])?;
         }
         ecmp::say!("multidial: up {}", chunk.join(" "));
     }
     // Wait for the last ones, then one dump tells which came up.
     let mut waited = 0;
     loop {
-        let out = proc::run(
-            &a.ubus,
-            &ecmp::UBUS_DUMP,
-            None,
-            Duration::from_secs(10),
-            8 << 20,
-        )
-        .map_err(|e| {
-            uci_failed(format!(
-                "{} {}: {e}",
-                a.ubus.display(),
-                ecmp::UBUS_DUMP.join(" ")
-            ))
-        })?;
+        let out = dump(a)?;
         let dump = ecmp::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
         let is_up = |n: &String| dump.interface.iter().any(|i| i.interface == *n && i.up);
         let (ok, not): (Vec<&String>, Vec<&String>) = ifaces.iter().partition(|n| is_up(n));

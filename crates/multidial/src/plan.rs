@@ -100,6 +100,12 @@ pub fn dials(s: &Setup) -> Result<Vec<Dial>, String> {
     if s.username.trim().is_empty() {
         return Err("--username is empty".into());
     }
+    if s.username.chars().any(char::is_control) {
+        return Err(
+            "--username has a control character (a newline?): a PPPoE username is one line of text"
+                .into(),
+        );
+    }
     for t in &s.track_ip {
         if t.parse::<std::net::IpAddr>().is_err() {
             return Err(format!("--track-ip '{t}' is not an IP address"));
