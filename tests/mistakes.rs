@@ -247,3 +247,36 @@ fn an_endless_dump_source_is_capped_while_reading() {
         writer.join().unwrap();
     });
 }
+
+#[test]
+fn not_root_and_no_ubusd_are_said_plainly() {
+    in_netns(|| {
+        let r = Router::all_up(1);
+        // Not root: the lock file (in root's folder) is refused.
+        let o = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(sim::bin("ecmp4"))
+            .arg("--lock-file")
+            .arg(r.path("lock"))
+            .arg("--syslog-socket")
+            .arg(r.path("nolog"))
+            .arg("sync")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("usage: run as root: lock file"), "{err}");
+        // status with no ubusd behind the socket gives check's hint.
+        let st = r.event(
+            "ecmp4",
+            "",
+            "",
+            &[
+                "--ubus-socket",
+                r.path("no.sock").to_str().unwrap(),
+                "status",
+            ],
+        );
+        st.says(4, "(is ubusd running? ubus call network.interface dump)");
+    });
+}

@@ -232,7 +232,13 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
     let run = || -> Result<status::Report, Error> {
         let family = s.family;
         let cfg = input::config(s)?;
-        let raw = input::dump(&cfg, s)?;
+        // The hint check gives, when ubusd's socket does not answer.
+        let raw = input::dump(&cfg, s).map_err(|e| match (e, &cfg.ubus, &s.dump_file) {
+            (Error::Input(m), None, None) => Error::Input(format!(
+                "{m} (is ubusd running? ubus call network.interface dump)"
+            )),
+            (e, _, _) => e,
+        })?;
         let dump = raw.parse()?;
         let (sel, seen, track_warnings) = input::members(s, &cfg, &dump, &Event::sync())?;
         let mut nl = Netlink::open()?;

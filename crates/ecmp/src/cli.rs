@@ -180,7 +180,8 @@ Options (before or after the command):
   --lock-file FILE    lock serialising runs (default /var/run/ecmp-hotplug.lock)
   --lock-wait S       seconds to wait for the lock (default 10)
   --dry-run           print the `ip nexthop`/`ip route` commands a run would
-                      make, and its log line; touch nothing
+                      make, and its log line; touch nothing (with --flush:
+                      what flush would delete)
   -v, --verbose       also log to stderr
   --syslog-socket P   syslog socket (default /dev/log)
   --state-dir DIR     where ecmp-track's track.json is read: members it calls
@@ -209,8 +210,9 @@ route; auto takes the first the kernel accepts.
 
 Exit status 0: route replaced, deleted or already right, or an action that
 changes nothing. Error codes:
-  2 usage: bad flag, or ACTION/INTERFACE unusable
-  3 config: /etc/config/ecmp or the lock file unusable
+  2 usage: bad flag, ACTION/INTERFACE unusable, or not root
+  3 config: /etc/config/ecmp or the lock file unusable, or a member proto
+    no interface in netifd's dump has (a typo: nothing written)
   4 input: ubus failing or hanging; not netifd's dump
   5 kernel: netlink refused the change (table left as it was)
   6 conflict: a route that is not ours holds our table and metric

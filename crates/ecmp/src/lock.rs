@@ -23,12 +23,17 @@ impl Lock {
             .write(true)
             .open(path)
             // A missing or read-only directory is the setup's fault, not
-            // another run's: exit 3, not 7.
-            .map_err(|e| {
-                Error::Config(format!(
+            // another run's: exit 3, not 7. Refused: not root (exit 2,
+            // the environment is unusable).
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => Error::Usage(format!(
+                    "run as root: lock file {}: permission denied",
+                    path.display()
+                )),
+                _ => Error::Config(format!(
                     "lock file {}: {e} (its directory must exist and be writable; --lock-file)",
                     path.display()
-                ))
+                )),
             })?;
         let deadline = Instant::now() + wait;
         loop {
