@@ -308,13 +308,18 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
         ip_line("rule add from 192.0.2.77 lookup 100 prio 30000");
         ip_line("rule add iif br-lan lookup 100 prio 20000 proto static");
         sync(&r, "ecmp4", &on);
-        // Tables in the dump's order (VWAN1, VWAN2, wan).
+        // Tables in the dump's order (VWAN1, VWAN2, wan), between the
+        // guards that keep forwarded traffic from walking them.
         assert_eq!(
             rules(false),
             [
-                "4200: from 100.66.0.2 lookup 4201 proto 236",
-                "4200: from 100.66.0.3 lookup 4202 proto 236",
-                "4200: from 100.66.0.1 lookup 4203 proto 236"
+                "4200: from all iif lo lookup main suppress_prefixlength 0 proto 236",
+                "4201: from all iif lo goto 4203 proto 236",
+                "4202: from all goto 4204 proto 236",
+                "4203: from 100.66.0.2 lookup 4201 proto 236",
+                "4203: from 100.66.0.3 lookup 4202 proto 236",
+                "4203: from 100.66.0.1 lookup 4203 proto 236",
+                "4204: from all nop proto 236"
             ]
         );
         assert_eq!(tables().len(), 3, "{:?}", tables());
@@ -328,12 +333,13 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
             run.stderr
         );
         assert_eq!(
-            rules(false),
+            rules(false)[3..5],
             [
-                "4200: from 100.66.0.3 lookup 4202 proto 236",
-                "4200: from 100.66.0.1 lookup 4203 proto 236"
+                "4203: from 100.66.0.3 lookup 4202 proto 236",
+                "4203: from 100.66.0.1 lookup 4203 proto 236"
             ]
         );
+        assert_eq!(rules(false).len(), 6, "{:?}", rules(false));
         assert!(
             tables().iter().all(|t| !t.contains("pppoe-VWAN1")),
             "{:?}",
@@ -363,7 +369,7 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             run.stderr.contains(
-                "flush: dry run: would remove 1 route, 0 nexthop objects, 2 rules and 2 member table routes of ours"
+                "flush: dry run: would remove 1 route, 0 nexthop objects, 6 rules and 2 member table routes of ours"
             ),
             "{}",
             run.stderr
@@ -459,7 +465,13 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         eprintln!("port forward with marks: lost per dial {lost:?} of {PER_DIAL}");
         assert_eq!(lost, [0; DIALS]);
         let rules = ip(&["rule", "show"]);
+        // A mark rule per dial, and the guard letting unmarked forwarded
+        // traffic skip them.
         assert_eq!(rules.matches("fwmark 0x").count(), DIALS, "{rules}");
+        assert!(
+            rules.contains("4202:\tfrom all fwmark 0/0xff0000 goto 4204 proto 236"),
+            "{rules}"
+        );
         // An unchanged event does not run nft again; --flush removes it all.
         let run = sync_auto();
         assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
@@ -518,6 +530,166 @@ fn without_nft_marks_are_skipped_with_a_warning() {
         );
         let rules = ip(&["rule", "show"]);
         assert!(!rules.contains("fwmark"), "{rules}");
-        assert_eq!(rules.matches("proto 236").count(), 2, "{rules}");
+        assert_eq!(rules.matches("proto 236").count(), 2 + 4, "{rules}");
+    });
+}
+
+/// The router's own services at a dial's address, asked from the LAN:
+/// the reply's source is that dial's address, and a route of main more
+/// specific than the default (the LAN's) must win over the dial's
+/// member table, or the reply leaves by the WAN. Then what the guards
+/// decide, as `ip route get` says it, for the router's own traffic, for
+/// forwarded traffic and for a forwarded reply carrying a dial's mark.
+#[test]
+fn a_lan_host_reaches_the_router_at_every_dials_address() {
+    use std::net::UdpSocket;
+    in_netns(|| {
+        let r = Router::all_up(DIALS as u32);
+        let _net = internet(&r);
+        let lan = sim::lan_host();
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        // Port-forward marks on (nft), so the marked path is there too.
+        let conf = r.path("marks.conf");
+        std::fs::write(
+            &conf,
+            "config ecmp 'ipv4'\n\toption inbound_mark '0x00ff0000'\n",
+        )
+        .unwrap();
+        sync(&r, "ecmp4", conf.to_str().unwrap());
+        let addrs: Vec<String> = r.dials.iter().map(|d| d.local4()).collect();
+        // A UDP echo bound to each dial's address (its replies leave from
+        // it), and one TCP service on all.
+        for a in &addrs {
+            let s = UdpSocket::bind((a.as_str(), 7007)).unwrap();
+            std::thread::spawn(move || {
+                let mut b = [0u8; 64];
+                while let Ok((n, from)) = s.recv_from(&mut b) {
+                    let _ = s.send_to(&b[..n], from);
+                }
+            });
+        }
+        let l = TcpListener::bind(("0.0.0.0", PORT)).unwrap();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let _ = c.write_all(b"ok");
+            }
+        });
+        let targets = addrs.clone();
+        let (udp, tcp) = lan
+            .run(move || {
+                let mut udp = Vec::new();
+                let mut tcp = Vec::new();
+                for a in &targets {
+                    let s = UdpSocket::bind("192.168.1.10:0").unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    s.connect((a.as_str(), 7007)).unwrap();
+                    let mut got = 0;
+                    for i in 0..5u8 {
+                        let mut b = [0u8; 8];
+                        if s.send(&[i]).is_ok() && s.recv(&mut b).is_ok_and(|n| n == 1 && b[0] == i)
+                        {
+                            got += 1;
+                        }
+                    }
+                    udp.push(got);
+                    let to = SocketAddr::new(a.parse().unwrap(), PORT);
+                    tcp.push(once(
+                        "192.168.1.10".parse().unwrap(),
+                        to,
+                        Duration::from_secs(2),
+                    ));
+                }
+                (udp, tcp)
+            })
+            .join()
+            .unwrap();
+        assert_eq!(udp, [5; DIALS], "UDP echoes answered, per dial address");
+        assert_eq!(tcp, [true; DIALS], "TCP connections, per dial address");
+        let get = |args: &str| -> String {
+            let out = ip_line(&format!("route get {args}"));
+            out.split_whitespace()
+                .skip_while(|w| *w != "dev")
+                .nth(1)
+                .unwrap_or("")
+                .to_string()
+        };
+        // The router's own traffic from a dial's address: by that dial;
+        // to the LAN: by the LAN, whatever its source.
+        for d in &r.dials {
+            assert_eq!(get(&format!("198.51.100.10 from {}", d.local4())), d.dev());
+            assert_eq!(get(&format!("192.168.1.10 from {}", d.local4())), "br-lan");
+        }
+        // Forwarded from the LAN, unmarked: the balanced route (a dial);
+        // with dial 2's mark (a port forward's reply): dial 2's table.
+        let fwd = get("198.51.100.10 from 192.168.1.10 iif br-lan");
+        assert!(fwd.starts_with("pppoe-"), "{fwd}");
+        for slot in 0..DIALS {
+            let mark = (slot as u32 + 1) << 16;
+            let dev = get(&format!(
+                "198.51.100.10 from 192.168.1.10 iif br-lan mark {mark:#x}"
+            ));
+            // Tables go in the dump's order: VWAN1..3, then wan.
+            assert_eq!(dev, r.dials[(slot + 1) % DIALS].dev(), "mark {mark:#x}");
+        }
+    });
+}
+
+#[test]
+fn status_shows_the_guards_and_check_names_rules_of_others_among_ours() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        let on = config(&r, true);
+        sync(&r, "ecmp4", &on);
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        assert_eq!(
+            v["guards"],
+            serde_json::json!([
+                "ip rule priority 4200 iif lo lookup 254 suppress_prefixlength 0 proto 236",
+                "ip rule priority 4201 iif lo goto 4203 proto 236",
+                "ip rule priority 4202 goto 4204 proto 236",
+                "ip rule priority 4204 nop proto 236"
+            ]),
+            "{}",
+            st.stdout
+        );
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
+        assert!(
+            st.stdout
+                .contains("inbound guards (forwarded traffic skips the member rules): 4 rules"),
+            "{}",
+            st.stdout
+        );
+        // A guard gone: a difference, and a sync puts it back.
+        ip_line("rule del priority 4202");
+        let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
+        assert_eq!(st.code, 1);
+        assert!(
+            st.stdout
+                .contains("+ ip rule add priority 4202 goto 4204 proto 236 (inbound, missing)"),
+            "{}",
+            st.stdout
+        );
+        sync(&r, "ecmp4", &on);
+        // Someone's rule at our member rules' priority.
+        ip_line("rule add from 192.0.2.9 lookup 100 prio 4203");
+        let ck = r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", &on, "check", "--root", "/nonexistent"],
+        );
+        assert!(
+            ck.stdout.contains("[FAIL] ip rule priority 4203 from 192.0.2.9/32 lookup 100 proto 0: a rule of others among ours (4200-4204): forwarded traffic skips it"),
+            "{}",
+            ck.stdout
+        );
+        // --flush takes the guards too.
+        assert_eq!(
+            r.event("ecmp4", "", "", &["--config", &on, "--flush"]).code,
+            0
+        );
+        let rules = ip(&["rule", "show"]);
+        assert!(!rules.contains("proto 236"), "{rules}");
     });
 }

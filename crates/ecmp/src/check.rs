@@ -372,7 +372,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
 fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) -> Vec<Finding> {
     use crate::inbound::{self, Current};
     let p = s.family.program();
-    let run = || -> Result<(usize, Vec<String>), crate::Error> {
+    let run = || -> Result<(usize, Vec<String>, Vec<String>), crate::Error> {
         let mut nl = Netlink::open()?;
         let (sel, _, _) = input::members(s, cfg, dump, &Event::sync())?;
         let links = nl.links()?;
@@ -385,23 +385,46 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
                     .then(|| why.to_string())
                     .into_iter()
                     .collect(),
+                Vec::new(),
             ));
         };
         let mask = input::marks(s, cfg);
         let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &links, &cur, mask);
-        Ok((plan.tables.len(), inbound::differences(&plan)))
+        // Rules of others among our priorities: forwarded traffic jumps
+        // over the member rules' priority, and what sits there with them.
+        let first = cfg.inbound.rule_priority;
+        let among: Vec<String> = cur
+            .rules
+            .iter()
+            .filter(|r| !r.is_ours() && (first..first + inbound::PRIORITIES).contains(&r.priority))
+            .map(|r| r.to_ip("add").replacen(" rule add", " rule", 1))
+            .collect();
+        Ok((plan.tables.len(), inbound::differences(&plan), among))
     };
     let mut f = Vec::new();
+    let last = cfg.inbound.rule_priority + inbound::PRIORITIES - 1;
     match run() {
         Err(_) => {}
-        Ok((_, d)) if !d.is_empty() => f.push(Finding::fail(
+        Ok((_, d, _)) if !d.is_empty() => f.push(Finding::fail(
             format!("inbound tables and rules differ: {}", d.join("; ")),
             format!("run {p} (a sync)"),
         )),
-        Ok((n, _)) if cfg.inbound.enabled => f.push(Finding::ok(format!(
-            "inbound: {n} member table{} and their rules in place (replies leave by their dial)",
-            if n == 1 { "" } else { "s" }
-        ))),
+        Ok((n, _, among)) if cfg.inbound.enabled => {
+            f.push(Finding::ok(format!(
+                "inbound: {n} member table{} and their rules in place (replies leave by their dial){}",
+                if n == 1 { "" } else { "s" },
+                if n == 0 { "" } else { ", forwarded traffic kept off them by 4 guard rules" }
+            )));
+            for r in among {
+                f.push(Finding::fail(
+                    format!(
+                        "{r}: a rule of others among ours ({}-{last}): forwarded traffic skips it",
+                        cfg.inbound.rule_priority
+                    ),
+                    format!("give it a priority outside {}-{last}, or set option rule_priority in /etc/config/ecmp", cfg.inbound.rule_priority),
+                ));
+            }
+        }
         Ok(_) => f.push(Finding::ok(
             "inbound: off (option inbound '0'), none of ours left",
         )),

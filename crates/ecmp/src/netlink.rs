@@ -5,7 +5,7 @@
 //! would. Layouts are linux/netlink.h, rtnetlink.h and nexthop.h; every
 //! integer is in host byte order, as netlink wants.
 
-use crate::inbound::Rule;
+use crate::inbound::{Action, Rule};
 use crate::kernel::{KernelError, Link};
 use crate::nexthop::{NhKind, NhObject, Resilient};
 use crate::route::{Nexthop, Route};
@@ -479,17 +479,23 @@ pub const RTM_NEWRULE: u16 = 32;
 pub const RTM_DELRULE: u16 = 33;
 pub const RTM_GETRULE: u16 = 34;
 const FRA_SRC: u16 = 2;
+const FRA_IIFNAME: u16 = 3;
+const FRA_GOTO: u16 = 4;
 const FRA_PRIORITY: u16 = 6;
 const FRA_FWMARK: u16 = 10;
+const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
 const FRA_TABLE: u16 = 15;
 const FRA_FWMASK: u16 = 16;
 const FRA_PROTOCOL: u16 = 21;
-/// fib_rule_hdr.action: look the packet up in a table.
+/// fib_rule_hdr.action: look the packet up in a table, go to a later
+/// priority, do nothing.
 const FR_ACT_TO_TBL: u8 = 1;
+const FR_ACT_GOTO: u8 = 2;
+const FR_ACT_NOP: u8 = 3;
 
 /// struct fib_rule_hdr (12 bytes): family, dst_len, src_len, tos, table,
 /// two reserved bytes, action, flags.
-fn rule_hdr(family: Family, src_len: u8, table: u32) -> [u8; 12] {
+fn rule_hdr(family: Family, src_len: u8, table: u32, action: u8) -> [u8; 12] {
     let t = if table < 256 { table as u8 } else { 0 };
     [
         family_byte(family),
@@ -499,7 +505,7 @@ fn rule_hdr(family: Family, src_len: u8, table: u32) -> [u8; 12] {
         t,
         0,
         0,
-        FR_ACT_TO_TBL,
+        action,
         0,
         0,
         0,
@@ -516,42 +522,83 @@ pub fn rule_dump(family: Family) -> Vec<u8> {
 }
 
 /// The RTM_NEWRULE / RTM_DELRULE payload for `r` (a delete matches on
-/// every attribute given: priority, table, source, mark, protocol).
+/// every attribute given: priority, action, table, source, iif, mark,
+/// suppression, protocol).
 pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
     let src_len = r.src.map_or(0, |(_, l)| l);
-    let mut b = Builder::new(&rule_hdr(r.family, src_len, r.table));
-    b.u32(FRA_PRIORITY, r.priority)?.u32(FRA_TABLE, r.table)?;
+    let (action, table) = match r.action {
+        Action::Lookup => (FR_ACT_TO_TBL, r.table),
+        Action::Goto(_) => (FR_ACT_GOTO, 0),
+        Action::Nop => (FR_ACT_NOP, 0),
+    };
+    let mut b = Builder::new(&rule_hdr(r.family, src_len, table, action));
+    b.u32(FRA_PRIORITY, r.priority)?;
+    match r.action {
+        Action::Lookup => {
+            b.u32(FRA_TABLE, r.table)?;
+        }
+        Action::Goto(p) => {
+            b.u32(FRA_GOTO, p)?;
+        }
+        Action::Nop => {}
+    }
     if let Some((ip, _)) = r.src {
         b.attr(FRA_SRC, &ip_bytes(ip))?;
     }
+    if let Some(dev) = &r.iif {
+        let mut n = dev.as_bytes().to_vec();
+        n.push(0);
+        b.attr(FRA_IIFNAME, &n)?;
+    }
     if let Some((mark, mask)) = r.fwmark {
         b.u32(FRA_FWMARK, mark)?.u32(FRA_FWMASK, mask)?;
+    }
+    if let Some(n) = r.suppress {
+        b.u32(FRA_SUPPRESS_PREFIXLEN, n)?;
     }
     b.attr(FRA_PROTOCOL, &[r.protocol])?;
     Ok(b.done())
 }
 
-/// One RTM_NEWRULE message of a dump, if it is a lookup rule of `family`.
+/// One RTM_NEWRULE message of a dump, if it is a rule of `family` that
+/// looks up a table, goes to a priority or does nothing (others, such as
+/// blackhole or unreachable rules, are no concern of ours).
 pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
-    if p.len() < 12 || p[0] != family_byte(family) || p[7] != FR_ACT_TO_TBL {
+    if p.len() < 12 || p[0] != family_byte(family) {
         return None;
     }
-    let mut r = Rule {
-        family,
-        priority: 0,
-        table: u32::from(p[4]),
-        src: None,
-        fwmark: None,
-        protocol: 0,
+    let action = match p[7] {
+        FR_ACT_TO_TBL => Action::Lookup,
+        FR_ACT_GOTO => Action::Goto(0),
+        FR_ACT_NOP => Action::Nop,
+        _ => return None,
     };
+    let mut r = Rule {
+        table: if action == Action::Lookup {
+            u32::from(p[4])
+        } else {
+            0
+        },
+        ..Rule::doing(family, 0, action)
+    };
+    r.protocol = 0;
     let (mut mark, mut mask) = (None, u32::MAX);
     for (ty, b) in attrs(&p[12..]) {
         match ty {
             FRA_PRIORITY => r.priority = u32_at(b, 0)?,
-            FRA_TABLE => r.table = u32_at(b, 0)?,
+            FRA_TABLE if action == Action::Lookup => r.table = u32_at(b, 0)?,
+            FRA_GOTO if action != Action::Lookup => r.action = Action::Goto(u32_at(b, 0)?),
             FRA_SRC => r.src = Some((ip_from(b)?, p[2])),
+            FRA_IIFNAME => {
+                r.iif = Some(
+                    String::from_utf8_lossy(b)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                )
+            }
             FRA_FWMARK => mark = u32_at(b, 0),
             FRA_FWMASK => mask = u32_at(b, 0)?,
+            FRA_SUPPRESS_PREFIXLEN => r.suppress = u32_at(b, 0).filter(|n| *n != u32::MAX),
             FRA_PROTOCOL => r.protocol = *b.first()?,
             _ => {}
         }

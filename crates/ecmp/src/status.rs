@@ -23,7 +23,9 @@
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
 //!   "diff":    [str], "warnings": [str],
 //!   "tracking": "off"|"running"|"not running"|"stale",
-//!   "down": [interface]   (a member proto, not excluded, down in netifd) }
+//!   "down": [interface]   (a member proto, not excluded, down in netifd),
+//!   "guards": [str]   (the kernel's rules that keep forwarded traffic off
+//!                      the member rules, as `ip rule` writes them) }
 //! ```
 
 use crate::config::Config;
@@ -92,6 +94,8 @@ pub struct Report {
     /// (a dial still connecting, or failed): with the members, the "M" of
     /// LuCI's "N of M dials online".
     pub down: Vec<String>,
+    /// Our guard rules as the kernel holds them (`inbound::guards`).
+    pub guards: Vec<String>,
 }
 
 /// What the kernel holds for our route: (mode, group id, hops).
@@ -374,6 +378,7 @@ pub fn report(
             })
             .map(|i| i.interface.to_string())
             .collect(),
+        guards: Vec::new(),
     }
 }
 
@@ -399,6 +404,12 @@ pub fn inbound(r: &mut Report, plan: &crate::inbound::Plan, cur: &crate::inbound
             row.inbound = Some((*t, rules));
         }
     }
+    r.guards = cur
+        .rules
+        .iter()
+        .filter(|x| crate::inbound::is_guard(x))
+        .map(|x| x.to_ip("add").replacen(" rule add", " rule", 1))
+        .collect();
     r.diff.extend(crate::inbound::differences(plan));
     r.in_sync = r.diff.is_empty();
 }
@@ -533,7 +544,7 @@ pub fn to_json(r: &Report) -> String {
         )
     });
     format!(
-        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {},\n  \"down\": {}\n}}",
+        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {},\n  \"down\": {},\n  \"guards\": {}\n}}",
         r.schema,
         js(r.family),
         r.table,
@@ -548,6 +559,7 @@ pub fn to_json(r: &Report) -> String {
         jlist(r.warnings.iter().map(|w| js(w)), "  "),
         js(r.tracking),
         jlist(r.down.iter().map(|d| js(d)), "  "),
+        jlist(r.guards.iter().map(|g| js(g)), "  "),
     )
 }
 
@@ -704,6 +716,12 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
         out.push_str(&format!(
             "inbound tables (replies leave by the dial they came in on): {}\n",
             tables.join(", ")
+        ));
+    }
+    if !r.guards.is_empty() {
+        out.push_str(&format!(
+            "inbound guards (forwarded traffic skips the member rules): {} rules\n",
+            r.guards.len()
         ));
     }
     if !r.diff.is_empty() {
