@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound bench-dataplane fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -89,6 +89,15 @@ bench-track:
 bench-inbound:
 	$(CARGO) build --release --workspace --bins
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-inbound
+
+# What our policy rules cost a forwarded packet at 4, 16 and 64 dials:
+# inbound off, on, and on with port-forward marks, this build against
+# BASE's (default: the last landed stop), side by side in one run.
+bench-dataplane: BASE ?= d985f6b
+bench-dataplane:
+	$(CARGO) build --release --workspace --bins
+	$(base-build)
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) $(NETNS) target/release/ecmp-bench-dataplane
 
 # Bounded fuzzing (nightly + cargo-fuzz, installed on first use): the dump
 # parser with member selection and group plans, and the uci config reader.

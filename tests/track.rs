@@ -249,7 +249,11 @@ fn dead_link_leaves_and_returns(v6: bool) {
     };
     let rules = ip(&[fam_flag, "rule", "show"]);
     assert!(!rules.contains(&format!("from {src} ")), "{rules}");
-    assert_eq!(rules.matches("proto 236").count(), 2, "{rules}");
+    assert_eq!(
+        rules.matches("proto 236").count(),
+        2 + 4,
+        "{rules}: two members, four guards"
+    );
     // status shows it held out.
     let st = n.r.event(bin, "", "", &n.args(&["status", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
