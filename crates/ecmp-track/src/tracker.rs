@@ -341,7 +341,7 @@ impl Tracker {
             h.name(),
             round.answered.len(),
             t.link.targets.len(),
-            if rounds == 1 { "" } else { "s" },
+            ecmp::log::s(rounds as usize),
         );
         let level = if h == Health::Dead {
             Level::Warning

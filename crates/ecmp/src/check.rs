@@ -320,7 +320,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                     },
                     d.interface.len(),
                     sel.members.len(),
-                    if sel.members.len() == 1 { "" } else { "s" }
+                    crate::log::s(sel.members.len())
                 ))),
                 Err(e) => f.push(Finding::fail(
                     format!("{e}"),
@@ -412,7 +412,7 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
         Ok((n, _, among)) if cfg.inbound.enabled => {
             f.push(Finding::ok(format!(
                 "inbound: {n} member table{} and their rules in place (replies leave by their dial){}",
-                if n == 1 { "" } else { "s" },
+                crate::log::s(n),
                 if n == 0 { "" } else { ", forwarded traffic kept off them by 4 guard rules" }
             )));
             for r in among {

@@ -1,6 +1,7 @@
-//! Typed model of `ubus call network.interface dump`, read from the loose
-//! [`Value`] both of its forms decode to (JSON from a program or a file,
-//! blobmsg from ubusd's socket), so the two can never disagree.
+//! Typed model of `ubus call network.interface dump`, read in place from
+//! netifd's blobmsg (a [`Tree`]): ubusd's answer as it arrived, or a JSON
+//! dump (from `--dump-file` or `--ubus PROGRAM`) encoded to blobmsg first,
+//! so both forms go through one reader and can never disagree.
 //!
 //! Only the fields ecmp4/ecmp6 use are modelled; unknown fields are ignored
 //! and every field may be missing (a down interface carries almost

@@ -1,5 +1,7 @@
 //! The hotplug event: what netifd hands /sbin/hotplug-call in the
-//! environment (ACTION, INTERFACE, DEVICE), possibly overridden by flags.
+//! environment (ACTION, INTERFACE), possibly overridden by flags. DEVICE
+//! is not read: netifd sets it only on ifup/ifupdate, and the dump names
+//! every member's device anyway.
 
 use crate::Error;
 use std::ffi::OsString;

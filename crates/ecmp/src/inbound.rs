@@ -636,28 +636,28 @@ pub fn apply(k: &mut dyn Kernel, plan: &Plan) -> Result<Option<String>, Error> {
         parts.push(format!(
             "+{} rule{}",
             plan.add_rules.len(),
-            if plan.add_rules.len() == 1 { "" } else { "s" }
+            crate::log::s(plan.add_rules.len())
         ));
     }
     if !plan.del_rules.is_empty() {
         parts.push(format!(
             "-{} rule{}",
             plan.del_rules.len(),
-            if plan.del_rules.len() == 1 { "" } else { "s" }
+            crate::log::s(plan.del_rules.len())
         ));
     }
     if !plan.routes.is_empty() {
         parts.push(format!(
             "{} table route{} written",
             plan.routes.len(),
-            if plan.routes.len() == 1 { "" } else { "s" }
+            crate::log::s(plan.routes.len())
         ));
     }
     if !plan.del_routes.is_empty() {
         parts.push(format!(
             "{} table{} emptied",
             plan.del_routes.len(),
-            if plan.del_routes.len() == 1 { "" } else { "s" }
+            crate::log::s(plan.del_routes.len())
         ));
     }
     Ok(Some(format!("inbound: {}", parts.join(", "))))

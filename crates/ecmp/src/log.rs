@@ -24,10 +24,18 @@ impl LogFormat<&str> for Tag {
     }
 }
 
-/// `1 route`, `2 routes`: a count with its noun (an `s` for any count
-/// but one), for the log lines.
+/// The plural ending for a count: an `s` for any count but one.
+pub fn s(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `1 route`, `2 routes`: a count with its noun, for the log lines.
 pub fn plural(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+    format!("{n} {noun}{}", s(n))
 }
 
 pub struct Log {

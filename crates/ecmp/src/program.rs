@@ -414,7 +414,7 @@ pub fn summary(r: &Route) -> String {
     format!(
         "default metric {} via {n} link{} {}",
         r.metric,
-        if n == 1 { "" } else { "s" },
+        crate::log::s(n),
         devs.join(",")
     )
 }
@@ -531,7 +531,7 @@ pub fn apply(
         notes.push_str(&format!(
             " [removed {} unused nexthop object{}]",
             done.removed_objs,
-            if done.removed_objs == 1 { "" } else { "s" }
+            crate::log::s(done.removed_objs as usize)
         ));
     }
     if !refused.is_empty() {

@@ -469,16 +469,7 @@ pub fn tracking(
 /// A JSON string literal.
 fn js(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
+    crate::value::write_str(&mut o, s);
     o
 }
 
@@ -963,7 +954,9 @@ mod tests {
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         // Down dials of a member proto, for "N of M dials online".
         assert_eq!(v["down"], serde_json::json!(["VWAN2"]));
-        assert_eq!(keys.len(), 14, "{keys:?}");
+        // The inbound guard rules in the kernel (none in this report).
+        assert_eq!(v["guards"], serde_json::json!([]));
+        assert_eq!(keys.len(), 15, "{keys:?}");
     }
 
     /// A member tracking calls dead is held out, shown with its verdict;

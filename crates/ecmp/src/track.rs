@@ -3,7 +3,9 @@
 //! writes and ecmp4/ecmp6 read on every event.
 //!
 //! The probing itself (sockets, the poll loop) lives in the ecmp-track
-//! crate; everything here is pure and tested without root.
+//! crate. The verdicts and the file's form are pure and tested without
+//! root; [`read`] and [`write`] are the only functions here that touch the
+//! file system (the state file, and /proc for the writer's pid).
 //!
 //! State file, `<state-dir>/track.json`, schema 1 (fields only added):
 //! ```text
@@ -169,7 +171,7 @@ impl Track {
                     return Err(Error::Config(format!(
                         "track.reliability: {} is more than the {n} {fam} target{} of {what}: every round would fail",
                         self.reliability,
-                        if n == 1 { "" } else { "s" }
+                        crate::log::s(n)
                     )));
                 }
             }
@@ -372,21 +374,6 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
-fn json_str(o: &mut String, s: &str) {
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-}
-
 fn json_ips(o: &mut String, ips: &[IpAddr]) {
     o.push('[');
     for (i, ip) in ips.iter().enumerate() {
@@ -411,9 +398,9 @@ impl State {
                 o.push(',');
             }
             o.push_str("\n{\"interface\":");
-            json_str(&mut o, &l.interface);
+            crate::value::write_str(&mut o, &l.interface);
             let _ = write!(o, ",\"family\":\"{}\",\"device\":", family_name(l.family));
-            json_str(&mut o, &l.device);
+            crate::value::write_str(&mut o, &l.device);
             let _ = write!(
                 o,
                 ",\"state\":\"{}\",\"since\":{},\"rtt_us\":{},\"loss\":{},\"targets\":",

@@ -1,6 +1,8 @@
 //! `uci show` output as data, and values quoted for `uci batch`: what
-//! ecmp4/ecmp6 read their config with and multidial plans changes with.
-//! We never parse UCI files ourselves; OpenWrt's `uci` does.
+//! multidial reads the configs with (through OpenWrt's `uci`) and plans
+//! its changes with. The files themselves, when we read them directly
+//! (/etc/config/ecmp, firewall, network), go through `ucifile`, our own
+//! parser, held equal to libuci's by a differential test.
 
 use std::collections::BTreeMap;
 

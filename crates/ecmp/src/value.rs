@@ -390,6 +390,24 @@ impl<'a> Json<'a> {
     }
 }
 
+/// `s` as a JSON string literal, appended to `o` (status --json,
+/// track.json).
+pub fn write_str(o: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,10 +287,10 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
                 "multidial: {} dials on {} line{} ({}): {} change{}{}",
                 dials.len(),
                 setup.lines.len(),
-                if setup.lines.len() == 1 { "" } else { "s" },
+                ecmp::log::s(setup.lines.len()),
                 setup.lines.join(","),
                 lines.len(),
-                if lines.len() == 1 { "" } else { "s" },
+                ecmp::log::s(lines.len()),
                 match (lines.is_empty(), a.up) {
                     (true, _) => ", nothing to do",
                     (false, true) => "",
@@ -326,7 +326,7 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             ecmp::say!(
                 "multidial: removed: {} change{}",
                 lines.len(),
-                if lines.len() == 1 { "" } else { "s" }
+                ecmp::log::s(lines.len())
             );
             Ok(0)
         }
