@@ -43,8 +43,11 @@
 //!     option delay '5'
 //! ```
 
-pub use crate::inbound::Inbound;
 use crate::nexthop::{Mode, Resilient};
+pub use crate::options::{
+    parse_bool, parse_buckets, parse_metric, parse_seconds, parse_table, parse_tier, parse_timeout,
+    parse_weight, Inbound,
+};
 pub use crate::track::Track;
 use crate::uci::Section;
 use crate::{Error, Family};
@@ -178,11 +181,11 @@ impl Config {
                         self.inbound.enabled = parse_bool(v).map_err(|e| ctx("inbound", e))?;
                     }
                     if let Some(v) = opt("table_base") {
-                        self.inbound.table_base = crate::inbound::parse_table_base(v)
+                        self.inbound.table_base = crate::options::parse_table_base(v)
                             .map_err(|e| ctx("table_base", e))?;
                     }
                     if let Some(v) = opt("rule_priority") {
-                        self.inbound.rule_priority = crate::inbound::parse_rule_priority(v)
+                        self.inbound.rule_priority = crate::options::parse_rule_priority(v)
                             .map_err(|e| ctx("rule_priority", e))?;
                     }
                     if let Some(v) = opt("inbound_mark") {
@@ -320,89 +323,6 @@ pub fn unknown_names(sections: &[Section]) -> Vec<String> {
         }
     }
     out
-}
-
-pub fn parse_bool(v: &str) -> Result<bool, String> {
-    match v {
-        "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
-        "0" | "off" | "false" | "no" | "disabled" => Ok(false),
-        _ => Err(format!("'{v}' is not a boolean")),
-    }
-}
-
-/// Route table: a name iproute2 always knows, or a number. 0 (unspec) and
-/// 255 (local) are refused: a default route there is never what is meant.
-pub fn parse_table(v: &str) -> Result<u32, String> {
-    let t = match v {
-        "main" => 254,
-        "default" => 253,
-        _ => v
-            .parse::<u32>()
-            .map_err(|_| format!("'{v}' is not main, default or a table number"))?,
-    };
-    if t == 0 || t == 255 {
-        return Err(format!("table {t} cannot hold our route"));
-    }
-    Ok(t)
-}
-
-pub fn parse_metric(v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .map_err(|_| format!("'{v}' is not a metric (0-4294967295)"))
-}
-
-pub fn parse_weight(v: &str) -> Result<u16, String> {
-    match v.parse::<u16>() {
-        Ok(w) if (1..=256).contains(&w) => Ok(w),
-        _ => Err(format!("'{v}' is not a weight (1-256)")),
-    }
-}
-
-pub fn parse_tier(v: &str) -> Result<u8, String> {
-    match v.parse::<u8>() {
-        Ok(t) if t >= 1 => Ok(t),
-        _ => Err(format!("'{v}' is not a tier (1-255)")),
-    }
-}
-
-pub fn parse_buckets(v: &str) -> Result<u16, String> {
-    match v.parse::<u16>() {
-        Ok(b) if b >= 2 => Ok(b),
-        _ => Err(format!("'{v}' is not a bucket count (2-65535)")),
-    }
-}
-
-/// Resilient-group timers: whole seconds the kernel can hold in clock_t.
-pub fn parse_seconds(v: &str) -> Result<u32, String> {
-    match v.parse::<u32>() {
-        Ok(s) if s <= 3600 * 24 * 7 => Ok(s),
-        _ => Err(format!("'{v}' is not a number of seconds (0-604800)")),
-    }
-}
-
-/// Seconds with up to three decimals, in (0, 60]. Parsed by hand: float
-/// parsing would add 15 KB of tables to a router binary.
-pub fn parse_timeout(v: &str) -> Result<Duration, String> {
-    let bad = || format!("'{v}' is not a timeout (0.001-60 seconds)");
-    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) || frac.len() > 3 {
-        return Err(bad());
-    }
-    let secs: u64 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| bad())?
-    };
-    let ms: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
-    let total = secs
-        .checked_mul(1000)
-        .and_then(|s| s.checked_add(ms))
-        .ok_or_else(bad)?;
-    if total == 0 || total > 60_000 {
-        return Err(bad());
-    }
-    Ok(Duration::from_millis(total))
 }
 
 fn parse_show(text: &str) -> Result<Vec<Section>, Error> {

@@ -1,26 +1,39 @@
 //! Core of ecmp-hotplug: plain data flowing one way, one module a step.
+//! Data modules hold what several steps share, apart from the code that
+//! uses it, so no module imports itself through others (tests/imports.rs).
 //!
+//! Input:
 //! - `cli`: the words of the command line (lowargs), and `--help`.
 //! - `settings`: those words, the environment and the defaults resolved once.
 //! - `event`: the hotplug event (ACTION, INTERFACE), or a sync.
-//! - `ucifile`, `config`: /etc/config/ecmp read as libuci reads it.
+//! - `options`: option values parsed and range-checked (data).
+//! - `ucifile`, `config`: /etc/config/ecmp read as libuci reads it;
+//!   `netconf`: a member's proto from /etc/config/network, quickly.
 //! - `input`: the config with the flags over it, netifd's dump, NAT66.
 //! - `blob`, `ubus`: ubusd's protocol as bytes, and the one call we make.
 //! - `proc`: running a program with a timeout, a cap, and stdin (`--ubus`).
-//! - `value`: JSON decoded to a loose tree; what `dump` reads from it and from
-//!   blobmsg read in place (`Tree`).
-//! - `dump`: netifd's dump as typed data, from that tree.
+//! - `value`: JSON decoded to a loose tree, encoded to blobmsg for `dump`.
+//! - `dump`: netifd's dump as typed data, read from blobmsg in place.
+//! - `names`: netifd's protos, and the nearest known name to a typo.
+//!
+//! Plan (pure):
 //! - `members`: which interfaces carry the route, through which gateway.
+//! - `route`, `link`, `rule` (data): routes, links and policy rules.
 //! - `route`: the desired route and the single change it needs.
-//! - `inbound`: per-member tables and source rules, so replies leave by the
-//!   dial they came in on; `nft`: the marks for port forwards (IPv4).
 //! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
+//! - `inbound`: per-member tables, source rules and their guards, so
+//!   replies leave by the dial they came in on; `nft`: the marks for port
+//!   forwards (IPv4).
+//! - `track`: link tracking as data: options, verdicts, the state file.
+//!
+//! Kernel:
 //! - `kernel`: what the core needs from the kernel (the trait, `State`).
 //! - `program`: the write sequence of each mode with its undo, and `apply`.
 //! - `netlink`: the rtnetlink messages as bytes (a pure codec).
 //! - `rtnetlink`: the real kernel, the only code that speaks to it.
 //! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
-//! - `track`: link tracking as data: options, verdicts, the state file.
+//!
+//! Report:
 //! - `status`, `check`: what is balanced and what is wrong.
 //! - `uci`: `uci show` output and batch quoting (multidial writes through uci).
 //! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
@@ -48,6 +61,7 @@ pub mod fuzz;
 pub mod inbound;
 pub mod input;
 pub mod kernel;
+pub mod link;
 pub mod lock;
 pub mod log;
 pub mod members;
@@ -56,10 +70,12 @@ pub mod netconf;
 pub mod netlink;
 pub mod nexthop;
 pub mod nft;
+pub mod options;
 pub mod proc;
 pub mod program;
 pub mod route;
 pub mod rtnetlink;
+pub mod rule;
 pub mod settings;
 pub mod status;
 pub mod track;

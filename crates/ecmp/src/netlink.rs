@@ -5,10 +5,13 @@
 //! would. Layouts are linux/netlink.h, rtnetlink.h and nexthop.h; every
 //! integer is in host byte order, as netlink wants.
 
-use crate::inbound::{Action, Rule};
-use crate::kernel::{KernelError, Link};
+use crate::error::KernelError;
+use crate::link::Link;
+pub use crate::nexthop::Write;
 use crate::nexthop::{NhKind, NhObject, Resilient};
+pub use crate::route::RTN_UNICAST;
 use crate::route::{Nexthop, Route};
+use crate::rule::{Action, Rule};
 use crate::Family;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -73,18 +76,6 @@ const USER_HZ: u32 = 100;
 pub const AF_UNSPEC: u8 = 0;
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
-
-/// rtm_type of a unicast route (others: blackhole, unreachable...).
-pub const RTN_UNICAST: u8 = 1;
-
-/// How a write treats an object that exists (NLM_F_EXCL or NLM_F_REPLACE).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Write {
-    /// Create it; refused (EEXIST) if it exists.
-    Create,
-    /// Create it, or replace the one with its ID in place.
-    Replace,
-}
 
 pub fn family_byte(f: Family) -> u8 {
     match f {

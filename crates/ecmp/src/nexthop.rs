@@ -20,10 +20,19 @@
 //! An object is ours when its ID is in 0xEC000000..=0xECFFFFFF and it
 //! carries protocol 236; no other object is ever replaced or deleted.
 
-use crate::kernel::seek;
+use crate::link::seek;
 use crate::route::Nexthop;
 use crate::{Family, RTPROT_ECMP};
 use std::net::IpAddr;
+
+/// How a write treats an object that exists (NLM_F_EXCL or NLM_F_REPLACE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Create it; refused (EEXIST) if it exists.
+    Create,
+    /// Create it, or replace the one with its ID in place.
+    Replace,
+}
 
 pub const ID_BASE: u32 = 0xEC00_0000;
 pub const MEMBER_LAST: u32 = 0xEC7F_FFFF;

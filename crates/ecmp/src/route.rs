@@ -33,7 +33,8 @@ pub struct Route {
     pub nexthops: Vec<Nexthop>,
 }
 
-pub use crate::netlink::RTN_UNICAST;
+/// rtm_type of a unicast route (others: blackhole, unreachable...).
+pub const RTN_UNICAST: u8 = 1;
 
 impl Route {
     /// The route we want over these members (resolved against the

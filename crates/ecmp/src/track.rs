@@ -20,7 +20,7 @@
 //! `written` is older than `stale_after`: a crashed tracker must never
 //! keep a link out.
 
-use crate::config::{parse_bool, parse_timeout};
+use crate::options::{parse_bool, parse_timeout};
 use crate::uci::Section;
 use crate::value::{parse_json, Value};
 use crate::{Error, Family};
