@@ -29,6 +29,8 @@ test:
 	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config --test track --test inbound --test mistakes
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
+	# Under the real firewall4 (../shared/openwrt-fw4/run-fw4; root only).
+	$(CARGO) test --offline -p ecmp-tests --test firewall
 	# luci-app-ecmp in the real LuCI and headless Chromium
 	# (../shared/openwrt-luci/run-luci; root only); screenshots in target/luci-shots.
 	$(CARGO) test --offline -p ecmp-tests --test luci

@@ -104,6 +104,32 @@ pub fn run_router() -> Option<PathBuf> {
     Some(k.join("run-router"))
 }
 
+/// `run-fw4` of the firewall4 kit (OpenWrt's real fw4 over run-router):
+/// `$OPENWRT_FW4_KIT`, else `shared/openwrt-fw4` beside the repository.
+/// Needs root and nft. None: skipped with a one-line reason, or under
+/// `CI=true` a failure that says why.
+pub fn run_fw4() -> Option<PathBuf> {
+    run_router()?;
+    let p = std::env::var_os("OPENWRT_FW4_KIT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openwrt-fw4"));
+    let why = if !p.join("run-fw4").exists() {
+        format!(
+            "the firewall4 kit is not at {} (set OPENWRT_FW4_KIT to its folder)",
+            p.display()
+        )
+    } else if !Path::new("/usr/sbin/nft").exists() {
+        "run-fw4 needs Debian's nft (apt-get install nftables)".to_string()
+    } else {
+        return Some(p.join("run-fw4"));
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: CI runs this test against the real firewall4");
+    }
+    eprintln!("skipped: {why}");
+    None
+}
+
 /// The kit's real `uci` ([`kit`]).
 pub fn real_uci() -> Option<PathBuf> {
     kit().map(|k| k.join("bin/uci"))

@@ -284,7 +284,7 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "redial_after",
         ],
     ),
-    ("multidial", &["batch", "delay"]),
+    ("multidial", &["batch", "delay", "zone_device"]),
 ];
 
 /// Names in the file that nothing reads: section types, `ecmp` sections

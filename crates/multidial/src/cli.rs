@@ -93,6 +93,9 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+    /// firewall4's program (default /sbin/fw4): present, the dials join the zone by device pattern; absent (firewall3), by name
+    #[argh(option, default = "PathBuf::from(\"/sbin/fw4\")")]
+    pub fw4: PathBuf,
     /// ubus program (default /bin/ubus)
     #[argh(option, default = "PathBuf::from(\"/bin/ubus\")")]
     pub ubus: PathBuf,

@@ -10,7 +10,7 @@ pub mod plan;
 
 use ecmp::uci::parse_show;
 use ecmp::{proc, Error};
-use plan::{Balancer, Current, Setup};
+use plan::{Balancer, Current, Firewall, Setup};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -168,13 +168,29 @@ impl<'a> Uci<'a> {
     }
 }
 
-/// Write `lines`, check uci took them all (`check` on the re-read config
-/// must pass), then commit every package touched. On any failure the
-/// uncommitted changes are reverted: the config stays as it was.
+/// What is left to do after a batch, as the plan of the re-read config
+/// says it: nothing, or the first line uci did not take.
+fn took(left: Result<Vec<String>, String>) -> Result<(), Error> {
+    match left {
+        Ok(l) if l.is_empty() => Ok(()),
+        Ok(l) => Err(uci_failed(format!(
+            "uci did not take every change (still to do: {})",
+            l[0]
+        ))),
+        Err(e) => Err(uci_failed(format!(
+            "uci did not take every change (still to do: {e})"
+        ))),
+    }
+}
+
+/// Write `lines`, check uci took them all and the result is usable
+/// (`check` on the re-read, uncommitted config must pass), then commit
+/// every package touched. On any failure the uncommitted changes are
+/// reverted: the config stays as it was.
 fn write(
     uci: &Uci,
     lines: &[String],
-    check: impl Fn(&Current) -> Result<(), String>,
+    check: impl Fn(&Current) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if lines.is_empty() {
         return Ok(());
@@ -196,14 +212,8 @@ fn write(
     }
     let mut text = lines.join("\n");
     text.push('\n');
-    let result = uci.batch(&text).and_then(|()| {
-        // uci show includes the uncommitted changes: what we would commit.
-        check(&uci.read()?).map_err(|left| {
-            uci_failed(format!(
-                "uci did not take every change (still to do: {left})"
-            ))
-        })
-    });
+    // uci show includes the uncommitted changes: what we would commit.
+    let result = uci.batch(&text).and_then(|()| check(&uci.read()?));
     if let Err(e) = result {
         uci.revert(&pkgs);
         let m = match e {
@@ -278,10 +288,16 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             let lines = plan::plan(&setup, &cur, false).map_err(uci_failed)?;
             let shadowed = plan::shadowing(&cur, &setup.lines);
             let reordered = lines.iter().any(|l| l.starts_with("reorder "));
-            write(&uci, &lines, |now| match plan::plan(&setup, now, true) {
-                Ok(left) if left.is_empty() => Ok(()),
-                Ok(left) => Err(left[0].clone()),
-                Err(e) => Err(e),
+            let fw4_checks =
+                setup.firewall == Firewall::Fw4 && plan::touched(&lines).contains(&"firewall");
+            write(&uci, &lines, |now| {
+                took(plan::plan(&setup, now, true))?;
+                // fw4 renders the staged zone and nft checks it: a pattern
+                // it does not take is refused before anything is committed.
+                if fw4_checks {
+                    fw4_check(&a.fw4)?;
+                }
+                Ok(())
             })?;
             ecmp::say!(
                 "multidial: {} dials on {} line{} ({}): {} change{}{}",
@@ -297,6 +313,21 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
                     (false, false) => "; now: /etc/init.d/network reload; /etc/init.d/firewall reload; multidial up (the dials are auto '0': none dials before that, or before the next boot)",
                 }
             );
+            if plan::touched(&lines).contains(&"firewall") {
+                let ifaces: Vec<String> = dials.iter().map(|d| d.iface.clone()).collect();
+                match setup.firewall {
+                    Firewall::Fw4 => ecmp::say!(
+                        "multidial: zone {} covers the dials by device ({}): no firewall reload per dial",
+                        setup.zone,
+                        plan::patterns(&ifaces).join(" ")
+                    ),
+                    Firewall::Fw3 => ecmp::say!(
+                        "multidial: no firewall4 ({}): the dials join zone {} by name, and the ifup of each reloads the firewall",
+                        a.fw4.display(),
+                        setup.zone
+                    ),
+                }
+            }
             if setup.balancer == Balancer::Ecmp && !shadowed.is_empty() {
                 ecmp::say!(
                     "multidial: {} on the same line now has defaultroute '0' and joins ecmp's route as a member (its own default route would shadow it); remove restores it",
@@ -319,10 +350,7 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             let uci = Uci::new(a);
             let cur = uci.read()?;
             let lines = plan::remove_batch(&cur);
-            write(&uci, &lines, |now| match plan::remove_batch(now).first() {
-                None => Ok(()),
-                Some(l) => Err(l.clone()),
-            })?;
+            write(&uci, &lines, |now| took(Ok(plan::remove_batch(now))))?;
             ecmp::say!(
                 "multidial: removed: {} change{}",
                 lines.len(),
@@ -359,6 +387,12 @@ fn setup(a: &cli::Args) -> Result<Setup, Error> {
         iface_prefix: a.iface_prefix.clone(),
         dev_prefix: a.dev_prefix.clone(),
         zone: a.zone.clone(),
+        // fw4 is what 22.03 and later ship; without it (fw3), names.
+        firewall: if a.fw4.is_file() {
+            Firewall::Fw4
+        } else {
+            Firewall::Fw3
+        },
         balancer,
         track_ip: a.track_ip.clone(),
         batch: a.batch,
@@ -394,6 +428,14 @@ fn read_password(p: &Path) -> Result<String, Error> {
         return Err(usage(format!("password file {} is empty", p.display())));
     }
     Ok(s.to_string())
+}
+
+/// `fw4 check`: the ruleset rendered from the config (uncommitted changes
+/// included, as fw4's uci cursor reads them) passes `nft -c`.
+fn fw4_check(fw4: &Path) -> Result<(), Error> {
+    proc::run(fw4, &["check"], None, Duration::from_secs(60), 1 << 20)
+        .map(|_| ())
+        .map_err(|e| uci_failed(format!("{} check refused the zone: {e}", fw4.display())))
 }
 
 /// `apply --up`: netifd reads the new interfaces (`ubus call network

@@ -18,11 +18,29 @@ pub const SAVED_DEFAULTROUTE: &str = "multidial_defaultroute";
 pub const BOOT: &str = "multidial";
 /// Our mwan3 rule, placed before the stock ones.
 pub const MWAN3_RULE: &str = "md_default";
+/// In our `config multidial` section of /etc/config/ecmp (fw4): each
+/// device pattern apply added to a zone, as `<zone> <pattern>`, so
+/// `remove` takes exactly those (a pattern the user had stays). Kept out
+/// of the zone itself: fw4 warns of every option it does not know.
+pub const ZONE_DEVICES: &str = "zone_device";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Balancer {
     Ecmp,
     Mwan3,
+}
+
+/// Which firewall the router runs, so how the dials join the zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firewall {
+    /// firewall4 (nftables): by device pattern, `list device
+    /// 'pppoe-VWAN+'`, which fw4 matches as `oifname "pppoe-VWAN*"`: dials
+    /// come and go without a firewall reload (its 20-firewall hotplug
+    /// reloads the whole ruleset on the ifup of a network the zone lists
+    /// by name).
+    Fw4,
+    /// firewall3 (iptables): by network name, the only way it has.
+    Fw3,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +55,7 @@ pub struct Setup {
     pub iface_prefix: String,
     pub dev_prefix: String,
     pub zone: String,
+    pub firewall: Firewall,
     pub balancer: Balancer,
     pub track_ip: Vec<String>,
     /// At boot, /etc/init.d/multidial brings the dials up `batch` at a
@@ -194,7 +213,7 @@ fn one(v: impl Into<String>) -> Val {
     Val::One(v.into())
 }
 
-pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
+pub fn desired(s: &Setup, dials: &[Dial], claims: &[String]) -> Vec<Want> {
     let mut w = Vec::new();
     for d in dials {
         // A persistent macvlan: netifd creates it at boot (an `ip link
@@ -239,11 +258,17 @@ pub fn desired(s: &Setup, dials: &[Dial]) -> Vec<Want> {
         pkg: "ecmp",
         name: BOOT.into(),
         kind: "multidial",
-        opts: vec![
-            ("batch", one(s.batch.to_string())),
-            ("delay", one(s.delay.to_string())),
-            (MARK, one("1")),
-        ],
+        opts: {
+            let mut o = vec![
+                ("batch", one(s.batch.to_string())),
+                ("delay", one(s.delay.to_string())),
+            ];
+            if !claims.is_empty() {
+                o.push((ZONE_DEVICES, Val::List(claims.to_vec())));
+            }
+            o.push((MARK, one("1")));
+            o
+        },
     });
     if s.balancer == Balancer::Mwan3 {
         let track = if s.track_ip.is_empty() {
@@ -419,6 +444,7 @@ pub fn batch(
     want: &[Want],
     ifaces: &[String],
     zone: &str,
+    fw: Firewall,
     cur: &Current,
     mask: bool,
 ) -> Result<Vec<String>, String> {
@@ -509,24 +535,117 @@ pub fn batch(
             }
         }
     }
-    let listed = z.options.get("network").cloned().unwrap_or_default();
-    let gone: Vec<&String> = cur
+    out.extend(zone_batch(z, zone, ifaces, cur, fw));
+    Ok(out)
+}
+
+/// The device pattern of each interface prefix of `ifaces` (`VWAN1`,
+/// `VWAN12` -> `pppoe-VWAN+`), in order.
+pub fn patterns(ifaces: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in ifaces {
+        let p = format!(
+            "pppoe-{}+",
+            i.trim_end_matches(|c: char| c.is_ascii_digit())
+        );
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The (zone, pattern) pairs apply added before, from our section of
+/// /etc/config/ecmp.
+fn claimed(cur: &Current) -> Vec<(String, String)> {
+    cur.ecmp
+        .iter()
+        .filter(|s| ours(s) && s.name == BOOT)
+        .flat_map(|s| s.options.get(ZONE_DEVICES).into_iter().flatten())
+        .filter_map(|v| v.split_once(' '))
+        .map(|(z, p)| (z.to_string(), p.to_string()))
+        .collect()
+}
+
+/// The zone section named `name` (by its `option name`).
+fn zone_named<'a>(cur: &'a Current, name: &str) -> Option<&'a Section> {
+    cur.firewall
+        .iter()
+        .find(|s| s.kind == "zone" && opt(s, "name") == Some(name))
+}
+
+/// The patterns of `ifaces` that are ours in zone `z` (`zone`): those it
+/// lacks now, and those apply added before; not one the user had.
+pub fn claims(s: &Setup, ifaces: &[String], cur: &Current) -> Vec<String> {
+    if s.firewall != Firewall::Fw4 {
+        return Vec::new();
+    }
+    let before = claimed(cur);
+    let devices = zone_named(cur, &s.zone)
+        .and_then(|z| z.options.get("device").cloned())
+        .unwrap_or_default();
+    patterns(ifaces)
+        .into_iter()
+        .filter(|p| !devices.contains(p) || before.iter().any(|(z, q)| *z == s.zone && q == p))
+        .map(|p| format!("{} {p}", s.zone))
+        .collect()
+}
+
+/// The dials in zone `z` (`zone`): by device pattern (fw4), or by network
+/// name (fw3). Either way what the other way, or another zone, held of
+/// ours goes.
+fn zone_batch(
+    z: &Section,
+    zone: &str,
+    ifaces: &[String],
+    cur: &Current,
+    fw: Firewall,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let list = |k: &str| z.options.get(k).cloned().unwrap_or_default();
+    let (names, devices) = (list("network"), list("device"));
+    let want_names: &[String] = match fw {
+        Firewall::Fw4 => &[],
+        Firewall::Fw3 => ifaces,
+    };
+    let want_pats = match fw {
+        Firewall::Fw4 => patterns(ifaces),
+        Firewall::Fw3 => Vec::new(),
+    };
+    let key = format!("firewall.{}", z.name);
+    for i in want_names.iter().filter(|i| !names.contains(i)) {
+        out.push(format!("add_list {key}.network={}", quote(i)));
+    }
+    // Our interfaces listed by name and no longer wanted so (fewer dials,
+    // or fw4's pattern now covers them).
+    for s in cur
         .network
         .iter()
-        .filter(|s| ours(s) && s.kind == "interface" && !ifaces.contains(&s.name))
-        .map(|s| &s.name)
-        .collect();
-    for i in ifaces {
-        if !listed.contains(i) {
-            out.push(format!("add_list firewall.{}.network={}", z.name, quote(i)));
+        .filter(|s| ours(s) && s.kind == "interface")
+    {
+        if names.contains(&s.name) && !want_names.contains(&s.name) {
+            out.push(format!("del_list {key}.network={}", quote(&s.name)));
         }
     }
-    for i in gone {
-        if listed.contains(i) {
-            out.push(format!("del_list firewall.{}.network={}", z.name, quote(i)));
+    for p in want_pats.iter().filter(|p| !devices.contains(p)) {
+        out.push(format!("add_list {key}.device={}", quote(p)));
+    }
+    // Patterns apply added before that this setup does not want here.
+    for (zn, p) in claimed(cur) {
+        if zn == zone && want_pats.contains(&p) {
+            continue;
+        }
+        if let Some(other) = zone_named(cur, &zn) {
+            if other.options.get("device").is_some_and(|d| d.contains(&p)) {
+                out.push(format!(
+                    "del_list firewall.{}.device={}",
+                    other.name,
+                    quote(&p)
+                ));
+            }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Everything `plan` prints and `apply` writes: the sections, the zone,
@@ -536,7 +655,15 @@ pub fn batch(
 pub fn plan(s: &Setup, cur: &Current, mask: bool) -> Result<Vec<String>, String> {
     let d = dials(s)?;
     let ifaces: Vec<String> = d.iter().map(|x| x.iface.clone()).collect();
-    let mut out = batch(&desired(s, &d), &ifaces, &s.zone, cur, mask)?;
+    let claims = claims(s, &ifaces, cur);
+    let mut out = batch(
+        &desired(s, &d, &claims),
+        &ifaces,
+        &s.zone,
+        s.firewall,
+        cur,
+        mask,
+    )?;
     match s.balancer {
         Balancer::Ecmp => out.extend(shadow_batch(cur, &s.lines)),
         Balancer::Mwan3 => out.extend(restore_defaultroutes(cur)),
@@ -570,6 +697,14 @@ pub fn remove_batch(cur: &Current) -> Vec<String> {
         for i in z.options.get("network").into_iter().flatten() {
             if mine.contains(&i) {
                 out.push(format!("del_list firewall.{}.network={}", z.name, quote(i)));
+            }
+        }
+    }
+    // The device patterns apply added (our section goes below).
+    for (zn, p) in claimed(cur) {
+        if let Some(z) = zone_named(cur, &zn) {
+            if z.options.get("device").is_some_and(|d| d.contains(&p)) {
+                out.push(format!("del_list firewall.{}.device={}", z.name, quote(&p)));
             }
         }
     }
@@ -785,6 +920,7 @@ firewall.@forwarding[0].dest='wan'
             iface_prefix: "VWAN".into(),
             dev_prefix: "veth".into(),
             zone: "wan".into(),
+            firewall: Firewall::Fw3,
             balancer,
             track_ip: vec![],
             batch: 4,
@@ -842,7 +978,7 @@ firewall.@forwarding[0].dest='wan'
 
     #[test]
     fn apply_twice_changes_nothing_and_remove_restores() {
-        for (lines, n, b) in [
+        for (lines, n, b, fw) in [
             (vec!["eth0.2"], 8, Balancer::Ecmp),
             (
                 vec!["eth0.2", "eth0.3", "eth0.4", "eth0.5"],
@@ -850,8 +986,16 @@ firewall.@forwarding[0].dest='wan'
                 Balancer::Ecmp,
             ),
             (vec!["eth0.2", "eth0.3"], 3, Balancer::Mwan3),
-        ] {
-            let s = setup(&lines, n, b);
+        ]
+        .into_iter()
+        .flat_map(|c| [Firewall::Fw3, Firewall::Fw4].map(|f| (c.clone(), f)))
+        .map(|((l, n, b), f)| (l, n, b, f))
+        .collect::<Vec<_>>()
+        {
+            let s = Setup {
+                firewall: fw,
+                ..setup(&lines, n, b)
+            };
             let before = openwrt();
             let mut u = before.clone();
             let first = plan_of(&s, &u, false).unwrap();
@@ -886,6 +1030,54 @@ firewall.@forwarding[0].dest='wan'
                 "remove twice is empty"
             );
         }
+    }
+
+    #[test]
+    fn fw4_zones_take_a_device_pattern_and_names_move_to_it() {
+        let names = setup(&["eth0.2", "eth0.3"], 3, Balancer::Ecmp);
+        let pattern = Setup {
+            firewall: Firewall::Fw4,
+            ..names.clone()
+        };
+        let before = openwrt();
+        let mut u = before.clone();
+        let p = plan_of(&pattern, &u, false).unwrap();
+        let zone: Vec<&String> = p.iter().filter(|l| l.contains("pppoe-VWAN+")).collect();
+        assert_eq!(
+            zone,
+            [
+                "add_list ecmp.multidial.zone_device='wan pppoe-VWAN+'",
+                "add_list firewall.@zone[1].device='pppoe-VWAN+'"
+            ]
+        );
+        // A router whose dials were listed by name (fw3, or an earlier
+        // release): apply moves them to the pattern, and back.
+        u.batch(&plan_of(&names, &u, false).unwrap());
+        let moved = plan_of(&pattern, &u, false).unwrap();
+        for i in 1..=6 {
+            assert!(
+                moved.contains(&format!("del_list firewall.@zone[1].network='VWAN{i}'")),
+                "{moved:?}"
+            );
+        }
+        assert!(moved.contains(&"add_list firewall.@zone[1].device='pppoe-VWAN+'".to_string()));
+        u.batch(&moved);
+        assert!(plan_of(&pattern, &u, false).unwrap().is_empty());
+        let z = u.show("firewall");
+        let wan = z.iter().find(|s| s.name == "@zone[1]").unwrap();
+        assert_eq!(wan.options["network"], ["wan", "wan6"]);
+        assert_eq!(wan.options["device"], ["pppoe-VWAN+"]);
+        // A pattern the user had already is not ours: remove keeps it.
+        let mut had = before.clone();
+        had.batch(&["add_list firewall.@zone[1].device='pppoe-VWAN+'".to_string()]);
+        let kept = had.clone();
+        had.batch(&plan_of(&pattern, &had, false).unwrap());
+        had.batch(&remove_batch(&had.current()));
+        assert_eq!(had.show("firewall"), kept.show("firewall"));
+        assert_eq!(
+            patterns(&["VWAN1".into(), "VWAN12".into(), "X2".into()]),
+            ["pppoe-VWAN+", "pppoe-X+"]
+        );
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! multidial's firewall zone under OpenWrt's real firewall4 (the kit's
+//! `run-fw4`: fw4 and its stock `20-firewall` hotplug over the real
+//! netifd): the dials join the wan zone by device pattern, so no dial's
+//! ifup reloads the firewall, at boot or on a redial, and fw4 still
+//! masquerades every dial's traffic. Needs root; see `sim::run_fw4`.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Our binaries and hooks for the router, as tests/router.rs lays them.
+fn files(d: &Path) {
+    for dir in ["files/usr/sbin", "hooks"] {
+        std::fs::create_dir_all(d.join(dir)).unwrap();
+    }
+    for b in ["ecmp4", "ecmp6", "multidial"] {
+        std::fs::copy(sim::bin(b), d.join("files/usr/sbin").join(b)).unwrap();
+    }
+    for h in ["97-ecmp4", "98-ecmp6"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../hotplug.d/iface")
+                .join(h),
+            d.join("hooks").join(h),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(d.join("files/etc")).unwrap();
+    std::fs::write(d.join("files/etc/pw"), "pw\n").unwrap();
+}
+
+/// Inside the router: apply 8 dials on the line and bring them up; send
+/// a packet from the LAN host out of each dial, seen at the far end by an
+/// nft ingress hook (the far ends never answer); then redial VWAN3 and
+/// wait for it to be back in ecmp4's route.
+const SCRIPT: &str = r#"set -u
+multidial apply --line eth1 --dials 8 --username u --password-file /etc/pw --up --delay 0 --wait 30 || exit 9
+echo "== zone"; uci show firewall | grep "^firewall.@zone.1."
+echo "== boot reloads $(grep -c 'Reloading firewall due to ifup of VWAN' "$ROUTER_STATE/syslog.txt")"
+nft add table netdev far
+nft add set netdev far seen "{ type ipv4_addr . ifname; flags dynamic; }"
+for n in 1 2 3 4 5 6 7 8; do
+  d=pppoe-VWAN$n
+  peer=$(ip -4 -o addr show dev $d | sed -n 's/.* peer \([0-9.]*\).*/\1/p')
+  ip route add 203.0.113.$n/32 via $peer dev $d
+  ip neigh replace $peer lladdr $(cat /sys/class/net/pr-VWAN$n/address) dev $d nud permanent
+  nft add chain netdev far in$n "{ type filter hook ingress device pr-VWAN$n priority 0; }"
+  nft add rule netdev far in$n ip daddr 203.0.113.$n add @seen "{ ip saddr . \"pr-VWAN$n\" }"
+  echo "== local VWAN$n $(ip -4 -o addr show dev $d | sed -n 's/.* inet \([0-9.]*\).*/\1/p')"
+done
+for n in 1 2 3 4 5 6 7 8; do ip netns exec lan busybox ping -c 1 -W 1 203.0.113.$n >/dev/null 2>&1 & done
+wait
+nft list set netdev far seen | tr -d '\t\n ' | grep -o '[0-9]*\.[0-9]*\.[0-9]*\.[0-9]*\."pr-VWAN[0-9]*"' | sed 's/^\(.*\)\."pr-\(VWAN[0-9]*\)"$/== seen \2 \1/'
+ubus call network.interface.VWAN3 down
+i=0; while ip route show default metric 1 | grep -q pppoe-VWAN3; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
+echo "== down: $(ip route show default metric 1 | grep -c nexthop) hops"
+ubus call network.interface.VWAN3 up
+i=0; until ip route show default metric 1 | grep -q pppoe-VWAN3; do i=$((i+1)); [ $i -lt 300 ] || break; sleep 0.1; done
+echo "== up: $(ip route show default metric 1 | grep -c nexthop) hops"
+echo "== all reloads $(grep -c 'Reloading firewall due to ifup of VWAN' "$ROUTER_STATE/syslog.txt")"
+"#;
+
+#[test]
+fn dials_by_device_pattern_reload_no_firewall_and_are_masqueraded() {
+    let Some(fw4) = sim::run_fw4() else { return };
+    let d = sim::TempDir::new("fw4");
+    files(&d.0);
+    let o = Command::new(&fw4)
+        .args([
+            "--lan",
+            "--wan-zone",
+            "stock",
+            "--dials",
+            "1",
+            "--timeout",
+            "120",
+        ])
+        .arg("--files")
+        .arg(d.0.join("files"))
+        .arg("--hotplug-dir")
+        .arg(d.0.join("hooks"))
+        .arg("--state")
+        .arg(d.0.join("state"))
+        .args(["--", "sh", "-c", SCRIPT])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("multidial: zone wan covers the dials by device (pppoe-VWAN+): no firewall reload per dial"),
+        "{out}"
+    );
+    // The stock zone keeps its names, masq and mtu_fix; the dials are one
+    // device pattern, and nothing fw4 does not know is on the zone.
+    for line in [
+        "firewall.@zone[1].network='wan' 'wan6'",
+        "firewall.@zone[1].masq='1'",
+        "firewall.@zone[1].mtu_fix='1'",
+        "firewall.@zone[1].device='pppoe-VWAN+'",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(!out.contains("unknown option"), "{out}");
+    assert!(out.contains("== boot reloads 0\n"), "{out}");
+    // Each dial's packet left masqueraded to that dial's own address.
+    for n in 1..=8 {
+        let local = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("== local VWAN{n} ")))
+            .unwrap_or_else(|| panic!("no address of VWAN{n}: {out}"));
+        assert!(
+            out.contains(&format!("== seen VWAN{n} {local}\n")),
+            "VWAN{n} ({local}) not masqueraded: {out}"
+        );
+    }
+    // The redial: out of the route, back in, and still no reload.
+    assert!(out.contains("== down: 8 hops\n"), "{out}");
+    assert!(out.contains("== up: 9 hops\n"), "{out}");
+    assert!(out.contains("== all reloads 0\n"), "{out}");
+    let syslog = std::fs::read_to_string(d.0.join("state/syslog.txt")).unwrap_or_default();
+    assert!(
+        !syslog.contains("Reloading firewall due to ifup of VWAN"),
+        "{syslog}"
+    );
+}
