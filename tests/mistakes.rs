@@ -280,3 +280,72 @@ fn not_root_and_no_ubusd_are_said_plainly() {
         st.says(4, "(is ubusd running? ubus call network.interface dump)");
     });
 }
+
+/// A wan zone listing the dials by name (what multidial wrote before it
+/// used device patterns, or a hand-made setup): status warns and check
+/// fails, each with the commands that move them to a pattern; run with
+/// the real uci, those leave check clean of it.
+#[test]
+fn a_zone_listing_dials_by_name_is_named_with_the_commands_that_fix_it() {
+    let Some(uci) = sim::real_uci() else { return };
+    in_netns(move || {
+        let r = Router::all_up(3);
+        let cfg = config(&r, "ecmp", "config ecmp 'ipv4'\n\toption inbound '0'\n");
+        std::fs::write(
+            r.path("firewall"),
+            "config zone\n\toption name 'lan'\n\tlist network 'lan'\nconfig zone\n\toption name 'wan'\n\tlist network 'wan'\n\tlist network 'wan6'\n\tlist network 'VWAN1'\n\tlist network 'VWAN2'\n\toption masq '1'\n",
+        )
+        .unwrap();
+        let fix = "uci add_list firewall.@zone[1].device='pppoe-VWAN+'; uci del_list firewall.@zone[1].network='VWAN1'; uci del_list firewall.@zone[1].network='VWAN2'; uci commit firewall; /etc/init.d/firewall reload";
+        let st = r.event("ecmp4", "", "", &["--config", &cfg, "status"]);
+        assert!(
+            st.stdout.contains(&format!("warning: firewall zone wan lists 2 dials by name: the ifup of each (at boot, on every redial) reloads the whole firewall; move them to a device pattern: {fix}")),
+            "{}",
+            st.stdout
+        );
+        let check = || {
+            r.event(
+                "ecmp4",
+                "",
+                "",
+                &["--config", &cfg, "check", "--root", "/nonexistent"],
+            )
+            .stdout
+        };
+        let ck = check();
+        assert!(
+            ck.contains("[FAIL] firewall zone wan lists 2 dials by name")
+                && ck.contains(&format!("       fix: {fix}\n")),
+            "{ck}"
+        );
+        // The commands, with the real uci on this config directory (the
+        // firewall reload is the router's).
+        let dir = r.path("");
+        for c in fix.split("; ").filter(|c| c.starts_with("uci ")) {
+            let mut words: Vec<String> =
+                c.split(' ').skip(1).map(|w| w.replace('\'', "")).collect();
+            if words[0] == "commit" {
+                words.truncate(2);
+            }
+            let o = std::process::Command::new(&uci)
+                .arg("-c")
+                .arg(&dir)
+                .arg("-t")
+                .arg(dir.join("uci-save"))
+                .args(&words)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{c}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let fw = std::fs::read_to_string(r.path("firewall")).unwrap();
+        assert!(
+            fw.contains("list device 'pppoe-VWAN+'") && !fw.contains("'VWAN1'"),
+            "{fw}"
+        );
+        assert!(!check().contains("dials by name"), "{}", check());
+    });
+}

@@ -251,6 +251,11 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
         w.extend(track_warnings);
+        w.extend(
+            input::zones_by_name(s, &cfg, &dump)
+                .into_iter()
+                .map(|(what, fix)| format!("{what}; move them to a device pattern: {fix}")),
+        );
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
         if let Some(cur) = inbound::Current::read(&mut nl, family, &cfg.inbound)? {
             let mask = input::marks(s, &cfg);

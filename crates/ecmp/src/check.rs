@@ -359,6 +359,9 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 f.push(Finding::fail(problem, fix));
             }
         }
+        for (what, fix) in input::zones_by_name(s, &cfg, &dump) {
+            f.push(Finding::fail(what, fix));
+        }
         f.extend(inbound(s, &cfg, &dump));
         f.extend(tracker(s, &cfg.track));
     }

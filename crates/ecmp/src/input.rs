@@ -231,6 +231,89 @@ fn port_forwards(s: &Settings) -> bool {
     })
 }
 
+/// Firewall zones (fw4's, beside the config) that list two or more dials
+/// by network name: fw4's stock 20-firewall hotplug reloads the whole
+/// ruleset on the ifup of every network a zone lists by name, so each
+/// dial's ifup and redial costs a reload, where a device pattern covers
+/// them all with none. Each as (what, the exact commands that move them
+/// to a pattern). Nothing on a firewall3 router (no nft): names are all it
+/// has.
+pub fn zones_by_name(s: &Settings, cfg: &Config, dump: &Dump) -> Vec<(String, String)> {
+    if crate::nft::program().is_none() {
+        return Vec::new();
+    }
+    let Some(f) = s.config.parent().map(|d| d.join("firewall")) else {
+        return Vec::new();
+    };
+    let Some(secs) = std::fs::read(f).ok().and_then(|t| ucifile::parse(&t).ok()) else {
+        return Vec::new();
+    };
+    zones_listing_dials(&secs, cfg, dump)
+}
+
+/// The pure part of [`zones_by_name`].
+pub fn zones_listing_dials(
+    secs: &[crate::uci::Section],
+    cfg: &Config,
+    dump: &Dump,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for z in secs.iter().filter(|x| x.kind == "zone") {
+        // Dials: interfaces of a member proto whose device is numbered
+        // (pppoe-VWAN3; the stock pppoe-wan stays listed by its name).
+        let dials: Vec<(&str, &str)> = z
+            .options
+            .get("network")
+            .into_iter()
+            .flatten()
+            .filter_map(|n| {
+                let i = dump.interface.iter().find(|i| i.interface == n.as_str())?;
+                let dev = i.l3_device.as_deref().filter(|d| !d.is_empty());
+                let numbered = dev.unwrap_or(n).ends_with(|c: char| c.is_ascii_digit());
+                (numbered && cfg.protos.iter().any(|p| *p == i.proto))
+                    .then(|| (n.as_str(), dev.unwrap_or("")))
+            })
+            .collect();
+        if dials.len() < 2 {
+            continue;
+        }
+        let name = z
+            .options
+            .get("name")
+            .and_then(|v| v.first())
+            .map_or(z.name.as_str(), String::as_str);
+        let key = format!("firewall.{}", z.name);
+        let mut pats: Vec<String> = Vec::new();
+        let mut fix = Vec::new();
+        for (n, dev) in &dials {
+            // pppoe-VWAN12 -> pppoe-VWAN+ (a device netifd has not named
+            // yet: its interface's, as pppd names it).
+            let dev = if dev.is_empty() {
+                format!("pppoe-{n}")
+            } else {
+                dev.to_string()
+            };
+            let p = format!("{}+", dev.trim_end_matches(|c: char| c.is_ascii_digit()));
+            if !pats.contains(&p) {
+                pats.push(p);
+            }
+            fix.push(format!("uci del_list {key}.network='{n}'"));
+        }
+        for p in pats.iter().rev() {
+            fix.insert(0, format!("uci add_list {key}.device='{p}'"));
+        }
+        fix.push("uci commit firewall; /etc/init.d/firewall reload".into());
+        out.push((
+            format!(
+                "firewall zone {name} lists {} dials by name: the ifup of each (at boot, on every redial) reloads the whole firewall",
+                dials.len()
+            ),
+            fix.join("; "),
+        ));
+    }
+    out
+}
+
 /// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? Read from
 /// `firewall` beside the config file (/etc/config/firewall). None when it
 /// cannot tell.
