@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound bench-dataplane fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound bench-dataplane bench-boot fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -100,6 +100,13 @@ bench-dataplane:
 	$(CARGO) build --release --workspace --bins
 	$(base-build)
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) $(NETNS) target/release/ecmp-bench-dataplane
+
+# Boot to balanced with 64 dials under the real firewall4 and netifd
+# (../shared/openwrt-fw4): the wan zone by network names against a device
+# pattern, side by side (root only).
+bench-boot:
+	$(CARGO) build --release --workspace --bins
+	BIN_DIR=$(CURDIR)/target/release tools/bench-boot 64 3
 
 # Bounded fuzzing (nightly + cargo-fuzz, installed on first use): the dump
 # parser with member selection and group plans, and the uci config reader.
