@@ -684,3 +684,158 @@ fn up_says_which_interface_netifd_never_listed() {
     let log = std::fs::read_to_string(b.p("ubus.log")).unwrap();
     assert!(!log.contains(" up"), "no dial asked up: {log}");
 }
+
+/// The write-up's single-line multi-dial, made as it says: its
+/// `ip link add ... type macvlan` loop (here in a private network
+/// namespace) and its `uci set` script, run by the real uci; then
+/// `multidial adopt` takes it over, and `remove` gives it back as it was.
+#[test]
+fn adopt_takes_over_the_write_ups_dials_and_remove_gives_them_back() {
+    let Some(b) = Conf::new(false) else { return };
+    let real = b.real.clone();
+    let dir = b.d.0.clone();
+    sim::in_netns(move || {
+        // `uci` for the write-up's script: the real one on our config dir.
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        script(
+            &dir.join("bin/uci"),
+            &format!(
+                "exec {} -c {} -t {} \"$@\"",
+                real.display(),
+                dir.join("config").display(),
+                dir.join("save").display()
+            ),
+        );
+        sim::ip_line("link add eth0.2 type veth peer name eth0p");
+        let writeup = r#"
+NUM=4
+for i in `seq 1 $NUM`
+do
+  ip link add link eth0.2 name veth$i type macvlan
+done
+username=u1
+password=pw
+for i in `seq 1 $NUM`
+do
+  uci set network.VWAN$i=interface
+  uci set network.VWAN$i.proto='pppoe'
+  uci set network.VWAN$i.username="$username"
+  uci set network.VWAN$i.password="$password"
+  uci set network.VWAN$i.metric="$((i+1))"
+  uci set network.VWAN$i.ifname="veth$i"
+  uci set network.VWAN$i.ipv6='0'
+done
+uci commit network
+for i in `uci show network | grep pppoe | awk -F. '{print $2}'`
+do
+  uci add_list firewall.@zone[1].network=$i
+done
+uci commit firewall
+"#;
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(writeup)
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    dir.join("bin").display()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::write(
+            dir.join("rc.local"),
+            "for i in `seq 1 4`; do ip link add link eth0.2 name veth$i type macvlan; done\nexit 0\n",
+        )
+        .unwrap();
+        let before = (b.show("network"), b.show("firewall"));
+        assert!(
+            before.0.contains("network.VWAN4.ifname='veth4'"),
+            "{}",
+            before.0
+        );
+        // --dry-run: the batch, nothing written.
+        let (code, plan, err) = b.run("adopt", &["--dry-run"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            plan.contains("set network.VWAN1.device='veth1'\ndelete network.VWAN1.ifname\n"),
+            "{plan}"
+        );
+        assert_eq!(
+            (b.show("network"), b.changes()),
+            (before.0.clone(), String::new())
+        );
+        let (code, out, err) = b.run("adopt", &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.starts_with("multidial: adopted 4 dials (VWAN1 VWAN2 VWAN3 VWAN4): "),
+            "{out}"
+        );
+        assert!(
+            out.contains("declares the macvlans veth1 veth2 veth3 veth4"),
+            "{out}"
+        );
+        assert!(
+            out.contains("these lines of /etc/rc.local can go (this does not edit it):\n  for i in `seq 1 4`; do ip link add link eth0.2 name veth$i type macvlan; done\n"),
+            "{out}"
+        );
+        assert_eq!(b.changes(), "", "committed");
+        let net = b.file("network");
+        let v3 = section(&net, "config interface 'VWAN3'");
+        for o in [
+            "option device 'veth3'",
+            "option auto '0'",
+            "option defaultroute '0'",
+            "option multidial 'adopted'",
+            "option metric '4'",
+            "option password 'pw'",
+        ] {
+            assert!(v3.contains(o), "{o}: {v3}");
+        }
+        assert!(!v3.contains("option ifname"), "{v3}");
+        let dev = section(&net, "config device 'md_veth3'");
+        assert!(
+            dev.contains("option type 'macvlan'") && dev.contains("option ifname 'eth0.2'"),
+            "{dev}"
+        );
+        // The stock wan on the same line joins ecmp's route.
+        assert!(
+            section(&net, "config interface 'wan'").contains("option defaultroute '0'"),
+            "{net}"
+        );
+        // Twice: nothing to do. `up` starts the adopted dials.
+        let (code, again, err) = b.run("adopt", &["--dry-run"]);
+        assert_eq!((code, again.as_str()), (0, ""), "{err}");
+        assert!(err.contains("nothing to do"), "{err}");
+        // remove: every option back, the macvlans undeclared, nothing else
+        // (an option set again goes to the end of its section: UCI's
+        // order of options means nothing, so the lines are compared sorted).
+        let (code, out, err) = b.run("remove", &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        let sorted = |t: &str| {
+            let mut l: Vec<String> = t.lines().map(String::from).collect();
+            l.sort();
+            l
+        };
+        assert_eq!(sorted(&b.show("network")), sorted(&before.0));
+        assert_eq!(b.show("firewall"), before.1);
+        // Nothing of the kind to adopt: one line, exit 3.
+        let (code, _, err) = b.run("adopt", &["--config-dir", "/nonexistent"]);
+        assert_eq!(code, 2, "--config-dir twice is a usage error: {err}");
+        sim::ip_line("link del veth1");
+        std::fs::write(
+            b.p("config/network"),
+            "config interface 'VWAN9'\n\toption proto 'pppoe'\n\toption ifname 'veth1'\n",
+        )
+        .unwrap();
+        let (code, _, err) = b.run("adopt", &[]);
+        assert_eq!(code, 3, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("nothing to adopt: no pppoe interface"),
+            "{err}"
+        );
+    });
+}

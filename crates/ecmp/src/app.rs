@@ -251,6 +251,22 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
         w.extend(track_warnings);
+        // What fights our route, on the system the config belongs to
+        // (/etc/config/ecmp: /).
+        let root = s
+            .config
+            .parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.parent());
+        let rules = {
+            use crate::kernel::Kernel;
+            nl.rules(family)?.unwrap_or_default()
+        };
+        w.extend(
+            root.into_iter()
+                .flat_map(|r| crate::fights::find(r, family, &rules))
+                .map(|(what, fix)| format!("{what}; fix: {fix}")),
+        );
         w.extend(
             input::zones_by_name(s, &cfg, &dump)
                 .into_iter()

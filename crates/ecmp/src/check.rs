@@ -362,6 +362,14 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
         for (what, fix) in input::zones_by_name(s, &cfg, &dump) {
             f.push(Finding::fail(what, fix));
         }
+        let rules = Netlink::open()
+            .and_then(|mut nl| nl.rules(family))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for (what, fix) in crate::fights::find(root, family, &rules) {
+            f.push(Finding::fail(what, fix));
+        }
         f.extend(inbound(s, &cfg, &dump));
         f.extend(tracker(s, &cfg.track));
     }

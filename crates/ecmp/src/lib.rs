@@ -34,7 +34,9 @@
 //! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
 //!
 //! Report:
-//! - `status`, `check`: what is balanced and what is wrong.
+//! - `status`, `check`: what is balanced and what is wrong; `fights`:
+//!   what else on the router fights our route (mwan3, syncdial, rc.local
+//!   macvlans, sysctl.conf), each with its fix.
 //! - `uci`: `uci show` output and batch quoting (multidial writes through uci).
 //! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
 //! - `app`: the command line to the exit status, one function per mode.
@@ -56,6 +58,7 @@ pub mod dummy;
 pub mod dump;
 pub mod error;
 pub mod event;
+pub mod fights;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod inbound;

@@ -316,6 +316,38 @@ pub fn parse_link(p: &[u8], want_bytes: bool) -> Option<Link> {
     })
 }
 
+/// A link of a dump as (index, name, kind, parent ifindex): the kind
+/// from IFLA_LINKINFO's IFLA_INFO_KIND (`macvlan`), the parent from
+/// IFLA_LINK (what multidial adopt asks of macvlans made outside UCI).
+pub fn parse_link_kind(p: &[u8]) -> Option<(u32, String, Option<String>, Option<u32>)> {
+    const IFLA_LINK: u16 = 5;
+    let index = u32_at(p, 4)?;
+    let (mut name, mut kind, mut link) = (None, None, None);
+    for (t, b) in attrs(p.get(16..)?) {
+        match t & NLA_TYPE_MASK {
+            IFLA_IFNAME => {
+                name = Some(
+                    String::from_utf8_lossy(b)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                )
+            }
+            IFLA_LINK => link = u32_at(b, 0),
+            IFLA_LINKINFO => {
+                kind = attrs(b)
+                    .find(|(k, _)| k & NLA_TYPE_MASK == IFLA_INFO_KIND)
+                    .map(|(_, v)| {
+                        String::from_utf8_lossy(v)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    })
+            }
+            _ => {}
+        }
+    }
+    Some((index, name?, kind, link))
+}
+
 /// struct rtmsg (12 bytes).
 fn rtmsg(family: Family, table: u32, protocol: u8, scope: u8, kind: u8) -> [u8; 12] {
     [

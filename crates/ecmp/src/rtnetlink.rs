@@ -187,6 +187,26 @@ impl Netlink {
         Ok(out)
     }
 
+    /// Every macvlan device as (name, its parent's name).
+    pub fn macvlans(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let mut all = Vec::new();
+        self.each(
+            nl::RTM_GETLINK,
+            nl::NLM_F_DUMP,
+            &nl::link_dump(),
+            &mut |p| all.extend(nl::parse_link_kind(p)),
+        )
+        .map_err(|e| Error::Kernel(format!("link dump: {e}")))?;
+        Ok(all
+            .iter()
+            .filter(|(_, _, kind, _)| kind.as_deref() == Some("macvlan"))
+            .filter_map(|(_, name, _, link)| {
+                let parent = all.iter().find(|(i, ..)| Some(*i) == *link)?;
+                Some((name.clone(), parent.1.clone()))
+            })
+            .collect())
+    }
+
     pub fn has_link_kind(&mut self, kind: &str) -> Result<bool, KernelError> {
         let probe = nl::link_kind_probe(kind)?;
         match self.request(

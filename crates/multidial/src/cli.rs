@@ -15,6 +15,7 @@ use std::path::PathBuf;
   multidial plan --line eth0.2 --dials 8 --username 0571xxx --password-file /root/pw
   multidial apply --line eth0.2 --line eth0.3 --dials 2 --username u --password-file - < pw
   multidial up --batch 4 --delay 5
+  multidial adopt --dry-run     (take over a multi-dial made by hand or by the write-up's scripts)
   multidial plan remove
   multidial remove
 Sections made carry `option multidial '1'`; remove deletes those only.
@@ -30,7 +31,7 @@ Exit status 0: done.",
     )
 )]
 pub struct Args {
-    /// plan, apply, remove or up; `plan remove` prints what remove would do
+    /// plan, apply, adopt, remove or up; `plan remove` prints what remove would do
     #[argh(positional)]
     pub command: Vec<String>,
     /// parent device of a line, e.g. eth0.2 (repeat for several lines)
@@ -75,9 +76,12 @@ pub struct Args {
     /// up (and apply, for boot): seconds between batches (default 5)
     #[argh(option, default = "5")]
     pub delay: u32,
-    /// apply: then reload the network and the firewall and bring the dials up (as `up`)
+    /// apply, adopt: then reload the network and the firewall and bring the dials up (as `up`)
     #[argh(switch)]
     pub up: bool,
+    /// adopt: print the uci batch, change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
     /// up: seconds to wait for the last dials before reporting (default 30)
     #[argh(option, default = "30")]
     pub wait: u32,

@@ -5,6 +5,7 @@
 //! takes out exactly what it made; `up` brings the dials up a few at a
 //! time and reports which came up.
 
+pub mod adopt;
 pub mod cli;
 pub mod plan;
 
@@ -235,7 +236,7 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
         .command
         .first()
         .map(String::as_str)
-        .ok_or_else(|| usage("give a command: plan, apply, remove or up"))?;
+        .ok_or_else(|| usage("give a command: plan, apply, adopt, remove or up"))?;
     let what = a.command.get(1).map(String::as_str);
     if let Some(w) = a.command.get(2) {
         return Err(usage(format!("unrecognized argument: {w} (see --help)")));
@@ -245,8 +246,11 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             "'{command}' takes no second word (only `plan remove` does)"
         )));
     }
-    if a.up && command != "apply" {
-        return Err(usage("--up goes with apply"));
+    if a.up && command != "apply" && command != "adopt" {
+        return Err(usage("--up goes with apply or adopt"));
+    }
+    if a.dry_run && command != "adopt" {
+        return Err(usage("--dry-run goes with adopt (plan is apply's dry run)"));
     }
     match command {
         "plan" if what == Some("remove") => {
@@ -358,9 +362,10 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             );
             Ok(0)
         }
+        "adopt" => adopt(a),
         "up" => up(a),
         c => Err(usage(format!(
-            "unknown command '{c}': plan, apply, remove or up"
+            "unknown command '{c}': plan, apply, adopt, remove or up"
         ))),
     }
 }
@@ -387,12 +392,7 @@ fn setup(a: &cli::Args) -> Result<Setup, Error> {
         iface_prefix: a.iface_prefix.clone(),
         dev_prefix: a.dev_prefix.clone(),
         zone: a.zone.clone(),
-        // fw4 is what 22.03 and later ship; without it (fw3), names.
-        firewall: if a.fw4.is_file() {
-            Firewall::Fw4
-        } else {
-            Firewall::Fw3
-        },
+        firewall: firewall(a),
         balancer,
         track_ip: a.track_ip.clone(),
         batch: a.batch,
@@ -428,6 +428,105 @@ fn read_password(p: &Path) -> Result<String, Error> {
         return Err(usage(format!("password file {} is empty", p.display())));
     }
     Ok(s.to_string())
+}
+
+/// `adopt`: take over the dials found, as `apply` would have made them.
+fn adopt(a: &cli::Args) -> Result<i32, Error> {
+    let uci = Uci::new(a);
+    let cur = uci.read()?;
+    // Macvlans made outside UCI (rc.local): the kernel's. Without root,
+    // or rtnetlink, only those UCI declares.
+    let kernel = ecmp::rtnetlink::Netlink::open()
+        .and_then(|mut nl| nl.macvlans())
+        .unwrap_or_default();
+    let set = adopt::Adopt {
+        zone: a.zone.clone(),
+        firewall: firewall(a),
+        batch: a.batch,
+        delay: a.delay,
+    };
+    let lines_for = |cur: &Current| -> Result<(Vec<adopt::Found>, Vec<String>), String> {
+        let found = adopt::find(cur, &kernel)?;
+        let mut lines = adopt::plan(cur, &found, &set)?;
+        let mut parents: Vec<String> = found.iter().map(|f| f.parent.clone()).collect();
+        parents.dedup();
+        lines.extend(plan::shadow_batch(cur, &parents));
+        Ok((found, lines))
+    };
+    let (found, lines) = lines_for(&cur).map_err(uci_failed)?;
+    let names: Vec<&str> = found.iter().map(|f| f.iface.as_str()).collect();
+    if a.dry_run {
+        if lines.is_empty() {
+            ecmp::complain!(
+                "multidial: nothing to do: {} adopted already",
+                names.join(" ")
+            );
+        }
+        for l in &lines {
+            ecmp::say!("{l}");
+        }
+        return Ok(0);
+    }
+    let fw4_checks = set.firewall == Firewall::Fw4 && plan::touched(&lines).contains(&"firewall");
+    write(&uci, &lines, |now| {
+        took(lines_for(now).map(|(_, l)| l))?;
+        if fw4_checks {
+            fw4_check(&a.fw4)?;
+        }
+        Ok(())
+    })?;
+    ecmp::say!(
+        "multidial: adopted {} dial{} ({}): {}",
+        found.len(),
+        ecmp::log::s(found.len()),
+        names.join(" "),
+        ecmp::log::plural(lines.len(), "change")
+    );
+    let declared: Vec<&str> = found
+        .iter()
+        .filter(|f| !f.declared)
+        .map(|f| f.dev.as_str())
+        .collect();
+    if !declared.is_empty() && !lines.is_empty() {
+        ecmp::say!(
+            "multidial: /etc/config/network now declares the macvlans {}: netifd makes them at boot",
+            declared.join(" ")
+        );
+    }
+    // The rc.local lines that made them can go; not edited here.
+    let rc = a.config_dir.parent().map(|d| d.join("rc.local"));
+    if let Some(text) = rc.and_then(|p| std::fs::read_to_string(p).ok()) {
+        let made: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && l.contains("type macvlan"))
+            .collect();
+        if !made.is_empty() {
+            ecmp::say!("multidial: these lines of /etc/rc.local can go (this does not edit it):");
+            for l in made {
+                ecmp::say!("  {}", l.trim());
+            }
+            ecmp::say!("  sed -i '/ip link add.*type macvlan/d' /etc/rc.local");
+        }
+    }
+    if a.up {
+        reload(a)?;
+        return up(a);
+    }
+    if !lines.is_empty() {
+        ecmp::say!(
+            "multidial: now: /etc/init.d/network reload; /etc/init.d/firewall reload; multidial up"
+        );
+    }
+    Ok(0)
+}
+
+/// fw4 is what 22.03 and later ship; without it (fw3), names.
+fn firewall(a: &cli::Args) -> Firewall {
+    if a.fw4.is_file() {
+        Firewall::Fw4
+    } else {
+        Firewall::Fw3
+    }
 }
 
 /// `fw4 check`: the ruleset rendered from the config (uncommitted changes

@@ -410,16 +410,16 @@ pub fn shadowing(cur: &Current, lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn opt<'a>(s: &'a Section, k: &str) -> Option<&'a str> {
+pub(crate) fn opt<'a>(s: &'a Section, k: &str) -> Option<&'a str> {
     s.options.get(k).and_then(|v| v.first()).map(String::as_str)
 }
 
-fn ours(s: &Section) -> bool {
+pub(crate) fn ours(s: &Section) -> bool {
     s.options.get(MARK).map(|v| v.as_slice()) == Some(&["1".to_string()][..])
 }
 
 /// The section name of firewall zone `zone` (`@zone[1]` or a name).
-fn zone_section<'a>(cur: &'a Current, zone: &str) -> Result<&'a Section, String> {
+pub(crate) fn zone_section<'a>(cur: &'a Current, zone: &str) -> Result<&'a Section, String> {
     cur.firewall
         .iter()
         .find(|s| {
@@ -557,7 +557,7 @@ pub fn patterns(ifaces: &[String]) -> Vec<String> {
 
 /// The (zone, pattern) pairs apply added before, from our section of
 /// /etc/config/ecmp.
-fn claimed(cur: &Current) -> Vec<(String, String)> {
+pub(crate) fn claimed(cur: &Current) -> Vec<(String, String)> {
     cur.ecmp
         .iter()
         .filter(|s| ours(s) && s.name == BOOT)
@@ -568,7 +568,7 @@ fn claimed(cur: &Current) -> Vec<(String, String)> {
 }
 
 /// The zone section named `name` (by its `option name`).
-fn zone_named<'a>(cur: &'a Current, name: &str) -> Option<&'a Section> {
+pub(crate) fn zone_named<'a>(cur: &'a Current, name: &str) -> Option<&'a Section> {
     cur.firewall
         .iter()
         .find(|s| s.kind == "zone" && opt(s, "name") == Some(name))
@@ -671,7 +671,7 @@ pub fn plan(s: &Setup, cur: &Current, mask: bool) -> Result<Vec<String>, String>
     Ok(out)
 }
 
-fn restore_defaultroutes(cur: &Current) -> Vec<String> {
+pub(crate) fn restore_defaultroutes(cur: &Current) -> Vec<String> {
     let mut out = Vec::new();
     for s in cur.network.iter().filter(|s| !ours(s)) {
         match opt(s, SAVED_DEFAULTROUTE) {
@@ -715,6 +715,8 @@ pub fn remove_batch(cur: &Current) -> Vec<String> {
     }
     // The user's interfaces whose default route apply turned off.
     out.extend(restore_defaultroutes(cur));
+    // Dials adopt took over: back as they were.
+    out.extend(crate::adopt::release(cur));
     out
 }
 
@@ -736,10 +738,11 @@ pub fn shadow_batch(cur: &Current, lines: &[String]) -> Vec<String> {
 }
 
 /// Our interfaces in the current config (for `up`), in config order.
+/// The dials `up` starts: those multidial made, and those it adopted.
 pub fn our_interfaces(cur: &Current) -> Vec<String> {
     cur.network
         .iter()
-        .filter(|s| ours(s) && s.kind == "interface")
+        .filter(|s| (ours(s) || crate::adopt::adopted(s)) && s.kind == "interface")
         .map(|s| s.name.clone())
         .collect()
 }
