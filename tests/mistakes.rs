@@ -290,12 +290,27 @@ fn a_zone_listing_dials_by_name_is_named_with_the_commands_that_fix_it() {
     let Some(uci) = sim::real_uci() else { return };
     in_netns(move || {
         let r = Router::all_up(3);
-        let cfg = config(&r, "ecmp", "config ecmp 'ipv4'\n\toption inbound '0'\n");
+        // A firewall4 router's files: ROOT/etc/config and ROOT/sbin/fw4.
+        let root = r.path("root");
+        std::fs::create_dir_all(root.join("etc/config")).unwrap();
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        let cfg = config(
+            &r,
+            "root/etc/config/ecmp",
+            "config ecmp 'ipv4'\n\toption inbound '0'\n",
+        );
+        let fw3 = || {
+            r.event("ecmp4", "", "", &["--config", &cfg, "status"])
+                .stdout
+        };
         std::fs::write(
-            r.path("firewall"),
+            root.join("etc/config/firewall"),
             "config zone\n\toption name 'lan'\n\tlist network 'lan'\nconfig zone\n\toption name 'wan'\n\tlist network 'wan'\n\tlist network 'wan6'\n\tlist network 'VWAN1'\n\tlist network 'VWAN2'\n\toption masq '1'\n",
         )
         .unwrap();
+        // firewall3 (no sbin/fw4): names are all it has, no warning.
+        assert!(!fw3().contains("dials by name"), "{}", fw3());
+        std::fs::write(root.join("sbin/fw4"), "#!/bin/sh\n").unwrap();
         let fix = "uci add_list firewall.@zone[1].device='pppoe-VWAN+'; uci del_list firewall.@zone[1].network='VWAN1'; uci del_list firewall.@zone[1].network='VWAN2'; uci commit firewall; /etc/init.d/firewall reload";
         let st = r.event("ecmp4", "", "", &["--config", &cfg, "status"]);
         assert!(
@@ -320,7 +335,7 @@ fn a_zone_listing_dials_by_name_is_named_with_the_commands_that_fix_it() {
         );
         // The commands, with the real uci on this config directory (the
         // firewall reload is the router's).
-        let dir = r.path("");
+        let dir = root.join("etc/config");
         for c in fix.split("; ").filter(|c| c.starts_with("uci ")) {
             let mut words: Vec<String> =
                 c.split(' ').skip(1).map(|w| w.replace('\'', "")).collect();
@@ -341,7 +356,7 @@ fn a_zone_listing_dials_by_name_is_named_with_the_commands_that_fix_it() {
                 String::from_utf8_lossy(&o.stderr)
             );
         }
-        let fw = std::fs::read_to_string(r.path("firewall")).unwrap();
+        let fw = std::fs::read_to_string(root.join("etc/config/firewall")).unwrap();
         assert!(
             fw.contains("list device 'pppoe-VWAN+'") && !fw.contains("'VWAN1'"),
             "{fw}"

@@ -336,3 +336,114 @@ echo \"== end\""
     assert!(after.contains("ifdown VWAN1"), "{syslog}");
     assert!(after.contains("ifup VWAN1"), "{syslog}");
 }
+
+/// The shell block that follows `marker` in the write-up (its next
+/// ```shell ... ``` code block).
+fn writeup_block(marker: &str) -> String {
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seed");
+    let text = std::fs::read_dir(&seed)
+        .unwrap_or_else(|e| panic!("the write-up in {}: {e}", seed.display()))
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .find(|t| t.contains(marker))
+        .unwrap_or_else(|| panic!("no write-up with {marker} in {}", seed.display()));
+    let at = text.find(marker).unwrap();
+    let rest = &text[at..];
+    let start = rest.find("```shell\n").unwrap() + "```shell\n".len();
+    let end = rest[start..].find("```").unwrap();
+    rest[start..start + end].to_string()
+}
+
+/// From the write-up to ecmp-hotplug on one router: its macvlan loop, its
+/// `uci set` script and its two hotplug scripts and sysctl lines, all as
+/// it gives them, with 4 dials up; then our package's hooks, `multidial
+/// adopt`, what `check` names and the fixes it gives, and every dial in
+/// ecmp4's route.
+#[test]
+fn from_the_write_ups_scripts_to_ecmp_hotplug() {
+    let Some(rr) = sim::run_router() else { return };
+    let f = Files::new();
+    std::fs::write(
+        f.d.0.join("config/firewall"),
+        "config zone\n\toption name 'lan'\n\tlist network 'lan'\nconfig zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
+    )
+    .unwrap();
+    // Ours waits aside until the write-up's setup runs.
+    let hooks = f.d.0.join("hooks");
+    std::fs::create_dir_all(f.d.0.join("ours")).unwrap();
+    for h in ["97-ecmp4", "98-ecmp6"] {
+        std::fs::rename(hooks.join(h), f.d.0.join("ours").join(h)).unwrap();
+        std::fs::copy(f.d.0.join("ours").join(h), f.d.0.join("files/etc").join(h)).unwrap();
+    }
+    std::fs::write(hooks.join("97-ECMPv4"), writeup_block("```97-ECMPv4```")).unwrap();
+    std::fs::write(hooks.join("98-ECMPv6"), writeup_block("```98-ECMPv6```")).unwrap();
+    let dial = writeup_block("### 拨号");
+    let sysctl = writeup_block("先开启L4 Hash以及邻居健康检查");
+    let script = format!(
+        r#"set -u
+cd /tmp
+# The write-up's dial block as it stands (its line is eth1 here, its
+# account filled in), with a network reload before its ifup loop (ifup is
+# `ubus call network.interface.X up`).
+cat > dial.sh <<'WRITEUP'
+{dial}
+WRITEUP
+sed -i 's/^NUM=$/NUM=4/; s/eth0\.2/eth1/; s/^username=$/username=u/; s/^password=$/password=pw/' dial.sh
+sed -i 's/^ *ifup \(.*\)$/ ubus call network.interface.\1 up/; /^#拨数较多的话/i ubus call network reload; sleep 1' dial.sh
+sh dial.sh
+cat > sysctl.sh <<'WRITEUP'
+{sysctl}
+WRITEUP
+touch /etc/sysctl.conf; sh sysctl.sh >/dev/null 2>&1
+i=0; until [ "$(ip route show default metric 1 | grep -c nexthop)" = 5 ]; do i=$((i+1)); [ $i -lt 150 ] || break; sleep 0.2; done
+echo "== write-up route: $(ip route show default metric 1 | grep -c nexthop) hops, $(ip route show default metric 1 | head -1)"
+# Our package: the hooks go in, adopt takes the dials over.
+cp /etc/97-ecmp4 /etc/98-ecmp6 /etc/hotplug.d/iface/
+multidial adopt; echo "== adopt rc=$?"
+ecmp4 check > check1.txt; echo "== check1 rc=$?"
+cat check1.txt
+# What check says to do.
+rm /etc/hotplug.d/iface/97-ECMPv4 /etc/hotplug.d/iface/98-ECMPv6
+ip route del default metric 1; ip -6 route del default metric 1 2>/dev/null
+ecmp4; ecmp6
+ecmp4 check > check2.txt; echo "== check2 rc=$?"
+cat check2.txt
+echo "== ours: $(ip route show default metric 1 | grep -c nexthop) hops, $(ip route show default metric 1 | head -1)"
+echo "== ours6: $(ip -6 route show default metric 1 | head -1)"
+"#
+    );
+    let (code, out) = f.run(&rr, 1, &["--ipv6"], &script);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("== write-up route: 5 hops, default"),
+        "the write-up's own route first: {out}"
+    );
+    // The kit's wan sits on a macvlan of the line too (vwan0): five dials.
+    assert!(
+        out.contains("multidial: adopted 5 dials (wan VWAN1 VWAN2 VWAN3 VWAN4)"),
+        "{out}"
+    );
+    assert!(out.contains("== adopt rc=0"), "{out}");
+    // check names the write-up's scripts and its route, with the fix.
+    let check1 = out.split("== check1").nth(1).unwrap_or("");
+    for said in [
+        "[FAIL] /etc/hotplug.d/iface/97-ECMPv4 writes a default route too",
+        "fix: rm /etc/hotplug.d/iface/97-ECMPv4",
+        "[FAIL] /etc/hotplug.d/iface/98-ECMPv6 writes a default route too",
+        "is not ours and holds our metric 1: every event exits 6 (conflict)",
+        "fix: remove it (ip route del default metric 1; left by the seed's 97-ECMPv4/98-ECMPv6?)",
+    ] {
+        assert!(check1.contains(said), "{said}: {out}");
+    }
+    // Once they are gone, none of it: and every dial is in our route.
+    let check2 = out.split("== check2").nth(1).unwrap_or("");
+    assert!(!check2.contains("ECMPv"), "{out}");
+    assert!(
+        !check2.contains("is not ours and holds our metric"),
+        "{out}"
+    );
+    assert!(check2.contains("0 to fix"), "{out}");
+    assert!(out.contains("== ours: 5 hops, default nhid"), "{out}");
+    // IPv6: the write-up dials its VWANs without it; wan_6 is ecmp6's.
+    assert!(out.contains("== ours6: default nhid"), "{out}");
+}

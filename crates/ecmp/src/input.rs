@@ -236,15 +236,18 @@ fn port_forwards(s: &Settings) -> bool {
 /// ruleset on the ifup of every network a zone lists by name, so each
 /// dial's ifup and redial costs a reload, where a device pattern covers
 /// them all with none. Each as (what, the exact commands that move them
-/// to a pattern). Nothing on a firewall3 router (no nft): names are all it
-/// has.
+/// to a pattern). Nothing on a firewall3 router: names are all it has.
 pub fn zones_by_name(s: &Settings, cfg: &Config, dump: &Dump) -> Vec<(String, String)> {
-    if crate::nft::program().is_none() {
-        return Vec::new();
-    }
-    let Some(f) = s.config.parent().map(|d| d.join("firewall")) else {
+    // fw4 on the system the config belongs to (ROOT/etc/config/ecmp:
+    // ROOT/sbin/fw4); firewall3 has no device patterns.
+    let Some(etc_config) = s.config.parent() else {
         return Vec::new();
     };
+    let root = etc_config.parent().and_then(|d| d.parent());
+    if !root.is_some_and(|r| r.join("sbin/fw4").is_file()) {
+        return Vec::new();
+    }
+    let f = etc_config.join("firewall");
     let Some(secs) = std::fs::read(f).ok().and_then(|t| ucifile::parse(&t).ok()) else {
         return Vec::new();
     };

@@ -175,11 +175,12 @@ pub fn rivals(cfg: &Config, dump: &Dump, routes: &[Route]) -> Vec<(String, Strin
         } else {
             format!("dev {}", devs.join(","))
         };
-        // The netifd interface that installed it, for the fix.
+        // The netifd interface that installed it, for the fix (netifd's
+        // are single-hop; a multipath route is a script's, the seed's).
         let owner = dump
             .interface
             .iter()
-            .find(|i| devs.iter().any(|d| i.l3_device.as_deref() == Some(*d)))
+            .find(|i| devs.len() == 1 && i.l3_device.as_deref() == Some(devs[0]))
             .map(|i| i.interface.clone());
         let on = match &owner {
             Some(i) => format!("interface '{i}'"),
