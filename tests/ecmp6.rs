@@ -35,7 +35,7 @@ fn aliases_come_up_and_go_down_exact_sibling_set() {
                 ("fe80::b:0", "pppoe-wan")
             ])]
         );
-        // ifdown removes the nexthop (the seed script ignored ifdown).
+        // ifdown removes the nexthop (the write-up's script ignored ifdown).
         let run = r.event("ecmp6", "ifdown", "VWAN1_6", &["-v"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(

@@ -431,7 +431,7 @@ echo "== ours6: $(ip -6 route show default metric 1 | head -1)"
         "fix: rm /etc/hotplug.d/iface/97-ECMPv4",
         "[FAIL] /etc/hotplug.d/iface/98-ECMPv6 writes a default route too",
         "is not ours and holds our metric 1: every event exits 6 (conflict)",
-        "fix: remove it (ip route del default metric 1; left by the seed's 97-ECMPv4/98-ECMPv6?)",
+        "fix: remove it (ip route del default metric 1; left by the write-up's 97-ECMPv4/98-ECMPv6?)",
     ] {
         assert!(check1.contains(said), "{said}: {out}");
     }

@@ -215,7 +215,7 @@ fn check_every_finding_and_its_fix() {
         ] {
             assert!(c.stdout.contains(l), "{l}: {}", c.stdout);
         }
-        // Migrating from the seed: its hook and its `default metric 1`
+        // Migrating from the write-up: its hook and its `default metric 1`
         // route (not ours) are named, each with its fix.
         let seed = root.join("etc/hotplug.d/iface/97-ECMPv4");
         std::fs::write(

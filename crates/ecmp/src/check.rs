@@ -113,7 +113,7 @@ fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Probe
     }
 }
 
-/// Hooks in `dir` other than ours that write a default route: the seed's
+/// Hooks in `dir` other than ours that write a default route: the write-up's
 /// 97-ECMPv4/98-ECMPv6, or a copy of them, fight ours on every event.
 fn foreign_hooks(dir: &Path) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -278,7 +278,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
     }
     for h in other {
         f.push(Finding::fail(
-            format!("{h} writes a default route too (the seed's ECMP script?): it fights ours on every event"),
+            format!("{h} writes a default route too (the write-up's ECMP script?): it fights ours on every event"),
             format!("rm {h}; then run {p} (a sync)"),
         ));
     }
@@ -345,7 +345,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
             )),
         }
         // Routes of others that win over ours, or hold our metric (the
-        // seed's `default metric 1` multipath route).
+        // write-up's `default metric 1` multipath route).
         let dump = dump.unwrap_or_default();
         if let Ok(st) = Netlink::open().and_then(|mut nl| State::read(&mut nl, family, cfg.table)) {
             let found = crate::status::rivals(&cfg, &dump, &st.routes);

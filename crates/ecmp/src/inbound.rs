@@ -1,7 +1,7 @@
 //! Inbound connections on any dial: a reply leaves by the dial its
 //! connection came in on. The ECMP route would send it out by whichever
 //! dial the hash picks, with the wrong source for that session, and the
-//! ISP drops it (the seed write-up's known problem). For every member we
+//! ISP drops it (the write-up's known problem). For every member we
 //! keep a routing table of ours holding that member's default route, and
 //! `ip rule from <member address> lookup <that table>`: whatever the router
 //! sends from a dial's own address leaves by that dial.

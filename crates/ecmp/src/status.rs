@@ -176,7 +176,7 @@ pub fn rivals(cfg: &Config, dump: &Dump, routes: &[Route]) -> Vec<(String, Strin
             format!("dev {}", devs.join(","))
         };
         // The netifd interface that installed it, for the fix (netifd's
-        // are single-hop; a multipath route is a script's, the seed's).
+        // are single-hop; a multipath route is a script's, the write-up's).
         let owner = dump
             .interface
             .iter()
@@ -202,7 +202,7 @@ pub fn rivals(cfg: &Config, dump: &Dump, routes: &[Route]) -> Vec<(String, Strin
                 match owner {
                     Some(_) => format!("set option defaultroute '0' (or another metric) on {on}"),
                     None => format!(
-                        "remove it (ip route del default metric {}; left by the seed's 97-ECMPv4/98-ECMPv6?) or set another metric in /etc/config/ecmp",
+                        "remove it (ip route del default metric {}; left by the write-up's 97-ECMPv4/98-ECMPv6?) or set another metric in /etc/config/ecmp",
                         cfg.metric
                     ),
                 },
