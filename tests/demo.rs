@@ -106,6 +106,8 @@ fn main() {
         );
         println!("Linux 5.3+, resilient on 5.13+) a redial never removed the route: the kernel dropped the");
         println!("dead dial's nexthop at once, and only that dial's flows moved. In multipath mode, the way");
-        println!("the write-up's scripts did it, the whole IPv4 route vanished until the next event.");
+        println!(
+            "the write-up's scripts did it, the whole IPv4 route vanished until the next event."
+        );
     });
 }

@@ -4,30 +4,6 @@
 //! ifup reloads the firewall, at boot or on a redial, and fw4 still
 //! masquerades every dial's traffic. Needs root; see `sim::run_fw4`.
 
-use std::path::Path;
-use std::process::Command;
-
-/// Our binaries and hooks for the router, as tests/router.rs lays them.
-fn files(d: &Path) {
-    for dir in ["files/usr/sbin", "hooks"] {
-        std::fs::create_dir_all(d.join(dir)).unwrap();
-    }
-    for b in ["ecmp4", "ecmp6", "multidial"] {
-        std::fs::copy(sim::bin(b), d.join("files/usr/sbin").join(b)).unwrap();
-    }
-    for h in ["97-ecmp4", "98-ecmp6"] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../hotplug.d/iface")
-                .join(h),
-            d.join("hooks").join(h),
-        )
-        .unwrap();
-    }
-    std::fs::create_dir_all(d.join("files/etc")).unwrap();
-    std::fs::write(d.join("files/etc/pw"), "pw\n").unwrap();
-}
-
 /// Inside the router: apply 8 dials on the line and bring them up; send
 /// a packet from the LAN host out of each dial, seen at the far end by an
 /// nft ingress hook (the far ends never answer); then redial VWAN3 and
@@ -62,33 +38,14 @@ echo "== all reloads $(grep -c 'Reloading firewall due to ifup of VWAN' "$ROUTER
 #[test]
 fn dials_by_device_pattern_reload_no_firewall_and_are_masqueraded() {
     let Some(fw4) = sim::run_fw4() else { return };
-    let d = sim::TempDir::new("fw4");
-    files(&d.0);
-    let o = Command::new(&fw4)
-        .args([
-            "--lan",
-            "--wan-zone",
-            "stock",
-            "--dials",
-            "1",
-            "--timeout",
-            "120",
-        ])
-        .arg("--files")
-        .arg(d.0.join("files"))
-        .arg("--hotplug-dir")
-        .arg(d.0.join("hooks"))
-        .arg("--state")
-        .arg(d.0.join("state"))
-        .args(["--", "sh", "-c", SCRIPT])
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let f = sim::RouterFiles::new();
+    let (code, out) = f.run(
+        &fw4,
+        1,
+        &["--lan", "--wan-zone", "stock", "--timeout", "120"],
+        SCRIPT,
     );
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("multidial: zone wan covers the dials by device (pppoe-VWAN+): no firewall reload per dial"),
         "{out}"
@@ -120,7 +77,7 @@ fn dials_by_device_pattern_reload_no_firewall_and_are_masqueraded() {
     assert!(out.contains("== down: 8 hops\n"), "{out}");
     assert!(out.contains("== up: 9 hops\n"), "{out}");
     assert!(out.contains("== all reloads 0\n"), "{out}");
-    let syslog = std::fs::read_to_string(d.0.join("state/syslog.txt")).unwrap_or_default();
+    let syslog = std::fs::read_to_string(f.d.0.join("state/syslog.txt")).unwrap_or_default();
     assert!(
         !syslog.contains("Reloading firewall due to ifup of VWAN"),
         "{syslog}"

@@ -3,73 +3,8 @@
 //! script on a throwaway router. Needs root; see `sim::run_router`.
 
 use std::path::Path;
-use std::process::Command;
 
-/// A router's files: our binaries at /usr/sbin, the init script, the
-/// hooks, and a config dir with a wan zone that masquerades.
-struct Files {
-    d: sim::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        let d = sim::TempDir::new("router");
-        let root = env!("CARGO_MANIFEST_DIR");
-        for dir in ["files/usr/sbin", "files/etc/init.d", "config", "hooks"] {
-            std::fs::create_dir_all(d.0.join(dir)).unwrap();
-        }
-        for b in ["ecmp4", "ecmp6", "ecmp-track", "multidial"] {
-            std::fs::copy(sim::bin(b), d.0.join("files/usr/sbin").join(b)).unwrap();
-        }
-        for init in ["multidial", "ecmp-track"] {
-            std::fs::copy(
-                Path::new(root).join(format!("../openwrt/files/{init}.init")),
-                d.0.join("files/etc/init.d").join(init),
-            )
-            .unwrap();
-        }
-        for h in ["97-ecmp4", "98-ecmp6"] {
-            std::fs::copy(
-                Path::new(root).join("../hotplug.d/iface").join(h),
-                d.0.join("hooks").join(h),
-            )
-            .unwrap();
-        }
-        std::fs::write(
-            d.0.join("config/firewall"),
-            "config zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
-        )
-        .unwrap();
-        std::fs::write(d.0.join("files/etc/pw"), "pw\n").unwrap();
-        Files { d }
-    }
-
-    /// run-router --dials N with our files; `script` runs inside (sh -c).
-    fn run(&self, rr: &Path, dials: u32, extra: &[&str], script: &str) -> (i32, String) {
-        let o = Command::new(rr)
-            .args(["--dials", &dials.to_string()])
-            .arg("--config-dir")
-            .arg(self.d.0.join("config"))
-            .arg("--files")
-            .arg(self.d.0.join("files"))
-            .arg("--hotplug-dir")
-            .arg(self.d.0.join("hooks"))
-            .arg("--state")
-            .arg(self.d.0.join("state"))
-            .args(extra)
-            .args(["--", "sh", "-c", script])
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    }
-}
+use sim::RouterFiles as Files;
 
 /// Stand-ins for procd's instance calls: the init script's command is
 /// written to /run/ecmp-test-cmd (a fresh tmpfs per router; there is no procd in the kit); the rest is real.

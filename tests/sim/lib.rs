@@ -836,3 +836,70 @@ pub fn nh_dev(id: u64) -> String {
         .and_then(|v| v[0]["dev"].as_str().map(String::from))
         .unwrap_or_else(|| "?".into())
 }
+
+/// A router's files for the kits' runners (run-router, run-fw4,
+/// run-router-vm): our binaries at /usr/sbin, the init scripts, the hooks,
+/// and a config dir with a wan zone that masquerades.
+pub struct RouterFiles {
+    pub d: crate::TempDir,
+}
+
+impl RouterFiles {
+    pub fn new() -> RouterFiles {
+        let d = crate::TempDir::new("router");
+        let root = env!("CARGO_MANIFEST_DIR");
+        for dir in ["files/usr/sbin", "files/etc/init.d", "config", "hooks"] {
+            std::fs::create_dir_all(d.0.join(dir)).unwrap();
+        }
+        for b in ["ecmp4", "ecmp6", "ecmp-track", "multidial"] {
+            std::fs::copy(crate::bin(b), d.0.join("files/usr/sbin").join(b)).unwrap();
+        }
+        for init in ["multidial", "ecmp-track"] {
+            std::fs::copy(
+                Path::new(root).join(format!("../openwrt/files/{init}.init")),
+                d.0.join("files/etc/init.d").join(init),
+            )
+            .unwrap();
+        }
+        for h in ["97-ecmp4", "98-ecmp6"] {
+            std::fs::copy(
+                Path::new(root).join("../hotplug.d/iface").join(h),
+                d.0.join("hooks").join(h),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            d.0.join("config/firewall"),
+            "config zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
+        )
+        .unwrap();
+        std::fs::write(d.0.join("files/etc/pw"), "pw\n").unwrap();
+        RouterFiles { d }
+    }
+
+    /// run-router --dials N with our files; `script` runs inside (sh -c).
+    pub fn run(&self, rr: &Path, dials: u32, extra: &[&str], script: &str) -> (i32, String) {
+        let o = Command::new(rr)
+            .args(["--dials", &dials.to_string()])
+            .arg("--config-dir")
+            .arg(self.d.0.join("config"))
+            .arg("--files")
+            .arg(self.d.0.join("files"))
+            .arg("--hotplug-dir")
+            .arg(self.d.0.join("hooks"))
+            .arg("--state")
+            .arg(self.d.0.join("state"))
+            .args(extra)
+            .args(["--", "sh", "-c", script])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    }
+}
