@@ -31,6 +31,9 @@ test:
 	$(CARGO) test --offline -p ecmp-tests --test router
 	# Under the real firewall4 (../shared/openwrt-fw4/run-fw4; root only).
 	$(CARGO) test --offline -p ecmp-tests --test firewall
+	# On real PPPoE: kernel PPP, pppd, a BRAS, in a qemu VM
+	# (../shared/openwrt-vm/run-router-vm; root only; one boot).
+	$(CARGO) test --offline -p ecmp-tests --test pppoe -- --nocapture
 	# luci-app-ecmp in the real LuCI and headless Chromium
 	# (../shared/openwrt-luci/run-luci; root only); screenshots in target/luci-shots.
 	$(CARGO) test --offline -p ecmp-tests --test luci

@@ -1,0 +1,93 @@
+//! The write-up's whole path on real PPPoE: Debian's kernel with PPP in a
+//! qemu VM, OpenWrt's real netifd and ppp.sh running Debian's pppd, and
+//! rp-pppoe's pppoe-server as the BRAS (the kit's `run-router-vm`). One
+//! VM boot (it runs under software emulation here: tens of seconds), so
+//! one test with several checks; the emulated-PPP suites stay the fast
+//! ones. What only real PPP shows: `multidial apply --up` dialling 4
+//! sessions on one shared account through real macvlans, `pppoe-*`
+//! devices that are real ppp links, a session the BRAS kills (PADT) leaving
+//! the group and coming back after netifd's redial, with the default
+//! route present at every sample.
+
+const SCRIPT: &str = r#"set -u
+i=0; until ubus list network.interface.wan >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 600 ] || exit 8; sleep 0.1; done
+t0=$(date +%s%N)
+multidial apply --line eth1 --dials 4 --username u1 --password-file /etc/pw --up --delay 0 --wait 150
+echo "== apply rc=$?"
+i=0; until [ "$(ip route show default metric 1 | grep -c nexthop)" = 5 ]; do i=$((i+1)); [ $i -lt 1500 ] || break; sleep 0.1; done
+t1=$(date +%s%N)
+echo "== balanced: $(ip route show default metric 1 | grep -c nexthop) hops after $(( (t1 - t0) / 1000000 )) ms"
+ip route show default metric 1
+echo "== link: $(ip -o link show pppoe-VWAN2 | grep -o 'link/[a-z]*')"
+( n=0; miss=0
+  while [ ! -e /tmp/stop ]; do n=$((n+1)); ip route show default metric 1 | grep -q . || miss=$((miss+1)); done
+  echo "== samples $n missing $miss" ) &
+mac=$(cat /sys/class/net/veth2/address)
+t0=$(date +%s%N)
+"$ROUTER_VM_KIT/bras/bras-ctl" kill-session "$mac" >/dev/null
+i=0; while ip route show default metric 1 | grep -q pppoe-VWAN2; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.05; done
+t1=$(date +%s%N)
+echo "== without VWAN2: $(ip route show default metric 1 | grep -c nexthop) hops"
+i=0; until ip route show default metric 1 | grep -q pppoe-VWAN2; do i=$((i+1)); [ $i -lt 1200 ] || break; sleep 0.1; done
+t2=$(date +%s%N)
+touch /tmp/stop; wait
+echo "== VWAN2 out after $(( (t1 - t0) / 1000000 )) ms, back after $(( (t2 - t0) / 1000000 )) ms"
+echo "== final: $(ip route show default metric 1 | grep -c nexthop) hops"
+"#;
+
+#[test]
+fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
+    let Some(vm) = sim::run_router_vm() else {
+        return;
+    };
+    let f = sim::RouterFiles::new();
+    let t = std::time::Instant::now();
+    let (code, out) = f.run(
+        &vm,
+        1,
+        &[
+            "--no-wait",
+            "--bras-account",
+            "u1:pw",
+            "--vm-timeout",
+            "600",
+        ],
+        SCRIPT,
+    );
+    eprintln!(
+        "real PPPoE suite: {:.1} s\n{out}",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("multidial: 4 of 4 up: VWAN1 VWAN2 VWAN3 VWAN4"),
+        "{out}"
+    );
+    assert!(out.contains("== apply rc=0"), "{out}");
+    // wan (its own account) and the four dials on the shared one, all in
+    // one resilient group via the BRAS's one gateway.
+    assert!(out.contains("== balanced: 5 hops"), "{out}");
+    for d in [
+        "pppoe-wan",
+        "pppoe-VWAN1",
+        "pppoe-VWAN2",
+        "pppoe-VWAN3",
+        "pppoe-VWAN4",
+    ] {
+        assert!(
+            out.contains(&format!("nexthop via 100.64.0.1 dev {d} weight 1")),
+            "{d}: {out}"
+        );
+    }
+    assert!(out.contains("== link: link/ppp"), "a real ppp link: {out}");
+    // The kill: out of the group, back after the redial, never absent.
+    assert!(out.contains("== without VWAN2: 4 hops"), "{out}");
+    assert!(out.contains("== final: 5 hops"), "{out}");
+    let samples = out
+        .lines()
+        .find_map(|l| l.strip_prefix("== samples "))
+        .unwrap_or_else(|| panic!("no samples: {out}"));
+    let (n, missing) = samples.split_once(" missing ").unwrap();
+    assert!(n.parse::<u32>().unwrap() > 10, "{out}");
+    assert_eq!(missing, "0", "the route was absent: {out}");
+}
