@@ -5,19 +5,23 @@
 //! one test with several checks; the emulated-PPP suites stay the fast
 //! ones. What only real PPP shows: `multidial apply --up` dialling 4
 //! sessions on one shared account through real macvlans, `pppoe-*`
-//! devices that are real ppp links, a session the BRAS kills (PADT) leaving
+//! devices that are real ppp links, IPv6 over PPP (real IPV6CP) in
+//! ecmp6's group, a session the BRAS kills (PADT) leaving
 //! the group and coming back after netifd's redial, with the default
 //! route present at every sample.
 
 const SCRIPT: &str = r#"set -u
 i=0; until ubus list network.interface.wan >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 600 ] || exit 8; sleep 0.1; done
 t0=$(date +%s%N)
-multidial apply --line eth1 --dials 4 --username u1 --password-file /etc/pw --up --delay 0 --wait 150
+multidial apply --line eth1 --dials 4 --ipv6 all --username u1 --password-file /etc/pw --up --delay 0 --wait 150
 echo "== apply rc=$?"
 i=0; until [ "$(ip route show default metric 1 | grep -c nexthop)" = 5 ]; do i=$((i+1)); [ $i -lt 1500 ] || break; sleep 0.1; done
 t1=$(date +%s%N)
 echo "== balanced: $(ip route show default metric 1 | grep -c nexthop) hops after $(( (t1 - t0) / 1000000 )) ms"
 ip route show default metric 1
+i=0; until [ "$(ip -6 route show default metric 1 | grep -c nexthop)" = 5 ]; do i=$((i+1)); [ $i -lt 1500 ] || break; sleep 0.1; done
+echo "== balanced6: $(ip -6 route show default metric 1 | grep -c nexthop) hops"
+ip -6 route show default metric 1
 echo "== link: $(ip -o link show pppoe-VWAN2 | grep -o 'link/[a-z]*')"
 ( n=0; miss=0
   while [ ! -e /tmp/stop ]; do n=$((n+1)); ip route show default metric 1 | grep -q . || miss=$((miss+1)); done
@@ -47,6 +51,7 @@ fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
         1,
         &[
             "--no-wait",
+            "--ipv6",
             "--bras-account",
             "u1:pw",
             "--vm-timeout",
@@ -80,6 +85,9 @@ fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
         );
     }
     assert!(out.contains("== link: link/ppp"), "a real ppp link: {out}");
+    // IPv6 over PPP (real IPV6CP, the kit's emulated DHCPv6): ecmp6's
+    // group over the five `_6` interfaces.
+    assert!(out.contains("== balanced6: 5 hops"), "{out}");
     // The kill: out of the group, back after the redial, never absent.
     assert!(out.contains("== without VWAN2: 4 hops"), "{out}");
     assert!(out.contains("== final: 5 hops"), "{out}");
