@@ -70,18 +70,33 @@ pub fn bin(name: &str) -> PathBuf {
 /// Missing: under `CI=true` the calling test fails and says why;
 /// elsewhere it is skipped with a one-line reason (None).
 pub fn kit() -> Option<PathBuf> {
-    let p = std::env::var_os("OPENWRT_KIT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openwrt"));
+    let p = kit_dir("OPENWRT_KIT", "openwrt");
     if p.join("bin/uci").exists() {
         return Some(p);
     }
-    let why = format!(
-        "the OpenWrt kit is not at {} (set OPENWRT_KIT to its folder)",
-        p.display()
-    );
+    skip(
+        format!(
+            "the OpenWrt kit is not at {} (set OPENWRT_KIT to its folder)",
+            p.display()
+        ),
+        "CI runs this test against the real OpenWrt programs",
+    )
+}
+
+/// A kit's folder: `$env`, else `shared/<name>` beside the repository.
+fn kit_dir(env: &str, name: &str) -> PathBuf {
+    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared")
+            .join(name)
+    })
+}
+
+/// A test that cannot run here: skipped with one line, or under `CI=true`
+/// a failure that says why (`ci`: what CI does instead).
+fn skip<T>(why: String, ci: &str) -> Option<T> {
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}: CI runs this test against the real OpenWrt programs");
+        panic!("{why}: {ci}");
     }
     eprintln!("skipped: {why}");
     None
@@ -94,12 +109,10 @@ pub fn run_router() -> Option<PathBuf> {
     let k = kit()?;
     // SAFETY: getuid has no preconditions.
     if unsafe { libc::getuid() } != 0 {
-        let why = "run-router needs root (namespaces and overlay mounts)";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{why}: CI runs as root");
-        }
-        eprintln!("skipped: {why}");
-        return None;
+        return skip(
+            "run-router needs root (namespaces and overlay mounts)".into(),
+            "CI runs as root",
+        );
     }
     Some(k.join("run-router"))
 }
@@ -110,9 +123,7 @@ pub fn run_router() -> Option<PathBuf> {
 /// `CI=true` a failure that says why.
 pub fn run_fw4() -> Option<PathBuf> {
     run_router()?;
-    let p = std::env::var_os("OPENWRT_FW4_KIT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openwrt-fw4"));
+    let p = kit_dir("OPENWRT_FW4_KIT", "openwrt-fw4");
     let why = if !p.join("run-fw4").exists() {
         format!(
             "the firewall4 kit is not at {} (set OPENWRT_FW4_KIT to its folder)",
@@ -123,11 +134,7 @@ pub fn run_fw4() -> Option<PathBuf> {
     } else {
         return Some(p.join("run-fw4"));
     };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}: CI runs this test against the real firewall4");
-    }
-    eprintln!("skipped: {why}");
-    None
+    skip(why, "CI runs this test against the real firewall4")
 }
 
 /// `run-router-vm` of the VM kit (real kernel PPP, Debian's pppd and a
@@ -137,21 +144,17 @@ pub fn run_fw4() -> Option<PathBuf> {
 /// with a one-line reason, or under `CI=true` a failure that says why.
 pub fn run_router_vm() -> Option<PathBuf> {
     run_router()?;
-    let p = std::env::var_os("OPENWRT_VM_KIT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/openwrt-vm"));
+    let p = kit_dir("OPENWRT_VM_KIT", "openwrt-vm");
     if p.join("run-router-vm").exists() {
         return Some(p.join("run-router-vm"));
     }
-    let why = format!(
-        "the VM kit is not at {} (set OPENWRT_VM_KIT to its folder)",
-        p.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}: CI runs this test on real PPPoE");
-    }
-    eprintln!("skipped: {why}");
-    None
+    skip(
+        format!(
+            "the VM kit is not at {} (set OPENWRT_VM_KIT to its folder)",
+            p.display()
+        ),
+        "CI runs this test on real PPPoE",
+    )
 }
 
 /// The kit's real `uci` ([`kit`]).
