@@ -660,3 +660,36 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 20)"
     }
     assert!(out.contains("route after: default nhid"), "{out}");
 }
+
+/// What fights our route, on the status page as `status` warns of it: a
+/// firewall4 zone listing the dials by name (each ifup reloads the
+/// firewall), and an enabled mwan3, each with its fix.
+#[test]
+fn status_page_shows_what_fights_the_route() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let root = s.dir.0.join("fixture/root");
+    for dir in ["sbin", "etc/init.d", "etc/rc.d"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for f in ["sbin/fw4", "etc/init.d/mwan3"] {
+        sim::script(&root.join(f), "exit 0");
+    }
+    std::os::unix::fs::symlink("../init.d/mwan3", root.join("etc/rc.d/S19mwan3")).unwrap();
+    std::fs::write(
+        root.join("etc/config/firewall"),
+        "config zone\n\toption name 'lan'\n\tlist network 'lan'\nconfig zone\n\toption name 'wan'\n\tlist network 'VWAN1'\n\tlist network 'VWAN2'\n\tlist network 'VWAN3'\n\toption masq '1'\n",
+    )
+    .unwrap();
+    let out = s.shoot(
+        r#""$SHOT" --strict admin/status/ecmp "$S/fights.png"; echo "shot=$?""#,
+        "admin/status/ecmp",
+        "fights.png",
+    );
+    for want in [
+        "mwan3 is enabled: its marks and rules send connections around our route; fix: /etc/init.d/mwan3 stop; /etc/init.d/mwan3 disable",
+        "firewall zone wan lists 3 dials by name: the ifup of each (at boot, on every redial) reloads the whole firewall; move them to a device pattern: uci add_list firewall.@zone[1].device='pppoe-VWAN+'",
+    ] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+}
