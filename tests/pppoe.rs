@@ -8,7 +8,9 @@
 //! devices that are real ppp links, IPv6 over PPP (real IPV6CP) in
 //! ecmp6's group, a session the BRAS kills (PADT) leaving
 //! the group and coming back after netifd's redial, with the default
-//! route present at every sample.
+//! route present at every sample; and a silent BRAS (a MAC's frames
+//! dropped) that ecmp-track finds, taking that dial out and redialling it
+//! alone.
 
 const SCRIPT: &str = r#"set -u
 i=0; until ubus list network.interface.wan >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 600 ] || exit 8; sleep 0.1; done
@@ -37,6 +39,31 @@ t2=$(date +%s%N)
 touch /tmp/stop; wait
 echo "== VWAN2 out after $(( (t1 - t0) / 1000000 )) ms, back after $(( (t2 - t0) / 1000000 )) ms"
 echo "== final: $(ip route show default metric 1 | grep -c nexthop) hops"
+# A silent BRAS for VWAN3 (its frames dropped: the session dies without a
+# PADT): ecmp-track, probing the BRAS's "internet" through every dial,
+# takes it out and redials that interface alone.
+printf "config track 'track'\n\toption enabled '1'\n\tlist track_ip '198.51.100.1'\n\toption interval '1'\n\toption timeout '1'\n\toption down '2'\n\toption up '2'\n\toption redial_after '1'\n" > /etc/config/ecmp
+rm -f /tmp/stop
+ecmp-track &
+tracker=$!
+alive() { grep -o '"state":"alive"' /var/run/ecmp-hotplug/track.json 2>/dev/null | wc -l; }
+i=0; until [ "$(alive)" -ge 5 ]; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.1; done
+echo "== tracked: $(alive) links alive"
+( low=9; while [ ! -e /tmp/stop ]; do n=$(ip route show default metric 1 | grep -c nexthop); [ $n -lt $low ] && low=$n; done
+  echo "== fewest hops while VWAN3 was silent: $low" ) &
+mac=$(cat /sys/class/net/veth3/address)
+t0=$(date +%s%N)
+"$ROUTER_VM_KIT/bras/bras-ctl" block "$mac" >/dev/null
+i=0; while ip route show default metric 1 | grep -q pppoe-VWAN3; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.05; done
+t1=$(date +%s%N)
+i=0; until grep -q 'redial VWAN3: dead' "$ROUTER_STATE/syslog.txt"; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.1; done
+"$ROUTER_VM_KIT/bras/bras-ctl" unblock "$mac" >/dev/null
+i=0; until ip route show default metric 1 | grep -q pppoe-VWAN3; do i=$((i+1)); [ $i -lt 1200 ] || break; sleep 0.1; done
+t2=$(date +%s%N)
+touch /tmp/stop; kill $tracker; wait
+echo "== VWAN3 out after $(( (t1 - t0) / 1000000 )) ms, back $(( (t2 - t0) / 1000000 )) ms after the block"
+echo "== redials: $(grep -c 'redial VWAN[0-9]*: dead' "$ROUTER_STATE/syslog.txt") $(grep -o 'redial VWAN[0-9]*: dead for [0-9]* s' "$ROUTER_STATE/syslog.txt" | head -1)"
+echo "== final2: $(ip route show default metric 1 | grep -c nexthop) hops"
 "#;
 
 #[test]
@@ -98,4 +125,16 @@ fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
     let (n, missing) = samples.split_once(" missing ").unwrap();
     assert!(n.parse::<u32>().unwrap() > 10, "{out}");
     assert_eq!(missing, "0", "the route was absent: {out}");
+    // The silent BRAS: the tracker took VWAN3 out, redialled it alone,
+    // the others stayed, and it came back.
+    assert!(out.contains("== tracked: 5 links alive"), "{out}");
+    assert!(
+        out.contains("== fewest hops while VWAN3 was silent: 4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("== redials: 1 redial VWAN3: dead for"),
+        "{out}"
+    );
+    assert!(out.contains("== final2: 5 hops"), "{out}");
 }
