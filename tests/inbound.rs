@@ -313,13 +313,17 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
         assert_eq!(
             rules(false),
             [
-                "4200: from all iif lo lookup main suppress_prefixlength 0 proto 236",
-                "4201: from all iif lo goto 4203 proto 236",
-                "4202: from all goto 4204 proto 236",
-                "4203: from 100.66.0.2 lookup 4201 proto 236",
-                "4203: from 100.66.0.3 lookup 4202 proto 236",
-                "4203: from 100.66.0.1 lookup 4203 proto 236",
-                "4204: from all nop proto 236"
+                "4200: from all iif lo goto 4202 proto 236",
+                "4201: from all goto 4205 proto 236",
+                "4202: from 100.66.0.2 to 100.64.0.2 lookup 4201 proto 236",
+                "4202: from 100.66.0.3 to 100.64.0.3 lookup 4202 proto 236",
+                "4202: from 100.66.0.1 to 100.64.0.1 lookup 4203 proto 236",
+                "4202: from all nop proto 236",
+                "4203: from all iif lo lookup main suppress_prefixlength 0 proto 236",
+                "4204: from 100.66.0.2 lookup 4201 proto 236",
+                "4204: from 100.66.0.3 lookup 4202 proto 236",
+                "4204: from 100.66.0.1 lookup 4203 proto 236",
+                "4205: from all nop proto 236"
             ]
         );
         assert_eq!(tables().len(), 3, "{:?}", tables());
@@ -328,18 +332,24 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
         let run = r.event("ecmp4", "ifdown", "VWAN1", &["--config", &on, "-v"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
-            run.stderr.contains("[inbound: -1 rule, 1 table emptied]"),
+            run.stderr.contains("[inbound: -2 rules, 1 table emptied]"),
             "{}",
             run.stderr
         );
+        let left: Vec<String> = rules(false)
+            .into_iter()
+            .filter(|r| r.contains(" lookup 42"))
+            .collect();
         assert_eq!(
-            rules(false)[3..5],
+            left,
             [
-                "4203: from 100.66.0.3 lookup 4202 proto 236",
-                "4203: from 100.66.0.1 lookup 4203 proto 236"
+                "4202: from 100.66.0.3 to 100.64.0.3 lookup 4202 proto 236",
+                "4202: from 100.66.0.1 to 100.64.0.1 lookup 4203 proto 236",
+                "4204: from 100.66.0.3 lookup 4202 proto 236",
+                "4204: from 100.66.0.1 lookup 4203 proto 236"
             ]
         );
-        assert_eq!(rules(false).len(), 6, "{:?}", rules(false));
+        assert_eq!(rules(false).len(), 9, "{:?}", rules(false));
         assert!(
             tables().iter().all(|t| !t.contains("pppoe-VWAN1")),
             "{:?}",
@@ -369,7 +379,7 @@ fn a_member_leaving_takes_its_rule_and_table_and_flush_takes_all_ours() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             run.stderr.contains(
-                "flush: dry run: would remove 1 route, 0 nexthop objects, 6 rules and 2 member table routes of ours"
+                "flush: dry run: would remove 1 route, 0 nexthop objects, 9 rules and 2 member table routes of ours"
             ),
             "{}",
             run.stderr
@@ -469,7 +479,7 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         // traffic skip them.
         assert_eq!(rules.matches("fwmark 0x").count(), DIALS, "{rules}");
         assert!(
-            rules.contains("4202:\tfrom all fwmark 0/0xff0000 goto 4204 proto 236"),
+            rules.contains("4201:\tfrom all fwmark 0/0xff0000 goto 4205 proto 236"),
             "{rules}"
         );
         // An unchanged event does not run nft again; --flush removes it all.
@@ -530,7 +540,7 @@ fn without_nft_marks_are_skipped_with_a_warning() {
         );
         let rules = ip(&["rule", "show"]);
         assert!(!rules.contains("fwmark"), "{rules}");
-        assert_eq!(rules.matches("proto 236").count(), 2 + 4, "{rules}");
+        assert_eq!(rules.matches("proto 236").count(), 2 * 2 + 5, "{rules}");
     });
 }
 
@@ -645,10 +655,11 @@ fn status_shows_the_guards_and_check_names_rules_of_others_among_ours() {
         assert_eq!(
             v["guards"],
             serde_json::json!([
-                "ip rule priority 4200 iif lo lookup 254 suppress_prefixlength 0 proto 236",
-                "ip rule priority 4201 iif lo goto 4203 proto 236",
-                "ip rule priority 4202 goto 4204 proto 236",
-                "ip rule priority 4204 nop proto 236"
+                "ip rule priority 4200 iif lo goto 4202 proto 236",
+                "ip rule priority 4201 goto 4205 proto 236",
+                "ip rule priority 4202 nop proto 236",
+                "ip rule priority 4203 iif lo lookup 254 suppress_prefixlength 0 proto 236",
+                "ip rule priority 4205 nop proto 236"
             ]),
             "{}",
             st.stdout
@@ -656,23 +667,23 @@ fn status_shows_the_guards_and_check_names_rules_of_others_among_ours() {
         let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
         assert!(
             st.stdout
-                .contains("inbound guards (forwarded traffic skips the member rules): 4 rules"),
+                .contains("inbound guards (forwarded traffic skips the member rules): 5 rules"),
             "{}",
             st.stdout
         );
         // A guard gone: a difference, and a sync puts it back.
-        ip_line("rule del priority 4202");
+        ip_line("rule del priority 4201");
         let st = r.event("ecmp4", "", "", &["--config", &on, "status"]);
         assert_eq!(st.code, 1);
         assert!(
             st.stdout
-                .contains("+ ip rule add priority 4202 goto 4204 proto 236 (inbound, missing)"),
+                .contains("+ ip rule add priority 4201 goto 4205 proto 236 (inbound, missing)"),
             "{}",
             st.stdout
         );
         sync(&r, "ecmp4", &on);
         // Someone's rule at our member rules' priority.
-        ip_line("rule add from 192.0.2.9 lookup 100 prio 4203");
+        ip_line("rule add from 192.0.2.9 lookup 100 prio 4204");
         let ck = r.event(
             "ecmp4",
             "",
@@ -680,7 +691,7 @@ fn status_shows_the_guards_and_check_names_rules_of_others_among_ours() {
             &["--config", &on, "check", "--root", "/nonexistent"],
         );
         assert!(
-            ck.stdout.contains("[FAIL] ip rule priority 4203 from 192.0.2.9/32 lookup 100 proto 0: a rule of others among ours (4200-4204): forwarded traffic skips it"),
+            ck.stdout.contains("[FAIL] ip rule priority 4204 from 192.0.2.9/32 lookup 100 proto 0: a rule of others among ours (4200-4205): forwarded traffic skips it"),
             "{}",
             ck.stdout
         );

@@ -64,6 +64,16 @@ touch /tmp/stop; kill $tracker; wait
 echo "== VWAN3 out after $(( (t1 - t0) / 1000000 )) ms, back $(( (t2 - t0) / 1000000 )) ms after the block"
 echo "== redials: $(grep -c 'redial VWAN[0-9]*: dead' "$ROUTER_STATE/syslog.txt") $(grep -o 'redial VWAN[0-9]*: dead for [0-9]* s' "$ROUTER_STATE/syslog.txt" | head -1)"
 echo "== final2: $(ip route show default metric 1 | grep -c nexthop) hops"
+# Inbound: the BRAS pings each session's own address with strict
+# reverse-path filtering, so a reply that leaves by another session (the
+# ECMP route's choice) is dropped there; each must come back by its own.
+ok=0
+for d in wan VWAN1 VWAN2 VWAN3 VWAN4; do
+  a=$(ip -4 -o addr show dev pppoe-$d | sed -n 's/.* inet \([0-9.]*\).*/\1/p')
+  nsenter -t "$ROUTER_BRAS_PID" -n sh -c "sysctl -qw net.ipv4.conf.all.rp_filter=1; busybox ping -c 3 -W 2 $a" > /tmp/ping.txt 2>&1
+  got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.txt)
+  echo "== inbound $d $a: ${got:-0} of 3"
+done
 "#;
 
 #[test]
@@ -137,4 +147,12 @@ fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
         "{out}"
     );
     assert!(out.contains("== final2: 5 hops"), "{out}");
+    // Inbound: every session's address answers by its own session.
+    for d in ["wan", "VWAN1", "VWAN2", "VWAN3", "VWAN4"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("== inbound {d} ")))
+            .unwrap_or_else(|| panic!("no inbound check of {d}: {out}"));
+        assert!(line.ends_with(": 3 of 3"), "{line}: {out}");
+    }
 }

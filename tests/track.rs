@@ -251,8 +251,8 @@ fn dead_link_leaves_and_returns(v6: bool) {
     assert!(!rules.contains(&format!("from {src} ")), "{rules}");
     assert_eq!(
         rules.matches("proto 236").count(),
-        2 + 4,
-        "{rules}: two members, four guards"
+        2 * (1 + usize::from(!v6)) + 5,
+        "{rules}: two members (from, and for IPv4 to their peer), five guards"
     );
     // status shows it held out.
     let st = n.r.event(bin, "", "", &n.args(&["status", "--json"]));

@@ -424,7 +424,7 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
             f.push(Finding::ok(format!(
                 "inbound: {n} member table{} and their rules in place (replies leave by their dial){}",
                 crate::log::s(n),
-                if n == 0 { "" } else { ", forwarded traffic kept off them by 4 guard rules" }
+                if n == 0 { "" } else { ", forwarded traffic kept off them by 5 guard rules" }
             )));
             for r in among {
                 f.push(Finding::fail(

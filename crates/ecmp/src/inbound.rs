@@ -38,38 +38,48 @@ pub fn is_guard(r: &Rule) -> bool {
 /// about 5 ns per rule per packet, 27-30% of small-packet forwarding at
 /// 64 dials. With `p` the rule priority:
 ///
-/// - `p`: `iif lo lookup main suppress_prefixlength 0`: the router's own
-///   traffic takes a route of main more specific than the default, so a
-///   reply to a LAN host from a dial's address stays on the LAN;
-/// - `p+1`: `iif lo goto p+3`: the router's own traffic (and the
-///   reverse-path check of what it receives) goes on to the member rules;
-/// - `p+2`: `fwmark 0/MASK goto p+4` (with port-forward marks; else
-///   `goto p+4`): forwarded traffic that carries no mark of ours skips
-///   them, in both its lookups (a forwarded packet's reverse-path check
-///   has the output device as its iif, not lo);
-/// - `p+3`: the member rules;
-/// - `p+4`: `nop`, where the goto lands: rules of others after ours are
+/// - `p`: `iif lo goto p+2`: the router's own traffic (and the
+///   reverse-path check of what it receives) goes on to our rules;
+/// - `p+1`: `fwmark 0/MASK goto p+5` (with port-forward marks; else
+///   `goto p+5`): forwarded traffic that carries no mark of ours skips
+///   them all, in both its lookups (a forwarded packet's reverse-path
+///   check has the output device as its iif, never lo);
+/// - `p+2`: `nop` (where that goto lands), and each member's `from ADDR
+///   to PEER lookup TABLE`: dials share
+///   their BRAS's one peer address, and main's peer route for it names
+///   one dial's device; a reply to the peer from another dial's address
+///   must leave by that dial (a strict BRAS drops it otherwise);
+/// - `p+3`: `iif lo lookup main suppress_prefixlength 0`: the router's
+///   own traffic takes any other route of main more specific than the
+///   default, so a reply to a LAN host from a dial's address stays on
+///   the LAN;
+/// - `p+4`: the member rules (`from ADDR`, `fwmark MARK`);
+/// - `p+5`: `nop`, where the goto lands: rules of others after ours are
 ///   walked as before, nothing is skipped but ours.
 ///
 /// None without member rules (inbound off, no member): they would only
 /// cost.
-pub fn guards(family: Family, p: u32, mask: Option<u32>) -> [Rule; 4] {
+pub fn guards(family: Family, p: u32, mask: Option<u32>) -> [Rule; 5] {
     let lo = || Some("lo".to_string());
     [
         Rule {
             iif: lo(),
-            suppress: Some(0),
-            ..Rule::lookup(family, p, 254)
-        },
-        Rule {
-            iif: lo(),
-            ..Rule::doing(family, p + 1, Action::Goto(p + 3))
+            ..Rule::doing(family, p, Action::Goto(p + 2))
         },
         Rule {
             fwmark: mask.map(|k| (0, k)),
-            ..Rule::doing(family, p + 2, Action::Goto(p + 4))
+            ..Rule::doing(family, p + 1, Action::Goto(p + 5))
         },
-        Rule::doing(family, p + 4, Action::Nop),
+        // The first goto's landing point, which the peer rules beside it
+        // may not give (IPv6 has none): a goto to a priority no rule holds
+        // is skipped by the kernel.
+        Rule::doing(family, p + 2, Action::Nop),
+        Rule {
+            iif: lo(),
+            suppress: Some(0),
+            ..Rule::lookup(family, p + 3, 254)
+        },
+        Rule::doing(family, p + 5, Action::Nop),
     ]
 }
 
@@ -235,7 +245,7 @@ pub fn plan(
             *h = true;
         }
         plan.tables.push((m.interface.clone(), table));
-        let at = cfg.rule_priority + 3;
+        let at = cfg.rule_priority + 4;
         if let Some(mark) = mask.and_then(|k| crate::nft::mark(k, table - cfg.table_base)) {
             plan.marked.push((m.device.clone(), table, mark));
             want_rules.push(Rule {
@@ -249,12 +259,20 @@ pub fn plan(
                 ..Rule::lookup(family, at, table)
             });
         }
+        // IPv4 dials' point-to-point peer: before main's route to it.
+        if let (Some(gw @ IpAddr::V4(_)), Some(src)) = (m.gateway, srcs.first()) {
+            want_rules.push(Rule {
+                src: Some(*src),
+                dst: Some((gw, 32)),
+                ..Rule::lookup(family, cfg.rule_priority + 2, table)
+            });
+        }
     }
     // The guards after the member rules: a goto written before its
     // landing rule exists is skipped by the kernel, never wrong.
     if !want_rules.is_empty() {
-        let [a, b, c, land] = guards(family, cfg.rule_priority, mask);
-        want_rules.extend([land, a, b, c]);
+        let [a, b, peers, c, land] = guards(family, cfg.rule_priority, mask);
+        want_rules.extend([land, c, peers, a, b]);
     }
     // Each list searched from the last match on (rules are written, and
     // dumped, in the members' order): a scan of one list for each rule of
@@ -571,7 +589,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.as_deref(),
-            Some("inbound: +6 rules, 2 table routes written")
+            Some("inbound: +9 rules, 2 table routes written")
         );
         assert_eq!(
             tables(&k),
@@ -591,7 +609,11 @@ mod tests {
         // A leaves: its rule and table go; B keeps 4202.
         sync(&mut k, &[(b.clone(), "100.66.0.2")]).unwrap();
         assert_eq!(tables(&k), [(4202, "pppoe-b".into())]);
-        assert_eq!(k.rules.len(), 1 + 4, "its rule and the guards");
+        assert_eq!(
+            k.rules.len(),
+            2 + 5,
+            "its two rules (from, to its peer) and the guards"
+        );
         // Someone else's rule points at 4201: C does not take it.
         k.rules.push(Rule {
             fwmark: Some((1, 1)),
@@ -612,7 +634,7 @@ mod tests {
         let srcs: Vec<String> = k
             .rules
             .iter()
-            .filter(|r| r.is_ours())
+            .filter(|r| r.is_ours() && r.dst.is_none())
             .filter_map(|r| Some(r.src?.0.to_string()))
             .collect();
         assert_eq!(srcs, ["100.66.0.3", "100.66.9.9"]);
@@ -652,11 +674,27 @@ mod tests {
         let got: Vec<(u32, String)> = p
             .add_rules
             .iter()
+            .filter(|r| r.dst.is_none())
             .filter_map(|r| Some((r.table, r.src?.0.to_string())))
             .collect();
-        // Then the four guards, landing rule first.
-        let [a, b, c, land] = guards(Family::V4, 4200, None);
-        assert_eq!(p.add_rules[3..], [land, a, b, c]);
+        // Each member's rule to its peer, before main's route to it.
+        let to_peer: Vec<String> = p
+            .add_rules
+            .iter()
+            .filter(|r| r.dst.is_some())
+            .map(|r| r.to_ip("add"))
+            .collect();
+        assert_eq!(
+            to_peer,
+            [
+                "ip rule add priority 4202 from 100.66.0.3/32 to 10.0.0.3/32 lookup 4201 proto 236",
+                "ip rule add priority 4202 from 100.66.0.1/32 to 10.0.0.1/32 lookup 4202 proto 236",
+                "ip rule add priority 4202 from 100.66.0.2/32 to 10.0.0.2/32 lookup 4204 proto 236"
+            ]
+        );
+        // Then the five guards, landing rules first, the gotos last.
+        let [a, b, peers, c, land] = guards(Family::V4, 4200, None);
+        assert_eq!(p.add_rules[6..], [land, c, peers, a, b]);
         // C, A, B take 4201, 4202, 4204 in that order ("gone" has no
         // interface in the dump, so no sources, but still its table).
         assert_eq!(
@@ -776,10 +814,11 @@ mod tests {
         assert_eq!(
             said,
             [
-                "ip rule add priority 4200 iif lo lookup 254 suppress_prefixlength 0 proto 236",
-                "ip rule add priority 4201 iif lo goto 4203 proto 236",
-                "ip rule add priority 4202 fwmark 0x0/0xff0000 goto 4204 proto 236",
-                "ip rule add priority 4204 nop proto 236",
+                "ip rule add priority 4200 iif lo goto 4202 proto 236",
+                "ip rule add priority 4201 fwmark 0x0/0xff0000 goto 4205 proto 236",
+                "ip rule add priority 4202 nop proto 236",
+                "ip rule add priority 4203 iif lo lookup 254 suppress_prefixlength 0 proto 236",
+                "ip rule add priority 4205 nop proto 236",
             ]
         );
         for r in g.iter().chain(&guards(Family::V6, 4200, None)) {
@@ -787,13 +826,21 @@ mod tests {
             assert_eq!(crate::netlink::parse_rule(r.family, &m).as_ref(), Some(r));
         }
         assert_eq!(
-            guards(Family::V6, 100, None)[2].to_ip("add"),
-            "ip -6 rule add priority 102 goto 104 proto 236"
+            guards(Family::V6, 100, None)[1].to_ip("add"),
+            "ip -6 rule add priority 101 goto 105 proto 236"
         );
-        assert_eq!(parse_rule_priority("32761"), Ok(32761));
-        assert!(parse_rule_priority("32762").is_err());
-        assert!(parse_rule_priority("997")
+        // A rule with a destination, through the codec.
+        let peer = Rule {
+            src: Some(("100.66.0.1".parse().unwrap(), 32)),
+            dst: Some(("100.64.0.1".parse().unwrap(), 32)),
+            ..Rule::lookup(Family::V4, 4202, 4201)
+        };
+        let m = crate::netlink::rule_msg(&peer).unwrap();
+        assert_eq!(crate::netlink::parse_rule(Family::V4, &m), Some(peer));
+        assert_eq!(parse_rule_priority("32760"), Ok(32760));
+        assert!(parse_rule_priority("32761").is_err());
+        assert!(parse_rule_priority("996")
             .unwrap_err()
-            .contains("997-1001 overlaps mwan3's"));
+            .contains("996-1001 overlaps mwan3's"));
     }
 }

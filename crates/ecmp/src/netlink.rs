@@ -501,6 +501,7 @@ pub fn parse_route(family: Family, p: &[u8]) -> Result<Option<Route>, String> {
 pub const RTM_NEWRULE: u16 = 32;
 pub const RTM_DELRULE: u16 = 33;
 pub const RTM_GETRULE: u16 = 34;
+const FRA_DST: u16 = 1;
 const FRA_SRC: u16 = 2;
 const FRA_IIFNAME: u16 = 3;
 const FRA_GOTO: u16 = 4;
@@ -518,11 +519,11 @@ const FR_ACT_NOP: u8 = 3;
 
 /// struct fib_rule_hdr (12 bytes): family, dst_len, src_len, tos, table,
 /// two reserved bytes, action, flags.
-fn rule_hdr(family: Family, src_len: u8, table: u32, action: u8) -> [u8; 12] {
+fn rule_hdr(family: Family, dst_len: u8, src_len: u8, table: u32, action: u8) -> [u8; 12] {
     let t = if table < 256 { table as u8 } else { 0 };
     [
         family_byte(family),
-        0,
+        dst_len,
         src_len,
         0,
         t,
@@ -554,7 +555,8 @@ pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
         Action::Goto(_) => (FR_ACT_GOTO, 0),
         Action::Nop => (FR_ACT_NOP, 0),
     };
-    let mut b = Builder::new(&rule_hdr(r.family, src_len, table, action));
+    let dst_len = r.dst.map_or(0, |(_, l)| l);
+    let mut b = Builder::new(&rule_hdr(r.family, dst_len, src_len, table, action));
     b.u32(FRA_PRIORITY, r.priority)?;
     match r.action {
         Action::Lookup => {
@@ -567,6 +569,9 @@ pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
     }
     if let Some((ip, _)) = r.src {
         b.attr(FRA_SRC, &ip_bytes(ip))?;
+    }
+    if let Some((ip, _)) = r.dst {
+        b.attr(FRA_DST, &ip_bytes(ip))?;
     }
     if let Some(dev) = &r.iif {
         let mut n = dev.as_bytes().to_vec();
@@ -612,6 +617,7 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
             FRA_TABLE if action == Action::Lookup => r.table = u32_at(b, 0)?,
             FRA_GOTO if action != Action::Lookup => r.action = Action::Goto(u32_at(b, 0)?),
             FRA_SRC => r.src = Some((ip_from(b)?, p[2])),
+            FRA_DST => r.dst = Some((ip_from(b)?, p[1])),
             FRA_IIFNAME => {
                 r.iif = Some(
                     String::from_utf8_lossy(b)

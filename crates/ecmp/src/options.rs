@@ -141,10 +141,11 @@ pub fn parse_table_base(v: &str) -> Result<u32, String> {
     Ok(b)
 }
 
-/// Priorities our rules take from `rule_priority` on (see [`guards`]).
-pub const PRIORITIES: u32 = 5;
+/// Priorities our rules take from `rule_priority` on (see
+/// `inbound::guards`).
+pub const PRIORITIES: u32 = 6;
 
-/// `option rule_priority`: ours take it and the next four, all before the
+/// `option rule_priority`: ours take it and the next five, all before the
 /// kernel's main rule (32766), none among mwan3's priorities.
 pub fn parse_rule_priority(v: &str) -> Result<u32, String> {
     let p: u32 = v

@@ -26,6 +26,7 @@ pub struct Rule {
     /// The table of a lookup (0 otherwise).
     pub table: u32,
     pub src: Option<(IpAddr, u8)>,
+    pub dst: Option<(IpAddr, u8)>,
     pub iif: Option<String>,
     pub fwmark: Option<(u32, u32)>,
     /// A lookup's result is refused when its prefix is this long or
@@ -43,6 +44,7 @@ impl Rule {
             action: Action::Lookup,
             table,
             src: None,
+            dst: None,
             iif: None,
             fwmark: None,
             suppress: None,
@@ -72,6 +74,9 @@ impl Rule {
         let mut s = format!("{fam} rule {verb} priority {}", self.priority);
         if let Some((ip, len)) = self.src {
             s.push_str(&format!(" from {ip}/{len}"));
+        }
+        if let Some((ip, len)) = self.dst {
+            s.push_str(&format!(" to {ip}/{len}"));
         }
         if let Some(dev) = &self.iif {
             s.push_str(&format!(" iif {dev}"));

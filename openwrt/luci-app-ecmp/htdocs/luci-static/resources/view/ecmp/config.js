@@ -53,11 +53,11 @@ function validateRulePriority(sid, v) {
 	if (v == null || v === '')
 		return true;
 	const p = uint(v);
-	if (isNaN(p) || p < 1 || p > 32761)
-		return _('Expecting a priority from 1 to 32761 (ours take it and the next four, before the main table\'s rule)');
+	if (isNaN(p) || p < 1 || p > 32760)
+		return _('Expecting a priority from 1 to 32760 (ours take it and the next five, before the main table\'s rule)');
 	for (const [ a, z, whose ] of TAKEN_TABLES.slice(1))
-		if (p <= z && a <= p + 4)
-			return _('%d-%d overlaps %s rule priorities (%d-%d)').format(p, p + 4, whose, a, z);
+		if (p <= z && a <= p + 5)
+			return _('%d-%d overlaps %s rule priorities (%d-%d)').format(p, p + 5, whose, a, z);
 	return true;
 }
 
