@@ -33,7 +33,7 @@ test:
 	$(CARGO) test --offline -p ecmp-tests --test firewall
 	# On real PPPoE: kernel PPP, pppd, a BRAS, in a qemu VM
 	# (../shared/openwrt-vm/run-router-vm; root only; one boot).
-	$(CARGO) test --offline -p ecmp-tests --test pppoe -- --nocapture
+	$(CARGO) test --offline -p ecmp-tests --test pppoe -- --nocapture --test-threads=1
 	# luci-app-ecmp in the real LuCI and headless Chromium
 	# (../shared/openwrt-luci/run-luci; root only); screenshots in target/luci-shots.
 	$(CARGO) test --offline -p ecmp-tests --test luci

@@ -10,7 +10,8 @@
 //! the group and coming back after netifd's redial, with the default
 //! route present at every sample; and a silent BRAS (a MAC's frames
 //! dropped) that ecmp-track finds, taking that dial out and redialling it
-//! alone.
+//! alone; the BRAS pinging each session's address, answered by that
+//! session; and a BRAS that caps its sessions, in a second boot.
 
 const SCRIPT: &str = r#"set -u
 i=0; until ubus list network.interface.wan >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 600 ] || exit 8; sleep 0.1; done
@@ -155,4 +156,75 @@ fn multidial_and_ecmp4_on_real_pppoe_through_a_bras_kill() {
             .unwrap_or_else(|| panic!("no inbound check of {d}: {out}"));
         assert!(line.ends_with(": 3 of 3"), "{line}: {out}");
     }
+}
+
+/// A BRAS that caps sessions (4 in all: the kit's wan and three of five
+/// dials get in): `multidial up` reports which did not come up and exits
+/// 1; the group holds exactly the sessions that are up, never a dial
+/// without one; netifd keeps retrying the refused dials, and when a slot
+/// frees (one dial taken down), a refused one gets in and joins the route.
+const CAPPED: &str = r#"set -u
+i=0; until ubus list network.interface.wan >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 600 ] || exit 8; sleep 0.1; done
+multidial apply --line eth1 --dials 5 --username u1 --password-file /etc/pw --up --batch 5 --delay 0 --wait 40
+echo "== apply rc=$?"
+ups() { ubus call network.interface dump | jsonfilter -e '@.interface[@.up=true].l3_device' | grep pppoe | sort | tr '\n' ' '; }
+hops() { ip route show default metric 1 | grep -o 'dev pppoe-[A-Za-z0-9]*' | cut -d' ' -f2 | sort | tr '\n' ' '; }
+i=0; until [ "$(hops)" = "$(ups)" ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
+echo "== up: $(ups)"
+echo "== route: $(hops)"
+before=$(ups)
+gone=$(ups | tr ' ' '\n' | grep VWAN | head -1 | sed 's/pppoe-//')
+ubus call network.interface.$gone down
+t0=$(date +%s%N)
+i=0; until [ "$(ups | wc -w)" = 4 ] && [ "$(ups)" != "$before" ] && ! ups | grep -q "pppoe-$gone "; do i=$((i+1)); [ $i -lt 1200 ] || break; sleep 0.1; done
+t1=$(date +%s%N)
+i=0; until [ "$(hops)" = "$(ups)" ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done
+echo "== freed $gone after $(( (t1 - t0) / 1000000 )) ms; up: $(ups)"
+echo "== route2: $(hops)"
+"#;
+
+#[test]
+fn a_bras_that_caps_sessions_leaves_no_half_made_group() {
+    let Some(vm) = sim::run_router_vm() else {
+        return;
+    };
+    let f = sim::RouterFiles::new();
+    let (code, out) = f.run(
+        &vm,
+        1,
+        &[
+            "--no-wait",
+            "--bras-account",
+            "u1:pw",
+            "--bras-max-sessions",
+            "4",
+            "--vm-timeout",
+            "600",
+        ],
+        CAPPED,
+    );
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    // Three of five dials in (with wan: the BRAS's four sessions), the
+    // other two named, exit 1.
+    assert!(out.contains("multidial: 3 of 5 up: "), "{out}");
+    assert!(out.contains("multidial: not up after 40 s: "), "{out}");
+    assert!(out.contains("== apply rc=1"), "{out}");
+    let field = |tag: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag}: {out}"))
+            .to_string()
+    };
+    // The group is exactly what is up: four sessions, no more.
+    assert_eq!(field("== up: "), field("== route: "), "{out}");
+    assert_eq!(field("== up: ").split_whitespace().count(), 4, "{out}");
+    // A freed slot: a refused dial, retried by netifd, takes it.
+    let up2 = field("== freed ");
+    let (gone, up2) = up2.split_once(" after ").unwrap();
+    let up2 = up2.split_once("up: ").unwrap().1.to_string();
+    assert!(!up2.contains(&format!("pppoe-{gone} ")), "{out}");
+    assert_eq!(up2.split_whitespace().count(), 4, "{out}");
+    assert_ne!(up2, field("== up: "), "a refused dial got in: {out}");
+    assert_eq!(up2, field("== route2: "), "{out}");
 }
