@@ -7,8 +7,10 @@ use std::path::PathBuf;
 /// pppoe interface per dial, every dial in the wan firewall zone, and
 /// (--balancer mwan3) mwan3's sections; ecmp4/ecmp6 balance by default.
 /// Commands: plan (print the uci batch; the password masked), apply (feed
-/// it to `uci batch` and commit; applying twice changes nothing), remove
-/// (delete exactly what multidial made), up (bring dials up in batches).
+/// it to `uci batch` and commit; applying twice changes nothing), adopt
+/// (take over pppoe dials on macvlans made by hand or by scripts), remove
+/// (undo exactly what multidial made or adopted), up (bring dials up in
+/// batches).
 #[derive(FromArgs, Debug, Default)]
 #[argh(
     note = "Examples:
