@@ -74,8 +74,18 @@ fn clients(net: &Isp, targets: Vec<IpAddr>, port: u16, n: usize) -> Vec<usize> {
                 } else {
                     CLIENT6.parse().unwrap()
                 };
+                let to = SocketAddr::new(t, port);
                 (0..n)
-                    .filter(|_| !once(from, SocketAddr::new(t, port), wait))
+                    .filter(|_| match once(from, to, wait) {
+                        Ok(()) => false,
+                        Err(why) => {
+                            // Which step failed, and after how long: a
+                            // misrouted reply fails every SYN retransmit,
+                            // a slow machine only runs late.
+                            eprintln!("{from} -> {to}: {why}");
+                            true
+                        }
+                    })
                     .count()
             })
         })
@@ -83,13 +93,16 @@ fn clients(net: &Isp, targets: Vec<IpAddr>, port: u16, n: usize) -> Vec<usize> {
     runs.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-/// One connection from `from`: SYN, the service's "ok", close.
-fn once(from: IpAddr, to: SocketAddr, wait: Duration) -> bool {
+/// One connection from `from`: SYN, the service's "ok", close. On failure,
+/// the step that failed and the time it took.
+fn once(from: IpAddr, to: SocketAddr, wait: Duration) -> Result<(), String> {
     let domain = if from.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
+    let t0 = std::time::Instant::now();
+    let took = || format!("{} ms", t0.elapsed().as_millis());
     // std has no bind-then-connect with a timeout: a raw socket made into
     // a TcpStream after connect.
     // SAFETY: plain socket calls on our own descriptor.
@@ -102,16 +115,18 @@ fn once(from: IpAddr, to: SocketAddr, wait: Duration) -> bool {
         // failed attempt would find its unmarked conntrack entry.
         static PORTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(10000);
         let port = PORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if sock.bind(SocketAddr::new(from, port)).is_err() {
-            return false;
-        }
-        let Ok(stream) = sock.connect(to, wait) else {
-            return false;
-        };
-        let mut stream: TcpStream = stream;
+        sock.bind(SocketAddr::new(from, port))
+            .map_err(|e| format!("bind port {port}: {e}"))?;
+        let mut stream: TcpStream = sock
+            .connect(to, wait)
+            .map_err(|e| format!("port {port}: connect: {e} after {}", took()))?;
         let _ = stream.set_read_timeout(Some(wait));
         let mut b = [0u8; 2];
-        stream.read_exact(&mut b).is_ok() && &b == b"ok"
+        match stream.read_exact(&mut b) {
+            Ok(()) if &b == b"ok" => Ok(()),
+            Ok(()) => Err(format!("port {port}: answer {b:?} after {}", took())),
+            Err(e) => Err(format!("port {port}: read: {e} after {}", took())),
+        }
     }
 }
 
@@ -473,7 +488,7 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         );
         let lost = clients(&net, t4, 9090, PER_DIAL);
         eprintln!("port forward with marks: lost per dial {lost:?} of {PER_DIAL}");
-        assert_eq!(lost, [0; DIALS]);
+        assert_eq!(lost, [0; DIALS], "{}", ip(&["-s", "neigh", "show"]));
         let rules = ip(&["rule", "show"]);
         // A mark rule per dial, and the guard letting unmarked forwarded
         // traffic skip them.
@@ -614,7 +629,7 @@ fn a_lan_host_reaches_the_router_at_every_dials_address() {
             .join()
             .unwrap();
         assert_eq!(udp, [5; DIALS], "UDP echoes answered, per dial address");
-        assert_eq!(tcp, [true; DIALS], "TCP connections, per dial address");
+        assert_eq!(tcp, vec![Ok(()); DIALS], "TCP connections, per dial address");
         let get = |args: &str| -> String {
             let out = ip_line(&format!("route get {args}"));
             out.split_whitespace()

@@ -373,7 +373,26 @@ impl Router {
     /// An empty `action` runs it by hand (no ACTION: a sync, or a
     /// subcommand at the end of `extra`).
     pub fn event(&self, bin: &str, action: &str, iface: &str, extra: &[&str]) -> Run {
-        let mut c = Command::new(self::bin(bin));
+        self.event_under(&[], bin, action, iface, extra)
+    }
+
+    /// [`Router::event`] run by `wrapper` (`strace -o FILE`, say).
+    pub fn event_under(
+        &self,
+        wrapper: &[&str],
+        bin: &str,
+        action: &str,
+        iface: &str,
+        extra: &[&str],
+    ) -> Run {
+        let mut c = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(self::bin(bin));
+                c
+            }
+            None => Command::new(self::bin(bin)),
+        };
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HOTPLUG_TYPE", "iface")
@@ -768,6 +787,19 @@ impl Router {
         let net = Isp::new();
         for d in &self.dials {
             let peer = format!("peer{}", d.idx);
+            // A PPP link has no ARP or neighbour discovery; these veths
+            // do. A reply routed out of the wrong dial (the very thing the
+            // inbound tests provoke) makes the router solicit its peer
+            // with that reply's foreign source, which the internet's
+            // drop rules discard; the neighbour then sits unresolved for
+            // seconds and takes the next, correctly routed replies with
+            // it. Fixed neighbours, as on PPP, keep that artefact out.
+            let mac = json(&["link", "show", &peer])[0]["address"]
+                .as_str()
+                .expect("a veth has an address")
+                .to_string();
+            ip(&["neigh", "replace", &d.peer4(), "lladdr", &mac, "dev", &d.dev(), "nud", "permanent"]);
+            ip(&["-6", "neigh", "replace", &d.gw6(), "lladdr", &mac, "dev", &d.dev(), "nud", "permanent"]);
             ip(&["link", "set", &peer, "netns", &net.tid()]);
             net.ip(&format!("link set {peer} up"));
             net.ip(&format!(
