@@ -818,3 +818,34 @@ fn check_without_root_says_so() {
         assert!(!out.contains("are taken"), "{out}");
     });
 }
+
+/// One event reads the kernel once: one route dump (our table and the
+/// member tables together), one nexthop dump, one rule dump, and the
+/// members' links (batched RTM_GETLINK: the exact carrier), as strace
+/// sees the requests sent.
+#[test]
+fn an_unchanged_event_reads_the_kernel_once() {
+    in_netns(|| {
+        let r = Router::all_up(4);
+        let sync = |wrapper: &[&str]| {
+            let run = r.event_under(wrapper, "ecmp4", "", "", &["--mode", "resilient", "-v"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            run
+        };
+        sync(&[]);
+        let trace = r.path("strace");
+        let trace = trace.to_str().unwrap();
+        let run = sync(&["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-o", trace]);
+        assert!(run.stderr.contains("(unchanged)"), "{}", run.stderr);
+        let text = std::fs::read_to_string(trace).expect("strace (apt install strace) is needed");
+        let count = |t: &str| text.matches(&format!("nlmsg_type={t},")).count();
+        assert_eq!(count("RTM_GETROUTE"), 1, "{text}");
+        assert_eq!(count("RTM_GETNEXTHOP"), 1, "{text}");
+        assert_eq!(count("RTM_GETRULE"), 1, "{text}");
+        // Four members: one batch of link requests, and no write.
+        assert_eq!(count("RTM_GETLINK"), 4, "{text}");
+        for w in ["RTM_NEWROUTE", "RTM_DELROUTE", "RTM_NEWNEXTHOP", "RTM_DELNEXTHOP", "RTM_NEWRULE", "RTM_DELRULE"] {
+            assert_eq!(count(w), 0, "{w}: {text}");
+        }
+    });
+}

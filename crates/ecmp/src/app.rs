@@ -10,7 +10,7 @@ use crate::lock::Lock;
 use crate::log::{Level, Log};
 use crate::rtnetlink::Netlink;
 use crate::settings::{Command, Settings};
-use crate::{check, inbound, input, program, status, Error, Family};
+use crate::{check, inbound, input, nft, pass, program, status, Error, Family};
 use std::io::IsTerminal;
 
 /// Entry point of both binaries; returns the exit status.
@@ -83,7 +83,6 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             return Ok(program::Outcome {
                 line: format!("{}: disabled in config, nothing done", ev.label()),
                 warnings: vec![],
-                links: vec![],
             });
         }
         if let Some(why) = input::not_ours(s, &cfg, ev) {
@@ -93,56 +92,50 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
         let raw = input::dump(&cfg, s)?;
         let dump = raw.parse()?;
         let (sel, seen, warned) = input::members(s, &cfg, &dump, ev)?;
-        if !s.dry_run {
+        let input = pass::Input {
+            family: s.family,
+            cfg: &cfg,
+            dump: &dump,
+            sel: &sel,
+            mask: input::marks(s, &cfg),
+        };
+        let mut out = if !s.dry_run {
             let mut nl = Netlink::open()?;
-            let mut out = program::apply(&mut nl, s.family, &cfg, &dump, &sel, ev)?;
-            out.warnings.splice(0..0, warned);
-            let marks = inbound::Marks {
-                mask: input::marks(s, &cfg),
-                state_dir: Some(&s.state_dir),
-                dry_run: false,
+            let mut nft = nft::Nft {
+                program: nft::program(),
+                state_dir: &s.state_dir,
             };
-            let links = std::mem::take(&mut out.links);
-            if let Some(line) =
-                inbound::sync(&mut nl, s.family, &cfg, &dump, &sel.members, &links, marks)?
-            {
-                out.line = format!("{} [{line}]", out.line);
-            }
+            let out = pass::run(&mut nl, Some(&mut nft), &input, &ev.label())?;
             // A running tracker reads netifd's dump again at once: a
             // dial that came up is probed from now, one that went is not.
             if let Some(st) = seen.state().filter(|st| st.pid != std::process::id()) {
                 // SAFETY: a signal to the pid of a running ecmp-track.
                 unsafe { libc::kill(st.pid as libc::pid_t, libc::SIGHUP) };
             }
-            return Ok(out);
-        }
-        // The real apply against the kernel as it is (or an empty one),
-        // writing down what it would do instead of doing it.
-        for x in &sel.skipped {
-            log.line(Level::Info, &format!("not a member: {x}"));
-        }
-        let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
-        let mut d = match Netlink::open() {
-            Ok(mut nl) => Dummy::from_state(&mut nl, s.family, cfg.table, &devs)?,
-            Err(_) => Dummy::from_state(&mut Dummy::empty(), s.family, cfg.table, &devs)?,
+            out
+        } else {
+            // The same pass on the kernel as it is (or an empty one),
+            // writing down what it would do instead of doing it.
+            for x in &sel.skipped {
+                log.line(Level::Info, &format!("not a member: {x}"));
+            }
+            let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
+            let mut d = match Netlink::open() {
+                Ok(mut nl) => Dummy::from_state(&mut nl, s.family, cfg.table, &devs)?,
+                Err(_) => Dummy::from_state(&mut Dummy::empty(), s.family, cfg.table, &devs)?,
+            };
+            let mut nft = nft::DryNft {
+                state_dir: &s.state_dir,
+                commands: Vec::new(),
+            };
+            let label = format!("{}: dry run", ev.label());
+            let out = pass::run(&mut d, Some(&mut nft), &input, &label)?;
+            for c in nft.commands.iter().chain(&d.commands) {
+                crate::say!("{c}");
+            }
+            out
         };
-        let mut out = program::apply(&mut d, s.family, &cfg, &dump, &sel, ev)?;
         out.warnings.splice(0..0, warned);
-        let marks = inbound::Marks {
-            mask: input::marks(s, &cfg),
-            state_dir: Some(&s.state_dir),
-            dry_run: true,
-        };
-        let links = std::mem::take(&mut out.links);
-        if let Some(line) =
-            inbound::sync(&mut d, s.family, &cfg, &dump, &sel.members, &links, marks)?
-        {
-            out.line = format!("{} [{line}]", out.line);
-        }
-        for c in &d.commands {
-            crate::say!("{c}");
-        }
-        out.line = out.line.replacen(": ", ": dry run: ", 1);
         Ok(out)
     };
     let r = run();
@@ -184,20 +177,26 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
             None => &mut nl,
         };
         let (routes, objects) = program::flush(k, s.family, cfg.table)?;
-        let plan = match inbound::Current::read(k, s.family, &cfg.inbound)? {
+        let st = State::read_for(k, s.family, cfg.table, &[])?;
+        let plan = match inbound::Current::of(&st, &cfg.inbound) {
             Some(cur) => inbound::flush_plan(&cur),
             None => inbound::Plan::default(),
         };
         inbound::apply(k, &plan)?;
         let empty = crate::nft::ruleset(0, &[]);
-        if s.family == Family::V4 && s.dry_run {
-            if crate::nft::needed(&s.state_dir, &empty) {
-                crate::say!("nft -f - <<EOF\n{empty}EOF");
-            }
-        } else if let (Family::V4, Some(nft)) = (s.family, crate::nft::program()) {
-            crate::nft::load(&nft, &s.state_dir, &empty).map_err(Error::Kernel)?;
+        let mut dry = nft::DryNft {
+            state_dir: &s.state_dir,
+            commands: Vec::new(),
+        };
+        let mut real = nft::Nft {
+            program: nft::program(),
+            state_dir: &s.state_dir,
+        };
+        let marks: &mut dyn nft::Marker = if s.dry_run { &mut dry } else { &mut real };
+        if s.family == Family::V4 {
+            marks.load(&empty).map_err(Error::Kernel)?;
         }
-        for c in dummy.iter().flat_map(|d| &d.commands) {
+        for c in dry.commands.iter().chain(dummy.iter().flat_map(|d| &d.commands)) {
             crate::say!("{c}");
         }
         let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
@@ -258,13 +257,10 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             .parent()
             .and_then(|d| d.parent())
             .and_then(|d| d.parent());
-        let rules = {
-            use crate::kernel::Kernel;
-            nl.rules(family)?.unwrap_or_default()
-        };
+        let rules = st.rules.as_deref().unwrap_or_default();
         w.extend(
             root.into_iter()
-                .flat_map(|r| crate::fights::find(r, family, &rules))
+                .flat_map(|r| crate::fights::find(r, family, rules))
                 .map(|(what, fix)| format!("{what}; fix: {fix}")),
         );
         w.extend(
@@ -273,7 +269,7 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
                 .map(|(what, fix)| format!("{what}; move them to a device pattern: {fix}")),
         );
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
-        if let Some(cur) = inbound::Current::read(&mut nl, family, &cfg.inbound)? {
+        if let Some(cur) = inbound::Current::of(&st, &cfg.inbound) {
             let mask = input::marks(s, &cfg);
             let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
             status::inbound(&mut r, &plan, &cur);

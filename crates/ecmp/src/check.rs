@@ -386,8 +386,8 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
     let run = || -> Result<(usize, Vec<String>, Vec<String>), crate::Error> {
         let mut nl = Netlink::open()?;
         let (sel, _, _) = input::members(s, cfg, dump, &Event::sync())?;
-        let links = nl.links()?;
-        let Some(cur) = Current::read(&mut nl, s.family, &cfg.inbound)? else {
+        let st = crate::kernel::State::read(&mut nl, s.family, cfg.table)?;
+        let Some(cur) = Current::of(&st, &cfg.inbound) else {
             let why = "this kernel has no policy rules (CONFIG_IP_MULTIPLE_TABLES)";
             return Ok((
                 0,
@@ -400,7 +400,7 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
             ));
         };
         let mask = input::marks(s, cfg);
-        let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &links, &cur, mask);
+        let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &st.links, &cur, mask);
         // Rules of others among our priorities: forwarded traffic jumps
         // over the member rules' priority, and what sits there with them.
         let first = cfg.inbound.rule_priority;

@@ -43,6 +43,9 @@ pub struct Dummy {
     pub refuse: Vec<(Op, i32, bool)>,
     /// Links after the first write attempt (a device vanishing mid-way).
     pub links_after_write: Option<Vec<Link>>,
+    /// The reads, in order ("route dump", "nexthop dump", "rule dump",
+    /// "links"): an unchanged event reads each once.
+    pub reads: Vec<&'static str>,
 }
 
 impl Dummy {
@@ -75,15 +78,11 @@ impl Dummy {
             }
         }
         let mut routes = st.routes;
-        routes.extend(
-            k.our_default_routes(family)?
-                .into_iter()
-                .filter(|r| r.table != table),
-        );
+        routes.extend(st.tables);
         Ok(Dummy {
             links,
-            rules: k.rules(family)?.unwrap_or_default(),
-            no_rules: k.rules(family)?.is_none(),
+            no_rules: st.rules.is_none(),
+            rules: st.rules.unwrap_or_default(),
             routes,
             objs: st.objs,
             policy: k.hash_policy(family),
@@ -146,14 +145,16 @@ fn refused(errno: i32) -> Result<(), KernelError> {
 
 impl Kernel for Dummy {
     fn links(&mut self) -> Result<Vec<Link>, Error> {
+        self.reads.push("links");
         Ok(self.links.clone())
     }
 
-    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
+    fn default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
+        self.reads.push("route dump");
         Ok(self
             .routes
             .iter()
-            .filter(|r| r.family == family && r.table == table)
+            .filter(|r| r.family == family)
             .cloned()
             .collect())
     }
@@ -203,6 +204,7 @@ impl Kernel for Dummy {
     }
 
     fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
+        self.reads.push("nexthop dump");
         Ok(self.objs.clone())
     }
 
@@ -267,16 +269,8 @@ impl Kernel for Dummy {
         Ok(())
     }
 
-    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
-        Ok(self
-            .routes
-            .iter()
-            .filter(|r| r.family == family && r.is_ours())
-            .cloned()
-            .collect())
-    }
-
     fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error> {
+        self.reads.push("rule dump");
         Ok((!self.no_rules).then(|| {
             self.rules
                 .iter()

@@ -55,7 +55,14 @@ fn select_all(dump: &Dump) {
                         mode,
                         ..cfg.clone()
                     };
-                    let _ = program::apply(&mut k, family, &cfg, dump, &sel, &event);
+                    let input = crate::pass::Input {
+                        family,
+                        cfg: &cfg,
+                        dump,
+                        sel: &sel,
+                        mask: None,
+                    };
+                    let _ = crate::pass::run(&mut k, None, &input, &event.label());
                 }
             }
         }

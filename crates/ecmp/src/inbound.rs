@@ -14,7 +14,7 @@
 //! difference all or nothing.
 
 use crate::dump::Interface;
-use crate::kernel::{seek, ByName, Kernel, KernelError, Link};
+use crate::kernel::{seek, ByName, Kernel, KernelError, Link, State};
 use crate::members::Member;
 pub use crate::options::{
     parse_rule_priority, parse_table_base, Inbound, DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE,
@@ -24,7 +24,6 @@ use crate::route::{Nexthop, Route};
 pub use crate::rule::{Action, Rule};
 use crate::{Error, Family};
 use std::net::IpAddr;
-use std::path::Path;
 
 /// Whether `r` is one of our guards (not a member's rule).
 pub fn is_guard(r: &Rule) -> bool {
@@ -151,22 +150,19 @@ pub struct Current {
 }
 
 impl Current {
-    /// None: the kernel has no policy routing, so no rules to keep.
-    pub fn read(
-        k: &mut dyn Kernel,
-        family: Family,
-        cfg: &Inbound,
-    ) -> Result<Option<Current>, Error> {
-        let Some(rules) = k.rules(family)? else {
-            return Ok(None);
-        };
+    /// What `st` holds of ours: the routes in the tables of our range, and
+    /// the rules. None: the kernel has no policy routing, so no rules to
+    /// keep.
+    pub fn of(st: &State, cfg: &Inbound) -> Option<Current> {
+        let rules = st.rules.clone()?;
         let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
-        let routes = k
-            .our_default_routes(family)?
-            .into_iter()
+        let routes = st
+            .tables
+            .iter()
             .filter(|r| range.contains(&r.table))
+            .cloned()
             .collect();
-        Ok(Some(Current { routes, rules }))
+        Some(Current { routes, rules })
     }
 }
 
@@ -306,40 +302,32 @@ pub fn plan(
 }
 
 /// Bring the member tables and rules to what `members` call for (or, with
-/// `option inbound '0'`, remove ours): read, plan, write. The summary for
-/// the log line when anything changed.
+/// `option inbound '0'`, remove ours), from the kernel as the event read
+/// it: plan, then write. With `marks` (IPv4 port forwards), their nft
+/// table first. The summary for the log line when anything changed.
+#[allow(clippy::too_many_arguments)]
 pub fn sync(
     k: &mut dyn Kernel,
+    marks: Option<&mut dyn crate::nft::Marker>,
     family: Family,
     cfg: &crate::config::Config,
     dump: &crate::dump::Dump,
     members: &[Member],
-    links: &[Link],
-    marks: Marks<'_>,
+    st: &State,
+    mask: Option<u32>,
 ) -> Result<Option<String>, Error> {
-    let Some(cur) = Current::read(k, family, &cfg.inbound)? else {
+    let Some(cur) = Current::of(st, &cfg.inbound) else {
         return Ok(cfg
             .inbound
             .enabled
             .then(|| "inbound: this kernel has no policy rules".into()));
     };
-    let plan = wanted(family, cfg, dump, members, links, &cur, marks.mask);
+    let plan = wanted(family, cfg, dump, members, &st.links, &cur, mask);
     // The marks first: a rule for a mark nobody sets yet does nothing.
-    let nft = match marks.state_dir {
-        Some(dir) if family == Family::V4 => {
-            let text = crate::nft::ruleset(marks.mask.unwrap_or(0), &plan.marked);
-            if marks.dry_run {
-                if crate::nft::needed(dir, &text) {
-                    crate::say!("nft -f - <<EOF\n{}EOF", text);
-                }
-                false
-            } else {
-                match crate::nft::program() {
-                    Some(nft) => crate::nft::load(&nft, dir, &text).map_err(Error::Kernel)?,
-                    None => false,
-                }
-            }
-        }
+    let nft = match marks {
+        Some(m) if family == Family::V4 => m
+            .load(&crate::nft::ruleset(mask.unwrap_or(0), &plan.marked))
+            .map_err(Error::Kernel)?,
         _ => false,
     };
     let line = apply(k, &plan)?;
@@ -348,15 +336,6 @@ pub fn sync(
         (None, true) => Some("inbound: port forward marks loaded".into()),
         (l, false) => l,
     })
-}
-
-/// How port forwards are marked this run (IPv4).
-pub struct Marks<'a> {
-    /// The mask in use; None: not marked.
-    pub mask: Option<u32>,
-    /// Where the nft text last loaded is kept; None: nft is not touched.
-    pub state_dir: Option<&'a Path>,
-    pub dry_run: bool,
 }
 
 /// The plan for `members` against `cur`: with `option inbound '0'`, the
@@ -557,7 +536,8 @@ mod tests {
 
     fn sync(k: &mut Dummy, ms: &[(Member, &str)]) -> Result<Option<String>, Error> {
         let cfg = Inbound::default();
-        let cur = Current::read(k, Family::V4, &cfg).unwrap().unwrap();
+        let st = State::read(k, Family::V4, 254).unwrap();
+        let cur = Current::of(&st, &cfg).unwrap();
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
         let links = k.links.clone();
         let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None);
@@ -640,9 +620,8 @@ mod tests {
         assert_eq!(srcs, ["100.66.0.3", "100.66.9.9"]);
         assert!(k.rules.iter().any(|r| r.protocol == 4));
         // Flush: ours go, the foreign rule stays.
-        let cur = Current::read(&mut k, Family::V4, &Inbound::default())
-            .unwrap()
-            .unwrap();
+        let st = State::read(&mut k, Family::V4, 254).unwrap();
+        let cur = Current::of(&st, &Inbound::default()).unwrap();
         apply(&mut k, &flush_plan(&cur)).unwrap();
         assert!(k.routes.is_empty());
         assert_eq!(k.rules.len(), 1);
@@ -760,12 +739,8 @@ mod tests {
         )
         .unwrap();
         let m = [member("A", "pppoe-a", "10.0.0.1")];
-        let marks = Marks {
-            mask: None,
-            state_dir: None,
-            dry_run: false,
-        };
-        let line = super::sync(&mut k, Family::V4, &cfg, &d, &m, &[], marks).unwrap();
+        let st = State::read(&mut k, Family::V4, 254).unwrap();
+        let line = super::sync(&mut k, None, Family::V4, &cfg, &d, &m, &st, None).unwrap();
         assert_eq!(
             line.as_deref(),
             Some("inbound: this kernel has no policy rules")

@@ -27,9 +27,11 @@ pub trait Kernel {
             .filter(|l| names.contains(&l.name.as_str()) || indexes.contains(&l.index))
             .collect())
     }
-    /// Default routes (dst /0) of `family` in `table`. Nexthops carry
-    /// their ifindex; [`State::read`] names them from the links it read.
-    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error>;
+    /// Default routes (dst /0) of `family` in every table: ours and
+    /// others' in our table, and the member tables. One dump serves them
+    /// all. Nexthops carry their ifindex; [`State::read`] names them from
+    /// the links it read.
+    fn default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
     /// RTM_NEWROUTE with CREATE|REPLACE, acknowledged.
     fn replace(&mut self, route: &Route) -> Result<(), KernelError>;
     /// RTM_DELROUTE of a route of ours, acknowledged.
@@ -43,9 +45,6 @@ pub trait Kernel {
     fn write_nexthop(&mut self, obj: &NhObject, how: Write) -> Result<(), KernelError>;
     /// RTM_DELNEXTHOP of one of our objects.
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError>;
-    /// Our default routes (protocol 236) of `family` in every table (the
-    /// member tables).
-    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error>;
     /// Every lookup rule of `family`; None when the kernel has no policy
     /// routing (RTM_GETRULE is EOPNOTSUPP: no CONFIG_IP_MULTIPLE_TABLES,
     /// or qemu-user's netlink emulation).
@@ -57,14 +56,21 @@ pub trait Kernel {
 }
 
 /// What the kernel holds, read once per attempt: the links, one route
-/// dump, one nexthop dump.
+/// dump, one nexthop dump, one rule dump. Every part of an event plans
+/// from it (the route, the groups, the member tables and their rules), and
+/// `status` and `check` compare against the same.
 pub struct State {
     /// Every link ([`State::read`]), or the members' (in their order)
     /// and those the routes use ([`State::read_for`]).
     pub links: Vec<Link>,
+    /// Default routes in our table, every protocol's.
     pub routes: Vec<Route>,
     /// None: no nexthop objects in this kernel.
     pub objs: Option<Vec<NhObject>>,
+    /// Default routes of ours in the other tables (the member tables).
+    pub tables: Vec<Route>,
+    /// Every rule of the family; None: no policy routing in this kernel.
+    pub rules: Option<Vec<Rule>>,
 }
 
 impl State {
@@ -90,8 +96,14 @@ impl State {
         table: u32,
         devs: Option<&[&str]>,
     ) -> Result<State, Error> {
-        let mut routes = route::merge_siblings(k.default_routes(family, table)?);
+        let (mine, others): (Vec<Route>, Vec<Route>) = k
+            .default_routes(family)?
+            .into_iter()
+            .partition(|r| r.table == table);
+        let mut routes = route::merge_siblings(mine);
+        let tables: Vec<Route> = others.into_iter().filter(Route::is_ours).collect();
         let objs = k.nexthops()?;
+        let rules = k.rules(family)?;
         let links = match devs {
             None => k.links()?,
             Some(devs) => {
@@ -101,11 +113,21 @@ impl State {
                     .filter(|n| n.dev.is_empty())
                     .map(|n| n.ifindex)
                     .collect();
+                // The members' links first; then only the ifindexes that
+                // none of them has (a device the route still names but
+                // no member does), usually none.
+                let mut links = k.links_of(devs, &[])?;
+                unnamed.retain(|i| !links.iter().any(|l| l.index == *i));
                 unnamed.sort_unstable();
                 unnamed.dedup();
-                k.links_of(devs, &unnamed)?
+                if !unnamed.is_empty() {
+                    links.extend(k.links_of(&[], &unnamed)?);
+                }
+                links
             }
         };
+        // The member tables' routes keep their ifindex alone: they are
+        // matched to members by it.
         for n in routes.iter_mut().flat_map(|r| r.nexthops.iter_mut()) {
             if n.dev.is_empty() {
                 n.dev = Link::name_of(&links, n.ifindex);
@@ -115,6 +137,8 @@ impl State {
             links,
             routes,
             objs,
+            tables,
+            rules,
         })
     }
 

@@ -74,6 +74,7 @@ pub mod netlink;
 pub mod nexthop;
 pub mod nft;
 pub mod options;
+pub mod pass;
 pub mod proc;
 pub mod program;
 pub mod route;

@@ -370,11 +370,12 @@ fn rtmsg(family: Family, table: u32, protocol: u8, scope: u8, kind: u8) -> [u8; 
     ]
 }
 
-/// A dump of `family`'s routes in `table` (the kernel filters by table
-/// with strict checking; older ones send all and we filter).
-pub fn route_dump(family: Family, table: u32) -> Result<Vec<u8>, KernelError> {
-    let fixed = rtmsg(family, if table < 256 { table } else { 0 }, 0, 0, 0);
-    Ok(Builder::new(&fixed).u32(RTA_TABLE, table)?.done())
+/// A dump of `family`'s routes in every table: ours and others' in our
+/// table and the member tables, in one request. The kernel sends every
+/// route (strict checking filters one table or one protocol, never both
+/// sets at once); [`parse_route`] keeps the default routes.
+pub fn route_dump(family: Family) -> Vec<u8> {
+    rtmsg(family, 0, 0, 0, 0).to_vec()
 }
 
 /// RTA_MULTIPATH: one struct rtnexthop (8 bytes) per hop, each followed
@@ -634,13 +635,6 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
     }
     r.fwmark = mark.map(|m| (m, mask));
     Some(r)
-}
-
-/// A dump of `family`'s routes of ours (protocol 236) in every table:
-/// with strict checking the kernel sends only those, not every local and
-/// broadcast route of 64 dials.
-pub fn route_dump_ours(family: Family) -> Vec<u8> {
-    rtmsg(family, 0, crate::RTPROT_ECMP, 0, 0).to_vec()
 }
 
 /// struct nhmsg (8 bytes).

@@ -101,6 +101,47 @@ pub fn ruleset(mask: u32, members: &[(String, u32, u32)]) -> String {
     s
 }
 
+/// Where the port-forward marks go: the real `nft` ([`Nft`]) or a dry
+/// run's record of what it would load ([`DryNft`]). The event's one pass
+/// is the same for both, as it is for the kernel.
+pub trait Marker {
+    /// Load `text` unless it is what was loaded last. True when it was
+    /// (or would be) loaded.
+    fn load(&mut self, text: &str) -> Result<bool, String>;
+}
+
+/// fw4's `nft`, with the text last loaded kept in the state directory.
+pub struct Nft<'a> {
+    /// None: no nft on this router (fw3); nothing is loaded.
+    pub program: Option<std::path::PathBuf>,
+    pub state_dir: &'a Path,
+}
+
+impl Marker for Nft<'_> {
+    fn load(&mut self, text: &str) -> Result<bool, String> {
+        match &self.program {
+            Some(nft) => load(nft, self.state_dir, text),
+            None => Ok(false),
+        }
+    }
+}
+
+/// A dry run: the `nft -f -` it would run, as a shell command.
+pub struct DryNft<'a> {
+    pub state_dir: &'a Path,
+    pub commands: Vec<String>,
+}
+
+impl Marker for DryNft<'_> {
+    fn load(&mut self, text: &str) -> Result<bool, String> {
+        let needed = needed(self.state_dir, text);
+        if needed {
+            self.commands.push(format!("nft -f - <<EOF\n{text}EOF"));
+        }
+        Ok(needed)
+    }
+}
+
 /// The `nft` program on PATH (fw4's; a fw3 router has none).
 pub fn program() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -13,7 +13,6 @@
 
 use crate::config::Config;
 use crate::dump::Dump;
-use crate::event::Event;
 use crate::kernel::{
     ByName, Kernel, KernelError, Link, State, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP,
 };
@@ -290,8 +289,8 @@ fn refusal_or(mode: Mode, what: &str, id: u32, e: KernelError) -> Fail {
 /// a foreign group uses is left to that group. Returns (routes, objects).
 pub fn flush(k: &mut dyn Kernel, family: Family, table: u32) -> Result<(usize, usize), Error> {
     let mut routes = 0;
-    for r in k.default_routes(family, table)? {
-        if r.is_ours() && r.src_len == 0 {
+    for r in k.default_routes(family)? {
+        if r.is_ours() && r.src_len == 0 && r.table == table {
             k.delete(&r).map_err(|e| {
                 Error::Kernel(format!("delete our default metric {}: {e}", r.metric))
             })?;
@@ -323,8 +322,6 @@ pub fn flush(k: &mut dyn Kernel, family: Family, table: u32) -> Result<(usize, u
 pub struct Outcome {
     pub line: String,
     pub warnings: Vec<String>,
-    /// The links as last read (the member tables need them too).
-    pub links: Vec<crate::kernel::Link>,
 }
 
 /// The modes to try, in order, for this config on a kernel with (or
@@ -463,20 +460,22 @@ pub fn warnings(
     w
 }
 
-/// Bring the kernel to the desired state: one route write in multipath
-/// mode, the member objects and one group write in the group modes. In
-/// auto mode, a mode the kernel refuses falls back to the next one.
+/// Bring the kernel from `st` (read once for the event) to the desired
+/// state: one route write in multipath mode, the member objects and one
+/// group write in the group modes. In auto mode, a mode the kernel refuses
+/// falls back to the next one. A device that vanished mid-way makes it
+/// read `st` again, once. `label` starts the log line (the event, and
+/// whether this is a dry run).
 pub fn apply(
     k: &mut dyn Kernel,
     family: Family,
     cfg: &Config,
     dump: &Dump,
     sel: &Selection,
-    event: &Event,
+    label: &str,
+    st: &mut State,
 ) -> Result<Outcome, Error> {
-    let label = event.label();
     let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
-    let mut st = State::read_for(k, family, cfg.table, &devs)?;
     let modes = modes(cfg, st.objs.is_some())?;
     let mut out = Outcome {
         warnings: shadow_warnings(cfg, &st.routes),
@@ -495,8 +494,8 @@ pub fn apply(
     let (mode, done) = loop {
         let mode = modes[i];
         let r = match mode {
-            Mode::Multipath => multipath(k, family, cfg, &sel.members, &st),
-            m => group(k, m, family, cfg, &sel.members, &st),
+            Mode::Multipath => multipath(k, family, cfg, &sel.members, st),
+            m => group(k, m, family, cfg, &sel.members, st),
         };
         match r {
             Ok(d) => break (mode, d),
@@ -504,7 +503,7 @@ pub fn apply(
             // exited): read the kernel again and try once more.
             Err(Fail::Vanished(_)) if !retried => {
                 retried = true;
-                st = State::read_for(k, family, cfg.table, &devs)?;
+                *st = State::read_for(k, family, cfg.table, &devs)?;
             }
             Err(Fail::Refused(e)) if i + 1 < modes.len() => {
                 refused.push(e);
@@ -551,7 +550,6 @@ pub fn apply(
         ),
         _ => format!("{label}: no live links, no route of ours{notes}"),
     };
-    out.links = st.links;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 //! are built and read by the pure codec in `netlink.rs`.
 
 use crate::inbound::Rule;
-use crate::kernel::{Kernel, KernelError, Link, ENOENT, EOPNOTSUPP, EPERM};
+use crate::kernel::{Kernel, KernelError, Link, EOPNOTSUPP, EPERM};
 use crate::netlink::{self as nl, RouteOp, Write};
 use crate::nexthop::NhObject;
 use crate::route::Route;
@@ -308,26 +308,20 @@ impl Kernel for Netlink {
         Ok(links)
     }
 
-    fn default_routes(&mut self, family: Family, table: u32) -> Result<Vec<Route>, Error> {
-        let req = nl::route_dump(family, table).map_err(|e| Error::Kernel(e.to_string()))?;
+    fn default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
         let mut routes = Vec::new();
         let mut bad = None;
-        let r = self.each(
+        self.each(
             nl::RTM_GETROUTE,
             nl::NLM_F_DUMP,
-            &req,
+            &nl::route_dump(family),
             &mut |p| match nl::parse_route(family, p) {
-                Ok(Some(r)) if r.table == table => routes.push(r),
-                Ok(_) => {}
+                Ok(Some(r)) => routes.push(r),
+                Ok(None) => {}
                 Err(e) => drop(bad.get_or_insert(e.to_string())),
             },
-        );
-        match r {
-            Ok(()) => {}
-            // IPv4 answers ENOENT for a table that does not exist yet.
-            Err(e) if e.errno() == ENOENT => return Ok(Vec::new()),
-            Err(e) => return Err(Error::Kernel(format!("route dump: {e}"))),
-        }
+        )
+        .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
         match bad {
             Some(e) => Err(Error::Kernel(format!("route dump: {e}"))),
             None => Ok(routes),
@@ -356,6 +350,7 @@ impl Kernel for Netlink {
             .parse()
             .ok()
     }
+
 
     fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
         let mut objs = Vec::new();
@@ -388,27 +383,6 @@ impl Kernel for Netlink {
     fn del_nexthop(&mut self, id: u32) -> Result<(), KernelError> {
         let msg = nl::nexthop_del(id)?;
         self.request(nl::RTM_DELNEXTHOP, nl::NLM_F_ACK, &msg)
-    }
-
-    fn our_default_routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
-        let mut routes = Vec::new();
-        let mut bad = None;
-        self.each(
-            nl::RTM_GETROUTE,
-            nl::NLM_F_DUMP,
-            &nl::route_dump_ours(family),
-            &mut |p| match nl::parse_route(family, p) {
-                // Without strict checking (before 4.20) the kernel sends all.
-                Ok(Some(r)) if r.is_ours() => routes.push(r),
-                Ok(_) => {}
-                Err(e) => drop(bad.get_or_insert(e.to_string())),
-            },
-        )
-        .map_err(|e| Error::Kernel(format!("route dump: {e}")))?;
-        match bad {
-            Some(e) => Err(Error::Kernel(format!("route dump: {e}"))),
-            None => Ok(routes),
-        }
     }
 
     fn rules(&mut self, family: Family) -> Result<Option<Vec<Rule>>, Error> {

@@ -763,6 +763,8 @@ mod tests {
             links: links.to_vec(),
             routes: routes.to_vec(),
             objs: objs.cloned(),
+            tables: Vec::new(),
+            rules: Some(Vec::new()),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::dummy::{Dummy, Op};
-use crate::event::Action as Ev;
+use crate::event::{Action as Ev, Event};
 use crate::members::Member;
 use crate::nexthop::{NhKind, NhObject};
 use crate::route::Nexthop;
@@ -25,6 +25,20 @@ pub(crate) fn member(i: &str, dev: &str, gw: &str) -> Member {
         weight: 1,
         tier: 1,
     }
+}
+
+/// The kernel read, then [`super::apply`]: an event's route half.
+fn apply(
+    k: &mut dyn Kernel,
+    family: Family,
+    cfg: &Config,
+    dump: &Dump,
+    sel: &Selection,
+    ev: &Event,
+) -> Result<Outcome, Error> {
+    let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
+    let mut st = State::read_for(k, family, cfg.table, &devs)?;
+    super::apply(k, family, cfg, dump, sel, &ev.label(), &mut st)
 }
 
 fn ev(a: &str, i: &str) -> Event {
