@@ -55,6 +55,40 @@ pub struct Done {
     pub removed_objs: usize,
 }
 
+/// What the members call for against the kernel's links: the answer the
+/// writers and `status` share.
+#[derive(Debug, Default, PartialEq)]
+pub struct Desired {
+    /// The route's nexthops: each member whose device exists and, for a
+    /// nexthop group, has carrier (the kernel refuses an object without).
+    pub hops: Vec<Nexthop>,
+    /// Members whose device does not exist.
+    pub gone: Vec<String>,
+    /// Members left out of a group for want of carrier.
+    pub no_carrier: Vec<String>,
+}
+
+/// The nexthops `members` call for, for a group (`group`) or a multipath
+/// route.
+pub fn desired(members: &[Member], links: &[Link], group: bool) -> Desired {
+    let (mut hops, gone) = resolve(members, links);
+    let mut no_carrier = Vec::new();
+    if group {
+        hops.retain(|h| {
+            let up = links.iter().any(|l| l.index == h.ifindex && l.carrier);
+            if !up {
+                no_carrier.push(h.dev.clone());
+            }
+            up
+        });
+    }
+    Desired {
+        hops,
+        gone,
+        no_carrier,
+    }
+}
+
 /// Each member whose device exists, as a nexthop of the kernel's (its
 /// ifindex found): the one shape both the multipath route and the group
 /// plan take. The others are named in the second list.
@@ -150,8 +184,8 @@ pub fn multipath(
     members: &[Member],
     st: &State,
 ) -> Result<Done, Fail> {
-    let (live, gone) = resolve(members, &st.links);
-    let want = Route::desired(family, cfg.table, cfg.metric, &live);
+    let Desired { hops, gone, .. } = desired(members, &st.links, false);
+    let want = Route::desired(family, cfg.table, cfg.metric, &hops);
     let plan = route::plan(want.as_ref(), &st.routes, cfg.table, cfg.metric)?;
     match &plan.change {
         Change::Replace(r) => k.replace(r).map_err(|e| kerr("replace route", e))?,
@@ -183,15 +217,11 @@ pub fn group(
     st: &State,
 ) -> Result<Done, Fail> {
     let objs = st.objs.as_deref().unwrap_or(&[]);
-    let (mut live, gone) = resolve(members, &st.links);
-    let mut no_carrier = Vec::new();
-    live.retain(|h| {
-        let up = st.links.iter().any(|l| l.index == h.ifindex && l.carrier);
-        if !up {
-            no_carrier.push(h.dev.clone());
-        }
-        up
-    });
+    let Desired {
+        hops: live,
+        gone,
+        no_carrier,
+    } = desired(members, &st.links, true);
     let done = |change, want, stale, removed_objs| Done {
         change: Some(change),
         want,

@@ -36,6 +36,7 @@ use crate::nexthop::{self, NhKind, NhObject};
 use crate::route::Route;
 use crate::track::Seen;
 use crate::Family;
+use std::net::IpAddr;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct MemberRow {
@@ -239,30 +240,35 @@ pub fn report(
     let objs_list = objs.unwrap_or(&[]);
     let (mode_in_use, group_id, kernel) = kernel_hops(ours, objs_list, links);
     let group_mode = matches!(mode_in_use, "resilient" | "group");
-    let mut want = Vec::new();
+    // The route an event would write: the writers' own answer.
+    let d = crate::program::desired(&sel.members, links, group_mode);
+    let hop = |device: &str, gateway: Option<IpAddr>, weight: u16, n: usize| Hop {
+        device: device.to_string(),
+        gateway: gateway.map(|g| g.to_string()),
+        // A single nexthop carries no weight in the kernel.
+        weight: if n == 1 { 1 } else { weight },
+    };
+    let want: Vec<Hop> = d
+        .hops
+        .iter()
+        .map(|h| hop(&h.dev, h.gateway, h.weight, d.hops.len()))
+        .collect();
     let mut members = Vec::new();
     let mut diff = Vec::new();
     for m in &sel.members {
-        let link = links.iter().find(|l| l.name == m.device);
         let iface = dump.interface.iter().find(|i| i.interface == m.interface);
         let gateway = m.gateway.map(|g| g.to_string());
-        let weight = if sel.members.len() == 1 { 1 } else { m.weight };
-        let hop = Hop {
-            device: m.device.clone(),
-            gateway: gateway.clone(),
-            weight,
-        };
-        let in_kernel = kernel.contains(&hop);
-        match link {
-            None => warnings.push(format!(
+        let in_kernel = kernel.contains(&hop(&m.device, m.gateway, m.weight, kernel.len()));
+        if d.gone.contains(&m.device) {
+            warnings.push(format!(
                 "{}: device {} does not exist (pppd not running?)",
                 m.interface, m.device
-            )),
-            Some(l) if group_mode && !l.carrier => warnings.push(format!(
+            ));
+        } else if d.no_carrier.contains(&m.device) {
+            warnings.push(format!(
                 "{}: {} has no carrier, so it cannot be in a nexthop group",
                 m.interface, m.device
-            )),
-            Some(_) => want.push(hop),
+            ));
         }
         members.push(MemberRow {
             interface: m.interface.clone(),
@@ -290,9 +296,9 @@ pub fn report(
         let why: Vec<String> = sel
             .members
             .iter()
-            .map(|m| match links.iter().find(|l| l.name == m.device) {
-                None => format!("{} has no device {}", m.interface, m.device),
-                Some(_) => format!("{}: {} has no carrier", m.interface, m.device),
+            .map(|m| match d.gone.contains(&m.device) {
+                true => format!("{} has no device {}", m.interface, m.device),
+                false => format!("{}: {} has no carrier", m.interface, m.device),
             })
             .collect();
         diff.push(format!("no member is usable: {}", why.join("; ")));
