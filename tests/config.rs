@@ -1,9 +1,9 @@
 //! Our UCI reader against OpenWrt's real one: every file of the corpus is
 //! read by `uci -c DIR show ecmp` (the kit's uci) and by
-//! `ecmp::ucifile::parse`; both must call the same files invalid and read
+//! `ecmp::input::ucifile::parse`; both must call the same files invalid and read
 //! the same sections, types, options and values from the others.
 
-use ecmp::uci::{parse_show, Section};
+use ecmp::input::uci::{parse_show, Section};
 use std::process::Command;
 
 /// Quoting forms, odd whitespace, abbreviations, comments, CRLF, values
@@ -94,7 +94,7 @@ fn our_reader_agrees_with_the_real_uci() {
         } else {
             Err(String::from_utf8_lossy(&o.stderr).into_owned())
         };
-        let ours = ecmp::ucifile::parse(text.as_bytes()).map(sections);
+        let ours = ecmp::input::ucifile::parse(text.as_bytes()).map(sections);
         match (&real, &ours) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "case {i} {text:?}");
@@ -112,7 +112,7 @@ fn our_reader_agrees_with_the_real_uci() {
 }
 
 /// The network-file scan that lets events of interfaces never ours pass
-/// over the dump (`ecmp::netconf`): wherever it answers, the real uci
+/// over the dump (`ecmp::input::netconf`): wherever it answers, the real uci
 /// reads the same file to the same proto of the same interface. On the
 /// corpus above turned into network files, uci's own forms, and 600
 /// mutations of a network file with the characters uci treats specially.
@@ -138,7 +138,7 @@ fn the_network_scan_agrees_with_the_real_uci() {
     for (i, text) in files.iter().enumerate() {
         let said: Vec<(&str, Vec<u8>)> = names
             .iter()
-            .filter_map(|n| Some((*n, ecmp::netconf::proto_of(text, n)?.to_vec())))
+            .filter_map(|n| Some((*n, ecmp::input::netconf::proto_of(text, n)?.to_vec())))
             .collect();
         if said.is_empty() {
             continue;
@@ -193,11 +193,11 @@ fn seed_the_fuzz_corpora() {
             continue;
         }
         let json = std::fs::read(&p).unwrap();
-        let v = ecmp::value::parse_json(&json).unwrap();
+        let v = ecmp::input::value::parse_json(&json).unwrap();
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
         std::fs::write(
             format!("{root}/blobmsg/{name}"),
-            ecmp::blob::encode::table(&v),
+            ecmp::input::blob::encode::table(&v),
         )
         .unwrap();
     }

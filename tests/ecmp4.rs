@@ -835,7 +835,15 @@ fn an_unchanged_event_reads_the_kernel_once() {
         sync(&[]);
         let trace = r.path("strace");
         let trace = trace.to_str().unwrap();
-        let run = sync(&["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-o", trace]);
+        let run = sync(&[
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=sendto,sendmsg",
+            "-o",
+            trace,
+        ]);
         assert!(run.stderr.contains("(unchanged)"), "{}", run.stderr);
         let text = std::fs::read_to_string(trace).expect("strace (apt install strace) is needed");
         let count = |t: &str| text.matches(&format!("nlmsg_type={t},")).count();
@@ -844,7 +852,14 @@ fn an_unchanged_event_reads_the_kernel_once() {
         assert_eq!(count("RTM_GETRULE"), 1, "{text}");
         // Four members: one batch of link requests, and no write.
         assert_eq!(count("RTM_GETLINK"), 4, "{text}");
-        for w in ["RTM_NEWROUTE", "RTM_DELROUTE", "RTM_NEWNEXTHOP", "RTM_DELNEXTHOP", "RTM_NEWRULE", "RTM_DELRULE"] {
+        for w in [
+            "RTM_NEWROUTE",
+            "RTM_DELROUTE",
+            "RTM_NEWNEXTHOP",
+            "RTM_DELNEXTHOP",
+            "RTM_NEWRULE",
+            "RTM_DELRULE",
+        ] {
             assert_eq!(count(w), 0, "{w}: {text}");
         }
     });

@@ -7,8 +7,8 @@
 //! as `OBJECT METHOD` to SOCKET.calls, for tests of the tracker's redial.
 //! Usage: ecmp-fake-ubusd SOCKET DUMP.json
 
-use ecmp::blob::{self, encode, HDR_LEN};
-use ecmp::value::parse_json;
+use ecmp::input::blob::{self, encode, HDR_LEN};
+use ecmp::input::value::parse_json;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 

@@ -629,7 +629,11 @@ fn a_lan_host_reaches_the_router_at_every_dials_address() {
             .join()
             .unwrap();
         assert_eq!(udp, [5; DIALS], "UDP echoes answered, per dial address");
-        assert_eq!(tcp, vec![Ok(()); DIALS], "TCP connections, per dial address");
+        assert_eq!(
+            tcp,
+            vec![Ok(()); DIALS],
+            "TCP connections, per dial address"
+        );
         let get = |args: &str| -> String {
             let out = ip_line(&format!("route get {args}"));
             out.split_whitespace()

@@ -370,7 +370,7 @@ fn links_asked_one_by_one_are_the_links_of_a_dump() {
             ip_line(&format!("link set {l} up"));
         }
         // a0: carrier; b0: up, its peer down (no carrier); c0: down.
-        let mut nl = ecmp::rtnetlink::Netlink::open().expect("rtnetlink");
+        let mut nl = ecmp::kernel::rtnetlink::Netlink::open().expect("rtnetlink");
         let dump = nl.links().unwrap();
         let find = |n: &str| dump.iter().find(|l| l.name == n).unwrap().clone();
         let (a0, b0, c0, lo) = (find("a0"), find("b0"), find("c0"), find("lo"));

@@ -381,7 +381,7 @@ fn status_names_a_route_that_wins_over_ours_and_unusable_members() {
 fn check_reports_macvlan_when_multidial_made_devices() {
     in_netns(move || {
         // The probe itself: a kind this kernel lacks, and macvlan.
-        let mut nl = ecmp::rtnetlink::Netlink::open().unwrap();
+        let mut nl = ecmp::kernel::rtnetlink::Netlink::open().unwrap();
         assert_eq!(nl.has_link_kind("nosuchkind"), Ok(false));
         assert_eq!(nl.has_link_kind("macvlan"), Ok(true));
         assert!(

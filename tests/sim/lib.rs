@@ -798,8 +798,29 @@ impl Router {
                 .as_str()
                 .expect("a veth has an address")
                 .to_string();
-            ip(&["neigh", "replace", &d.peer4(), "lladdr", &mac, "dev", &d.dev(), "nud", "permanent"]);
-            ip(&["-6", "neigh", "replace", &d.gw6(), "lladdr", &mac, "dev", &d.dev(), "nud", "permanent"]);
+            ip(&[
+                "neigh",
+                "replace",
+                &d.peer4(),
+                "lladdr",
+                &mac,
+                "dev",
+                &d.dev(),
+                "nud",
+                "permanent",
+            ]);
+            ip(&[
+                "-6",
+                "neigh",
+                "replace",
+                &d.gw6(),
+                "lladdr",
+                &mac,
+                "dev",
+                &d.dev(),
+                "nud",
+                "permanent",
+            ]);
             ip(&["link", "set", &peer, "netns", &net.tid()]);
             net.ip(&format!("link set {peer} up"));
             net.ip(&format!(

@@ -2,9 +2,9 @@
 //! resolved into one `Settings` per family (the same ones the hooks use).
 
 use crate::tracker::Tracker;
-use ecmp::cli::{set, Args};
+use ecmp::input::cli::{set, Args};
+use ecmp::input::settings::Settings;
 use ecmp::log::{Level, Log};
-use ecmp::settings::Settings;
 use ecmp::{Error, Family};
 
 const HELP: &str = "Usage: ecmp-track [options]
@@ -77,7 +77,7 @@ fn parse(words: &[String]) -> Result<Option<Args>, Error> {
 }
 
 pub fn main() -> i32 {
-    let words = match ecmp::cli::argv() {
+    let words = match ecmp::input::cli::argv() {
         Ok(w) => w,
         Err(e) => {
             ecmp::complain!("ecmp-track: {e}");

@@ -8,7 +8,7 @@
 //! - `tracker`: the poll loop, the state file, reprogramming, redial.
 //!
 //! The verdicts themselves (rounds to alive/dead, the state file's format)
-//! are the core's (`ecmp::track`), which ecmp4/ecmp6 read too.
+//! are the core's (`ecmp::plan::track`), which ecmp4/ecmp6 read too.
 
 pub mod cli;
 pub mod icmp;

@@ -4,11 +4,11 @@
 //! in-process through ecmp4/ecmp6's own event path, under the same lock.
 
 use crate::icmp::Prober;
-use ecmp::event::{Action, Event};
+use ecmp::input::event::{Action, Event};
+use ecmp::input::settings::Settings;
 use ecmp::log::{Level, Log};
-use ecmp::settings::Settings;
-use ecmp::track::{self, Health, Link, Round, State, Track};
-use ecmp::{input, members, Error, Family};
+use ecmp::plan::track::{self, Health, Link, Round, State, Track};
+use ecmp::{input::read, plan::members, Error, Family};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -128,15 +128,15 @@ impl Tracker {
     /// Read the config and netifd's dump again: links come and go with
     /// their interfaces. Err only for a config that cannot be used.
     fn refresh(&mut self, now: Instant) -> Result<bool, Error> {
-        let cfg4 = input::config(&self.s4)?;
-        let cfg6 = input::config(&self.s6)?;
+        let cfg4 = read::config(&self.s4)?;
+        let cfg6 = read::config(&self.s6)?;
         self.track = cfg4.track.clone();
         if !self.track.enabled {
             return Ok(false);
         }
         self.track.usable()?;
-        let raw = input::dump(&cfg4, &self.s4);
-        let dump = match input::Raw::parsed(&raw) {
+        let raw = read::dump(&cfg4, &self.s4);
+        let dump = match read::Raw::parsed(&raw) {
             Ok(d) => {
                 if self.dump_failing {
                     self.log.line(Level::Info, "netifd's dump readable again");
@@ -385,17 +385,17 @@ impl Tracker {
         let Some((iface, dead_for)) = due else { return };
         self.redials.retain(|(i, _)| *i != iface);
         self.redials.push((iface.clone(), now));
-        let cfg = match input::config(&self.s4) {
+        let cfg = match read::config(&self.s4) {
             Ok(c) => c,
             Err(e) => {
                 self.log.line(Level::Error, &format!("redial {iface}: {e}"));
                 return;
             }
         };
-        let sock = ecmp::ubus::socket_path(cfg.ubus_socket.as_deref());
+        let sock = ecmp::input::ubus::socket_path(cfg.ubus_socket.as_deref());
         let object = format!("network.interface.{iface}");
-        let r = ecmp::ubus::call(&sock, &object, "down", cfg.ubus_timeout)
-            .and_then(|_| ecmp::ubus::call(&sock, &object, "up", cfg.ubus_timeout));
+        let r = ecmp::input::ubus::call(&sock, &object, "down", cfg.ubus_timeout)
+            .and_then(|_| ecmp::input::ubus::call(&sock, &object, "up", cfg.ubus_timeout));
         // Dead for redial_after again before the next redial: a new
         // session gets its time to prove itself.
         for t in &mut self.links {

@@ -2,15 +2,18 @@
 //! function per mode (an event, `--flush`, `status`, `check`), each
 //! mapping its result to the exit status.
 
-use crate::cli::{self, Parsed};
-use crate::dummy::Dummy;
-use crate::event::Event;
+use crate::input::cli::{self, Parsed};
+use crate::input::event::Event;
+use crate::input::settings::{Command, Settings};
+use crate::kernel::dummy::Dummy;
+use crate::kernel::rtnetlink::Netlink;
 use crate::kernel::State;
 use crate::lock::Lock;
 use crate::log::{Level, Log};
-use crate::rtnetlink::Netlink;
-use crate::settings::{Command, Settings};
-use crate::{check, inbound, input, nft, pass, program, status, Error, Family};
+use crate::{
+    input::read, kernel::nft, kernel::program, pass, plan::inbound, plan::members, report::check,
+    report::status, Error, Family,
+};
 use std::io::IsTerminal;
 
 /// Entry point of both binaries; returns the exit status.
@@ -78,31 +81,31 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
     let mut passed = None;
     let mut run = || -> Result<program::Outcome, Error> {
         let _lock = if s.dry_run { None } else { Some(lock(s)?) };
-        let cfg = input::config(s)?;
+        let cfg = read::config(s)?;
         if !cfg.enabled {
             return Ok(program::Outcome {
                 line: format!("{}: disabled in config, nothing done", ev.label()),
                 warnings: vec![],
             });
         }
-        if let Some(why) = input::not_ours(s, &cfg, ev) {
+        if let Some(why) = read::not_ours(s, &cfg, ev) {
             passed = Some(why);
             return Ok(program::Outcome::default());
         }
-        let raw = input::dump(&cfg, s)?;
+        let raw = read::dump(&cfg, s)?;
         let dump = raw.parse()?;
-        let (sel, seen, warned) = input::members(s, &cfg, &dump, ev)?;
+        let (sel, seen, warned) = members::for_event(s, &cfg, &dump, ev)?;
         let input = pass::Input {
             family: s.family,
             cfg: &cfg,
             dump: &dump,
             sel: &sel,
-            mask: input::marks(s, &cfg),
+            mask: read::marks(s, &cfg),
         };
         let mut out = if !s.dry_run {
             let mut nl = Netlink::open()?;
             let mut nft = nft::Nft {
-                program: nft::program(),
+                program: crate::proc::on_path("nft"),
                 state_dir: &s.state_dir,
             };
             let out = pass::run(&mut nl, Some(&mut nft), &input, &ev.label())?;
@@ -166,7 +169,7 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
     // never writes, whatever it comes with.
     let run = || -> Result<String, Error> {
         let _lock = if s.dry_run { None } else { Some(lock(s)?) };
-        let cfg = input::config(s)?;
+        let cfg = read::config(s)?;
         let mut nl = Netlink::open()?;
         let mut dummy = match s.dry_run {
             true => Some(Dummy::from_state(&mut nl, s.family, cfg.table, &[])?),
@@ -178,25 +181,29 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
         };
         let (routes, objects) = program::flush(k, s.family, cfg.table)?;
         let st = State::read_for(k, s.family, cfg.table, &[])?;
-        let plan = match inbound::Current::of(&st, &cfg.inbound) {
+        let plan = match inbound::Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) {
             Some(cur) => inbound::flush_plan(&cur),
             None => inbound::Plan::default(),
         };
-        inbound::apply(k, &plan)?;
-        let empty = crate::nft::ruleset(0, &[]);
+        crate::kernel::tables::apply(k, &plan)?;
+        let empty = crate::plan::nft::ruleset(0, &[]);
         let mut dry = nft::DryNft {
             state_dir: &s.state_dir,
             commands: Vec::new(),
         };
         let mut real = nft::Nft {
-            program: nft::program(),
+            program: crate::proc::on_path("nft"),
             state_dir: &s.state_dir,
         };
         let marks: &mut dyn nft::Marker = if s.dry_run { &mut dry } else { &mut real };
         if s.family == Family::V4 {
             marks.load(&empty).map_err(Error::Kernel)?;
         }
-        for c in dry.commands.iter().chain(dummy.iter().flat_map(|d| &d.commands)) {
+        for c in dry
+            .commands
+            .iter()
+            .chain(dummy.iter().flat_map(|d| &d.commands))
+        {
             crate::say!("{c}");
         }
         let (rules, tables) = (plan.del_rules.len(), plan.del_routes.len());
@@ -230,23 +237,23 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
 fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
     let run = || -> Result<status::Report, Error> {
         let family = s.family;
-        let cfg = input::config(s)?;
+        let cfg = read::config(s)?;
         // The hint check gives, when ubusd's socket does not answer.
-        let raw = input::dump(&cfg, s).map_err(|e| match (e, &cfg.ubus, &s.dump_file) {
+        let raw = read::dump(&cfg, s).map_err(|e| match (e, &cfg.ubus, &s.dump_file) {
             (Error::Input(m), None, None) => Error::Input(format!(
                 "{m} (is ubusd running? ubus call network.interface dump)"
             )),
             (e, _, _) => e,
         })?;
         let dump = raw.parse()?;
-        let (sel, seen, track_warnings) = input::members(s, &cfg, &dump, &Event::sync())?;
+        let (sel, seen, track_warnings) = members::for_event(s, &cfg, &dump, &Event::sync())?;
         let mut nl = Netlink::open()?;
         let st = State::read(&mut nl, family, cfg.table)?;
         let mut w = program::warnings(family, &cfg, &dump, sel.members.len(), {
             use crate::kernel::Kernel;
             nl.hash_policy(family)
         });
-        if family == Family::V6 && sel.members.len() >= 2 && input::nat66(s) == Some(false) {
+        if family == Family::V6 && sel.members.len() >= 2 && read::nat66(s) == Some(false) {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
         w.extend(track_warnings);
@@ -260,17 +267,17 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         let rules = st.rules.as_deref().unwrap_or_default();
         w.extend(
             root.into_iter()
-                .flat_map(|r| crate::fights::find(r, family, rules))
+                .flat_map(|r| crate::report::fights::find(r, family, rules))
                 .map(|(what, fix)| format!("{what}; fix: {fix}")),
         );
         w.extend(
-            input::zones_by_name(s, &cfg, &dump)
+            read::zones_by_name(s, &cfg, &dump)
                 .into_iter()
                 .map(|(what, fix)| format!("{what}; move them to a device pattern: {fix}")),
         );
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
-        if let Some(cur) = inbound::Current::of(&st, &cfg.inbound) {
-            let mask = input::marks(s, &cfg);
+        if let Some(cur) = inbound::Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) {
+            let mask = read::marks(s, &cfg);
             let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
             status::inbound(&mut r, &plan, &cur);
         }

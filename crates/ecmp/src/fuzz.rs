@@ -3,14 +3,14 @@
 //! desired route, the group plan and the dry-run text. Any panic here
 //! would be a silent abort in netifd's hotplug queue on a router.
 
-use crate::config::Config;
-use crate::dummy::Dummy;
-use crate::dump::Dump;
-use crate::event::{Action, Event};
-use crate::members;
-use crate::nexthop::{self, Mode};
-use crate::route::Route;
-use crate::{program, Family};
+use crate::input::config::Config;
+use crate::input::dump::Dump;
+use crate::input::event::{Action, Event};
+use crate::kernel::dummy::Dummy;
+use crate::plan::members;
+use crate::plan::nexthop::{self, Mode};
+use crate::plan::route::Route;
+use crate::{kernel::program, Family};
 
 pub fn dump_and_select(data: &[u8]) {
     let Ok(dump) = Dump::parse(data) else {
@@ -79,12 +79,12 @@ pub fn uci_show(data: &[u8]) {
         let mut cfg = Config::defaults(family);
         let _ = cfg.apply_uci(family, text);
     }
-    if let Ok(sections) = crate::uci::parse_show(text) {
+    if let Ok(sections) = crate::input::uci::parse_show(text) {
         for s in sections {
             for v in s.options.values().flatten() {
-                let q = crate::uci::quote(v);
+                let q = crate::input::uci::quote(v);
                 assert_eq!(
-                    crate::uci::split_values(&q).ok().as_deref(),
+                    crate::input::uci::split_values(&q).ok().as_deref(),
                     Some(&[v.clone()][..])
                 );
             }
@@ -96,15 +96,15 @@ pub fn uci_show(data: &[u8]) {
 /// path does, and through a value tree: both alike) -> members and plans;
 /// and a round trip of what decodes through the encoder.
 pub fn blobmsg(data: &[u8]) {
-    let Ok(v) = crate::blob::table(data) else {
+    let Ok(v) = crate::input::blob::table(data) else {
         return;
     };
     assert_eq!(
-        crate::blob::table(&crate::blob::encode::table(&v)).ok(),
+        crate::input::blob::table(&crate::input::blob::encode::table(&v)).ok(),
         Some(v.clone())
     );
     // Read in place (the socket path) and through the tree: the same.
-    let node = crate::blob::read(data).expect("table() took it");
+    let node = crate::input::blob::read(data).expect("table() took it");
     let typed = Dump::from_tree(node).map_err(|e| e.to_string());
     assert_eq!(typed, Dump::from_value(&v).map_err(|e| e.to_string()));
     if let Ok(d) = typed {
@@ -114,7 +114,7 @@ pub fn blobmsg(data: &[u8]) {
 
 /// A UCI file -> sections (libuci's algorithm) -> config for both families.
 pub fn ucifile(data: &[u8]) {
-    let Ok(sections) = crate::ucifile::parse(data) else {
+    let Ok(sections) = crate::input::ucifile::parse(data) else {
         return;
     };
     for family in [Family::V4, Family::V6] {

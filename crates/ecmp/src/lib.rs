@@ -1,92 +1,40 @@
-//! Core of ecmp-hotplug: plain data flowing one way, one module a step.
-//! Data modules hold what several steps share, apart from the code that
-//! uses it, so no module imports itself through others (tests/imports.rs).
+//! Core of ecmp-hotplug: one pass per event, readable from the folder
+//! list. Data flows one way, one folder a step:
 //!
-//! Input:
-//! - `cli`: the words of the command line (lowargs), and `--help`.
-//! - `settings`: those words, the environment and the defaults resolved once.
-//! - `event`: the hotplug event (ACTION, INTERFACE), or a sync.
-//! - `options`: option values parsed and range-checked (data).
-//! - `ucifile`, `config`: /etc/config/ecmp read as libuci reads it;
-//!   `netconf`: a member's proto from /etc/config/network, quickly.
-//! - `input`: the config with the flags over it, netifd's dump, NAT66.
-//! - `blob`, `ubus`: ubusd's protocol as bytes, and the one call we make.
-//! - `proc`: running a program with a timeout, a cap, and stdin (`--ubus`).
-//! - `value`: JSON decoded to a loose tree, encoded to blobmsg for `dump`.
-//! - `dump`: netifd's dump as typed data, read from blobmsg in place.
-//! - `names`: netifd's protos, and the nearest known name to a typo.
-//!
-//! Plan (pure):
-//! - `members`: which interfaces carry the route, through which gateway.
-//! - `route`, `link`, `rule` (data): routes, links and policy rules.
-//! - `route`: the desired route and the single change it needs.
-//! - `nexthop`: nexthop objects as data, our ID scheme, the group plan.
-//! - `inbound`: per-member tables, source rules and their guards, so
-//!   replies leave by the dial they came in on; `nft`: the marks for port
-//!   forwards (IPv4).
-//! - `track`: link tracking as data: options, verdicts, the state file.
-//!
-//! Kernel:
-//! - `kernel`: what the core needs from the kernel (the trait, `State`).
-//! - `program`: the write sequence of each mode with its undo, and `apply`.
-//! - `netlink`: the rtnetlink messages as bytes (a pure codec).
-//! - `rtnetlink`: the real kernel, the only code that speaks to it.
-//! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
-//!
-//! Report:
-//! - `status`, `check`: what is balanced and what is wrong; `fights`:
-//!   what else on the router fights our route (mwan3, syncdial, rc.local
-//!   macvlans, sysctl.conf), each with its fix.
-//! - `uci`: `uci show` output and batch quoting (multidial writes through uci).
-//! - `lock`, `log`, `error`: one run at a time, one line, one exit status.
+//! - `input/`: the event, the command line, /etc/config, netifd's dump
+//!   (ubus and blobmsg), the network file.
+//! - `plan/`: pure planners: members, the route, nexthop groups, the
+//!   member tables and their rules, the port-forward marks.
+//! - `kernel/`: the `Kernel` trait and `State` (the kernel read once),
+//!   the one writer with undo (`program`), the netlink codec, the real
+//!   kernel and the in-memory one.
+//! - `report/`: `status`, `check`, and what fights our route.
+//! - `pass`: one event: input, then the plan and the writes from one read.
 //! - `app`: the command line to the exit status, one function per mode.
+//! - `lock`, `log`, `error`, `proc`, `arena`: one run at a time, one line,
+//!   one exit status, spawning with a timeout, the allocator.
 //!
-//! Only `rtnetlink` (and `check`'s probes through it) talk to the kernel,
-//! `proc` spawns programs (for `nft` too), and `input`, `check`,
-//! `rtnetlink`, `track` (track.json) and `nft` (the text last loaded) read
-//! or write files of the system, so everything else is testable without
-//! root.
+//! Shared data types live apart from the code that uses them, so no module
+//! imports itself through others (tests/imports.rs). Only
+//! `kernel::rtnetlink` (and `check`'s probes through it) talk to the
+//! kernel, `proc` spawns programs (for `nft` too), and `input::read`,
+//! `check`, `rtnetlink`, `track` (track.json) and `nft` (the text last
+//! loaded) read or write files of the system, so everything else is
+//! testable without root.
 
 pub mod app;
 pub mod arena;
-
-pub mod blob;
-pub mod check;
-pub mod cli;
-pub mod config;
-pub mod dummy;
-pub mod dump;
 pub mod error;
-pub mod event;
-pub mod fights;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod inbound;
 pub mod input;
 pub mod kernel;
-pub mod link;
 pub mod lock;
 pub mod log;
-pub mod members;
-pub mod names;
-pub mod netconf;
-pub mod netlink;
-pub mod nexthop;
-pub mod nft;
-pub mod options;
 pub mod pass;
+pub mod plan;
 pub mod proc;
-pub mod program;
-pub mod route;
-pub mod rtnetlink;
-pub mod rule;
-pub mod settings;
-pub mod status;
-pub mod track;
-pub mod ubus;
-pub mod uci;
-pub mod ucifile;
-pub mod value;
+pub mod report;
 
 /// The unit tests run on the allocator the shipped binaries use (every
 /// test, threads and all: a stress test of it).

@@ -2,16 +2,16 @@
 //! one nexthop dump, one rule dump, the members' links), the route and its
 //! groups brought to what the members call for ([`program::apply`]), then
 //! the member tables, their rules and the port-forward marks
-//! ([`inbound::sync`]), all planned from that one read. A dry run is the
-//! same pass on the in-memory kernel and a [`crate::nft::DryNft`].
+//! ([`tables`]), all planned from that one read. A dry run is the
+//! same pass on the in-memory kernel and a [`crate::kernel::nft::DryNft`].
 
-use crate::config::Config;
-use crate::dump::Dump;
+use crate::input::config::Config;
+use crate::input::dump::Dump;
+use crate::kernel::nft::Marker;
+use crate::kernel::program::{self, Outcome};
 use crate::kernel::{Kernel, State};
-use crate::members::Selection;
-use crate::nft::Marker;
-use crate::program::{self, Outcome};
-use crate::{inbound, Error, Family};
+use crate::plan::members::{Member, Selection};
+use crate::{plan::inbound, Error, Family};
 
 /// What an event acts on, resolved before the pass.
 pub struct Input<'a> {
@@ -41,17 +41,54 @@ pub fn run(
     let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
     let mut st = State::read_for(k, family, cfg.table, &devs)?;
     let mut out = program::apply(k, family, cfg, dump, sel, label, &mut st)?;
-    if let Some(line) = inbound::sync(k, marks, family, cfg, dump, &sel.members, &st, mask)? {
+    if let Some(line) = tables(k, marks, family, cfg, dump, &sel.members, &st, mask)? {
         out.line = format!("{} [{line}]", out.line);
     }
     Ok(out)
 }
 
+/// Bring the member tables and rules to what `members` call for (or, with
+/// `option inbound '0'`, remove ours), from the kernel as the event read
+/// it: plan, then write. With `marks` (IPv4 port forwards), their nft
+/// table first. The summary for the log line when anything changed.
+#[allow(clippy::too_many_arguments)]
+fn tables(
+    k: &mut dyn Kernel,
+    marks: Option<&mut dyn Marker>,
+    family: Family,
+    cfg: &crate::input::config::Config,
+    dump: &crate::input::dump::Dump,
+    members: &[Member],
+    st: &State,
+    mask: Option<u32>,
+) -> Result<Option<String>, Error> {
+    let Some(cur) = inbound::Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) else {
+        return Ok(cfg
+            .inbound
+            .enabled
+            .then(|| "inbound: this kernel has no policy rules".into()));
+    };
+    let plan = inbound::wanted(family, cfg, dump, members, &st.links, &cur, mask);
+    // The marks first: a rule for a mark nobody sets yet does nothing.
+    let nft = match marks {
+        Some(m) if family == Family::V4 => m
+            .load(&crate::plan::nft::ruleset(mask.unwrap_or(0), &plan.marked))
+            .map_err(Error::Kernel)?,
+        _ => false,
+    };
+    let line = crate::kernel::tables::apply(k, &plan)?;
+    Ok(match (line, nft) {
+        (Some(l), true) => Some(format!("{l}, port forward marks loaded")),
+        (None, true) => Some("inbound: port forward marks loaded".into()),
+        (l, false) => l,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dummy::Dummy;
-    use crate::program::tests::{link, member};
+    use crate::kernel::dummy::Dummy;
+    use crate::kernel::program::tests::{link, member};
 
     /// An unchanged event reads each part of the kernel once and writes
     /// nothing; a changed one plans the route and the member tables from
@@ -83,13 +120,47 @@ mod tests {
             mask: None,
         };
         let out = run(&mut k, None, &input, "ifup wan").unwrap();
-        assert!(out.line.contains("(replaced)") && out.line.contains("inbound"), "{}", out.line);
+        assert!(
+            out.line.contains("(replaced)") && out.line.contains("inbound"),
+            "{}",
+            out.line
+        );
         // After writing a group, the sweep asks for the objects again.
-        assert_eq!(k.reads[..4], ["route dump", "nexthop dump", "rule dump", "links"]);
+        assert_eq!(
+            k.reads[..4],
+            ["route dump", "nexthop dump", "rule dump", "links"]
+        );
         let (writes, reads) = (k.commands.len(), k.reads.len());
         let out = run(&mut k, None, &input, "ifup wan").unwrap();
         assert!(out.line.ends_with("(unchanged)"), "{}", out.line);
-        assert_eq!(k.reads[reads..], ["route dump", "nexthop dump", "rule dump", "links"]);
+        assert_eq!(
+            k.reads[reads..],
+            ["route dump", "nexthop dump", "rule dump", "links"]
+        );
         assert_eq!(k.commands.len(), writes, "{:?}", k.commands);
+    }
+
+    /// A kernel without policy routing (RTM_GETRULE refused): the route
+    /// is still kept, inbound is named as missing, nothing fails.
+    #[test]
+    fn no_policy_routing_is_no_failure() {
+        let mut k = Dummy {
+            links: vec![link(5, "pppoe-a")],
+            ..Dummy::empty()
+        };
+        k.no_rules = true;
+        let cfg = crate::input::config::Config::defaults(Family::V4);
+        let d = crate::input::dump::Dump::parse(
+            br#"{"interface":[{"interface":"A","up":true,"proto":"pppoe"}]}"#,
+        )
+        .unwrap();
+        let m = [member("A", "pppoe-a", "10.0.0.1")];
+        let st = State::read(&mut k, Family::V4, 254).unwrap();
+        let line = tables(&mut k, None, Family::V4, &cfg, &d, &m, &st, None).unwrap();
+        assert_eq!(
+            line.as_deref(),
+            Some("inbound: this kernel has no policy rules")
+        );
+        assert!(k.commands.is_empty());
     }
 }

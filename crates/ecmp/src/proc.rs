@@ -45,6 +45,15 @@ struct Pipe {
     over: bool,
 }
 
+/// `name` in a folder of PATH, if there is one (`nft`: fw4's; a fw3
+/// router has none).
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 fn nonblocking(fd: &impl AsRawFd) {
     // SAFETY: fcntl on a descriptor we own.
     unsafe {

@@ -19,7 +19,7 @@ use crate::plan::{
     claimed, opt, ours, patterns, zone_named, zone_section, Current, Firewall, BOOT, MARK,
     ZONE_DEVICES,
 };
-use ecmp::uci::{quote, Section};
+use ecmp::input::uci::{quote, Section};
 
 /// `option multidial` of an interface adopt took over.
 pub const ADOPTED: &str = "adopted";

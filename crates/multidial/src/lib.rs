@@ -9,7 +9,7 @@ pub mod adopt;
 pub mod cli;
 pub mod plan;
 
-use ecmp::uci::parse_show;
+use ecmp::input::uci::parse_show;
 use ecmp::{proc, Error};
 use plan::{Balancer, Current, Firewall, Setup};
 use std::io::Read;
@@ -27,7 +27,7 @@ fn uci_failed(m: impl Into<String>) -> Error {
 }
 
 pub fn main() -> i32 {
-    let argv = match ecmp::cli::argv() {
+    let argv = match ecmp::input::cli::argv() {
         Ok(v) => v,
         Err(e) => {
             ecmp::complain!("multidial: {e}");
@@ -109,7 +109,7 @@ impl<'a> Uci<'a> {
 
     /// `uci show <pkg>`, parsed. A package that does not exist (no mwan3
     /// installed, no /etc/config/ecmp) is empty.
-    fn show(&self, pkg: &str) -> Result<Vec<ecmp::uci::Section>, Error> {
+    fn show(&self, pkg: &str) -> Result<Vec<ecmp::input::uci::Section>, Error> {
         match self.run(&["show", pkg], None) {
             Ok((out, _)) => parse_show(&String::from_utf8_lossy(&out)).map_err(uci_failed),
             Err(proc::ProcError::Failed { stderr, .. })
@@ -436,7 +436,7 @@ fn adopt(a: &cli::Args) -> Result<i32, Error> {
     let cur = uci.read()?;
     // Macvlans made outside UCI (rc.local): the kernel's. Without root,
     // or rtnetlink, only those UCI declares.
-    let kernel = ecmp::rtnetlink::Netlink::open()
+    let kernel = ecmp::kernel::rtnetlink::Netlink::open()
         .and_then(|mut nl| nl.macvlans())
         .unwrap_or_default();
     let set = adopt::Adopt {
@@ -569,7 +569,7 @@ fn registered(a: &cli::Args, ifaces: &[String]) -> Result<(), Error> {
     let start = std::time::Instant::now();
     loop {
         let out = dump(a)?;
-        let d = ecmp::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
+        let d = ecmp::input::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
         let missing: Vec<&str> = ifaces
             .iter()
             .filter(|n| !d.interface.iter().any(|i| i.interface == n.as_str()))
@@ -612,7 +612,7 @@ fn up(a: &cli::Args) -> Result<i32, Error> {
     let mut waited = 0;
     loop {
         let out = dump(a)?;
-        let dump = ecmp::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
+        let dump = ecmp::input::dump::Dump::parse(&out).map_err(|e| uci_failed(e.to_string()))?;
         let is_up = |n: &String| dump.interface.iter().any(|i| i.interface == *n && i.up);
         let (ok, not): (Vec<&String>, Vec<&String>) = ifaces.iter().partition(|n| is_up(n));
         if not.is_empty() || waited >= a.wait {

@@ -6,7 +6,7 @@
 //! the user's is refused instead of overwritten. The batch only holds what
 //! differs from the current config, so a second apply is an empty batch.
 
-use ecmp::uci::{quote, Section};
+use ecmp::input::uci::{quote, Section};
 
 pub const MARK: &str = "multidial";
 /// On a user's pppoe interface of a dialled line (the stock `wan`): the
@@ -750,7 +750,7 @@ pub fn our_interfaces(cur: &Current) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecmp::uci::{parse_show, split_values};
+    use ecmp::input::uci::{parse_show, split_values};
 
     /// A model of OpenWrt's uci for `show` and `batch` (set, delete,
     /// add_list, del_list), over sections in order: no real uci can be

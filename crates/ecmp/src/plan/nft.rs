@@ -1,5 +1,5 @@
 //! Forwarded inbound connections (port forwards to LAN hosts): the reply's
-//! source is the LAN host, so the `from` rules of [`crate::inbound`] do
+//! source is the LAN host, so the `from` rules of [`crate::plan::inbound`] do
 //! not catch it. A new connection arriving on a dial gets that dial's
 //! number in its conntrack mark (bits of our own mask); the LAN host's
 //! replies copy it into the packet mark in prerouting, and an
@@ -13,50 +13,8 @@
 //! Per forwarded packet it adds one chain of two rules, each a map lookup
 //! (`vmap`), and for the packets it marks one more two-expression rule.
 
-use crate::proc;
-use std::path::Path;
-use std::time::Duration;
-
 pub const TABLE: &str = "ecmp4";
-/// Default mask: bits 16-23, clear of mwan3's 0x3F00.
-pub const DEFAULT_MASK: u32 = 0x00ff_0000;
-pub const MWAN3_MASK: u32 = 0x3f00;
-
-/// `option inbound_mark`: `auto` (on when the firewall has a port
-/// forward), `0`/`off`, `on`, or a mask of at least 8 contiguous bits
-/// that does not overlap mwan3's 0x3F00.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Marks {
-    #[default]
-    Auto,
-    Off,
-    Mask(u32),
-}
-
-pub fn parse_marks(v: &str) -> Result<Marks, String> {
-    match v {
-        "auto" => return Ok(Marks::Auto),
-        "0" | "off" | "no" | "false" | "disabled" => return Ok(Marks::Off),
-        "1" | "on" | "yes" | "true" | "enabled" => return Ok(Marks::Mask(DEFAULT_MASK)),
-        _ => {}
-    }
-    let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X"));
-    let m = match hex {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => v.parse(),
-    }
-    .map_err(|_| format!("'{v}' is not auto, 0 or a mark mask such as 0x00ff0000"))?;
-    let bits = m >> m.trailing_zeros().min(31);
-    if m == 0 || bits & (bits.wrapping_add(1)) != 0 || m.count_ones() < 8 {
-        return Err(format!(
-            "{m:#010x} is not a mask of at least 8 contiguous bits"
-        ));
-    }
-    if m & MWAN3_MASK != 0 {
-        return Err(format!("{m:#010x} overlaps mwan3's mark bits 0x3f00"));
-    }
-    Ok(Marks::Mask(m))
-}
+pub use crate::input::options::{parse_marks, Marks, DEFAULT_MASK, MWAN3_MASK};
 
 /// The mark of member table slot `slot` (1-based) under `mask`, if the
 /// mask can hold it.
@@ -99,89 +57,6 @@ pub fn ruleset(mask: u32, members: &[(String, u32, u32)]) -> String {
     }
     s.push_str("}\n");
     s
-}
-
-/// Where the port-forward marks go: the real `nft` ([`Nft`]) or a dry
-/// run's record of what it would load ([`DryNft`]). The event's one pass
-/// is the same for both, as it is for the kernel.
-pub trait Marker {
-    /// Load `text` unless it is what was loaded last. True when it was
-    /// (or would be) loaded.
-    fn load(&mut self, text: &str) -> Result<bool, String>;
-}
-
-/// fw4's `nft`, with the text last loaded kept in the state directory.
-pub struct Nft<'a> {
-    /// None: no nft on this router (fw3); nothing is loaded.
-    pub program: Option<std::path::PathBuf>,
-    pub state_dir: &'a Path,
-}
-
-impl Marker for Nft<'_> {
-    fn load(&mut self, text: &str) -> Result<bool, String> {
-        match &self.program {
-            Some(nft) => load(nft, self.state_dir, text),
-            None => Ok(false),
-        }
-    }
-}
-
-/// A dry run: the `nft -f -` it would run, as a shell command.
-pub struct DryNft<'a> {
-    pub state_dir: &'a Path,
-    pub commands: Vec<String>,
-}
-
-impl Marker for DryNft<'_> {
-    fn load(&mut self, text: &str) -> Result<bool, String> {
-        let needed = needed(self.state_dir, text);
-        if needed {
-            self.commands.push(format!("nft -f - <<EOF\n{text}EOF"));
-        }
-        Ok(needed)
-    }
-}
-
-/// The `nft` program on PATH (fw4's; a fw3 router has none).
-pub fn program() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("nft"))
-        .find(|p| p.is_file())
-}
-
-/// Where the text last written is kept.
-pub fn cache(state_dir: &Path) -> std::path::PathBuf {
-    state_dir.join("nft-ecmp4.rules")
-}
-
-/// Whether `text` differs from what was loaded last (nothing loaded since
-/// boot and nothing to load is no difference).
-pub fn needed(state_dir: &Path, text: &str) -> bool {
-    match std::fs::read_to_string(cache(state_dir)) {
-        Ok(t) => t != text,
-        Err(_) => text != ruleset(0, &[]),
-    }
-}
-
-/// Load `text` with `nft -f -` unless it is what was loaded last. True
-/// when nft ran.
-pub fn load(nft: &Path, state_dir: &Path, text: &str) -> Result<bool, String> {
-    if !needed(state_dir, text) {
-        return Ok(false);
-    }
-    let c = cache(state_dir);
-    proc::run(
-        nft,
-        &["-f", "-"],
-        Some(text.as_bytes()),
-        Duration::from_secs(5),
-        1 << 16,
-    )
-    .map_err(|e| format!("{} -f -: {e}", nft.display()))?;
-    let _ = std::fs::create_dir_all(state_dir);
-    let _ = std::fs::write(&c, text);
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -13,16 +13,16 @@
 //! lowest table nobody else uses. Pure planning here; [`apply`] writes the
 //! difference all or nothing.
 
-use crate::dump::Interface;
-use crate::kernel::{seek, ByName, Kernel, KernelError, Link, State};
-use crate::members::Member;
-pub use crate::options::{
+use crate::input::dump::Interface;
+pub use crate::input::options::{
     parse_rule_priority, parse_table_base, Inbound, DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE,
     PRIORITIES, SLOTS,
 };
-use crate::route::{Nexthop, Route};
-pub use crate::rule::{Action, Rule};
-use crate::{Error, Family};
+use crate::plan::link::{seek, ByName, Link};
+use crate::plan::members::Member;
+use crate::plan::route::{Nexthop, Route};
+pub use crate::plan::rule::{Action, Rule};
+use crate::Family;
 use std::net::IpAddr;
 
 /// Whether `r` is one of our guards (not a member's rule).
@@ -150,14 +150,14 @@ pub struct Current {
 }
 
 impl Current {
-    /// What `st` holds of ours: the routes in the tables of our range, and
-    /// the rules. None: the kernel has no policy routing, so no rules to
-    /// keep.
-    pub fn of(st: &State, cfg: &Inbound) -> Option<Current> {
-        let rules = st.rules.clone()?;
+    /// What the kernel holds of ours, from its member tables' routes and
+    /// its rules as an event read them (`kernel::State`): the routes in
+    /// the tables of our range, and the rules. None: the kernel has no
+    /// policy routing, so no rules to keep.
+    pub fn of(tables: &[Route], rules: Option<&[Rule]>, cfg: &Inbound) -> Option<Current> {
+        let rules = rules?.to_vec();
         let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
-        let routes = st
-            .tables
+        let routes = tables
             .iter()
             .filter(|r| range.contains(&r.table))
             .cloned()
@@ -242,7 +242,7 @@ pub fn plan(
         }
         plan.tables.push((m.interface.clone(), table));
         let at = cfg.rule_priority + 4;
-        if let Some(mark) = mask.and_then(|k| crate::nft::mark(k, table - cfg.table_base)) {
+        if let Some(mark) = mask.and_then(|k| crate::plan::nft::mark(k, table - cfg.table_base)) {
             plan.marked.push((m.device.clone(), table, mark));
             want_rules.push(Rule {
                 fwmark: mask.map(|k| (mark, k)),
@@ -301,49 +301,12 @@ pub fn plan(
     plan
 }
 
-/// Bring the member tables and rules to what `members` call for (or, with
-/// `option inbound '0'`, remove ours), from the kernel as the event read
-/// it: plan, then write. With `marks` (IPv4 port forwards), their nft
-/// table first. The summary for the log line when anything changed.
-#[allow(clippy::too_many_arguments)]
-pub fn sync(
-    k: &mut dyn Kernel,
-    marks: Option<&mut dyn crate::nft::Marker>,
-    family: Family,
-    cfg: &crate::config::Config,
-    dump: &crate::dump::Dump,
-    members: &[Member],
-    st: &State,
-    mask: Option<u32>,
-) -> Result<Option<String>, Error> {
-    let Some(cur) = Current::of(st, &cfg.inbound) else {
-        return Ok(cfg
-            .inbound
-            .enabled
-            .then(|| "inbound: this kernel has no policy rules".into()));
-    };
-    let plan = wanted(family, cfg, dump, members, &st.links, &cur, mask);
-    // The marks first: a rule for a mark nobody sets yet does nothing.
-    let nft = match marks {
-        Some(m) if family == Family::V4 => m
-            .load(&crate::nft::ruleset(mask.unwrap_or(0), &plan.marked))
-            .map_err(Error::Kernel)?,
-        _ => false,
-    };
-    let line = apply(k, &plan)?;
-    Ok(match (line, nft) {
-        (Some(l), true) => Some(format!("{l}, port forward marks loaded")),
-        (None, true) => Some("inbound: port forward marks loaded".into()),
-        (l, false) => l,
-    })
-}
-
 /// The plan for `members` against `cur`: with `option inbound '0'`, the
 /// removal of ours. Empty when the kernel is as it should be (`status`).
 pub fn wanted(
     family: Family,
-    cfg: &crate::config::Config,
-    dump: &crate::dump::Dump,
+    cfg: &crate::input::config::Config,
+    dump: &crate::input::dump::Dump,
     members: &[Member],
     links: &[Link],
     cur: &Current,
@@ -408,101 +371,13 @@ pub fn flush_plan(cur: &Current) -> Plan {
     }
 }
 
-/// A step done, to undo.
-enum Done {
-    Route(Route, Option<Route>),
-    AddedRule(Rule),
-    DeletedRule(Rule),
-    DeletedRoute(Route),
-}
-
-fn undo(k: &mut dyn Kernel, done: Vec<Done>) {
-    for d in done.into_iter().rev() {
-        let _ = match d {
-            Done::Route(new, Some(old)) => k.replace(&old).or_else(|_| k.delete(&new)),
-            Done::Route(new, None) => k.delete(&new),
-            Done::AddedRule(r) => k.del_rule(&r),
-            Done::DeletedRule(r) => k.add_rule(&r),
-            Done::DeletedRoute(r) => k.replace(&r),
-        };
-    }
-}
-
-/// Write `plan`: member routes, new rules, then what goes (rules before
-/// the tables they point at). A refused step undoes the steps before it,
-/// so the kernel is left as it was. The summary for the log line, when
-/// anything was written.
-pub fn apply(k: &mut dyn Kernel, plan: &Plan) -> Result<Option<String>, Error> {
-    if plan.is_empty() {
-        return Ok(None);
-    }
-    let mut done = Vec::new();
-    let fail = |k: &mut dyn Kernel, done: Vec<Done>, what: String, e: KernelError| {
-        undo(k, done);
-        Err(Error::Kernel(format!(
-            "{what}: {e}; inbound rules left as they were"
-        )))
-    };
-    for (r, old) in &plan.routes {
-        if let Err(e) = k.replace(r) {
-            return fail(k, done, format!("table {} route", r.table), e);
-        }
-        done.push(Done::Route(r.clone(), old.clone()));
-    }
-    for r in &plan.add_rules {
-        if let Err(e) = k.add_rule(r) {
-            return fail(k, done, r.to_ip("add"), e);
-        }
-        done.push(Done::AddedRule(r.clone()));
-    }
-    for r in &plan.del_rules {
-        if let Err(e) = k.del_rule(r) {
-            return fail(k, done, r.to_ip("del"), e);
-        }
-        done.push(Done::DeletedRule(r.clone()));
-    }
-    for r in &plan.del_routes {
-        if let Err(e) = k.delete(r) {
-            return fail(k, done, format!("table {} route", r.table), e);
-        }
-        done.push(Done::DeletedRoute(r.clone()));
-    }
-    let mut parts = Vec::new();
-    if !plan.add_rules.is_empty() {
-        parts.push(format!(
-            "+{} rule{}",
-            plan.add_rules.len(),
-            crate::log::s(plan.add_rules.len())
-        ));
-    }
-    if !plan.del_rules.is_empty() {
-        parts.push(format!(
-            "-{} rule{}",
-            plan.del_rules.len(),
-            crate::log::s(plan.del_rules.len())
-        ));
-    }
-    if !plan.routes.is_empty() {
-        parts.push(format!(
-            "{} table route{} written",
-            plan.routes.len(),
-            crate::log::s(plan.routes.len())
-        ));
-    }
-    if !plan.del_routes.is_empty() {
-        parts.push(format!(
-            "{} table{} emptied",
-            plan.del_routes.len(),
-            crate::log::s(plan.del_routes.len())
-        ));
-    }
-    Ok(Some(format!("inbound: {}", parts.join(", "))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dummy::{Dummy, Op};
+    use crate::kernel::dummy::{Dummy, Op};
+    use crate::kernel::tables::apply;
+    use crate::kernel::State;
+    use crate::Error;
 
     fn member(i: &str, dev: &str, gw: &str) -> Member {
         Member {
@@ -537,7 +412,7 @@ mod tests {
     fn sync(k: &mut Dummy, ms: &[(Member, &str)]) -> Result<Option<String>, Error> {
         let cfg = Inbound::default();
         let st = State::read(k, Family::V4, 254).unwrap();
-        let cur = Current::of(&st, &cfg).unwrap();
+        let cur = Current::of(&st.tables, st.rules.as_deref(), &cfg).unwrap();
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
         let links = k.links.clone();
         let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None);
@@ -621,7 +496,7 @@ mod tests {
         assert!(k.rules.iter().any(|r| r.protocol == 4));
         // Flush: ours go, the foreign rule stays.
         let st = State::read(&mut k, Family::V4, 254).unwrap();
-        let cur = Current::of(&st, &Inbound::default()).unwrap();
+        let cur = Current::of(&st.tables, st.rules.as_deref(), &Inbound::default()).unwrap();
         apply(&mut k, &flush_plan(&cur)).unwrap();
         assert!(k.routes.is_empty());
         assert_eq!(k.rules.len(), 1);
@@ -629,7 +504,7 @@ mod tests {
 
     #[test]
     fn each_member_gets_its_own_interfaces_sources_in_any_order() {
-        let d = crate::dump::Dump::parse(
+        let d = crate::input::dump::Dump::parse(
             br#"{"interface":[
           {"interface":"A","ipv4-address":[{"address":"100.66.0.1","mask":32}]},
           {"interface":"lan","ipv4-address":[{"address":"192.168.1.1","mask":24}]},
@@ -637,7 +512,7 @@ mod tests {
           {"interface":"C","ipv4-address":[{"address":"100.66.0.3","mask":32}]}]}"#,
         )
         .unwrap();
-        let mut cfg = crate::config::Config::defaults(Family::V4);
+        let mut cfg = crate::input::config::Config::defaults(Family::V4);
         cfg.inbound.enabled = true;
         let ms = [
             member("C", "pppoe-c", "10.0.0.3"),
@@ -727,30 +602,9 @@ mod tests {
         }
     }
 
-    /// A kernel without policy routing (RTM_GETRULE refused): the route
-    /// is still kept, inbound is named as missing, nothing fails.
-    #[test]
-    fn no_policy_routing_is_no_failure() {
-        let mut k = kernel();
-        k.no_rules = true;
-        let cfg = crate::config::Config::defaults(Family::V4);
-        let d = crate::dump::Dump::parse(
-            br#"{"interface":[{"interface":"A","up":true,"proto":"pppoe"}]}"#,
-        )
-        .unwrap();
-        let m = [member("A", "pppoe-a", "10.0.0.1")];
-        let st = State::read(&mut k, Family::V4, 254).unwrap();
-        let line = super::sync(&mut k, None, Family::V4, &cfg, &d, &m, &st, None).unwrap();
-        assert_eq!(
-            line.as_deref(),
-            Some("inbound: this kernel has no policy rules")
-        );
-        assert!(k.commands.is_empty());
-    }
-
     #[test]
     fn sources_and_options() {
-        let d = crate::dump::Dump::parse(
+        let d = crate::input::dump::Dump::parse(
             br#"{"interface":[{"interface":"w_6","up":true,"proto":"dhcpv6",
           "ipv6-address":[{"address":"2001:db8:ff:1::a","mask":64},{"address":"fe80::1","mask":64}],
           "ipv6-prefix":[{"address":"2001:db8:100::","mask":56}],
@@ -780,9 +634,12 @@ mod tests {
             r.to_ip("add"),
             "ip -6 rule add priority 4203 from 2001:db8:100::/56 lookup 4201 proto 236"
         );
-        let m = crate::netlink::rule_msg(&r).unwrap();
-        assert_eq!(crate::netlink::parse_rule(Family::V6, &m), Some(r.clone()));
-        assert_eq!(crate::netlink::parse_rule(Family::V4, &m), None);
+        let m = crate::kernel::netlink::rule_msg(&r).unwrap();
+        assert_eq!(
+            crate::kernel::netlink::parse_rule(Family::V6, &m),
+            Some(r.clone())
+        );
+        assert_eq!(crate::kernel::netlink::parse_rule(Family::V4, &m), None);
         // The guards, through the codec and as ip writes them.
         let g = guards(Family::V4, 4200, Some(0x00ff_0000));
         let said: Vec<String> = g.iter().map(|r| r.to_ip("add")).collect();
@@ -797,8 +654,11 @@ mod tests {
             ]
         );
         for r in g.iter().chain(&guards(Family::V6, 4200, None)) {
-            let m = crate::netlink::rule_msg(r).unwrap();
-            assert_eq!(crate::netlink::parse_rule(r.family, &m).as_ref(), Some(r));
+            let m = crate::kernel::netlink::rule_msg(r).unwrap();
+            assert_eq!(
+                crate::kernel::netlink::parse_rule(r.family, &m).as_ref(),
+                Some(r)
+            );
         }
         assert_eq!(
             guards(Family::V6, 100, None)[1].to_ip("add"),
@@ -810,8 +670,11 @@ mod tests {
             dst: Some(("100.64.0.1".parse().unwrap(), 32)),
             ..Rule::lookup(Family::V4, 4202, 4201)
         };
-        let m = crate::netlink::rule_msg(&peer).unwrap();
-        assert_eq!(crate::netlink::parse_rule(Family::V4, &m), Some(peer));
+        let m = crate::kernel::netlink::rule_msg(&peer).unwrap();
+        assert_eq!(
+            crate::kernel::netlink::parse_rule(Family::V4, &m),
+            Some(peer)
+        );
         assert_eq!(parse_rule_priority("32760"), Ok(32760));
         assert!(parse_rule_priority("32761").is_err());
         assert!(parse_rule_priority("996")

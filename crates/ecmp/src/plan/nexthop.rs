@@ -20,8 +20,9 @@
 //! An object is ours when its ID is in 0xEC000000..=0xECFFFFFF and it
 //! carries protocol 236; no other object is ever replaced or deleted.
 
-use crate::link::seek;
-use crate::route::Nexthop;
+pub use crate::input::options::{Mode, Resilient};
+use crate::plan::link::seek;
+use crate::plan::route::Nexthop;
 use crate::{Family, RTPROT_ECMP};
 use std::net::IpAddr;
 
@@ -40,63 +41,6 @@ pub const GROUP_BASE: u32 = 0xEC80_0000;
 pub const ID_LAST: u32 = 0xECFF_FFFF;
 /// Largest table a group ID can encode (20 bits).
 pub const GROUP_TABLE_MAX: u32 = 0xF_FFFF;
-
-/// How the route is programmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Resilient if the kernel takes it, else group, else multipath.
-    Auto,
-    Resilient,
-    Group,
-    Multipath,
-}
-
-impl Mode {
-    pub fn parse(v: &str) -> Result<Mode, String> {
-        match v {
-            "auto" => Ok(Mode::Auto),
-            "resilient" => Ok(Mode::Resilient),
-            "group" => Ok(Mode::Group),
-            "multipath" => Ok(Mode::Multipath),
-            _ => Err(format!(
-                "'{v}' is not a mode (auto, resilient, group, multipath)"
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::Resilient => "resilient",
-            Mode::Group => "group",
-            Mode::Multipath => "multipath",
-        }
-    }
-}
-
-/// Parameters of a resilient group. Timers in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resilient {
-    pub buckets: u16,
-    /// A bucket that saw no packet for this long may move to a member that
-    /// has fewer buckets than its share.
-    pub idle_timer: u32,
-    /// After this long out of balance, busy buckets move too (0: never).
-    pub unbalanced_timer: u32,
-}
-
-impl Default for Resilient {
-    /// Chosen for NAT'd multi-dial, where a moved flow is a broken
-    /// connection: 512 buckets (fair shares up to a few hundred dials),
-    /// idle 300 s (longer than most NAT'd UDP and idle HTTP), never force.
-    fn default() -> Self {
-        Resilient {
-            buckets: 512,
-            idle_timer: 300,
-            unbalanced_timer: 0,
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NhKind {

@@ -1,8 +1,8 @@
 //! The two forms netifd's dump arrives in, as one [`Tree`] that `dump`
 //! reads its typed model from, once, for both: JSON (`ubus` printing it,
 //! a file) parsed to a loose [`Value`] tree, and blobmsg (ubusd's own
-//! encoding, from its socket) read in place by [`crate::blob::Node`]
-//! (which [`crate::blob::table`] can also decode to a [`Value`], for the
+//! encoding, from its socket) read in place by [`crate::input::blob::Node`]
+//! (which [`crate::input::blob::table`] can also decode to a [`Value`], for the
 //! tests and the fuzz target that hold the two readings equal).
 //!
 //! Numbers are kept as integers only: no field we read is fractional, and
@@ -63,7 +63,7 @@ impl<'a> Value<'a> {
 }
 
 /// What `dump` reads its typed model from: a [`Value`] tree (JSON), or
-/// ubusd's blobmsg read in place ([`crate::blob::Node`], nothing copied).
+/// ubusd's blobmsg read in place ([`crate::input::blob::Node`], nothing copied).
 pub trait Tree<'a>: Copy {
     /// An object's member (the first of a repeated key).
     fn get(self, key: &str) -> Option<Self>;

@@ -2,11 +2,11 @@
 //! refuses what Linux refuses; scripted refusals stand for the rest.
 
 use super::*;
-use crate::dummy::{Dummy, Op};
-use crate::event::{Action as Ev, Event};
-use crate::members::Member;
-use crate::nexthop::{NhKind, NhObject};
-use crate::route::Nexthop;
+use crate::input::event::{Action as Ev, Event};
+use crate::kernel::dummy::{Dummy, Op};
+use crate::plan::members::Member;
+use crate::plan::nexthop::{NhKind, NhObject};
+use crate::plan::route::Nexthop;
 
 pub(crate) fn link(i: u32, n: &str) -> Link {
     Link {
@@ -227,7 +227,7 @@ fn warnings_for_shadowing_metric_collision_and_hash_policy() {
 
 // ---- nexthop objects (the Dummy models what Linux accepts) ----
 
-const M0: u32 = crate::nexthop::ID_BASE;
+const M0: u32 = crate::plan::nexthop::ID_BASE;
 const G0: u32 = 0xEC80_03F8; // group slot 0 for IPv4, table main
 
 fn group_setup(mode: Mode) -> (Dummy, Config, Selection) {
@@ -658,7 +658,7 @@ fn natural_order_matches_its_oracle() {
 #[test]
 fn a_table_group_ids_cannot_encode_falls_back_in_auto_only() {
     let mut cfg = Config::defaults(Family::V4);
-    cfg.table = crate::nexthop::GROUP_TABLE_MAX + 1;
+    cfg.table = crate::plan::nexthop::GROUP_TABLE_MAX + 1;
     assert_eq!(modes(&cfg, true).unwrap(), [Mode::Multipath]);
     cfg.mode = Mode::Resilient;
     assert_eq!(modes(&cfg, true).unwrap_err().exit_code(), 3);

@@ -1,15 +1,28 @@
-//! What the core needs from the kernel, and nothing of how it is asked:
-//! the [`Kernel`] trait (as netifd's system.h), the data it deals in, and
-//! [`State`], the kernel read once per attempt. Implementations:
-//! `rtnetlink::Netlink` (the real one, the only code that speaks
-//! netlink) and `dummy::Dummy` (in memory: it records what it would
-//! write as `ip` commands, for `--dry-run` and the unit tests).
+//! Kernel: what the core needs from the kernel, and nothing of how it is
+//! asked: the [`Kernel`] trait (as netifd's system.h), the data it deals
+//! in, and [`State`], the kernel read once per attempt.
+//!
+//! - `program`: the one writer: the write sequence of each mode with its
+//!   undo, and `apply`, which drives them.
+//! - `tables`: the member tables' routes and rules, written with undo.
+//! - `netlink`: the rtnetlink messages as bytes (a pure codec).
+//! - `rtnetlink`: the real kernel, the only code that speaks to it.
+//! - `dummy`: an in-memory kernel writing `ip` commands (--dry-run, tests).
+//! - `nft`: the port-forward marks' table, loaded by `nft` (or written
+//!   down, in a dry run).
+
+pub mod dummy;
+pub mod netlink;
+pub mod nft;
+pub mod program;
+pub mod rtnetlink;
+pub mod tables;
 
 pub use crate::error::{KernelError, EEXIST, EINVAL, ENETDOWN, ENODEV, ENOENT, EOPNOTSUPP, EPERM};
-pub use crate::link::{seek, ByName, Link};
-use crate::nexthop::{NhObject, Write};
-use crate::route::{self, Route};
-use crate::rule::Rule;
+pub use crate::plan::link::{seek, ByName, Link};
+use crate::plan::nexthop::{NhObject, Write};
+use crate::plan::route::{self, Route};
+use crate::plan::rule::Rule;
 use crate::{Error, Family};
 
 /// What the core needs from the kernel.

@@ -5,11 +5,11 @@
 //! through it, so it prints exactly what a run would write, cleanup
 //! included; the unit tests start one from scratch and script failures.
 
-use crate::inbound::Rule;
+use crate::kernel::netlink::Write;
 use crate::kernel::{Kernel, KernelError, Link, EEXIST, EINVAL, ENODEV, EOPNOTSUPP};
-use crate::netlink::Write;
-use crate::nexthop::{NhKind, NhObject};
-use crate::route::Route;
+use crate::plan::inbound::Rule;
+use crate::plan::nexthop::{NhKind, NhObject};
+use crate::plan::route::Route;
 use crate::{Error, Family};
 
 /// A write the dummy can be told to refuse.

@@ -43,13 +43,13 @@
 //!     option delay '5'
 //! ```
 
-use crate::nexthop::{Mode, Resilient};
-pub use crate::options::{
+pub use crate::input::options::{
     parse_bool, parse_buckets, parse_metric, parse_seconds, parse_table, parse_tier, parse_timeout,
     parse_weight, Inbound,
 };
-pub use crate::track::Track;
-use crate::uci::Section;
+use crate::input::options::{Mode, Resilient};
+pub use crate::input::track::Track;
+use crate::input::uci::Section;
 use crate::{Error, Family};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,16 +181,16 @@ impl Config {
                         self.inbound.enabled = parse_bool(v).map_err(|e| ctx("inbound", e))?;
                     }
                     if let Some(v) = opt("table_base") {
-                        self.inbound.table_base = crate::options::parse_table_base(v)
+                        self.inbound.table_base = crate::input::options::parse_table_base(v)
                             .map_err(|e| ctx("table_base", e))?;
                     }
                     if let Some(v) = opt("rule_priority") {
-                        self.inbound.rule_priority = crate::options::parse_rule_priority(v)
+                        self.inbound.rule_priority = crate::input::options::parse_rule_priority(v)
                             .map_err(|e| ctx("rule_priority", e))?;
                     }
                     if let Some(v) = opt("inbound_mark") {
-                        self.inbound.marks =
-                            crate::nft::parse_marks(v).map_err(|e| ctx("inbound_mark", e))?;
+                        self.inbound.marks = crate::input::options::parse_marks(v)
+                            .map_err(|e| ctx("inbound_mark", e))?;
                     }
                     if let Some(v) = opt("unbalanced_timer") {
                         self.resilient.unbalanced_timer =
@@ -235,7 +235,7 @@ impl Config {
             Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
             Ok(t) => t,
         };
-        let sections = crate::ucifile::parse(&text)
+        let sections = crate::input::ucifile::parse(&text)
             .map_err(|e| Error::Config(format!("{}: parse error, {e}", path.display())))?;
         cfg.apply(family, &sections)?;
         Ok(cfg)
@@ -291,7 +291,7 @@ pub const KNOWN: &[(&str, &[&str])] = &[
 /// other than ipv4/ipv6, options. Runs ignore them, as UCI programs do;
 /// `check` names each, with the nearest known name.
 pub fn unknown_names(sections: &[Section]) -> Vec<String> {
-    use crate::names::did_you_mean;
+    use crate::input::names::did_you_mean;
     let mut out = Vec::new();
     let types = || KNOWN.iter().map(|(t, _)| *t);
     for s in sections {
@@ -326,7 +326,7 @@ pub fn unknown_names(sections: &[Section]) -> Vec<String> {
 }
 
 fn parse_show(text: &str) -> Result<Vec<Section>, Error> {
-    crate::uci::parse_show(text).map_err(Error::Config)
+    crate::input::uci::parse_show(text).map_err(Error::Config)
 }
 
 #[cfg(test)]
@@ -416,7 +416,7 @@ ecmp.@member[1].weight='256'
 
     #[test]
     fn quoting() {
-        use crate::uci::{quote, split_values};
+        use crate::input::uci::{quote, split_values};
         assert_eq!(split_values("'a' 'b c'").unwrap(), ["a", "b c"]);
         assert_eq!(split_values("'it'\\''s'").unwrap(), ["it's"]);
         assert_eq!(split_values("ecmp").unwrap(), ["ecmp"]);

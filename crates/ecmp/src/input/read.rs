@@ -2,13 +2,11 @@
 //! flags over it, netifd's dump (ubusd's socket; for debugging a program
 //! or a file), and whether the firewall masquerades IPv6.
 
-use crate::config::Config;
-use crate::dump::{Dump, MAX_DUMP};
-use crate::event::Event;
-use crate::members::{self, Selection};
-use crate::settings::Settings;
-use crate::track::{self, Health, Seen};
-use crate::{blob, proc, ubus, ucifile, Error};
+use crate::input::config::Config;
+use crate::input::dump::{Dump, MAX_DUMP};
+use crate::input::event::Event;
+use crate::input::settings::Settings;
+use crate::{input::blob, input::ubus, input::ucifile, proc, Error};
 use std::io::Read;
 use std::path::Path;
 
@@ -65,7 +63,7 @@ pub fn config(s: &Settings) -> Result<Config, Error> {
 pub fn not_ours(s: &Settings, cfg: &Config, ev: &Event) -> Option<String> {
     // A proto that is no netifd proto (a typo) is for the dump to refuse
     // with a line, not for every event to pass over in silence.
-    let real = |p: &String| crate::names::NETIFD_PROTOS.contains(&p.as_str());
+    let real = |p: &String| crate::input::names::NETIFD_PROTOS.contains(&p.as_str());
     if ev.interface.is_empty() || !cfg.protos.iter().all(real) {
         return None;
     }
@@ -73,10 +71,10 @@ pub fn not_ours(s: &Settings, cfg: &Config, ev: &Event) -> Option<String> {
     let text = std::fs::read(&file).ok()?;
     let ours = |p: &[u8]| cfg.protos.iter().any(|x| x.as_bytes() == p);
     // A member's event, the usual one, runs: a quick look says so.
-    if crate::netconf::quick_proto(&text, &ev.interface).is_some_and(ours) {
+    if crate::input::netconf::quick_proto(&text, &ev.interface).is_some_and(ours) {
         return None;
     }
-    let proto = crate::netconf::proto_of(&text, &ev.interface)?;
+    let proto = crate::input::netconf::proto_of(&text, &ev.interface)?;
     if ours(proto) {
         return None;
     }
@@ -158,53 +156,17 @@ impl Raw {
     }
 }
 
-/// The members of `ev`: netifd's selection, less what ecmp-track calls
-/// dead (only while its state file is fresh), at the lowest tier left.
-/// Also what the state file was, and the warnings to log.
-pub fn members(
-    s: &Settings,
-    cfg: &Config,
-    dump: &Dump,
-    ev: &Event,
-) -> Result<(Selection, Seen, Vec<String>), Error> {
-    let mut sel = members::select(s.family, dump, cfg, ev)?;
-    let seen = track::read(&s.state_dir, track::now(), track::tracker_alive);
-    let mut warnings = Vec::new();
-    if let (Seen::Stale(why), true) = (&seen, cfg.track.enabled) {
-        warnings.push(format!(
-            "tracking ignored: ecmp-track's state is stale ({why})"
-        ));
-    }
-    let st = seen.state();
-    let dead = |m: &members::Member| {
-        st.and_then(|st| st.link(s.family, &m.interface))
-            .is_some_and(|l| l.health == Health::Dead)
-    };
-    warnings.extend(members::narrow(&mut sel, dead));
-    if s.family == crate::Family::V4
-        && cfg.inbound.enabled
-        && matches!(cfg.inbound.marks, crate::nft::Marks::Mask(_))
-        && crate::nft::program().is_none()
-    {
-        warnings.push(
-            "option inbound_mark is set, but there is no nft (fw4): port forwards are not marked"
-                .into(),
-        );
-    }
-    Ok((sel, seen, warnings))
-}
-
 /// The mark mask for port forwards this run, if any (IPv4 only, with
 /// inbound on): `auto` means on when /etc/config/firewall (beside the
 /// config) has a port forward, a `redirect` with target DNAT.
 pub fn marks(s: &Settings, cfg: &Config) -> Option<u32> {
-    use crate::nft::{Marks, DEFAULT_MASK};
+    use crate::input::options::{Marks, DEFAULT_MASK};
     if s.family != crate::Family::V4 || !cfg.inbound.enabled {
         return None;
     }
     // Without nft (fw3) nothing can mark: left out (status warns when
     // the marks were asked for explicitly).
-    crate::nft::program()?;
+    crate::proc::on_path("nft")?;
     match cfg.inbound.marks {
         Marks::Off => None,
         Marks::Mask(m) => Some(m),
@@ -223,11 +185,12 @@ fn port_forwards(s: &Settings) -> bool {
     let Ok(secs) = ucifile::parse(&text) else {
         return false;
     };
-    let opt = |x: &crate::uci::Section, k: &str| x.options.get(k).and_then(|v| v.first()).cloned();
+    let opt =
+        |x: &crate::input::uci::Section, k: &str| x.options.get(k).and_then(|v| v.first()).cloned();
     secs.iter().any(|x| {
         x.kind == "redirect"
             && opt(x, "target").is_none_or(|t| t == "DNAT")
-            && opt(x, "enabled").is_none_or(|v| crate::config::parse_bool(&v) != Ok(false))
+            && opt(x, "enabled").is_none_or(|v| crate::input::config::parse_bool(&v) != Ok(false))
     })
 }
 
@@ -256,7 +219,7 @@ pub fn zones_by_name(s: &Settings, cfg: &Config, dump: &Dump) -> Vec<(String, St
 
 /// The pure part of [`zones_by_name`].
 pub fn zones_listing_dials(
-    secs: &[crate::uci::Section],
+    secs: &[crate::input::uci::Section],
     cfg: &Config,
     dump: &Dump,
 ) -> Vec<(String, String)> {
@@ -328,6 +291,6 @@ pub fn nat66(s: &Settings) -> Option<bool> {
             && x.options
                 .get("masq6")
                 .and_then(|v| v.first())
-                .is_some_and(|v| crate::config::parse_bool(v) == Ok(true))
+                .is_some_and(|v| crate::input::config::parse_bool(v) == Ok(true))
     }))
 }

@@ -6,12 +6,12 @@
 //! integer is in host byte order, as netlink wants.
 
 use crate::error::KernelError;
-use crate::link::Link;
-pub use crate::nexthop::Write;
-use crate::nexthop::{NhKind, NhObject, Resilient};
-pub use crate::route::RTN_UNICAST;
-use crate::route::{Nexthop, Route};
-use crate::rule::{Action, Rule};
+use crate::plan::link::Link;
+pub use crate::plan::nexthop::Write;
+use crate::plan::nexthop::{NhKind, NhObject, Resilient};
+pub use crate::plan::route::RTN_UNICAST;
+use crate::plan::route::{Nexthop, Route};
+use crate::plan::rule::{Action, Rule};
 use crate::Family;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

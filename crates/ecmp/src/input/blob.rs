@@ -6,7 +6,7 @@
 //! before the value). References: ubus's ubusmsg.h and libubus-io.c,
 //! libubox's blob.h and blobmsg.h.
 
-use crate::value::{Tree, Value, MAX_DEPTH};
+use crate::input::value::{Tree, Value, MAX_DEPTH};
 use std::borrow::Cow;
 
 pub const MSG_HELLO: u8 = 0;
@@ -545,7 +545,7 @@ pub mod encode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::parse_json;
+    use crate::input::value::parse_json;
 
     #[test]
     fn blobmsg_round_trip_of_a_dump_shape() {
@@ -617,7 +617,7 @@ mod tests {
 
     #[test]
     fn read_in_place_gives_the_dump_the_tree_gives() {
-        use crate::dump::Dump;
+        use crate::input::dump::Dump;
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/netifd");
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap().flatten() {

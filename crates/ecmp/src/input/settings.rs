@@ -2,11 +2,11 @@
 //! hiargs): default paths filled in, numbers and names parsed, the event
 //! taken from the environment. Nothing after this looks at a flag again.
 
-use crate::cli::{Args, Cmd};
-use crate::config;
-use crate::event::Event;
+use crate::input::cli::{Args, Cmd};
+use crate::input::config;
+use crate::input::event::Event;
+use crate::input::options::Mode;
 use crate::lock::{DEFAULT_LOCK, DEFAULT_WAIT};
-use crate::nexthop::Mode;
 use crate::{Error, Family};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -144,7 +144,7 @@ impl Settings {
             syslog_socket: a.syslog_socket,
             state_dir: a
                 .state_dir
-                .unwrap_or_else(|| PathBuf::from(crate::track::DEFAULT_STATE_DIR)),
+                .unwrap_or_else(|| PathBuf::from(crate::input::track::DEFAULT_STATE_DIR)),
         })
     }
 }
@@ -152,7 +152,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{parse, Parsed};
+    use crate::input::cli::{parse, Parsed};
 
     fn resolve(v: &[&str]) -> Result<Settings, Error> {
         let w: Vec<String> = v.iter().map(|s| s.to_string()).collect();

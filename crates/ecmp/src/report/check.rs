@@ -4,12 +4,12 @@
 //! parent, which the kernel refuses either way) and reads the files of the
 //! installation under `--root`.
 
-use crate::event::Event;
+use crate::input::event::Event;
+use crate::input::settings::Settings;
+use crate::kernel::netlink::Write;
+use crate::kernel::rtnetlink::Netlink;
 use crate::kernel::{Kernel, State, EPERM};
-use crate::netlink::Write;
-use crate::rtnetlink::Netlink;
-use crate::settings::Settings;
-use crate::{input, members, Family};
+use crate::{input::read, plan::members, Family};
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -72,8 +72,8 @@ enum Probe {
 
 /// Probe for resilient groups with a blackhole and a group of it, both
 /// ours and gone again at once.
-fn probe_resilient(nl: &mut Netlink, objs: &[crate::nexthop::NhObject]) -> Probe {
-    use crate::nexthop::{NhKind, NhObject, Resilient, MEMBER_LAST};
+fn probe_resilient(nl: &mut Netlink, objs: &[crate::plan::nexthop::NhObject]) -> Probe {
+    use crate::plan::nexthop::{NhKind, NhObject, Resilient, MEMBER_LAST};
     let (bh, grp) = (MEMBER_LAST - 1, MEMBER_LAST);
     if objs.iter().any(|o| o.id == bh || o.id == grp) {
         return Probe::Taken;
@@ -145,8 +145,9 @@ fn foreign_hooks(dir: &Path) -> Vec<String> {
 /// whether this kernel has macvlan. None: no such devices (or no file).
 fn macvlan(root: &Path) -> Option<Finding> {
     let text = std::fs::read(root.join("etc/config/network")).ok()?;
-    let secs = crate::ucifile::parse(&text).ok()?;
-    let one = |s: &crate::uci::Section, k: &str| s.options.get(k).and_then(|v| v.first()).cloned();
+    let secs = crate::input::ucifile::parse(&text).ok()?;
+    let one =
+        |s: &crate::input::uci::Section, k: &str| s.options.get(k).and_then(|v| v.first()).cloned();
     let n = secs
         .iter()
         .filter(|s| {
@@ -234,10 +235,10 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
     // them, as UCI programs do, so check is where they are named.
     let unknown = std::fs::read(&s.config)
         .ok()
-        .and_then(|t| crate::ucifile::parse(&t).ok())
-        .map(|secs| crate::config::unknown_names(&secs))
+        .and_then(|t| crate::input::ucifile::parse(&t).ok())
+        .map(|secs| crate::input::config::unknown_names(&secs))
         .unwrap_or_default();
-    let cfg = match input::config(s) {
+    let cfg = match read::config(s) {
         Ok(c) if !unknown.is_empty() => {
             for u in &unknown {
                 f.push(Finding::fail(
@@ -308,8 +309,8 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
         Err(e) => Finding::fail(format!("{}: {e}", bin.display()), "install the package"),
     });
     if let Some(cfg) = cfg {
-        let raw = input::dump(&cfg, s);
-        let dump = input::Raw::parsed(&raw);
+        let raw = read::dump(&cfg, s);
+        let dump = read::Raw::parsed(&raw);
         match &dump {
             Ok(d) => match members::select(family, d, &cfg, &Event::sync()) {
                 Ok(sel) => f.push(Finding::ok(format!(
@@ -348,7 +349,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
         // write-up's `default metric 1` multipath route).
         let dump = dump.unwrap_or_default();
         if let Ok(st) = Netlink::open().and_then(|mut nl| State::read(&mut nl, family, cfg.table)) {
-            let found = crate::status::rivals(&cfg, &dump, &st.routes);
+            let found = crate::report::status::rivals(&cfg, &dump, &st.routes);
             if found.is_empty() {
                 f.push(Finding::ok(format!(
                     "no other default route at or below metric {} in table {}",
@@ -359,7 +360,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 f.push(Finding::fail(problem, fix));
             }
         }
-        for (what, fix) in input::zones_by_name(s, &cfg, &dump) {
+        for (what, fix) in read::zones_by_name(s, &cfg, &dump) {
             f.push(Finding::fail(what, fix));
         }
         let rules = Netlink::open()
@@ -367,7 +368,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
             .ok()
             .flatten()
             .unwrap_or_default();
-        for (what, fix) in crate::fights::find(root, family, &rules) {
+        for (what, fix) in crate::report::fights::find(root, family, &rules) {
             f.push(Finding::fail(what, fix));
         }
         f.extend(inbound(s, &cfg, &dump));
@@ -380,14 +381,18 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
 
 /// Each member's table and rules in place, none of ours left behind, and
 /// (port forwards marked) our nft table loaded.
-fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) -> Vec<Finding> {
-    use crate::inbound::{self, Current};
+fn inbound(
+    s: &Settings,
+    cfg: &crate::input::config::Config,
+    dump: &crate::input::dump::Dump,
+) -> Vec<Finding> {
+    use crate::plan::inbound::{self, Current};
     let p = s.family.program();
     let run = || -> Result<(usize, Vec<String>, Vec<String>), crate::Error> {
         let mut nl = Netlink::open()?;
-        let (sel, _, _) = input::members(s, cfg, dump, &Event::sync())?;
+        let (sel, _, _) = members::for_event(s, cfg, dump, &Event::sync())?;
         let st = crate::kernel::State::read(&mut nl, s.family, cfg.table)?;
-        let Some(cur) = Current::of(&st, &cfg.inbound) else {
+        let Some(cur) = Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) else {
             let why = "this kernel has no policy rules (CONFIG_IP_MULTIPLE_TABLES)";
             return Ok((
                 0,
@@ -399,7 +404,7 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
                 Vec::new(),
             ));
         };
-        let mask = input::marks(s, cfg);
+        let mask = read::marks(s, cfg);
         let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &st.links, &cur, mask);
         // Rules of others among our priorities: forwarded traffic jumps
         // over the member rules' priority, and what sits there with them.
@@ -440,10 +445,10 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
             "inbound: off (option inbound '0'), none of ours left",
         )),
     }
-    if input::marks(s, cfg).is_some() {
+    if read::marks(s, cfg).is_some() {
         let listed = crate::proc::run(
             Path::new("nft"),
-            &["list", "table", "ip", crate::nft::TABLE],
+            &["list", "table", "ip", crate::plan::nft::TABLE],
             None,
             std::time::Duration::from_secs(5),
             1 << 20,
@@ -454,7 +459,7 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
                 format!("port forwards are to be marked, but nft has no table ip ecmp4 ({e})"),
                 format!(
                     "rm {}; run ecmp4 (a sync)",
-                    crate::nft::cache(&s.state_dir).display()
+                    crate::kernel::nft::cache(&s.state_dir).display()
                 ),
             ),
         });
@@ -464,8 +469,8 @@ fn inbound(s: &Settings, cfg: &crate::config::Config, dump: &crate::dump::Dump) 
 
 /// With tracking enabled: targets that can pass a round, and a tracker
 /// whose state is fresh.
-fn tracker(s: &Settings, t: &crate::track::Track) -> Vec<Finding> {
-    use crate::track::{self, Seen};
+fn tracker(s: &Settings, t: &crate::plan::track::Track) -> Vec<Finding> {
+    use crate::plan::track::{self, Seen};
     if !t.enabled {
         return vec![];
     }
@@ -514,12 +519,12 @@ mod tests {
 
     #[test]
     fn unknown_names_with_the_nearest_known_one() {
-        let secs = crate::ucifile::parse(
+        let secs = crate::input::ucifile::parse(
             b"config ecmp 'ipv4'\n\toption metrc '7'\n\toption metric '1'\nconfig ecmpp 'ipv9'\nconfig ecmp 'ipv5'\nconfig member\n\toption interface 'wan'\n\toption wieght '2'\n\toption multidial '1'\nconfig track 'track'\n\toption intervall '5'\n\toption zzzzzz '1'\n",
         )
         .unwrap();
         assert_eq!(
-            crate::config::unknown_names(&secs),
+            crate::input::config::unknown_names(&secs),
             [
                 "unknown option 'metrc' in config ecmp 'ipv4'; did you mean 'metric'?",
                 "unknown section type 'ecmpp' (config ecmpp 'ipv9'); did you mean 'ecmp'?",
@@ -529,8 +534,8 @@ mod tests {
                 "unknown option 'zzzzzz' in config track 'track'",
             ]
         );
-        let good = crate::ucifile::parse(b"config ecmp 'ipv6'\n\tlist proto 'dhcpv6'\nconfig multidial 'multidial'\n\toption batch '4'\n\toption multidial '1'\n").unwrap();
-        assert!(crate::config::unknown_names(&good).is_empty());
+        let good = crate::input::ucifile::parse(b"config ecmp 'ipv6'\n\tlist proto 'dhcpv6'\nconfig multidial 'multidial'\n\toption batch '4'\n\toption multidial '1'\n").unwrap();
+        assert!(crate::input::config::unknown_names(&good).is_empty());
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! read. The only file that speaks to the kernel; the messages themselves
 //! are built and read by the pure codec in `netlink.rs`.
 
-use crate::inbound::Rule;
+use crate::kernel::netlink::{self as nl, RouteOp, Write};
 use crate::kernel::{Kernel, KernelError, Link, EOPNOTSUPP, EPERM};
-use crate::netlink::{self as nl, RouteOp, Write};
-use crate::nexthop::NhObject;
-use crate::route::Route;
+use crate::plan::inbound::Rule;
+use crate::plan::nexthop::NhObject;
+use crate::plan::route::Route;
 use crate::{Error, Family};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -350,7 +350,6 @@ impl Kernel for Netlink {
             .parse()
             .ok()
     }
-
 
     fn nexthops(&mut self) -> Result<Option<Vec<NhObject>>, Error> {
         let mut objs = Vec::new();

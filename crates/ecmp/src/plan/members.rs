@@ -1,9 +1,11 @@
 //! Which netifd interfaces carry the default route, and through which
 //! gateway. Pure: a dump and a config in, a list of members out.
 
-use crate::config::Config;
-use crate::dump::{Dump, Interface, RouteEntry};
-use crate::event::{Action, Event};
+use crate::input::config::Config;
+use crate::input::dump::{Dump, Interface, RouteEntry};
+use crate::input::event::{Action, Event};
+use crate::input::settings::Settings;
+use crate::plan::track::{self, Health, Seen};
 use crate::{Error, Family};
 use std::net::IpAddr;
 
@@ -204,7 +206,7 @@ pub fn protos_present(family: Family, dump: &Dump, cfg: &Config) -> Result<Optio
         .map(String::as_str)
         .filter(|p| !has(p))
         .collect();
-    let real = |p: &str| crate::names::NETIFD_PROTOS.contains(&p);
+    let real = |p: &str| crate::input::names::NETIFD_PROTOS.contains(&p);
     if missing.is_empty() {
         return Ok(None);
     }
@@ -235,12 +237,12 @@ pub fn protos_present(family: Family, dump: &Dump, cfg: &Config) -> Result<Optio
         } else {
             theirs.join(", ")
         },
-        crate::names::did_you_mean(
+        crate::input::names::did_you_mean(
             p,
             theirs
                 .iter()
                 .copied()
-                .chain(crate::names::NETIFD_PROTOS.iter().copied())
+                .chain(crate::input::names::NETIFD_PROTOS.iter().copied())
         )
     )))
 }
@@ -282,11 +284,47 @@ pub fn narrow(sel: &mut Selection, dead: impl Fn(&Member) -> bool) -> Option<Str
     warning
 }
 
+/// The members of `ev`: netifd's selection, less what ecmp-track calls
+/// dead (only while its state file is fresh), at the lowest tier left.
+/// Also what the state file was, and the warnings to log.
+pub fn for_event(
+    s: &Settings,
+    cfg: &Config,
+    dump: &Dump,
+    ev: &Event,
+) -> Result<(Selection, Seen, Vec<String>), Error> {
+    let mut sel = select(s.family, dump, cfg, ev)?;
+    let seen = track::read(&s.state_dir, track::now(), track::tracker_alive);
+    let mut warnings = Vec::new();
+    if let (Seen::Stale(why), true) = (&seen, cfg.track.enabled) {
+        warnings.push(format!(
+            "tracking ignored: ecmp-track's state is stale ({why})"
+        ));
+    }
+    let st = seen.state();
+    let dead = |m: &Member| {
+        st.and_then(|st| st.link(s.family, &m.interface))
+            .is_some_and(|l| l.health == Health::Dead)
+    };
+    warnings.extend(narrow(&mut sel, dead));
+    if s.family == crate::Family::V4
+        && cfg.inbound.enabled
+        && matches!(cfg.inbound.marks, crate::input::options::Marks::Mask(_))
+        && crate::proc::on_path("nft").is_none()
+    {
+        warnings.push(
+            "option inbound_mark is set, but there is no nft (fw4): port forwards are not marked"
+                .into(),
+        );
+    }
+    Ok((sel, seen, warnings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::tests::fixture;
-    use crate::event::Action;
+    use crate::input::dump::tests::fixture;
+    use crate::input::event::Action;
 
     fn ev(action: &str, iface: &str) -> Event {
         Event {

@@ -1,12 +1,12 @@
 //! A ubus client of one call: connect to ubusd's socket, take its HELLO,
 //! LOOKUP `network.interface`, INVOKE `dump`, and return netifd's answer,
 //! a blobmsg table that [`blob::table`] reads as a
-//! [`Value`](crate::value::Value) borrowing from it. No program is spawned and nothing is converted to JSON
+//! [`Value`](crate::input::value::Value) borrowing from it. No program is spawned and nothing is converted to JSON
 //! on the way. The one deadline covers the connection, every partial
 //! read and write, and every reply; replies are matched on (seq, peer),
 //! and every status code ends the call with its name.
 
-use crate::blob::{self, HDR_LEN};
+use crate::input::blob::{self, HDR_LEN};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -250,8 +250,8 @@ pub fn socket_path(configured: Option<&Path>) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::encode;
-    use crate::value::parse_json;
+    use crate::input::blob::encode;
+    use crate::input::value::parse_json;
     use std::os::unix::net::UnixListener;
 
     /// A ubusd of a script: sends `msgs` after HELLO as the client's

@@ -11,7 +11,7 @@
 //! with `uci set` and not committed (in /tmp/.uci) are not seen until
 //! `uci commit`.
 
-use crate::uci::Section;
+use crate::input::uci::Section;
 
 struct P<'a> {
     src: &'a [u8],

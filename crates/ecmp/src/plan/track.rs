@@ -20,210 +20,16 @@
 //! `written` is older than `stale_after`: a crashed tracker must never
 //! keep a link out.
 
-use crate::options::{parse_bool, parse_timeout};
-use crate::uci::Section;
-use crate::value::{parse_json, Value};
-use crate::{Error, Family};
-use std::collections::BTreeMap;
+use crate::input::value::{parse_json, Value};
+use crate::Family;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-pub const DEFAULT_STATE_DIR: &str = "/var/run/ecmp-hotplug";
+pub use crate::input::track::{Track, DEFAULT_STATE_DIR};
 pub const STATE_FILE: &str = "track.json";
 /// Rounds the loss figure covers.
 pub const LOSS_ROUNDS: usize = 10;
-
-/// The `track` section and the members' tracking options, with mwan3's
-/// names and defaults.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Track {
-    pub enabled: bool,
-    /// Targets of both families; each family probes its own.
-    pub targets: Vec<IpAddr>,
-    /// Targets that must answer for a round to pass.
-    pub reliability: u32,
-    /// Probes per target per round.
-    pub count: u32,
-    pub timeout: Duration,
-    /// Seconds between rounds: healthy, failing, dead.
-    pub interval: u32,
-    pub failure_interval: u32,
-    pub recovery_interval: u32,
-    /// Failed rounds in a row before a link is dead; passed rounds before
-    /// a dead link is alive again.
-    pub down: u32,
-    pub up: u32,
-    /// Seconds dead before that interface alone is redialled; 0 never.
-    pub redial_after: u32,
-    /// A member's own targets (`config member` / `list track_ip`).
-    pub member_targets: BTreeMap<String, Vec<IpAddr>>,
-    /// Members with `option track '0'`.
-    pub untracked: Vec<String>,
-}
-
-impl Default for Track {
-    fn default() -> Track {
-        Track {
-            enabled: false,
-            targets: Vec::new(),
-            reliability: 1,
-            count: 1,
-            timeout: Duration::from_secs(2),
-            interval: 5,
-            failure_interval: 5,
-            recovery_interval: 5,
-            down: 3,
-            up: 3,
-            redial_after: 0,
-            member_targets: BTreeMap::new(),
-            untracked: Vec::new(),
-        }
-    }
-}
-
-fn parse_ips(what: &str, vs: &[String]) -> Result<Vec<IpAddr>, Error> {
-    vs.iter()
-        .map(|v| {
-            v.parse::<IpAddr>()
-                .map_err(|_| Error::Config(format!("{what}: '{v}' is not an IP address")))
-        })
-        .collect()
-}
-
-fn parse_range(what: &str, v: &str, lo: u32, hi: u32) -> Result<u32, Error> {
-    match v.parse::<u32>() {
-        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(Error::Config(format!(
-            "{what}: '{v}' is not a number from {lo} to {hi}"
-        ))),
-    }
-}
-
-/// The section's parent for netifd's `<iface>_6` alias.
-fn parent(iface: &str) -> Option<&str> {
-    iface.strip_suffix("_6")
-}
-
-impl Track {
-    /// `config track`: every option checked, named in the error.
-    pub fn section(&mut self, s: &Section) -> Result<(), Error> {
-        let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
-        let name = |k: &str| format!("{}.{k}", s.name);
-        if let Some(v) = opt("enabled") {
-            self.enabled =
-                parse_bool(v).map_err(|e| Error::Config(format!("{}: {e}", name("enabled"))))?;
-        }
-        if let Some(v) = s.options.get("track_ip") {
-            self.targets = parse_ips(&name("track_ip"), v)?;
-        }
-        if let Some(v) = opt("timeout") {
-            self.timeout =
-                parse_timeout(v).map_err(|e| Error::Config(format!("{}: {e}", name("timeout"))))?;
-        }
-        for (k, lo, hi, f) in [
-            ("reliability", 1, 100, &mut self.reliability),
-            ("count", 1, 100, &mut self.count),
-            ("interval", 1, 3600, &mut self.interval),
-            ("failure_interval", 1, 3600, &mut self.failure_interval),
-            ("recovery_interval", 1, 3600, &mut self.recovery_interval),
-            ("down", 1, 100, &mut self.down),
-            ("up", 1, 100, &mut self.up),
-            ("redial_after", 0, 86400, &mut self.redial_after),
-        ] {
-            if let Some(v) = opt(k) {
-                *f = parse_range(&name(k), v, lo, hi)?;
-            }
-        }
-        // mwan3's defaults: both follow `interval` unless set.
-        if opt("failure_interval").is_none() {
-            self.failure_interval = self.interval;
-        }
-        if opt("recovery_interval").is_none() {
-            self.recovery_interval = self.interval;
-        }
-        Ok(())
-    }
-
-    /// Tracking that can work: with tracking on, some target to probe,
-    /// and no list of targets shorter than `reliability` (each family's
-    /// round counts its own targets), else every round would fail. The
-    /// tracker refuses to start on these (`check` names them too).
-    pub fn usable(&self) -> Result<(), Error> {
-        if !self.enabled {
-            return Ok(());
-        }
-        if self.targets.is_empty() && self.member_targets.is_empty() {
-            return Err(Error::Config(
-                "track.track_ip: tracking is enabled with no target (list track_ip '<an address that answers>')".into(),
-            ));
-        }
-        let lists = std::iter::once(("track.track_ip".to_string(), &self.targets)).chain(
-            self.member_targets
-                .iter()
-                .map(|(m, t)| (format!("{m}.track_ip"), t)),
-        );
-        for (what, list) in lists {
-            for (fam, v4) in [("IPv4", true), ("IPv6", false)] {
-                let n = list.iter().filter(|ip| ip.is_ipv4() == v4).count();
-                if n > 0 && self.reliability as usize > n {
-                    return Err(Error::Config(format!(
-                        "track.reliability: {} is more than the {n} {fam} target{} of {what}: every round would fail",
-                        self.reliability,
-                        crate::log::s(n)
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A `config member`'s tracking options.
-    pub fn member(&mut self, iface: &str, s: &Section) -> Result<(), Error> {
-        if let Some(v) = s.options.get("track_ip") {
-            let ips = parse_ips(&format!("{}.track_ip", s.name), v)?;
-            self.member_targets.insert(iface.to_string(), ips);
-        }
-        if let Some(v) = s.options.get("track").and_then(|v| v.first()) {
-            let on = parse_bool(v).map_err(|e| Error::Config(format!("{}.track: {e}", s.name)))?;
-            self.untracked.retain(|x| x != iface);
-            if !on {
-                self.untracked.push(iface.to_string());
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether `iface` is tracked at all (`option track '0'` opts out).
-    pub fn tracked(&self, iface: &str) -> bool {
-        let out = |i: &str| self.untracked.iter().any(|x| x == i);
-        !out(iface) && !parent(iface).is_some_and(out)
-    }
-
-    /// The targets `iface` is probed with in `family`: its own, else
-    /// (for `<iface>_6`) its parent's, else the section's.
-    pub fn targets_for(&self, iface: &str, family: Family) -> Vec<IpAddr> {
-        let list = self
-            .member_targets
-            .get(iface)
-            .or_else(|| parent(iface).and_then(|p| self.member_targets.get(p)))
-            .unwrap_or(&self.targets);
-        list.iter()
-            .filter(|ip| ip.is_ipv4() == (family == Family::V4))
-            .copied()
-            .collect()
-    }
-
-    /// Seconds after which a state file nobody rewrote is ignored.
-    pub fn stale_after(&self) -> u64 {
-        let longest = self
-            .interval
-            .max(self.failure_interval)
-            .max(self.recovery_interval);
-        3 * u64::from(longest) + self.timeout.as_secs() + 1
-    }
-}
 
 /// What tracking says about one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,9 +204,9 @@ impl State {
                 o.push(',');
             }
             o.push_str("\n{\"interface\":");
-            crate::value::write_str(&mut o, &l.interface);
+            crate::input::value::write_str(&mut o, &l.interface);
             let _ = write!(o, ",\"family\":\"{}\",\"device\":", family_name(l.family));
-            crate::value::write_str(&mut o, &l.device);
+            crate::input::value::write_str(&mut o, &l.device);
             let _ = write!(
                 o,
                 ",\"state\":\"{}\",\"since\":{},\"rtt_us\":{},\"loss\":{},\"targets\":",
@@ -556,6 +362,8 @@ pub fn write(dir: &Path, st: &State) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::uci::Section;
+    use crate::Error;
 
     fn t() -> Track {
         Track {

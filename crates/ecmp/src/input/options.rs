@@ -101,7 +101,7 @@ pub struct Inbound {
     pub table_base: u32,
     pub rule_priority: u32,
     /// `option inbound_mark` (IPv4): marks for port forwards.
-    pub marks: crate::nft::Marks,
+    pub marks: Marks,
 }
 
 impl Default for Inbound {
@@ -110,7 +110,7 @@ impl Default for Inbound {
             enabled: true,
             table_base: DEFAULT_TABLE_BASE,
             rule_priority: DEFAULT_RULE_PRIORITY,
-            marks: crate::nft::Marks::Auto,
+            marks: Marks::Auto,
         }
     }
 }
@@ -165,4 +165,101 @@ pub fn parse_rule_priority(v: &str) -> Result<u32, String> {
         ));
     }
     Ok(p)
+}
+
+/// How the route is programmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Resilient if the kernel takes it, else group, else multipath.
+    Auto,
+    Resilient,
+    Group,
+    Multipath,
+}
+
+impl Mode {
+    pub fn parse(v: &str) -> Result<Mode, String> {
+        match v {
+            "auto" => Ok(Mode::Auto),
+            "resilient" => Ok(Mode::Resilient),
+            "group" => Ok(Mode::Group),
+            "multipath" => Ok(Mode::Multipath),
+            _ => Err(format!(
+                "'{v}' is not a mode (auto, resilient, group, multipath)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Resilient => "resilient",
+            Mode::Group => "group",
+            Mode::Multipath => "multipath",
+        }
+    }
+}
+
+/// Parameters of a resilient group. Timers in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resilient {
+    pub buckets: u16,
+    /// A bucket that saw no packet for this long may move to a member that
+    /// has fewer buckets than its share.
+    pub idle_timer: u32,
+    /// After this long out of balance, busy buckets move too (0: never).
+    pub unbalanced_timer: u32,
+}
+
+impl Default for Resilient {
+    /// Chosen for NAT'd multi-dial, where a moved flow is a broken
+    /// connection: 512 buckets (fair shares up to a few hundred dials),
+    /// idle 300 s (longer than most NAT'd UDP and idle HTTP), never force.
+    fn default() -> Self {
+        Resilient {
+            buckets: 512,
+            idle_timer: 300,
+            unbalanced_timer: 0,
+        }
+    }
+}
+
+/// Default mask: bits 16-23, clear of mwan3's 0x3F00.
+pub const DEFAULT_MASK: u32 = 0x00ff_0000;
+pub const MWAN3_MASK: u32 = 0x3f00;
+
+/// `option inbound_mark`: `auto` (on when the firewall has a port
+/// forward), `0`/`off`, `on`, or a mask of at least 8 contiguous bits
+/// that does not overlap mwan3's 0x3F00.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Marks {
+    #[default]
+    Auto,
+    Off,
+    Mask(u32),
+}
+
+pub fn parse_marks(v: &str) -> Result<Marks, String> {
+    match v {
+        "auto" => return Ok(Marks::Auto),
+        "0" | "off" | "no" | "false" | "disabled" => return Ok(Marks::Off),
+        "1" | "on" | "yes" | "true" | "enabled" => return Ok(Marks::Mask(DEFAULT_MASK)),
+        _ => {}
+    }
+    let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X"));
+    let m = match hex {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => v.parse(),
+    }
+    .map_err(|_| format!("'{v}' is not auto, 0 or a mark mask such as 0x00ff0000"))?;
+    let bits = m >> m.trailing_zeros().min(31);
+    if m == 0 || bits & (bits.wrapping_add(1)) != 0 || m.count_ones() < 8 {
+        return Err(format!(
+            "{m:#010x} is not a mask of at least 8 contiguous bits"
+        ));
+    }
+    if m & MWAN3_MASK != 0 {
+        return Err(format!("{m:#010x} overlaps mwan3's mark bits 0x3f00"));
+    }
+    Ok(Marks::Mask(m))
 }

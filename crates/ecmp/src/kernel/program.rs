@@ -11,15 +11,15 @@
 //! is the moment the switch happens; nothing before it is visible to
 //! forwarding. Last, objects of ours that nothing uses any more.
 
-use crate::config::Config;
-use crate::dump::Dump;
+use crate::input::config::Config;
+use crate::input::dump::Dump;
+use crate::kernel::netlink::Write;
 use crate::kernel::{
     ByName, Kernel, KernelError, Link, State, EINVAL, ENETDOWN, ENODEV, EOPNOTSUPP,
 };
-use crate::members::{Member, Selection};
-use crate::netlink::Write;
-use crate::nexthop::{self, GroupWrite, Mode, NhObject, GROUP_TABLE_MAX};
-use crate::route::{self, Change, Nexthop, Route};
+use crate::plan::members::{Member, Selection};
+use crate::plan::nexthop::{self, GroupWrite, Mode, NhObject, GROUP_TABLE_MAX};
+use crate::plan::route::{self, Change, Nexthop, Route};
 use crate::{Error, Family};
 
 /// Why an attempt failed.

@@ -9,7 +9,7 @@
 //! Reads files under a root (`check --root`), and the rules the caller
 //! read from the kernel.
 
-use crate::rule::Rule;
+use crate::plan::rule::Rule;
 use crate::Family;
 use std::path::Path;
 
@@ -80,12 +80,12 @@ pub fn find(root: &Path, family: Family, rules: &[Rule]) -> Vec<(String, String)
     }
     // syncdial (luci-app-syncdial): mwan3's balancing and its own dials.
     let sync_on = read(root, "etc/config/syncdial").is_some_and(|t| {
-        crate::ucifile::parse(t.as_bytes()).is_ok_and(|secs| {
+        crate::input::ucifile::parse(t.as_bytes()).is_ok_and(|secs| {
             secs.iter().any(|s| {
                 s.options
                     .get("enabled")
                     .and_then(|v| v.first())
-                    .is_some_and(|v| crate::options::parse_bool(v) == Ok(true))
+                    .is_some_and(|v| crate::input::options::parse_bool(v) == Ok(true))
             })
         })
     });
@@ -97,7 +97,7 @@ pub fn find(root: &Path, family: Family, rules: &[Rule]) -> Vec<(String, String)
     }
     // rc.local macvlans that /etc/config/network now declares.
     let declared: Vec<String> = read(root, "etc/config/network")
-        .and_then(|t| crate::ucifile::parse(t.as_bytes()).ok())
+        .and_then(|t| crate::input::ucifile::parse(t.as_bytes()).ok())
         .unwrap_or_default()
         .iter()
         .filter(|s| {

@@ -28,13 +28,13 @@
 //!                      the member rules, as `ip rule` writes them) }
 //! ```
 
-use crate::config::Config;
-use crate::dump::Dump;
+use crate::input::config::Config;
+use crate::input::dump::Dump;
 use crate::kernel::{Link, State};
-use crate::members::Selection;
-use crate::nexthop::{self, NhKind, NhObject};
-use crate::route::Route;
-use crate::track::Seen;
+use crate::plan::members::Selection;
+use crate::plan::nexthop::{self, NhKind, NhObject};
+use crate::plan::route::Route;
+use crate::plan::track::Seen;
 use crate::Family;
 use std::net::IpAddr;
 
@@ -241,7 +241,7 @@ pub fn report(
     let (mode_in_use, group_id, kernel) = kernel_hops(ours, objs_list, links);
     let group_mode = matches!(mode_in_use, "resilient" | "group");
     // The route an event would write: the writers' own answer.
-    let d = crate::program::desired(&sel.members, links, group_mode);
+    let d = crate::kernel::program::desired(&sel.members, links, group_mode);
     let hop = |device: &str, gateway: Option<IpAddr>, weight: u16, n: usize| Hop {
         device: device.to_string(),
         gateway: gateway.map(|g| g.to_string()),
@@ -399,7 +399,11 @@ pub fn counters(r: &mut Report, read: impl Fn(&str) -> Option<(u64, u64)>) {
 
 /// Add each member's inbound table and rules as the kernel holds them, and
 /// what differs from what the members call for.
-pub fn inbound(r: &mut Report, plan: &crate::inbound::Plan, cur: &crate::inbound::Current) {
+pub fn inbound(
+    r: &mut Report,
+    plan: &crate::plan::inbound::Plan,
+    cur: &crate::plan::inbound::Current,
+) {
     for row in r.members.iter_mut().filter(|m| m.used) {
         if let Some((_, t)) = plan.tables.iter().find(|(i, _)| *i == row.interface) {
             let rules = cur
@@ -414,10 +418,10 @@ pub fn inbound(r: &mut Report, plan: &crate::inbound::Plan, cur: &crate::inbound
     r.guards = cur
         .rules
         .iter()
-        .filter(|x| crate::inbound::is_guard(x))
+        .filter(|x| crate::plan::inbound::is_guard(x))
         .map(|x| x.to_ip("add").replacen(" rule add", " rule", 1))
         .collect();
-    r.diff.extend(crate::inbound::differences(plan));
+    r.diff.extend(crate::plan::inbound::differences(plan));
     r.in_sync = r.diff.is_empty();
 }
 
@@ -476,7 +480,7 @@ pub fn tracking(
 /// A JSON string literal.
 fn js(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
-    crate::value::write_str(&mut o, s);
+    crate::input::value::write_str(&mut o, s);
     o
 }
 
@@ -615,7 +619,7 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
     if r.members.is_empty() {
         out.push_str("members: none up\n");
     } else {
-        let now = crate::track::now();
+        let now = crate::plan::track::now();
         let rows: Vec<[String; 8]> = r
             .members
             .iter()
@@ -738,10 +742,10 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::{Nexthop, RTN_UNICAST};
+    use crate::plan::route::{Nexthop, RTN_UNICAST};
     use crate::RTPROT_ECMP;
 
-    use crate::program::tests::{link, member};
+    use crate::kernel::program::tests::{link, member};
 
     fn multipath(hops: &[(&str, u32, &str)]) -> Route {
         Route {
@@ -972,7 +976,7 @@ mod tests {
     /// a tracker the config asks for but that is not running is named.
     #[test]
     fn tracking_rows_and_a_missing_tracker() {
-        use crate::track::{Health, Link as TLink, State as TState};
+        use crate::plan::track::{Health, Link as TLink, State as TState};
         let (mut cfg, dump, mut sel, links) = setup();
         cfg.track.enabled = true;
         let mut dead = TLink::new("VWAN1", Family::V4, "pppoe-VWAN1", 1000);
@@ -987,7 +991,7 @@ mod tests {
             stale_after: 16,
             links: vec![dead, alive],
         });
-        let w = crate::members::narrow(&mut sel, |m| m.interface == "VWAN1");
+        let w = crate::plan::members::narrow(&mut sel, |m| m.interface == "VWAN1");
         assert!(w.is_none());
         let routes = vec![multipath(&[("100.64.0.1", 5, "pppoe-wan")])];
         let mut r = report(

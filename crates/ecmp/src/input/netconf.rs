@@ -4,7 +4,7 @@
 //! netifd, busy bringing every dial up, answered those first dumps in up
 //! to 200 ms.
 //!
-//! A scan of the file's lines, not [`crate::ucifile::parse`] (160 us
+//! A scan of the file's lines, not [`crate::input::ucifile::parse`] (160 us
 //! for a 64-dial file, on every event): it reads only the plain forms
 //! uci itself writes (`config TYPE 'NAME'`, `option NAME 'VALUE'`, words
 //! bare or in single or double quotes) and answers None, "not known", for
@@ -14,7 +14,7 @@
 //! full parser (held to the real `uci` by a differential test) gives the
 //! same proto: a unit test holds it to that on odd and mutated files.
 
-use crate::ucifile::valid;
+use crate::input::ucifile::valid;
 
 /// The words of one line (at most 4: no line we read has more), or None
 /// for a form this scan does not read.
@@ -179,7 +179,7 @@ pub fn quick_proto<'a>(src: &'a [u8], iface: &str) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ucifile;
+    use crate::input::ucifile;
 
     const NET: &str = "config interface 'loopback'\n\toption device 'lo'\n\toption proto 'static'\n\toption ipaddr '127.0.0.1'\n\nconfig globals 'globals'\n\toption ula_prefix 'fd12:3456:789a::/48'\n\nconfig device\n\toption name 'br-lan'\n\tlist ports 'lan1'\n\nconfig interface 'lan'\n\toption device 'br-lan'\n\toption proto static\n\nconfig interface \"wan\"\n\toption device 'eth1'\n\toption proto \"pppoe\"\n\toption password 'p#w d'\n\nconfig interface 'wan6'\n\toption device '@wan'\n\toption proto 'dhcpv6'\n# a comment\n  \t\nconfig interface 'VWAN1'\n\toption proto 'pppoe'\r\n\toption proto 'dhcp'\n";
 

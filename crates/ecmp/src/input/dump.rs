@@ -8,7 +8,7 @@
 //! nothing). A field that is present with the wrong type is an error: it
 //! means the input is not netifd's, and guessing would risk the route.
 
-use crate::value::{self, Tree, Value};
+use crate::input::value::{self, Tree, Value};
 use crate::Error;
 use std::borrow::Cow;
 
@@ -293,7 +293,7 @@ impl<'a> Dump<'a> {
     }
 
     /// The typed dump from either form: a [`Value`], or ubusd's blobmsg
-    /// as [`crate::blob::read`] gives it (nothing copied but what we keep).
+    /// as [`crate::input::blob::read`] gives it (nothing copied but what we keep).
     pub fn from_tree(v: impl Tree<'a>) -> Result<Dump<'a>, Error> {
         if !v.is_object() {
             return Err(not_an_object());
@@ -325,13 +325,13 @@ impl<'a> Dump<'a> {
 
     /// A JSON dump as the blobmsg netifd would have sent (what ecmp4 and
     /// ecmp6 read, so that they hold one reader of the typed dump, not
-    /// two): [`Dump::parse`]'s checks, then [`crate::blob::encode`].
+    /// two): [`Dump::parse`]'s checks, then [`crate::input::blob::encode`].
     pub fn json_to_blob(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let v = json(bytes)?;
         if !v.is_object() {
             return Err(not_an_object());
         }
-        crate::blob::encode::checked(&v)
+        crate::input::blob::encode::checked(&v)
             .map_err(|e| Error::Input(format!("dump is not netifd's: {e}")))
     }
 }
@@ -441,7 +441,7 @@ pub(crate) mod tests {
     fn json_read_as_blobmsg_is_json_read_as_json() {
         let via_blob = |j: &[u8]| -> Result<String, String> {
             let b = Dump::json_to_blob(j).map_err(|e| e.to_string())?;
-            let n = crate::blob::read(&b).map_err(|e| e.to_string())?;
+            let n = crate::input::blob::read(&b).map_err(|e| e.to_string())?;
             Dump::from_tree(n)
                 .map(|d| format!("{d:?}"))
                 .map_err(|e| e.to_string())
