@@ -2,78 +2,93 @@
 //! resolved into one `Settings` per family (the same ones the hooks use).
 
 use crate::tracker::Tracker;
-use ecmp::input::cli::{set, Args};
+use ecmp::input::cli::Args;
 use ecmp::input::settings::Settings;
 use ecmp::log::{Level, Log};
 use ecmp::{Error, Family};
+use std::path::PathBuf;
 
-const HELP: &str = "Usage: ecmp-track [options]
+/// Probe every ecmp4/ecmp6 member with ICMP echo from its own device and
+/// address (mwan3track's options, from `config track` in /etc/config/ecmp).
+/// A member that fails `down` rounds in a row is dead and leaves the
+/// route; after `up` passed rounds it returns. Never empties a route: when
+/// every member of a family is dead, all are kept. Tiers: only the lowest
+/// tier with a live member carries traffic. `redial_after` redials a dead
+/// PPPoE interface alone. State: STATE-DIR/track.json, read by ecmp4/ecmp6
+/// on every event and ignored once this process is gone. SIGHUP
+/// (ecmp4/ecmp6 send one after every event) re-reads the config and
+/// netifd's dump, as every 30 s; SIGTERM removes the state file and puts
+/// every link back.
+#[derive(argh::FromArgs, Debug)]
+#[argh(
+    help_triggers("-h", "--help"),
+    note = "Disabled in the config while running, it puts every link back and waits until enabled again.
+Exit status 0: stopped, or tracking disabled at start.",
+    error_code(2, "usage"),
+    error_code(3, "config unusable"),
+    error_code(5, "no raw ICMP socket (not root)")
+)]
+struct Words {
+    /// UCI config (default /etc/config/ecmp)
+    #[argh(option, arg_name = "file")]
+    config: Option<PathBuf>,
+    /// ubusd's socket (default /var/run/ubus/ubus.sock)
+    #[argh(option)]
+    ubus_socket: Option<PathBuf>,
+    /// seconds to wait for ubus (default 5)
+    #[argh(option)]
+    ubus_timeout: Option<String>,
+    /// debugging: read the dump from PROGRAM's JSON
+    #[argh(option, arg_name = "program")]
+    ubus: Option<PathBuf>,
+    /// where track.json goes (default /var/run/ecmp-hotplug)
+    #[argh(option, arg_name = "dir")]
+    state_dir: Option<PathBuf>,
+    /// lock shared with ecmp4/ecmp6 (default /var/run/ecmp-hotplug.lock)
+    #[argh(option, arg_name = "file")]
+    lock_file: Option<PathBuf>,
+    /// seconds to wait for it (default 10)
+    #[argh(option)]
+    lock_wait: Option<String>,
+    /// also log to stderr
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+    /// syslog socket (default /dev/log)
+    #[argh(option)]
+    syslog_socket: Option<PathBuf>,
+    /// print the version
+    #[argh(switch)]
+    version: bool,
+}
 
-Probe every ecmp4/ecmp6 member with ICMP echo from its own device and
-address (mwan3track's options, from `config track` in /etc/config/ecmp).
-A member that fails `down` rounds in a row is dead and leaves the route;
-after `up` passed rounds it returns. Never empties a route: when every
-member of a family is dead, all are kept. Tiers: only the lowest tier with
-a live member carries traffic. `redial_after` redials a dead PPPoE
-interface alone. State: STATE-DIR/track.json, read by ecmp4/ecmp6 on every
-event and ignored once this process is gone. SIGHUP (ecmp4/ecmp6 send one
-after every event) re-reads the config and netifd's dump, as every 30 s;
-SIGTERM removes the state file and puts every link back.
-
-Options:
-  --config FILE       UCI config (default /etc/config/ecmp)
-  --ubus-socket PATH  ubusd's socket (default /var/run/ubus/ubus.sock)
-  --ubus-timeout S    seconds to wait for ubus (default 5)
-  --ubus PROGRAM      debugging: read the dump from PROGRAM's JSON
-  --state-dir DIR     where track.json goes (default /var/run/ecmp-hotplug)
-  --lock-file FILE    lock shared with ecmp4/ecmp6 (default /var/run/ecmp-hotplug.lock)
-  --lock-wait S       seconds to wait for it (default 10)
-  -v, --verbose       also log to stderr
-  --syslog-socket P   syslog socket (default /dev/log)
-  --version, --help
-
-Disabled in the config while running, it puts every link back and waits
-until enabled again.
-
-Exit status: 0 stopped, or tracking disabled at start; 2 usage; 3 config
-unusable; 5 no raw ICMP socket (not root).";
-
+/// Words into ecmp4's [`Args`] (the options tracking shares); None: help
+/// or the version was printed.
 fn parse(words: &[String]) -> Result<Option<Args>, Error> {
-    let mut a = Args::default();
-    let mut it = words.iter();
-    while let Some(w) = it.next() {
-        let w = w.as_str();
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| Error::Usage(format!("{w} needs a value")))
-        };
-        match w {
-            "--help" | "-h" => {
-                ecmp::say!("{HELP}");
-                return Ok(None);
-            }
-            "--version" => {
-                ecmp::say!("ecmp-track {}", env!("CARGO_PKG_VERSION"));
-                return Ok(None);
-            }
-            "-v" | "--verbose" => a.verbose = true,
-            "--config" => set(&mut a.config, w, value()?.into())?,
-            "--ubus-socket" => set(&mut a.ubus_socket, w, value()?.into())?,
-            "--ubus-timeout" => set(&mut a.ubus_timeout, w, value()?)?,
-            "--ubus" => set(&mut a.ubus, w, value()?.into())?,
-            "--state-dir" => set(&mut a.state_dir, w, value()?.into())?,
-            "--lock-file" => set(&mut a.lock_file, w, value()?.into())?,
-            "--lock-wait" => set(&mut a.lock_wait, w, value()?)?,
-            "--syslog-socket" => set(&mut a.syslog_socket, w, value()?.into())?,
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unrecognized argument: {w} (see --help)"
-                )))
-            }
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let x = match <Words as argh::FromArgs>::from_args(&["ecmp-track"], &w) {
+        Ok(x) => x,
+        Err(e) if e.status.is_ok() => {
+            ecmp::say!("{}", e.output.trim_end());
+            return Ok(None);
         }
+        Err(e) => return Err(ecmp::input::cli::refused(&e.output)),
+    };
+    if x.version {
+        ecmp::say!("ecmp-track {}", env!("CARGO_PKG_VERSION"));
+        return Ok(None);
     }
-    Ok(Some(a))
+    Ok(Some(Args {
+        config: x.config,
+        ubus_socket: x.ubus_socket,
+        ubus_timeout: x.ubus_timeout,
+        ubus: x.ubus,
+        state_dir: x.state_dir,
+        lock_file: x.lock_file,
+        lock_wait: x.lock_wait,
+        verbose: x.verbose,
+        syslog_socket: x.syslog_socket,
+        ..Args::default()
+    }))
 }
 
 pub fn main() -> i32 {

@@ -46,14 +46,9 @@ pub fn main() -> i32 {
                 Err(()) => {
                     // argh's words, in ecmp4's form: "usage: unrecognized
                     // argument: --x (see --help)".
-                    let said = e.output.trim();
-                    let mut c = said.chars();
-                    let said = match c.next() {
-                        Some(f) => f.to_lowercase().chain(c).collect::<String>(),
-                        None => String::new(),
-                    };
-                    ecmp::complain!("multidial: usage: {said} (see --help)");
-                    2
+                    let e = ecmp::input::cli::refused(&e.output);
+                    ecmp::complain!("multidial: {e}");
+                    e.exit_code()
                 }
             };
         }

@@ -52,144 +52,13 @@ pub enum Parsed {
     Run(Args),
 }
 
-/// The arguments after the program name, as UTF-8 (netifd and a shell
-/// only ever pass UTF-8; anything else is a usage error, not a guess).
-pub fn argv() -> Result<Vec<String>, Error> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| {
-            a.into_string()
-                .map_err(|_| Error::Usage("arguments must be valid UTF-8".into()))
-        })
-        .collect()
-}
-
-/// Fill a flag's slot once (a flag given twice is a usage error).
-pub fn set<T>(slot: &mut Option<T>, flag: &str, v: T) -> Result<(), Error> {
-    if slot.is_some() {
-        return Err(Error::Usage(format!("{flag} given twice")));
-    }
-    *slot = Some(v);
-    Ok(())
-}
-
-/// Words into [`Args`].
-pub fn parse(words: &[String]) -> Result<Parsed, Error> {
-    let mut a = Args::default();
-    let mut json = false;
-    let mut root: Option<PathBuf> = None;
-    let mut sub: Option<&str> = None;
-    let mut it = words.iter();
-    while let Some(w) = it.next() {
-        let w = w.as_str();
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| Error::Usage(format!("{w} needs a value")))
-        };
-        match w {
-            "--help" | "-h" => return Ok(Parsed::Help),
-            "help" if sub.is_none() => return Ok(Parsed::Help),
-            "--version" => return Ok(Parsed::Version),
-            "--flush" => a.flush = true,
-            "--dry-run" => a.dry_run = true,
-            "-v" | "--verbose" => a.verbose = true,
-            "--action" => set(&mut a.action, w, value()?)?,
-            "--interface" => set(&mut a.interface, w, value()?)?,
-            "--ubus" => set(&mut a.ubus, w, value()?.into())?,
-            "--ubus-timeout" => set(&mut a.ubus_timeout, w, value()?)?,
-            "--dump-file" => set(&mut a.dump_file, w, value()?.into())?,
-            "--config" => set(&mut a.config, w, value()?.into())?,
-            "--ubus-socket" => set(&mut a.ubus_socket, w, value()?.into())?,
-            "--metric" => set(&mut a.metric, w, value()?)?,
-            "--table" => set(&mut a.table, w, value()?)?,
-            "--proto" => a.proto.push(value()?),
-            "--exclude" => a.exclude.push(value()?),
-            "--mode" => set(&mut a.mode, w, value()?)?,
-            "--lock-file" => set(&mut a.lock_file, w, value()?.into())?,
-            "--lock-wait" => set(&mut a.lock_wait, w, value()?)?,
-            "--syslog-socket" => set(&mut a.syslog_socket, w, value()?.into())?,
-            "--state-dir" => set(&mut a.state_dir, w, value()?.into())?,
-            "--json" if sub == Some("status") => json = true,
-            "--root" if sub == Some("check") => set(&mut root, w, value()?.into())?,
-            "status" | "check" | "sync" if sub.is_none() => {
-                sub = Some(match w {
-                    "status" => "status",
-                    "check" => "check",
-                    _ => "sync",
-                })
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unrecognized argument: {w} (see --help)"
-                )))
-            }
-        }
-    }
-    a.cmd = match sub {
-        Some("status") => Some(Cmd::Status { json }),
-        Some("sync") => {
-            if a.action.is_some() || a.interface.is_some() || a.flush {
-                return Err(Error::Usage(
-                    "sync takes no --action, --interface or --flush".into(),
-                ));
-            }
-            Some(Cmd::Sync)
-        }
-        Some(_) => Some(Cmd::Check { root }),
-        None => None,
-    };
-    Ok(Parsed::Run(a))
-}
-
-/// `--help`.
-pub fn help(family: Family) -> String {
-    let p = family.program();
-    let (v, proto) = match family {
-        Family::V4 => ("IPv4", "pppoe"),
-        Family::V6 => ("IPv6", "dhcpv6"),
-    };
-    format!(
-        "Usage: {p} [options] [status [--json] | check [--root DIR] | sync]
-
-Keep one multipath {v} default route over every live WAN link. Run by
-netifd's hotplug (/etc/hotplug.d/iface/{hook}) with ACTION, INTERFACE and
-DEVICE in the environment, or by hand: with no ACTION it recomputes the
-route now (a sync).
-
-Options (before or after the command):
-  --action A          hotplug action (default $ACTION): ifup, ifupdate, ifdown,
-                      ifup-failed and free act, others are ignored
-  --interface I       interface the event is about (default $INTERFACE)
-  --ubus-socket PATH  ubusd's socket, asked for netifd's dump (default
-                      /var/run/ubus/ubus.sock; over an `option ubus` program)
-  --ubus-timeout S    seconds to wait for ubus's answer (default 5)
-  --ubus PROGRAM      debugging: run PROGRAM `call network.interface dump`
-                      and read its JSON instead of the socket
-  --dump-file FILE    debugging: read the dump from FILE ('-' for stdin)
-  --config FILE       UCI config (default /etc/config/ecmp; only it may be absent)
-  --metric N          metric of our default route (default 1)
-  --table T           routing table: main, default or a number (default main)
-  --proto P           netifd proto whose interfaces are members (repeatable;
-                      default {proto})
-  --exclude I         interface never to use (repeatable)
-  --mode M            auto (default), resilient, group or multipath
-  --flush             remove our routes (every metric, in the table), our
-                      nexthop objects, member tables and rules of this family
-                      (ecmp4: and nft's table ip ecmp4), then exit
-  --lock-file FILE    lock serialising runs (default /var/run/ecmp-hotplug.lock)
-  --lock-wait S       seconds to wait for the lock (default 10)
-  --dry-run           print the `ip nexthop`/`ip route` commands a run would
-                      make, and its log line; touch nothing (with --flush:
-                      what flush would delete)
-  -v, --verbose       also log to stderr
-  --syslog-socket P   syslog socket (default /dev/log)
-  --state-dir DIR     where ecmp-track's track.json is read: members it calls
-                      dead are left out (default /var/run/ecmp-hotplug)
-  --version           print the version
-  --help              this text
-
-Commands:
+/// The words as argh reads them: every option, wherever it stands, and
+/// the words that are no option (the command, or a stray).
+#[derive(argh::FromArgs, Debug)]
+#[argh(
+    help_triggers("-h", "--help", "help"),
+    description = "Keep one multipath default route (ecmp4: IPv4, ecmp6: IPv6) over every live WAN link. Run by netifd's hotplug (/etc/hotplug.d/iface/97-ecmp4, 98-ecmp6) with ACTION, INTERFACE and DEVICE in the environment, or by hand: with no ACTION it recomputes the route now (a sync). Options go before or after the command.",
+    note = "Commands:
   status              the members, the mode in use, the kernel's route against
                       the wanted one, every warning; exit 1 when they differ,
                       another default route wins over ours, or no member is
@@ -209,16 +78,187 @@ replaced or deleted. Modes: resilient = a resilient nexthop group (Linux
 route; auto takes the first the kernel accepts.
 
 Exit status 0: route replaced, deleted or already right, or an action that
-changes nothing. Error codes:
-  2 usage: bad flag, ACTION/INTERFACE unusable, or not root
-  3 config: /etc/config/ecmp or the lock file unusable, or a member proto
-    no interface in netifd's dump has (a typo: nothing written)
-  4 input: ubus failing or hanging; not netifd's dump
-  5 kernel: netlink refused the change (table left as it was)
-  6 conflict: a route that is not ours holds our table and metric
-  7 busy: another run held the lock for --lock-wait seconds",
-        hook = family.hook()
-    )
+changes nothing.",
+    error_code(2, "usage: bad flag, ACTION/INTERFACE unusable, or not root"),
+    error_code(3, "config: /etc/config/ecmp or the lock file unusable, or a member proto no interface in netifd's dump has (a typo: nothing written)"),
+    error_code(4, "input: ubus failing or hanging; not netifd's dump"),
+    error_code(5, "kernel: netlink refused the change (table left as it was)"),
+    error_code(6, "conflict: a route that is not ours holds our table and metric"),
+    error_code(7, "busy: another run held the lock for --lock-wait seconds")
+)]
+struct Words {
+    /// status [--json], check [--root DIR] or sync
+    #[argh(positional, arg_name = "command")]
+    command: Vec<String>,
+    /// hotplug action (default $ACTION): ifup, ifupdate, ifdown, ifup-failed and free act, others are ignored
+    #[argh(option)]
+    action: Option<String>,
+    /// interface the event is about (default $INTERFACE)
+    #[argh(option)]
+    interface: Option<String>,
+    /// ubusd's socket, asked for netifd's dump (default /var/run/ubus/ubus.sock; over an `option ubus` program)
+    #[argh(option)]
+    ubus_socket: Option<PathBuf>,
+    /// seconds to wait for ubus's answer (default 5)
+    #[argh(option)]
+    ubus_timeout: Option<String>,
+    /// debugging: run PROGRAM `call network.interface dump` and read its JSON instead of the socket
+    #[argh(option, arg_name = "program")]
+    ubus: Option<PathBuf>,
+    /// debugging: read the dump from FILE ('-' for stdin)
+    #[argh(option, arg_name = "file")]
+    dump_file: Option<PathBuf>,
+    /// UCI config (default /etc/config/ecmp; only it may be absent)
+    #[argh(option, arg_name = "file")]
+    config: Option<PathBuf>,
+    /// metric of our default route (default 1)
+    #[argh(option)]
+    metric: Option<String>,
+    /// routing table: main, default or a number (default main)
+    #[argh(option)]
+    table: Option<String>,
+    /// netifd proto whose interfaces are members (repeatable; default pppoe for ecmp4, dhcpv6 for ecmp6)
+    #[argh(option)]
+    proto: Vec<String>,
+    /// interface never to use (repeatable)
+    #[argh(option)]
+    exclude: Vec<String>,
+    /// auto (default), resilient, group or multipath
+    #[argh(option)]
+    mode: Option<String>,
+    /// remove our routes (every metric, in the table), our nexthop objects, member tables and rules of this family (ecmp4: and nft's table ip ecmp4), then exit
+    #[argh(switch)]
+    flush: bool,
+    /// lock serialising runs (default /var/run/ecmp-hotplug.lock)
+    #[argh(option, arg_name = "file")]
+    lock_file: Option<PathBuf>,
+    /// seconds to wait for the lock (default 10)
+    #[argh(option)]
+    lock_wait: Option<String>,
+    /// print the `ip nexthop`/`ip route` commands a run would make, and its log line; touch nothing (with --flush: what flush would delete)
+    #[argh(switch)]
+    dry_run: bool,
+    /// also log to stderr
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+    /// syslog socket (default /dev/log)
+    #[argh(option)]
+    syslog_socket: Option<PathBuf>,
+    /// where ecmp-track's track.json is read: members it calls dead are left out (default /var/run/ecmp-hotplug)
+    #[argh(option, arg_name = "dir")]
+    state_dir: Option<PathBuf>,
+    /// status: print JSON (schema 2, see README)
+    #[argh(switch)]
+    json: bool,
+    /// check: the files of an installation under DIR
+    #[argh(option, arg_name = "dir")]
+    root: Option<PathBuf>,
+    /// print the version
+    #[argh(switch)]
+    version: bool,
+}
+
+/// The arguments after the program name, as UTF-8 (netifd and a shell
+/// only ever pass UTF-8; anything else is a usage error, not a guess).
+pub fn argv() -> Result<Vec<String>, Error> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|_| Error::Usage("arguments must be valid UTF-8".into()))
+        })
+        .collect()
+}
+
+/// argh's refusal as one of our usage errors, in our words: "unrecognized
+/// argument: --x (see --help)", "--metric needs a value", "--metric given
+/// twice". Every program of ours says them alike.
+pub fn refused(output: &str) -> Error {
+    let said = output.trim();
+    let quoted = |s: &str| s.split('\'').nth(1).unwrap_or("").to_string();
+    if said.starts_with("No value provided for option") {
+        return Error::Usage(format!("{} needs a value", quoted(said)));
+    }
+    if said.contains("duplicate values provided") {
+        return Error::Usage(format!("{} given twice", quoted(said)));
+    }
+    let mut c = said.chars();
+    let said: String = match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    };
+    Error::Usage(format!("{said} (see --help)"))
+}
+
+/// Words into [`Args`]; `help` is the help text for `program`.
+pub fn parse(words: &[String]) -> Result<Parsed, Error> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let x = match <Words as argh::FromArgs>::from_args(&["ecmp"], &w) {
+        Ok(x) => x,
+        Err(e) if e.status.is_ok() => return Ok(Parsed::Help),
+        Err(e) => return Err(refused(&e.output)),
+    };
+    if x.version {
+        return Ok(Parsed::Version);
+    }
+    let stray = |w: &str| Error::Usage(format!("unrecognized argument: {w} (see --help)"));
+    let sub = match x.command.as_slice() {
+        [] => None,
+        [c] if matches!(c.as_str(), "status" | "check" | "sync") => Some(c.as_str()),
+        [c] => return Err(stray(c)),
+        [_, c, ..] => return Err(stray(c)),
+    };
+    // What belongs to one command only.
+    if x.json && sub != Some("status") {
+        return Err(stray("--json"));
+    }
+    if x.root.is_some() && sub != Some("check") {
+        return Err(stray("--root"));
+    }
+    let cmd = match sub {
+        Some("status") => Some(Cmd::Status { json: x.json }),
+        Some("check") => Some(Cmd::Check { root: x.root }),
+        Some(_) => {
+            if x.action.is_some() || x.interface.is_some() || x.flush {
+                return Err(Error::Usage(
+                    "sync takes no --action, --interface or --flush".into(),
+                ));
+            }
+            Some(Cmd::Sync)
+        }
+        None => None,
+    };
+    Ok(Parsed::Run(Args {
+        action: x.action,
+        interface: x.interface,
+        ubus: x.ubus,
+        ubus_timeout: x.ubus_timeout,
+        dump_file: x.dump_file,
+        config: x.config,
+        ubus_socket: x.ubus_socket,
+        metric: x.metric,
+        table: x.table,
+        proto: x.proto,
+        exclude: x.exclude,
+        mode: x.mode,
+        flush: x.flush,
+        lock_file: x.lock_file,
+        lock_wait: x.lock_wait,
+        dry_run: x.dry_run,
+        verbose: x.verbose,
+        syslog_socket: x.syslog_socket,
+        state_dir: x.state_dir,
+        cmd,
+    }))
+}
+
+/// `--help`: argh's, named for this family's program.
+pub fn help(family: Family) -> String {
+    let p = family.program();
+    match <Words as argh::FromArgs>::from_args(&[p], &["--help"]) {
+        Err(e) => e.output.trim_end().to_string(),
+        Ok(_) => String::new(),
+    }
 }
 
 #[cfg(test)]
