@@ -208,11 +208,16 @@ pub fn parse(words: &[String]) -> Result<Parsed, Error> {
         [c] => return Err(stray(c)),
         [_, c, ..] => return Err(stray(c)),
     };
-    // What belongs to one command only.
-    if x.json && sub != Some("status") {
+    // What belongs to one command only, and comes after it (as argh
+    // would have it with subcommands: `ecmp4 status --json`).
+    let after = |flag: &str, cmd: &str| {
+        let at = |w: &str| words.iter().position(|x| x == w);
+        sub == Some(cmd) && at(flag) > at(cmd)
+    };
+    if x.json && !after("--json", "status") {
         return Err(stray("--json"));
     }
-    if x.root.is_some() && sub != Some("check") {
+    if x.root.is_some() && !after("--root", "check") {
         return Err(stray("--root"));
     }
     let cmd = match sub {
@@ -306,6 +311,8 @@ mod tests {
         for (v, msg) in [
             (&["status", "--nope"][..], "unrecognized argument: --nope"),
             (&["--json"], "unrecognized argument: --json"),
+            (&["--json", "status"], "unrecognized argument: --json"),
+            (&["--root", "/", "check"], "unrecognized argument: --root"),
             (&["check", "--json"], "unrecognized argument: --json"),
             (&["status", "--root", "/"], "unrecognized argument: --root"),
             (&["sync", "--json"], "unrecognized argument: --json"),

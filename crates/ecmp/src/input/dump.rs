@@ -410,7 +410,7 @@ pub(crate) mod tests {
                 "dump.interface[1].inactive.route[1].valid: invalid type: string \"x\", expected i64",
             ),
             (b"{\"interface\":[", "EOF"),
-            (b"not json", "expected value at line 1 column 1"),
+            (b"not json", "expected ident at line 1 column 2"),
             (b"[]", "not a JSON object"),
             (
                 b"[[{\"interface\":\"x\",\"up\":true}]]",

@@ -20,9 +20,7 @@
 //! `written` is older than `stale_after`: a crashed tracker must never
 //! keep a link out.
 
-use crate::input::value::{parse_json, Value};
 use crate::Family;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -173,111 +171,91 @@ pub struct State {
     pub links: Vec<Link>,
 }
 
-fn family_name(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "ipv4",
-        Family::V6 => "ipv6",
-    }
+/// track.json as written and read, schema 1 (fields only added).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct File {
+    schema: u32,
+    pid: u32,
+    written: u64,
+    stale_after: u64,
+    links: Vec<FileLink>,
 }
 
-fn json_ips(o: &mut String, ips: &[IpAddr]) {
-    o.push('[');
-    for (i, ip) in ips.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        let _ = write!(o, "\"{ip}\"");
-    }
-    o.push(']');
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FileLink {
+    interface: String,
+    /// "ipv4" or "ipv6".
+    family: String,
+    device: String,
+    /// "alive", "dead" or "unknown".
+    state: String,
+    since: u64,
+    rtt_us: Option<u32>,
+    /// Percent of probes lost over the last rounds.
+    #[serde(default)]
+    loss: u32,
+    #[serde(default)]
+    targets: Vec<IpAddr>,
+    #[serde(default)]
+    answered: Vec<IpAddr>,
 }
 
 impl State {
     pub fn to_json(&self) -> String {
-        let mut o = String::with_capacity(128 + 200 * self.links.len());
-        let _ = write!(
-            o,
-            "{{\"schema\":1,\"pid\":{},\"written\":{},\"stale_after\":{},\"links\":[",
-            self.pid, self.written, self.stale_after
-        );
-        for (i, l) in self.links.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            o.push_str("\n{\"interface\":");
-            crate::input::value::write_str(&mut o, &l.interface);
-            let _ = write!(o, ",\"family\":\"{}\",\"device\":", family_name(l.family));
-            crate::input::value::write_str(&mut o, &l.device);
-            let _ = write!(
-                o,
-                ",\"state\":\"{}\",\"since\":{},\"rtt_us\":{},\"loss\":{},\"targets\":",
-                l.health.name(),
-                l.since,
-                l.rtt_us.map_or("null".into(), |r| r.to_string()),
-                l.loss()
-            );
-            json_ips(&mut o, &l.targets);
-            o.push_str(",\"answered\":");
-            json_ips(&mut o, &l.answered);
-            o.push('}');
-        }
-        o.push_str("\n]}\n");
-        o
+        let file = File {
+            schema: 1,
+            pid: self.pid,
+            written: self.written,
+            stale_after: self.stale_after,
+            links: self
+                .links
+                .iter()
+                .map(|l| FileLink {
+                    interface: l.interface.clone(),
+                    family: l.family.section().to_string(),
+                    device: l.device.clone(),
+                    state: l.health.name().to_string(),
+                    since: l.since,
+                    rtt_us: l.rtt_us,
+                    loss: l.loss(),
+                    targets: l.targets.clone(),
+                    answered: l.answered.clone(),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&file).unwrap_or_default() + "\n"
     }
 
     /// Parse a state file; None for anything that is not one.
     pub fn parse(text: &[u8]) -> Option<State> {
-        let v = parse_json(text).ok()?;
-        let int = |v: &Value, k: &str| match v.get(k) {
-            Some(Value::Int(i)) if *i >= 0 => Some(*i as u64),
-            _ => None,
-        };
-        let s = |v: &Value, k: &str| match v.get(k) {
-            Some(Value::Str(s)) => Some(s.to_string()),
-            _ => None,
-        };
-        let ips = |v: &Value, k: &str| -> Vec<IpAddr> {
-            match v.get(k) {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|x| match x {
-                        Value::Str(s) => s.parse().ok(),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        let mut links = Vec::new();
-        let Some(Value::Array(items)) = v.get("links") else {
-            return None;
-        };
-        for l in items {
-            let family = match s(l, "family")?.as_str() {
+        let f: File = serde_json::from_slice(text).ok()?;
+        let mut links = Vec::with_capacity(f.links.len());
+        for l in f.links {
+            let family = match l.family.as_str() {
                 "ipv4" => Family::V4,
                 "ipv6" => Family::V6,
                 _ => return None,
             };
-            let rtt_us = int(l, "rtt_us").map(|r| r.min(u64::from(u32::MAX)) as u32);
-            let loss = int(l, "loss").unwrap_or(0).min(100) as u32;
+            let loss = l.loss.min(100);
             links.push(Link {
-                interface: s(l, "interface")?,
+                interface: l.interface,
                 family,
-                device: s(l, "device")?,
-                health: Health::parse(&s(l, "state")?)?,
-                since: int(l, "since")?,
+                device: l.device,
+                health: Health::parse(&l.state)?,
+                since: l.since,
                 fails: 0,
                 passes: 0,
-                rtt_us,
+                rtt_us: l.rtt_us,
                 // Loss as read: 100 probes of which `100 - loss` answered.
                 history: vec![(100, 100 - loss)],
-                targets: ips(l, "targets"),
-                answered: ips(l, "answered"),
+                targets: l.targets,
+                answered: l.answered,
             });
         }
         Some(State {
-            pid: u32::try_from(int(&v, "pid")?).ok()?,
-            written: int(&v, "written")?,
-            stale_after: int(&v, "stale_after")?,
+            pid: f.pid,
+            written: f.written,
+            stale_after: f.stale_after,
             links,
         })
     }

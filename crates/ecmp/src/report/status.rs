@@ -60,7 +60,7 @@ pub struct MemberRow {
 }
 
 /// One member's tracking, from ecmp-track's state file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TrackRow {
     pub state: &'static str,
     pub since: u64,
@@ -68,14 +68,14 @@ pub struct TrackRow {
     pub loss: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Hop {
     pub device: String,
     pub gateway: Option<String>,
     pub weight: u16,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct Report {
     pub schema: u32,
     pub family: &'static str,
@@ -477,92 +477,41 @@ pub fn tracking(
     }
 }
 
-/// A JSON string literal.
-fn js(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    crate::input::value::write_str(&mut o, s);
-    o
-}
-
-fn jopt(v: Option<impl std::fmt::Display>, quote: bool) -> String {
-    match v {
-        None => "null".into(),
-        Some(x) if quote => js(&x.to_string()),
-        Some(x) => x.to_string(),
+/// A member as `status --json` shows it: its inbound table as
+/// `{"table", "rules"}`, its counters as `rx_bytes` and `tx_bytes`.
+impl serde::Serialize for MemberRow {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(serde::Serialize)]
+        struct Inbound<'a> {
+            table: u32,
+            rules: &'a [String],
+        }
+        let mut m = ser.serialize_struct("member", 13)?;
+        m.serialize_field("interface", &self.interface)?;
+        m.serialize_field("device", &self.device)?;
+        m.serialize_field("gateway", &self.gateway)?;
+        m.serialize_field("weight", &self.weight)?;
+        m.serialize_field("proto", &self.proto)?;
+        m.serialize_field("uptime", &self.uptime)?;
+        m.serialize_field("in_kernel", &self.in_kernel)?;
+        m.serialize_field("tier", &self.tier)?;
+        m.serialize_field("used", &self.used)?;
+        let inbound = self.inbound.as_ref().map(|(table, rules)| Inbound {
+            table: *table,
+            rules,
+        });
+        m.serialize_field("inbound", &inbound)?;
+        m.serialize_field("track", &self.track)?;
+        m.serialize_field("rx_bytes", &self.bytes.map(|b| b.0))?;
+        m.serialize_field("tx_bytes", &self.bytes.map(|b| b.1))?;
+        m.end()
     }
 }
 
-fn jlist(items: impl Iterator<Item = String>, indent: &str) -> String {
-    let v: Vec<String> = items.map(|i| format!("{indent}  {i}")).collect();
-    if v.is_empty() {
-        "[]".into()
-    } else {
-        format!("[\n{}\n{indent}]", v.join(",\n"))
-    }
-}
-
-/// The JSON form, schema 2 (written by hand: a serializer would cost a
-/// router binary more than the whole status command).
+/// The JSON form, schema 2.
 pub fn to_json(r: &Report) -> String {
-    let members = r.members.iter().map(|m| {
-        format!(
-            "{{\"interface\": {}, \"device\": {}, \"gateway\": {}, \"weight\": {}, \"proto\": {}, \"uptime\": {}, \"in_kernel\": {}, \"tier\": {}, \"used\": {}, \"inbound\": {}, \"track\": {}, \"rx_bytes\": {}, \"tx_bytes\": {}}}",
-            js(&m.interface),
-            js(&m.device),
-            jopt(m.gateway.as_deref(), true),
-            m.weight,
-            js(&m.proto),
-            jopt(m.uptime, false),
-            m.in_kernel,
-            m.tier,
-            m.used,
-            match &m.inbound {
-                None => "null".to_string(),
-                Some((t, rules)) => format!(
-                    "{{\"table\": {t}, \"rules\": [{}]}}",
-                    rules.iter().map(|x| js(x)).collect::<Vec<_>>().join(", ")
-                ),
-            },
-            match &m.track {
-                None => "null".to_string(),
-                Some(t) => format!(
-                    "{{\"state\": {}, \"since\": {}, \"rtt_us\": {}, \"loss\": {}}}",
-                    js(t.state),
-                    t.since,
-                    jopt(t.rtt_us, false),
-                    t.loss
-                ),
-            },
-            jopt(m.bytes.map(|b| b.0), false),
-            jopt(m.bytes.map(|b| b.1), false)
-        )
-    });
-    let kernel = r.kernel.iter().map(|h| {
-        format!(
-            "{{\"device\": {}, \"gateway\": {}, \"weight\": {}}}",
-            js(&h.device),
-            jopt(h.gateway.as_deref(), true),
-            h.weight
-        )
-    });
-    format!(
-        "{{\n  \"schema\": {},\n  \"family\": {},\n  \"table\": {},\n  \"metric\": {},\n  \"mode\": {},\n  \"mode_in_use\": {},\n  \"group_id\": {},\n  \"in_sync\": {},\n  \"members\": {},\n  \"kernel\": {},\n  \"diff\": {},\n  \"warnings\": {},\n  \"tracking\": {},\n  \"down\": {},\n  \"guards\": {}\n}}",
-        r.schema,
-        js(r.family),
-        r.table,
-        r.metric,
-        js(r.mode),
-        js(r.mode_in_use),
-        jopt(r.group_id, false),
-        r.in_sync,
-        jlist(members, "  "),
-        jlist(kernel, "  "),
-        jlist(r.diff.iter().map(|d| js(d)), "  "),
-        jlist(r.warnings.iter().map(|w| js(w)), "  "),
-        js(r.tracking),
-        jlist(r.down.iter().map(|d| js(d)), "  "),
-        jlist(r.guards.iter().map(|g| js(g)), "  "),
-    )
+    serde_json::to_string_pretty(r).unwrap_or_default()
 }
 
 fn show(h: &Hop) -> String {

@@ -5,7 +5,7 @@
 
 // Network > Load balancing: /etc/config/ecmp through LuCI's uci apply.
 // Every check here is the one ecmp4/ecmp6 make when they read the file
-// (crates/ecmp/src/config.rs, inbound.rs, nft.rs, track.rs), so a value the
+// (crates/ecmp/src/input/config.rs, options.rs and track.rs), so a value the
 // form takes is a value the binaries take. After an apply, `ecmp4 sync`
 // and `ecmp6 sync` (the two exact commands the ACL grants for writing)
 // put the new settings into the kernel at once, not at the next event.
