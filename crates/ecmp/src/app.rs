@@ -100,7 +100,7 @@ pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
             cfg: &cfg,
             dump: &dump,
             sel: &sel,
-            mask: read::marks(s, &cfg),
+            mask: read::marks(s, &cfg, &read::Firewall::new(s)),
         };
         let mut out = if !s.dry_run {
             let mut nl = Netlink::open()?;
@@ -253,7 +253,8 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             use crate::kernel::Kernel;
             nl.hash_policy(family)
         });
-        if family == Family::V6 && sel.members.len() >= 2 && read::nat66(s) == Some(false) {
+        let fw = read::Firewall::new(s);
+        if family == Family::V6 && sel.members.len() >= 2 && fw.nat66() == Some(false) {
             w.push("no firewall zone has masq6 '1': with several IPv6 uplinks, LAN addresses from one prefix leave through the others and are dropped; set option masq6 '1' on the wan zone (NAT66)".into());
         }
         w.extend(track_warnings);
@@ -271,13 +272,13 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
                 .map(|(what, fix)| format!("{what}; fix: {fix}")),
         );
         w.extend(
-            read::zones_by_name(s, &cfg, &dump)
+            fw.zones_by_name(&cfg, &dump)
                 .into_iter()
                 .map(|(what, fix)| format!("{what}; move them to a device pattern: {fix}")),
         );
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
         if let Some(cur) = inbound::Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) {
-            let mask = read::marks(s, &cfg);
+            let mask = read::marks(s, &cfg, &fw);
             let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
             status::inbound(&mut r, &plan, &cur);
         }

@@ -6,6 +6,7 @@ use crate::input::config::Config;
 use crate::input::dump::{Dump, MAX_DUMP};
 use crate::input::event::Event;
 use crate::input::settings::Settings;
+use crate::input::uci::Section;
 use crate::{input::blob, input::ubus, input::ucifile, proc, Error};
 use std::io::Read;
 use std::path::Path;
@@ -156,10 +157,81 @@ impl Raw {
     }
 }
 
+/// /etc/config/firewall beside the config, read and parsed when first
+/// asked for and then kept: `status` asks it three things.
+pub struct Firewall<'s> {
+    s: &'s Settings,
+    secs: std::cell::OnceCell<Option<Vec<Section>>>,
+}
+
+impl<'s> Firewall<'s> {
+    pub fn new(s: &'s Settings) -> Firewall<'s> {
+        Firewall {
+            s,
+            secs: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// None: no such file, or not UCI.
+    fn sections(&self) -> Option<&[Section]> {
+        self.secs
+            .get_or_init(|| {
+                let f = self.s.config.parent()?.join("firewall");
+                ucifile::parse(&std::fs::read(f).ok()?).ok()
+            })
+            .as_deref()
+    }
+
+    /// Whether it has an enabled DNAT `redirect` (a port forward).
+    pub fn port_forwards(&self) -> bool {
+        let opt = |x: &Section, k: &str| x.options.get(k).and_then(|v| v.first()).cloned();
+        self.sections().into_iter().flatten().any(|x| {
+            x.kind == "redirect"
+                && opt(x, "target").is_none_or(|t| t == "DNAT")
+                && opt(x, "enabled")
+                    .is_none_or(|v| crate::input::config::parse_bool(&v) != Ok(false))
+        })
+    }
+
+    /// Does any zone masquerade IPv6 (`option masq6 '1'`)? None when it
+    /// cannot tell.
+    pub fn nat66(&self) -> Option<bool> {
+        Some(self.sections()?.iter().any(|x| {
+            x.kind == "zone"
+                && x.options
+                    .get("masq6")
+                    .and_then(|v| v.first())
+                    .is_some_and(|v| crate::input::config::parse_bool(v) == Ok(true))
+        }))
+    }
+
+    /// Zones (fw4's) that list two or more dials by network name: fw4's
+    /// stock 20-firewall hotplug reloads the whole ruleset on the ifup of
+    /// every network a zone lists by name, so each dial's ifup and redial
+    /// costs a reload, where a device pattern covers them all with none.
+    /// Each as (what, the exact commands that move them to a pattern).
+    /// Nothing on a firewall3 router: names are all it has.
+    pub fn zones_by_name(&self, cfg: &Config, dump: &Dump) -> Vec<(String, String)> {
+        // fw4 on the system the config belongs to (ROOT/etc/config/ecmp:
+        // ROOT/sbin/fw4).
+        let root = self
+            .s
+            .config
+            .parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.parent());
+        if !root.is_some_and(|r| r.join("sbin/fw4").is_file()) {
+            return Vec::new();
+        }
+        self.sections()
+            .map(|secs| zones_listing_dials(secs, cfg, dump))
+            .unwrap_or_default()
+    }
+}
+
 /// The mark mask for port forwards this run, if any (IPv4 only, with
-/// inbound on): `auto` means on when /etc/config/firewall (beside the
-/// config) has a port forward, a `redirect` with target DNAT.
-pub fn marks(s: &Settings, cfg: &Config) -> Option<u32> {
+/// inbound on): `auto` means on when the firewall has a port forward.
+pub fn marks(s: &Settings, cfg: &Config, fw: &Firewall) -> Option<u32> {
     use crate::input::options::{Marks, DEFAULT_MASK};
     if s.family != crate::Family::V4 || !cfg.inbound.enabled {
         return None;
@@ -170,59 +242,12 @@ pub fn marks(s: &Settings, cfg: &Config) -> Option<u32> {
     match cfg.inbound.marks {
         Marks::Off => None,
         Marks::Mask(m) => Some(m),
-        Marks::Auto => port_forwards(s).then_some(DEFAULT_MASK),
+        Marks::Auto => fw.port_forwards().then_some(DEFAULT_MASK),
     }
 }
 
-/// Whether the firewall config has an enabled DNAT `redirect`.
-fn port_forwards(s: &Settings) -> bool {
-    let Some(f) = s.config.parent().map(|d| d.join("firewall")) else {
-        return false;
-    };
-    let Ok(text) = std::fs::read(f) else {
-        return false;
-    };
-    let Ok(secs) = ucifile::parse(&text) else {
-        return false;
-    };
-    let opt =
-        |x: &crate::input::uci::Section, k: &str| x.options.get(k).and_then(|v| v.first()).cloned();
-    secs.iter().any(|x| {
-        x.kind == "redirect"
-            && opt(x, "target").is_none_or(|t| t == "DNAT")
-            && opt(x, "enabled").is_none_or(|v| crate::input::config::parse_bool(&v) != Ok(false))
-    })
-}
-
-/// Firewall zones (fw4's, beside the config) that list two or more dials
-/// by network name: fw4's stock 20-firewall hotplug reloads the whole
-/// ruleset on the ifup of every network a zone lists by name, so each
-/// dial's ifup and redial costs a reload, where a device pattern covers
-/// them all with none. Each as (what, the exact commands that move them
-/// to a pattern). Nothing on a firewall3 router: names are all it has.
-pub fn zones_by_name(s: &Settings, cfg: &Config, dump: &Dump) -> Vec<(String, String)> {
-    // fw4 on the system the config belongs to (ROOT/etc/config/ecmp:
-    // ROOT/sbin/fw4); firewall3 has no device patterns.
-    let Some(etc_config) = s.config.parent() else {
-        return Vec::new();
-    };
-    let root = etc_config.parent().and_then(|d| d.parent());
-    if !root.is_some_and(|r| r.join("sbin/fw4").is_file()) {
-        return Vec::new();
-    }
-    let f = etc_config.join("firewall");
-    let Some(secs) = std::fs::read(f).ok().and_then(|t| ucifile::parse(&t).ok()) else {
-        return Vec::new();
-    };
-    zones_listing_dials(&secs, cfg, dump)
-}
-
-/// The pure part of [`zones_by_name`].
-pub fn zones_listing_dials(
-    secs: &[crate::input::uci::Section],
-    cfg: &Config,
-    dump: &Dump,
-) -> Vec<(String, String)> {
+/// The pure part of [`Firewall::zones_by_name`].
+pub fn zones_listing_dials(secs: &[Section], cfg: &Config, dump: &Dump) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for z in secs.iter().filter(|x| x.kind == "zone") {
         // Dials: interfaces of a member proto whose device is numbered
@@ -278,19 +303,4 @@ pub fn zones_listing_dials(
         ));
     }
     out
-}
-
-/// Does any firewall zone masquerade IPv6 (`option masq6 '1'`)? Read from
-/// `firewall` beside the config file (/etc/config/firewall). None when it
-/// cannot tell.
-pub fn nat66(s: &Settings) -> Option<bool> {
-    let f = s.config.parent()?.join("firewall");
-    let secs = ucifile::parse(&std::fs::read(f).ok()?).ok()?;
-    Some(secs.iter().any(|x| {
-        x.kind == "zone"
-            && x.options
-                .get("masq6")
-                .and_then(|v| v.first())
-                .is_some_and(|v| crate::input::config::parse_bool(v) == Ok(true))
-    }))
 }

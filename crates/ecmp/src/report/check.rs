@@ -360,7 +360,7 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
                 f.push(Finding::fail(problem, fix));
             }
         }
-        for (what, fix) in read::zones_by_name(s, &cfg, &dump) {
+        for (what, fix) in read::Firewall::new(s).zones_by_name(&cfg, &dump) {
             f.push(Finding::fail(what, fix));
         }
         let rules = Netlink::open()
@@ -404,7 +404,7 @@ fn inbound(
                 Vec::new(),
             ));
         };
-        let mask = read::marks(s, cfg);
+        let mask = read::marks(s, cfg, &read::Firewall::new(s));
         let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &st.links, &cur, mask);
         // Rules of others among our priorities: forwarded traffic jumps
         // over the member rules' priority, and what sits there with them.
@@ -445,7 +445,7 @@ fn inbound(
             "inbound: off (option inbound '0'), none of ours left",
         )),
     }
-    if read::marks(s, cfg).is_some() {
+    if read::marks(s, cfg, &read::Firewall::new(s)).is_some() {
         let listed = crate::proc::run(
             Path::new("nft"),
             &["list", "table", "ip", crate::plan::nft::TABLE],
