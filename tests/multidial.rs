@@ -210,6 +210,49 @@ impl Conf {
     }
 }
 
+impl Conf {
+    /// multidial CMD with this box's uci and dirs only (no setup flags),
+    /// then `extra`.
+    fn bare(&self, cmd: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut a: Vec<String> = vec![cmd.into()];
+        for (f, v) in [
+            ("--uci", "uci"),
+            ("--config-dir", "config"),
+            ("--save-dir", "save"),
+        ] {
+            a.push(f.into());
+            a.push(self.p(v).display().to_string());
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        multidial(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The real uci, as LuCI's save and apply leave it: `set` lines, then
+    /// a commit.
+    fn uci_set(&self, pkg: &str, lines: &[&str]) {
+        for l in lines {
+            let o = Command::new(&self.real)
+                .arg("-c")
+                .arg(self.p("config"))
+                .arg("-t")
+                .arg(self.p("save"))
+                .args(["set", l])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "uci set {l}: {o:?}");
+        }
+        let o = Command::new(&self.real)
+            .arg("-c")
+            .arg(self.p("config"))
+            .arg("-t")
+            .arg(self.p("save"))
+            .args(["commit", pkg])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "uci commit {pkg}: {o:?}");
+    }
+}
+
 fn multidial(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(sim::bin("multidial"))
         .args(args)
@@ -838,4 +881,73 @@ uci commit firewall
             "{err}"
         );
     });
+}
+
+/// The setup apply records in /etc/config/ecmp, changed there as LuCI's
+/// Multi-dial page would change it, then planned and applied with
+/// `--from-config`: the plan in words, and the config exactly what the
+/// same setup given as flags makes.
+#[test]
+fn apply_from_config_is_apply_with_the_saved_setup() {
+    let Some(b) = Conf::new(false) else { return };
+    let Some(flags) = Conf::new(false) else { return };
+    // No setup saved yet: said, nothing written.
+    let (code, _, err) = b.bare("plan", &["--from-config"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no config multidial 'multidial'"), "{err}");
+    let line = ["--line", "eth0.2", "--dials", "3", "--ipv6", "1"];
+    let (code, _, err) = b.run("apply", &line);
+    assert_eq!(code, 0, "{err}");
+    let ecmp = b.file("ecmp");
+    for o in [
+        "list line 'eth0.2'",
+        "option dials '3'",
+        "option username 'u1'",
+        &format!("option password '{PASSWORD}'"),
+        "option ipv6 '1'",
+        "option balancer 'ecmp'",
+    ] {
+        assert!(ecmp.contains(o), "{o}: {ecmp}");
+    }
+    // Unchanged: nothing to do.
+    let (code, out, err) = b.bare("plan", &["--from-config"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("nothing to do"), "{err}");
+    // Two more dials, IPv6 on the first two, as the page saves them.
+    b.uci_set(
+        "ecmp",
+        &["ecmp.multidial.dials=5", "ecmp.multidial.ipv6=1,2"],
+    );
+    let (code, out, err) = b.bare("plan", &["--from-config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("multidial: plan: adds VWAN4, VWAN5, removes nothing, "),
+        "{err}"
+    );
+    assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD), "{out}");
+    assert!(out.contains("set network.VWAN5.password='********'"), "{out}");
+    assert_eq!(b.changes(), "", "plan writes nothing");
+    let (code, out, err) = b.bare("apply", &["--from-config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("multidial: 5 dials on 1 line (eth0.2): "), "{out}");
+    // The same setup as flags, on a box of its own: the same files.
+    let (code, _, err) = flags.run(
+        "apply",
+        &["--line", "eth0.2", "--dials", "5", "--ipv6", "1,2"],
+    );
+    assert_eq!(code, 0, "{err}");
+    for pkg in ["network", "firewall", "ecmp"] {
+        assert_eq!(b.file(pkg), flags.file(pkg), "{pkg}");
+    }
+    // A setup flag beside --from-config would be ignored: refused.
+    let (code, _, err) = b.bare("apply", &["--from-config", "--dials", "9"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dials goes without it"), "{err}");
+    // What the page may get wrong is named, nothing written.
+    b.uci_set("ecmp", &["ecmp.multidial.dials=many"]);
+    let before = b.file("network");
+    let (code, _, err) = b.bare("apply", &["--from-config"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("ecmp.multidial.dials 'many' is not a number"), "{err}");
+    assert_eq!(b.file("network"), before);
 }

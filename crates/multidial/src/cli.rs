@@ -18,6 +18,7 @@ use std::path::PathBuf;
   multidial apply --line eth0.2 --line eth0.3 --dials 2 --username u --password-file - < pw
   multidial up --batch 4 --delay 5
   multidial adopt --dry-run     (take over a multi-dial made by hand or by the write-up's scripts)
+  multidial plan --from-config   (the setup saved in /etc/config/ecmp, as LuCI's page saves it)
   multidial plan remove
   multidial remove
 Sections made carry `option multidial '1'`; remove deletes those only.
@@ -96,6 +97,9 @@ pub struct Args {
     /// uci directory of uncommitted changes (uci -t; default uci's own, /tmp/.uci)
     #[argh(option)]
     pub save_dir: Option<PathBuf>,
+    /// plan, apply: take the setup from our `config multidial` in /etc/config/ecmp (as LuCI's Multi-dial page saves it) instead of the flags
+    #[argh(switch)]
+    pub from_config: bool,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,

@@ -53,6 +53,20 @@ pub fn main() -> i32 {
             };
         }
     };
+    // --from-config: the setup is the saved one, whole; a flag of it
+    // beside would be silently ignored, so it is refused.
+    const SETUP: [&str; 13] = [
+        "--line", "--dials", "--username", "--password-file", "--ipv6", "--metric-base",
+        "--iface-prefix", "--dev-prefix", "--zone", "--balancer", "--track-ip", "--batch",
+        "--delay",
+    ];
+    if let Some(f) = SETUP
+        .iter()
+        .find(|f| args.from_config && rest.contains(*f))
+    {
+        ecmp::complain!("multidial: usage: --from-config takes the whole setup from /etc/config/ecmp; {f} goes without it");
+        return 2;
+    }
     if args.version {
         ecmp::say!("multidial {}", env!("CARGO_PKG_VERSION"));
         return 0;
@@ -265,10 +279,26 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
         ))),
         "plan" | "apply" => {
             // Every flag is checked before uci runs.
-            let setup = setup(a)?;
-            let dials = plan::dials(&setup).map_err(usage)?;
+            let flags = match a.from_config {
+                true => None,
+                false => Some(setup(a)?),
+            };
             let uci = Uci::new(a);
             let cur = uci.read()?;
+            let setup = match flags {
+                Some(s) => s,
+                None => {
+                    let sec = cur.ecmp.iter().find(|s| s.name == plan::BOOT).ok_or_else(|| {
+                        Error::Config(format!(
+                            "--from-config: no config multidial '{}' in {}/ecmp: save the setup first (LuCI's Multi-dial page), or give the flags",
+                            plan::BOOT,
+                            a.config_dir.display()
+                        ))
+                    })?;
+                    plan::setup_from(sec, firewall(a)).map_err(Error::Config)?
+                }
+            };
+            let dials = plan::dials(&setup).map_err(usage)?;
             if setup.balancer == Balancer::Mwan3 && cur.mwan3.is_empty() {
                 return Err(uci_failed(
                     "--balancer mwan3: mwan3 is not installed (apk add mwan3; 24.10: opkg install mwan3)",
@@ -278,6 +308,8 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
                 let lines = plan::plan(&setup, &cur, !a.show_password).map_err(uci_failed)?;
                 if lines.is_empty() {
                     ecmp::complain!("multidial: nothing to do: the config already matches");
+                } else {
+                    ecmp::complain!("multidial: plan: {}", plan::summary(&lines, &cur));
                 }
                 for l in lines {
                     ecmp::say!("{l}");
@@ -367,11 +399,7 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
 
 fn setup(a: &cli::Args) -> Result<Setup, Error> {
     let username = a.username.clone().ok_or_else(|| usage("give --username"))?;
-    let balancer = match a.balancer.as_str() {
-        "ecmp" => Balancer::Ecmp,
-        "mwan3" => Balancer::Mwan3,
-        b => return Err(usage(format!("--balancer '{b}': ecmp or mwan3"))),
-    };
+    let balancer = Balancer::parse(&a.balancer).map_err(|e| usage(format!("--{e}")))?;
     let total = a.dials.saturating_mul(a.line.len() as u32);
     let ipv6 = plan::parse_ipv6(&a.ipv6, total).map_err(usage)?;
     let file = a.password_file.as_deref().ok_or_else(|| {

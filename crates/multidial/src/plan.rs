@@ -30,6 +30,23 @@ pub enum Balancer {
     Mwan3,
 }
 
+impl Balancer {
+    pub fn parse(v: &str) -> Result<Balancer, String> {
+        match v {
+            "ecmp" => Ok(Balancer::Ecmp),
+            "mwan3" => Ok(Balancer::Mwan3),
+            b => Err(format!("balancer '{b}': ecmp or mwan3")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Balancer::Ecmp => "ecmp",
+            Balancer::Mwan3 => "mwan3",
+        }
+    }
+}
+
 /// Which firewall the router runs, so how the dials join the zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firewall {
@@ -72,6 +89,120 @@ pub struct Dial {
     pub parent: String,
     pub metric: u32,
     pub ipv6: bool,
+}
+
+/// The dials with IPv6 as [`parse_ipv6`] reads them: `1,2`, or `none`.
+pub fn ipv6_text(v: &[u32]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The setup recorded in our `config multidial` of /etc/config/ecmp (by
+/// apply, or by LuCI's Multi-dial page), for `--from-config`. Defaults as
+/// the flags have them; a line, the username and the password must be
+/// there.
+pub fn setup_from(sec: &Section, firewall: Firewall) -> Result<Setup, String> {
+    let get = |k: &str| sec.options.get(k).and_then(|v| v.first()).cloned();
+    let list = |k: &str| sec.options.get(k).cloned().unwrap_or_default();
+    let num = |k: &str, default: u32| -> Result<u32, String> {
+        match get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("ecmp.{BOOT}.{k} '{v}' is not a number")),
+        }
+    };
+    let need = |k: &str| get(k).ok_or(format!("ecmp.{BOOT} has no {k}"));
+    let lines = list("line");
+    if lines.is_empty() {
+        return Err(format!("ecmp.{BOOT} has no line (the parent device of a line, e.g. eth0.2)"));
+    }
+    let dials = num("dials", 2)?;
+    let total = dials.saturating_mul(lines.len() as u32);
+    Ok(Setup {
+        dials,
+        username: need("username")?,
+        password: need("password")?,
+        ipv6: parse_ipv6(&get("ipv6").unwrap_or_else(|| "none".into()), total)?,
+        metric_base: num("metric_base", 10)?,
+        iface_prefix: get("iface_prefix").unwrap_or_else(|| "VWAN".into()),
+        dev_prefix: get("dev_prefix").unwrap_or_else(|| "veth".into()),
+        zone: get("zone").unwrap_or_else(|| "wan".into()),
+        firewall,
+        balancer: Balancer::parse(&get("balancer").unwrap_or_else(|| "ecmp".into()))?,
+        track_ip: list("track_ip"),
+        batch: num("batch", 4)?,
+        delay: num("delay", 5)?,
+        lines,
+    })
+}
+
+/// A batch in words, for a person deciding whether to apply it: "adds
+/// VWAN5-VWAN8, removes nothing" (and how many other changes).
+pub fn summary(lines: &[String], cur: &Current) -> String {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut other = 0;
+    for l in lines {
+        let new_iface = l
+            .strip_prefix("set network.")
+            .and_then(|r| r.strip_suffix("=interface"))
+            .filter(|n| !cur.network.iter().any(|s| s.name == *n));
+        let gone = l.strip_prefix("delete network.").filter(|n| {
+            !n.contains('.')
+                && cur
+                    .network
+                    .iter()
+                    .any(|s| s.name == *n && s.kind == "interface")
+        });
+        match (new_iface, gone) {
+            (Some(n), _) => added.push(n.to_string()),
+            (_, Some(n)) => removed.push(n.to_string()),
+            _ => other += 1,
+        }
+    }
+    let words = |v: &[String]| match v.is_empty() {
+        true => "nothing".to_string(),
+        false => ranges(v),
+    };
+    let mut out = format!("adds {}, removes {}", words(&added), words(&removed));
+    if other > 0 {
+        out.push_str(&format!(
+            ", {other} other change{}",
+            ecmp::log::s(other)
+        ));
+    }
+    out
+}
+
+/// `VWAN5, VWAN6, VWAN7, wan` -> `VWAN5-VWAN7, wan`: runs of one prefix
+/// with consecutive numbers.
+fn ranges(names: &[String]) -> String {
+    let split = |n: &str| {
+        let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (p, d) = n.split_at(n.len() - digits);
+        (p.to_string(), d.parse::<u32>().ok())
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < names.len() {
+        let (p, d) = split(&names[i]);
+        let mut j = i;
+        while let (Some(d), Some(next)) = (d, names.get(j + 1)) {
+            if split(next) != (p.clone(), Some(d + (j + 1 - i) as u32)) {
+                break;
+            }
+            j += 1;
+        }
+        out.push(match j > i + 1 {
+            true => format!("{}\u{2013}{}", names[i], names[j]),
+            false => names[i..=j].join(", "),
+        });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 /// `1,2`, `all` or `none`, for `dials` dials in all.
@@ -259,10 +390,28 @@ pub fn desired(s: &Setup, dials: &[Dial], claims: &[String]) -> Vec<Want> {
         name: BOOT.into(),
         kind: "multidial",
         opts: {
+            // The setup itself, so that `apply --from-config` (LuCI's
+            // Multi-dial page) and the next look at it start from what
+            // was applied.
             let mut o = vec![
+                ("line", Val::List(s.lines.clone())),
+                ("dials", one(s.dials.to_string())),
+                ("username", one(&s.username)),
+                ("password", one(&s.password)),
+                ("ipv6", one(ipv6_text(&s.ipv6))),
+                ("balancer", one(s.balancer.name())),
+                ("metric_base", one(s.metric_base.to_string())),
+                ("iface_prefix", one(&s.iface_prefix)),
+                ("dev_prefix", one(&s.dev_prefix)),
+                ("zone", one(&s.zone)),
+            ];
+            if !s.track_ip.is_empty() {
+                o.push(("track_ip", Val::List(s.track_ip.clone())));
+            }
+            o.extend([
                 ("batch", one(s.batch.to_string())),
                 ("delay", one(s.delay.to_string())),
-            ];
+            ]);
             if !claims.is_empty() {
                 o.push((ZONE_DEVICES, Val::List(claims.to_vec())));
             }
@@ -977,6 +1126,59 @@ firewall.@forwarding[0].dest='wan'
             )
             .unwrap(),
         );
+    }
+
+    /// What apply records in ecmp.multidial is the setup itself:
+    /// `--from-config` reads back the same setup, whose plan is empty; a
+    /// dial count changed there (as LuCI's page would) plans those dials.
+    #[test]
+    fn the_saved_setup_reads_back_and_plans_in_words() {
+        for b in [Balancer::Ecmp, Balancer::Mwan3] {
+            let s = Setup {
+                track_ip: match b {
+                    Balancer::Mwan3 => vec!["192.0.2.1".into()],
+                    Balancer::Ecmp => vec![],
+                },
+                ..setup(&["eth0.2", "eth0.3"], 2, b)
+            };
+            let mut u = openwrt();
+            u.batch(&plan_of(&s, &u, false).unwrap());
+            let cur = u.current();
+            let sec = cur.ecmp.iter().find(|x| x.name == BOOT).unwrap();
+            let back = setup_from(sec, s.firewall).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{s:?}"));
+            assert!(plan_of(&back, &u, false).unwrap().is_empty());
+        }
+        let s = setup(&["eth0.2"], 4, Balancer::Ecmp);
+        let mut u = openwrt();
+        let first = plan_of(&s, &u, false).unwrap();
+        assert!(
+            summary(&first, &u.current()).starts_with("adds VWAN1\u{2013}VWAN4, removes nothing, "),
+            "{}",
+            summary(&first, &u.current())
+        );
+        u.batch(&first);
+        let more = Setup { dials: 8, ..s.clone() };
+        let lines = plan_of(&more, &u, true).unwrap();
+        assert!(
+            summary(&lines, &u.current()).starts_with("adds VWAN5\u{2013}VWAN8, removes nothing"),
+            "{}",
+            summary(&lines, &u.current())
+        );
+        let fewer = Setup { dials: 2, ..s };
+        let lines = plan_of(&fewer, &u, true).unwrap();
+        assert!(
+            summary(&lines, &u.current()).starts_with("adds nothing, removes VWAN3, VWAN4"),
+            "{}",
+            summary(&lines, &u.current())
+        );
+        // What is missing or wrong is named.
+        let mut sec = u.current().ecmp.into_iter().find(|x| x.name == BOOT).unwrap();
+        sec.options.remove("password");
+        assert!(setup_from(&sec, Firewall::Fw4).unwrap_err().contains("no password"));
+        sec.options.insert("dials".into(), vec!["x".into()]);
+        assert!(setup_from(&sec, Firewall::Fw4).unwrap_err().contains("dials 'x'"));
+        assert_eq!(ranges(&["a1".into(), "a2".into(), "b".into(), "a4".into()]), "a1, a2, b, a4");
     }
 
     #[test]

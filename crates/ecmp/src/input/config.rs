@@ -284,7 +284,26 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "redial_after",
         ],
     ),
-    ("multidial", &["batch", "delay", "zone_device"]),
+    (
+        "multidial",
+        &[
+            "batch",
+            "delay",
+            "zone_device",
+            "zone_name",
+            "line",
+            "dials",
+            "username",
+            "password",
+            "ipv6",
+            "balancer",
+            "metric_base",
+            "iface_prefix",
+            "dev_prefix",
+            "zone",
+            "track_ip",
+        ],
+    ),
 ];
 
 /// Names in the file that nothing reads: section types, `ecmp` sections
