@@ -576,7 +576,8 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
     );
 }
 
-/// The ACL grants exactly `ecmp4|ecmp6 status --json` and `... sync`:
+/// The ACL grants exactly `ecmp4|ecmp6 status --json` and `... sync`,
+/// and multidial's `plan --from-config`, `apply --from-config`, `remove`:
 /// over cgi-io (what LuCI's fs.exec_direct uses) and rpcd's file.exec,
 /// every other command line of our binaries (and a shell) is refused, and
 /// the refused `--flush` leaves the route in place.
@@ -584,6 +585,11 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
 fn acl_allows_only_the_exact_commands() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::new(kit);
+    std::fs::copy(
+        sim::bin("multidial"),
+        s.dir.0.join("fixture/root/usr/sbin/multidial"),
+    )
+    .unwrap();
     let (code, out) = s.run(
         r#"
 base="http://127.0.0.1:$LUCI_PORT"
@@ -606,6 +612,14 @@ exe '/usr/sbin/ecmp4 status --json --flush'
 exe '/usr/sbin/ecmp4 sync --flush'
 exe '/usr/sbin/ecmp4 --config /tmp/x sync'
 exe '/bin/sh -c id'
+exe '/usr/sbin/multidial plan --from-config'
+exe '/usr/sbin/multidial apply --from-config'
+exe '/usr/sbin/multidial remove'
+exe '/usr/sbin/multidial plan --from-config --show-password'
+exe '/usr/sbin/multidial apply --from-config --up'
+exe '/usr/sbin/multidial apply --line eth0.2 --username u --password-file /etc/shadow'
+exe '/usr/sbin/multidial remove --config-dir /tmp'
+exe '/usr/sbin/multidial up'
 rpc() {
   r=$(curl -s "$base/ubus" -H 'Content-Type: application/json' -d \
     '{"jsonrpc":"2.0","id":2,"method":"call","params":["'"$sid"'","file","exec",{"command":"'"$1"'","params":'"$2"'}]}' |
@@ -634,7 +648,13 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 20)"
             line(ok)
         );
     }
-    for ok in ["/usr/sbin/ecmp4 sync", "/usr/sbin/ecmp6 sync"] {
+    for ok in [
+        "/usr/sbin/ecmp4 sync",
+        "/usr/sbin/ecmp6 sync",
+        "/usr/sbin/multidial plan --from-config",
+        "/usr/sbin/multidial apply --from-config",
+        "/usr/sbin/multidial remove",
+    ] {
         assert!(line(ok).contains("-> 200"), "{}", line(ok));
     }
     for denied in [
@@ -646,6 +666,11 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 20)"
         "/usr/sbin/ecmp4 sync --flush",
         "/usr/sbin/ecmp4 --config /tmp/x sync",
         "/bin/sh -c id",
+        "/usr/sbin/multidial plan --from-config --show-password",
+        "/usr/sbin/multidial apply --from-config --up",
+        "/usr/sbin/multidial apply --line eth0.2 --username u --password-file /etc/shadow",
+        "/usr/sbin/multidial remove --config-dir /tmp",
+        "/usr/sbin/multidial up",
     ] {
         assert!(line(denied).contains("-> 403"), "{}", line(denied));
     }
@@ -691,5 +716,212 @@ fn status_page_shows_what_fights_the_route() {
         "firewall zone wan lists 3 dials by name: the ifup of each (at boot, on every redial) reloads the whole firewall; move them to a device pattern: uci add_list firewall.@zone[1].device='pppoe-VWAN+'",
     ] {
         assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+}
+
+/// The Multi-dial page as a user fills it: the section created, one
+/// line, 4 dials, the account, IPv6 on dial 1; Save & Apply. Returns the
+/// five fields' verdicts (a bad dial count first).
+/// Remove, then its confirmation; the command's output once it is there.
+const REMOVE: &str = r#"(async function() {
+  document.getElementById('multidial-output').replaceChildren();
+  document.getElementById('multidial-remove').click();
+  await new Promise(function(x) { setTimeout(x, 500); });
+  var c = document.getElementById('multidial-remove-confirm');
+  if (!c) return [ 'no confirmation', '' ];
+  c.click();
+  for (var i = 0; i < 100 && !document.querySelector('#multidial-output pre'); i++)
+    await new Promise(function(x) { setTimeout(x, 200); });
+  var p = document.querySelector('#multidial-output pre');
+  return p ? [ p.dataset.code, p.textContent ] : [ 'none', '' ];
+})()"#;
+
+const MULTIDIAL_FORM: &str = r#"(async function() {
+  function sleep(ms) { return new Promise(function(x) { setTimeout(x, ms); }); }
+  function set(id, v) {
+    var i = document.getElementById('widget.cbid.ecmp.multidial.' + id);
+    i.value = v;
+    i.dispatchEvent(new Event('input', { bubbles: true }));
+    i.dispatchEvent(new Event('change', { bubbles: true }));
+    return i.classList.contains('cbi-input-invalid') ? 'invalid' : 'valid';
+  }
+  document.querySelector('.cbi-section .cbi-button-add').click();
+  await sleep(1500);
+  var map = L.dom.findClassInstance(document.querySelector('.cbi-map'));
+  var line = map.lookupOption('line', 'multidial')[0];
+  line.getUIElement('multidial').setValue([ 'eth0.2' ]);
+  var r = [ set('dials', '0'), set('dials', '4'), set('username', 'u1'), set('password', 'pw-Zq8!x y'), set('ipv6', '1') ];
+  await map.save();
+  (await L.require('ui')).changes.apply(true);
+  return r;
+})()"#;
+
+/// A button of the page, then the command's output once it is there.
+fn press(button: &str) -> String {
+    format!(
+        r#"(async function() {{
+  document.getElementById('multidial-output').replaceChildren();
+  document.getElementById('{button}').click();
+  for (var i = 0; i < 100 && !document.querySelector('#multidial-output pre'); i++)
+    await new Promise(function(x) {{ setTimeout(x, 200); }});
+  var p = document.querySelector('#multidial-output pre');
+  return p ? [ p.dataset.code, p.textContent ] : [ 'none', '' ];
+}})()"#
+    )
+}
+
+/// Network > Multi-dial in the real LuCI, with our real multidial and the
+/// kit's real uci: the setup saved by the form is what `multidial apply`
+/// records; the plan the page shows is `multidial plan --from-config`'s,
+/// in words, the password masked; Apply writes the 4 dials; Remove (after
+/// its confirmation) takes them away. Also in Chinese, with no English
+/// string of ours.
+#[test]
+fn multidial_page_saves_plans_applies_and_removes() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let root = s.dir.0.join("fixture/root");
+    std::fs::copy(sim::bin("multidial"), root.join("usr/sbin/multidial")).unwrap();
+    std::fs::write(
+        root.join("etc/config/network"),
+        "config interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.168.1.1'\n\toption netmask '255.255.255.0'\n\nconfig interface 'wan'\n\toption device 'eth0.2'\n\toption proto 'pppoe'\n\toption username 'stock'\n\toption password 'stockpw'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/config/firewall"),
+        "config zone\n\toption name 'lan'\n\tlist network 'lan'\n\nconfig zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
+    )
+    .unwrap();
+    // One session (one router) for the whole story: the form, then the
+    // plan and apply buttons, then remove, each a luci-shot of its own.
+    let (code, all) = s.run(&format!(
+        r#""$SHOT" --strict --eval {} --after 12 admin/network/multidial "$S/multidial.png"; echo "shot=$?"
+echo "== SAVED"; cat /etc/config/ecmp
+echo "== SHOT 2"
+"$SHOT" --strict --eval {} --after 1 --eval {} --after 1 admin/network/multidial "$S/multidial-applied.png"; echo "shot=$?"
+echo "== NETWORK"; cat /etc/config/network
+echo "== CLI PLAN"; /usr/sbin/multidial plan --from-config 2>&1; echo "cli plan=$?"
+echo "== SHOT 3"
+"$SHOT" --strict --eval {} --after 1 admin/network/multidial "$S/multidial-removed.png"; echo "shot=$?"
+echo "== REMOVED"; cat /etc/config/network
+"#,
+        sq(MULTIDIAL_FORM),
+        sq(&press("multidial-plan")),
+        sq(&press("multidial-apply")),
+        sq(REMOVE),
+    ));
+    assert_eq!(code, 0, "{all}");
+    let (out, rest) = all.split_once("== SHOT 2").expect("three shots");
+    let (second, third) = rest.split_once("== SHOT 3").expect("three shots");
+    for (shot, png) in [
+        (out, "multidial.png"),
+        (second, "multidial-applied.png"),
+        (third, "multidial-removed.png"),
+    ] {
+        assert!(shot.contains("shot=0"), "{all}");
+        clean(shot, "admin/network/multidial");
+        s.keep(png);
+    }
+    for want in [
+        "Multi-dial",
+        "Lines",
+        "Dials per line",
+        "PPPoE password",
+        "Show plan",
+    ] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+    // A dial count multidial refuses is refused here; the rest pass.
+    assert_eq!(
+        eval(&out, 1),
+        serde_json::json!(["invalid", "valid", "valid", "valid", "valid"]),
+        "{out}"
+    );
+    let saved = &out[out.find("== SAVED").unwrap()..];
+    for o in [
+        "config multidial 'multidial'",
+        "list line 'eth0.2'",
+        "option dials '4'",
+        "option username 'u1'",
+        "option password 'pw-Zq8!x y'",
+        "option ipv6 '1'",
+    ] {
+        assert!(saved.contains(o), "{o} not saved:\n{saved}");
+    }
+    // The plan as the page showed it: in words, the password masked.
+    let out = second;
+    let plan = eval(out, 1);
+    assert_eq!(plan[0], "0", "{plan}");
+    let text = plan[1].as_str().unwrap();
+    assert!(
+        text.starts_with("multidial: plan: adds VWAN1\u{2013}VWAN4, removes nothing, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("set network.VWAN4.password='********'"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-Zq8"), "{text}");
+    // Apply: the four dials in the real uci's files, committed.
+    let applied = eval(out, 2);
+    assert_eq!(applied[0], "0", "{applied}");
+    assert!(
+        applied[1]
+            .as_str()
+            .unwrap()
+            .contains("multidial: 4 dials on 1 line (eth0.2)"),
+        "{applied}"
+    );
+    let network = &out[out.find("== NETWORK").unwrap()..out.find("== CLI PLAN").unwrap()];
+    for i in 1..=4 {
+        assert!(
+            network.contains(&format!("config interface 'VWAN{i}'")),
+            "VWAN{i}:\n{network}"
+        );
+    }
+    assert!(
+        network.contains("option password 'pw-Zq8!x y'"),
+        "{network}"
+    );
+    // The command line agrees: the same setup now plans nothing.
+    assert!(
+        out.contains("nothing to do: the config already matches"),
+        "{out}"
+    );
+    // Remove, after its confirmation.
+    let removed = eval(third, 1);
+    assert_eq!(removed[0], "0", "{removed}");
+    assert!(
+        removed[1]
+            .as_str()
+            .unwrap()
+            .starts_with("multidial: removed: "),
+        "{removed}"
+    );
+    let network = &third[third.find("== REMOVED").unwrap()..];
+    assert!(!network.contains("VWAN"), "{network}");
+    assert!(network.contains("config interface 'wan'"), "{network}");
+}
+
+/// The Multi-dial page in Chinese: every string of ours translated.
+#[test]
+fn multidial_page_in_chinese() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::with(kit, Some(("zh_cn", "zh_Hans")), None);
+    let out = s.shoot(
+        r#""$SHOT" --strict admin/network/multidial "$S/multidial-zh.png"; echo "shot=$?""#,
+        "admin/network/multidial",
+        "multidial-zh.png",
+    );
+    for want in ["多拨", "查看计划", "应用多拨", "移除多拨"] {
+        assert!(out.contains(want), "the page lacks {want:?}:\n{out}");
+    }
+    for english in [
+        "Multi-dial",
+        "Show plan",
+        "Plan and apply",
+        "Remove multi-dial",
+    ] {
+        assert!(!out.contains(english), "{english:?} untranslated:\n{out}");
     }
 }

@@ -890,14 +890,38 @@ uci commit firewall
 #[test]
 fn apply_from_config_is_apply_with_the_saved_setup() {
     let Some(b) = Conf::new(false) else { return };
-    let Some(flags) = Conf::new(false) else { return };
+    let Some(flags) = Conf::new(false) else {
+        return;
+    };
     // No setup saved yet: said, nothing written.
     let (code, _, err) = b.bare("plan", &["--from-config"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no config multidial 'multidial'"), "{err}");
+    // Saved as LuCI's page saves it (no mark of ours on it yet): applied
+    // as the flags would be.
+    let Some(page) = Conf::new(false) else { return };
+    std::fs::write(page.p("config/ecmp"), "").unwrap();
+    page.uci_set(
+        "ecmp",
+        &[
+            "ecmp.multidial=multidial",
+            "ecmp.multidial.line=eth0.2",
+            "ecmp.multidial.dials=3",
+            "ecmp.multidial.username=u1",
+            &format!("ecmp.multidial.password={PASSWORD}"),
+            "ecmp.multidial.ipv6=1",
+        ],
+    );
+    let (code, out, err) = page.bare("apply", &["--from-config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("multidial: 3 dials on 1 line (eth0.2): "),
+        "{out}"
+    );
     let line = ["--line", "eth0.2", "--dials", "3", "--ipv6", "1"];
     let (code, _, err) = b.run("apply", &line);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(page.file("network"), b.file("network"));
     let ecmp = b.file("ecmp");
     for o in [
         "list line 'eth0.2'",
@@ -925,11 +949,17 @@ fn apply_from_config_is_apply_with_the_saved_setup() {
         "{err}"
     );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD), "{out}");
-    assert!(out.contains("set network.VWAN5.password='********'"), "{out}");
+    assert!(
+        out.contains("set network.VWAN5.password='********'"),
+        "{out}"
+    );
     assert_eq!(b.changes(), "", "plan writes nothing");
     let (code, out, err) = b.bare("apply", &["--from-config"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("multidial: 5 dials on 1 line (eth0.2): "), "{out}");
+    assert!(
+        out.starts_with("multidial: 5 dials on 1 line (eth0.2): "),
+        "{out}"
+    );
     // The same setup as flags, on a box of its own: the same files.
     let (code, _, err) = flags.run(
         "apply",
@@ -948,6 +978,9 @@ fn apply_from_config_is_apply_with_the_saved_setup() {
     let before = b.file("network");
     let (code, _, err) = b.bare("apply", &["--from-config"]);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("ecmp.multidial.dials 'many' is not a number"), "{err}");
+    assert!(
+        err.contains("ecmp.multidial.dials 'many' is not a number"),
+        "{err}"
+    );
     assert_eq!(b.file("network"), before);
 }

@@ -56,14 +56,21 @@ pub fn main() -> i32 {
     // --from-config: the setup is the saved one, whole; a flag of it
     // beside would be silently ignored, so it is refused.
     const SETUP: [&str; 13] = [
-        "--line", "--dials", "--username", "--password-file", "--ipv6", "--metric-base",
-        "--iface-prefix", "--dev-prefix", "--zone", "--balancer", "--track-ip", "--batch",
+        "--line",
+        "--dials",
+        "--username",
+        "--password-file",
+        "--ipv6",
+        "--metric-base",
+        "--iface-prefix",
+        "--dev-prefix",
+        "--zone",
+        "--balancer",
+        "--track-ip",
+        "--batch",
         "--delay",
     ];
-    if let Some(f) = SETUP
-        .iter()
-        .find(|f| args.from_config && rest.contains(*f))
-    {
+    if let Some(f) = SETUP.iter().find(|f| args.from_config && rest.contains(*f)) {
         ecmp::complain!("multidial: usage: --from-config takes the whole setup from /etc/config/ecmp; {f} goes without it");
         return 2;
     }

@@ -117,7 +117,9 @@ pub fn setup_from(sec: &Section, firewall: Firewall) -> Result<Setup, String> {
     let need = |k: &str| get(k).ok_or(format!("ecmp.{BOOT} has no {k}"));
     let lines = list("line");
     if lines.is_empty() {
-        return Err(format!("ecmp.{BOOT} has no line (the parent device of a line, e.g. eth0.2)"));
+        return Err(format!(
+            "ecmp.{BOOT} has no line (the parent device of a line, e.g. eth0.2)"
+        ));
     }
     let dials = num("dials", 2)?;
     let total = dials.saturating_mul(lines.len() as u32);
@@ -169,10 +171,7 @@ pub fn summary(lines: &[String], cur: &Current) -> String {
     };
     let mut out = format!("adds {}, removes {}", words(&added), words(&removed));
     if other > 0 {
-        out.push_str(&format!(
-            ", {other} other change{}",
-            ecmp::log::s(other)
-        ));
+        out.push_str(&format!(", {other} other change{}", ecmp::log::s(other)));
     }
     out
 }
@@ -601,8 +600,11 @@ pub fn batch(
     let z = zone_section(cur, zone)?;
     for w in want {
         let have = cur.pkg(w.pkg).iter().find(|s| s.name == w.name);
+        // Our own section of /etc/config/ecmp is ours however it came
+        // (LuCI's Multi-dial page creates it without the mark).
+        let boot = w.pkg == "ecmp" && w.name == BOOT;
         if let Some(h) = have {
-            if !ours(h) {
+            if !ours(h) && !boot {
                 return Err(format!(
                     "{}.{} exists and was not made by multidial; remove it or choose other names (--iface-prefix, --dev-prefix)",
                     w.pkg, w.name
@@ -1158,7 +1160,10 @@ firewall.@forwarding[0].dest='wan'
             summary(&first, &u.current())
         );
         u.batch(&first);
-        let more = Setup { dials: 8, ..s.clone() };
+        let more = Setup {
+            dials: 8,
+            ..s.clone()
+        };
         let lines = plan_of(&more, &u, true).unwrap();
         assert!(
             summary(&lines, &u.current()).starts_with("adds VWAN5\u{2013}VWAN8, removes nothing"),
@@ -1173,12 +1178,24 @@ firewall.@forwarding[0].dest='wan'
             summary(&lines, &u.current())
         );
         // What is missing or wrong is named.
-        let mut sec = u.current().ecmp.into_iter().find(|x| x.name == BOOT).unwrap();
+        let mut sec = u
+            .current()
+            .ecmp
+            .into_iter()
+            .find(|x| x.name == BOOT)
+            .unwrap();
         sec.options.remove("password");
-        assert!(setup_from(&sec, Firewall::Fw4).unwrap_err().contains("no password"));
+        assert!(setup_from(&sec, Firewall::Fw4)
+            .unwrap_err()
+            .contains("no password"));
         sec.options.insert("dials".into(), vec!["x".into()]);
-        assert!(setup_from(&sec, Firewall::Fw4).unwrap_err().contains("dials 'x'"));
-        assert_eq!(ranges(&["a1".into(), "a2".into(), "b".into(), "a4".into()]), "a1, a2, b, a4");
+        assert!(setup_from(&sec, Firewall::Fw4)
+            .unwrap_err()
+            .contains("dials 'x'"));
+        assert_eq!(
+            ranges(&["a1".into(), "a2".into(), "b".into(), "a4".into()]),
+            "a1, a2, b, a4"
+        );
     }
 
     #[test]
