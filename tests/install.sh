@@ -208,7 +208,7 @@ luci() {
 	check "$mgr: luci-app-ecmp and luci-i18n-ecmp-zh-cn install with it" [ $rc = 0 ]
 	[ $rc = 0 ] || echo "$out"
 	check "$mgr: the views, menu, ACL and catalog are in place" are -f "$r/www/luci-static/resources/view/ecmp/status.js" \
-		"$r/www/luci-static/resources/view/ecmp/config.js" "$r/usr/share/luci/menu.d/luci-app-ecmp.json" \
+		"$r/www/luci-static/resources/view/ecmp/config.js" "$r/www/luci-static/resources/view/ecmp/multidial.js" "$r/usr/share/luci/menu.d/luci-app-ecmp.json" \
 		"$r/usr/share/rpcd/acl.d/luci-app-ecmp.json" "$r/usr/lib/lua/luci/i18n/ecmp.zh-cn.lmo"
 	check "$mgr: the postinst cleared LuCI's menu cache" [ ! -e "$r/tmp/luci-indexcache.abc" ]
 	out=$(chroot "$r" /bin/sh -c "$del luci-i18n-ecmp-zh-cn luci-app-ecmp luci-base" 2>&1); rc=$?
