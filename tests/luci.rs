@@ -925,3 +925,76 @@ fn multidial_page_in_chinese() {
         assert!(!out.contains(english), "{english:?} untranslated:\n{out}");
     }
 }
+
+/// Redial on the Multi-dial page: netifd's `network.interface` down and
+/// up over ubus (a stand-in object records the calls: the kit has no
+/// netifd), for one dial with the others untouched, then for all in
+/// batches of `batch` dials `delay` seconds apart.
+#[test]
+fn multidial_page_redials_one_dial_or_all_in_batches() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let root = s.dir.0.join("fixture/root");
+    let mut net =
+        String::from("config interface 'wan'\n\toption proto 'pppoe'\n\toption device 'eth0.2'\n");
+    for i in 1..=3 {
+        net += &format!(
+            "\nconfig interface 'VWAN{i}'\n\toption proto 'pppoe'\n\toption device 'veth{i}'\n\toption multidial '1'\n"
+        );
+    }
+    std::fs::write(root.join("etc/config/network"), net).unwrap();
+    let ecmp = root.join("etc/config/ecmp");
+    let mut cfg = std::fs::read_to_string(&ecmp).unwrap();
+    cfg += "\nconfig multidial 'multidial'\n\toption batch '2'\n\toption delay '1'\n\toption multidial '1'\n";
+    std::fs::write(&ecmp, cfg).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/netifd-interface.uc"),
+        s.path("netifd.uc"),
+    )
+    .unwrap();
+    let one = r#"(async function() {
+  document.querySelector('.multidial-redial[data-interface="VWAN2"]').click();
+  for (var i = 0; i < 50 && document.getElementById('multidial-redial-state').textContent != 'Redialled VWAN2'; i++)
+    await new Promise(function(x) { setTimeout(x, 200); });
+  return document.getElementById('multidial-redial-state').textContent;
+})()"#;
+    let all = r#"(async function() {
+  var t0 = Date.now();
+  document.getElementById('multidial-redial-all').click();
+  for (var i = 0; i < 100 && !/^Redialled VWAN1, /.test(document.getElementById('multidial-redial-state').textContent); i++)
+    await new Promise(function(x) { setTimeout(x, 200); });
+  return [ document.getElementById('multidial-redial-state').textContent, Date.now() - t0 ];
+})()"#;
+    let out = s.shoot(
+        &format!(
+            r#"ucode "$S/netifd.uc" "$S/calls.log" & for i in $(seq 50); do ubus list network.interface >/dev/null 2>&1 && break; sleep 0.1; done
+"$SHOT" --strict --eval {} --after 0 --eval {} --after 0 admin/network/multidial "$S/multidial-redial.png"; echo "shot=$?"
+echo "== CALLS"; cat "$S/calls.log"; kill %1; wait
+"#,
+            sq(one),
+            sq(all)
+        ),
+        "admin/network/multidial",
+        "multidial-redial.png",
+    );
+    assert_eq!(eval(&out, 1), "Redialled VWAN2", "{out}");
+    let done = eval(&out, 2);
+    assert_eq!(done[0], "Redialled VWAN1, VWAN2, VWAN3", "{out}");
+    // The second batch waited `delay` (1 s) after the first.
+    assert!(done[1].as_u64().is_some_and(|ms| ms >= 1000), "{done}");
+    let calls: Vec<&str> = out[out.find("== CALLS").unwrap()..]
+        .lines()
+        .skip(1)
+        .take(8)
+        .collect();
+    // One dial: only VWAN2, down then up.
+    assert_eq!(calls[..2], ["down VWAN2", "up VWAN2"], "{out}");
+    // All: VWAN1 and VWAN2 (each down before up), then VWAN3.
+    let batch1 = &calls[2..6];
+    for d in ["VWAN1", "VWAN2"] {
+        let down = batch1.iter().position(|c| *c == format!("down {d}"));
+        let up = batch1.iter().position(|c| *c == format!("up {d}"));
+        assert!(down.is_some() && up > down, "{d}: {calls:?}");
+    }
+    assert_eq!(calls[6..], ["down VWAN3", "up VWAN3"], "{calls:?}");
+}

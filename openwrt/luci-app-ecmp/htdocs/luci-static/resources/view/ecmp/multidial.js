@@ -4,6 +4,8 @@
 'require fs';
 'require ui';
 'require network';
+'require rpc';
+'require uci';
 
 // Network > Multi-dial: the setup multidial applies, kept in
 // /etc/config/ecmp (config multidial 'multidial'), edited here through
@@ -11,7 +13,9 @@
 // the ACL grants: `multidial plan --from-config`, `multidial apply
 // --from-config` and `multidial remove`. The password goes where
 // /etc/config/network already keeps each dial's; no command line carries
-// it, and the plan shows it as ********.
+// it, and the plan shows it as ********. Redial goes over netifd's ubus
+// (network.interface down, then up), one dial or all in batches, never
+// by killing pppd.
 
 const MULTIDIAL = '/usr/sbin/multidial';
 
@@ -33,6 +37,26 @@ function said(res) {
 	return E('pre', { 'class': 'multidial-output', 'data-code': res.code }, [ text || _('(no output)') ]);
 }
 
+const callDown = rpc.declare({ object: 'network.interface', method: 'down', params: [ 'interface' ], reject: true });
+const callUp = rpc.declare({ object: 'network.interface', method: 'up', params: [ 'interface' ], reject: true });
+
+function sleep(ms) {
+	return new Promise(function(x) { setTimeout(x, ms); });
+}
+
+// One dial down, then up again: pppd ends its session and netifd starts
+// a new one.
+function redial(iface) {
+	return callDown(iface).then(function() { return callUp(iface); });
+}
+
+// The dials multidial made or adopted, in /etc/config/network.
+function ourDials() {
+	return uci.sections('network', 'interface').filter(function(s) {
+		return s.multidial == '1' || s.multidial == 'adopted';
+	}).map(function(s) { return s['.name']; });
+}
+
 function run(args) {
 	return fs.exec(MULTIDIAL, args).catch(function(e) {
 		return { code: -1, stdout: '', stderr: e.message };
@@ -41,7 +65,8 @@ function run(args) {
 
 return view.extend({
 	load: function() {
-		return network.getDevices();
+		// No /etc/config/network (or no access to it): no dials to list.
+		return Promise.all([ network.getDevices(), uci.load('network').catch(function() {}) ]).then(function(r) { return r[0]; });
 	},
 
 	render: function(devices) {
@@ -138,6 +163,48 @@ return view.extend({
 					}, [ _('Remove multi-dial') ])
 				]),
 				out
+			]));
+			const dials = ourDials();
+			const batch = +(uci.get('ecmp', 'multidial', 'batch') || 4) || 4;
+			const delay = +(uci.get('ecmp', 'multidial', 'delay') || 5);
+			const state = E('span', { 'id': 'multidial-redial-state' });
+			node.appendChild(E('div', { 'class': 'cbi-section' }, [
+				E('h3', _('Dials')),
+				dials.length ? E('p', _('Redial: the dial goes down and up again over netifd; the others keep their sessions.')) : E('p', _('No dial made by multidial yet.')),
+				E('div', { 'class': 'cbi-page-actions' }, dials.map(function(d) {
+					return E('button', {
+						'class': 'cbi-button cbi-button-action multidial-redial',
+						'data-interface': d,
+						'click': ui.createHandlerFn(this, function() {
+							state.textContent = _('Redialling %s').format(d);
+							return redial(d).then(function() {
+								state.textContent = _('Redialled %s').format(d);
+							}, function(e) {
+								state.textContent = _('Redial of %s failed: %s').format(d, e.message);
+							});
+						})
+					}, [ _('Redial %s').format(d) ]);
+				}).concat(dials.length ? [ E('button', {
+					'class': 'cbi-button cbi-button-apply',
+					'id': 'multidial-redial-all',
+					'click': ui.createHandlerFn(this, async function() {
+						for (let i = 0; i < dials.length; i += batch) {
+							if (i)
+								await sleep(delay * 1000);
+							const part = dials.slice(i, i + batch);
+							state.textContent = _('Redialling %s').format(part.join(', '));
+							try {
+								await Promise.all(part.map(redial));
+							}
+							catch (e) {
+								state.textContent = _('Redial of %s failed: %s').format(part.join(', '), e.message);
+								return;
+							}
+						}
+						state.textContent = _('Redialled %s').format(dials.join(', '));
+					})
+				}, [ _('Redial all, %d at a time').format(batch) ]) ] : [])),
+				state
 			]));
 			return node;
 		}.bind(this));
