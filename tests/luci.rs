@@ -615,6 +615,7 @@ exe '/bin/sh -c id'
 exe '/usr/sbin/multidial plan --from-config'
 exe '/usr/sbin/multidial apply --from-config'
 exe '/usr/sbin/multidial remove'
+exe '/usr/sbin/multidial up --from-config'
 exe '/usr/sbin/multidial plan --from-config --show-password'
 exe '/usr/sbin/multidial apply --from-config --up'
 exe '/usr/sbin/multidial apply --line eth0.2 --username u --password-file /etc/shadow'
@@ -653,6 +654,7 @@ echo "route after: $(ip -4 route show default metric 1 | head -c 20)"
         "/usr/sbin/ecmp6 sync",
         "/usr/sbin/multidial plan --from-config",
         "/usr/sbin/multidial apply --from-config",
+        "/usr/sbin/multidial up --from-config",
         "/usr/sbin/multidial remove",
     ] {
         assert!(line(ok).contains("-> 200"), "{}", line(ok));
@@ -773,9 +775,8 @@ fn press(button: &str) -> String {
 /// Network > Multi-dial in the real LuCI, with our real multidial and the
 /// kit's real uci: the setup saved by the form is what `multidial apply`
 /// records; the plan the page shows is `multidial plan --from-config`'s,
-/// in words, the password masked; Apply writes the 4 dials; Remove (after
-/// its confirmation) takes them away. Also in Chinese, with no English
-/// string of ours.
+/// word for word, in words first, the password masked; Apply writes the
+/// 4 dials; Remove (after its confirmation) takes them away.
 #[test]
 fn multidial_page_saves_plans_applies_and_removes() {
     let Some(kit) = luci_kit() else { return };
@@ -797,6 +798,7 @@ fn multidial_page_saves_plans_applies_and_removes() {
     let (code, all) = s.run(&format!(
         r#""$SHOT" --strict --eval {} --after 12 admin/network/multidial "$S/multidial.png"; echo "shot=$?"
 echo "== SAVED"; cat /etc/config/ecmp
+echo "== CLI PLAN BEFORE"; /usr/sbin/multidial plan --from-config 2>&1; echo "== END"
 echo "== SHOT 2"
 "$SHOT" --strict --eval {} --after 1 --eval {} --after 1 admin/network/multidial "$S/multidial-applied.png"; echo "shot=$?"
 echo "== NETWORK"; cat /etc/config/network
@@ -862,6 +864,13 @@ echo "== REMOVED"; cat /etc/config/network
         "{text}"
     );
     assert!(!text.contains("pw-Zq8"), "{text}");
+    // What `multidial plan --from-config` says there, word for word.
+    let cli = all
+        .split_once("== CLI PLAN BEFORE\n")
+        .and_then(|(_, r)| r.split_once("== END"))
+        .map(|(p, _)| p.trim())
+        .expect("the command line's plan");
+    assert_eq!(text, cli);
     // Apply: the four dials in the real uci's files, committed.
     let applied = eval(out, 2);
     assert_eq!(applied[0], "0", "{applied}");
@@ -926,15 +935,21 @@ fn multidial_page_in_chinese() {
     }
 }
 
-/// Redial on the Multi-dial page: netifd's `network.interface` down and
-/// up over ubus (a stand-in object records the calls: the kit has no
-/// netifd), for one dial with the others untouched, then for all in
-/// batches of `batch` dials `delay` seconds apart.
+/// Start and redial on the Multi-dial page, over netifd's ubus (a
+/// stand-in records the calls: the kit has no netifd): Start dials brings
+/// every dial up `batch` at a time; Redial takes one dial down and up with
+/// the others untouched, then all in batches `delay` seconds apart.
 #[test]
-fn multidial_page_redials_one_dial_or_all_in_batches() {
+fn multidial_page_starts_and_redials_dials() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::new(kit);
     let root = s.dir.0.join("fixture/root");
+    std::fs::copy(sim::bin("multidial"), root.join("usr/sbin/multidial")).unwrap();
+    std::fs::write(
+        root.join("etc/config/firewall"),
+        "config zone\n\toption name 'wan'\n\tlist network 'wan'\n\toption masq '1'\n",
+    )
+    .unwrap();
     let mut net =
         String::from("config interface 'wan'\n\toption proto 'pppoe'\n\toption device 'eth0.2'\n");
     for i in 1..=3 {
@@ -967,26 +982,37 @@ fn multidial_page_redials_one_dial_or_all_in_batches() {
 })()"#;
     let out = s.shoot(
         &format!(
-            r#"ucode "$S/netifd.uc" "$S/calls.log" & for i in $(seq 50); do ubus list network.interface >/dev/null 2>&1 && break; sleep 0.1; done
-"$SHOT" --strict --eval {} --after 0 --eval {} --after 0 admin/network/multidial "$S/multidial-redial.png"; echo "shot=$?"
+            r#"ucode "$S/netifd.uc" "$S/calls.log" VWAN1 VWAN2 VWAN3 & for i in $(seq 50); do ubus list network.interface.VWAN3 >/dev/null 2>&1 && break; sleep 0.1; done
+"$SHOT" --strict --eval {} --after 0 --eval {} --after 0 --eval {} --after 0 admin/network/multidial "$S/multidial-redial.png"; echo "shot=$?"
 echo "== CALLS"; cat "$S/calls.log"; kill %1; wait
 "#,
+            sq(&press("multidial-up")),
             sq(one),
             sq(all)
         ),
         "admin/network/multidial",
         "multidial-redial.png",
     );
-    assert_eq!(eval(&out, 1), "Redialled VWAN2", "{out}");
-    let done = eval(&out, 2);
+    // Start dials: `multidial up --from-config`, 2 at a time as saved.
+    let started = eval(&out, 1);
+    assert_eq!(started[0], "0", "{started}");
+    let text = started[1].as_str().unwrap();
+    assert!(
+        text.contains("multidial: up VWAN1 VWAN2\nmultidial: up VWAN3\nmultidial: 3 of 3 up"),
+        "{text}"
+    );
+    assert_eq!(eval(&out, 2), "Redialled VWAN2", "{out}");
+    let done = eval(&out, 3);
     assert_eq!(done[0], "Redialled VWAN1, VWAN2, VWAN3", "{out}");
     // The second batch waited `delay` (1 s) after the first.
     assert!(done[1].as_u64().is_some_and(|ms| ms >= 1000), "{done}");
     let calls: Vec<&str> = out[out.find("== CALLS").unwrap()..]
         .lines()
         .skip(1)
-        .take(8)
+        .take(11)
         .collect();
+    assert_eq!(calls[..3], ["up VWAN1", "up VWAN2", "up VWAN3"], "{out}");
+    let calls = &calls[3..];
     // One dial: only VWAN2, down then up.
     assert_eq!(calls[..2], ["down VWAN2", "up VWAN2"], "{out}");
     // All: VWAN1 and VWAN2 (each down before up), then VWAN3.

@@ -97,7 +97,7 @@ pub struct Args {
     /// uci directory of uncommitted changes (uci -t; default uci's own, /tmp/.uci)
     #[argh(option)]
     pub save_dir: Option<PathBuf>,
-    /// plan, apply: take the setup from our `config multidial` in /etc/config/ecmp (as LuCI's Multi-dial page saves it) instead of the flags
+    /// plan, apply: take the setup from our `config multidial` in /etc/config/ecmp (as LuCI's Multi-dial page saves it) instead of the flags; up: its batch and delay
     #[argh(switch)]
     pub from_config: bool,
     /// print the version and exit

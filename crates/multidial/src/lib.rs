@@ -265,6 +265,9 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
     if a.up && command != "apply" && command != "adopt" {
         return Err(usage("--up goes with apply or adopt"));
     }
+    if a.from_config && !matches!(command, "plan" | "apply" | "up") {
+        return Err(usage("--from-config goes with plan, apply or up"));
+    }
     if a.dry_run && command != "adopt" {
         return Err(usage("--dry-run goes with adopt (plan is apply's dry run)"));
     }
@@ -628,10 +631,26 @@ fn up(a: &cli::Args) -> Result<i32, Error> {
         ));
     }
     registered(a, &ifaces)?;
-    let k = a.batch.max(1) as usize;
+    // --from-config: the batches the setup saved (as the boot's).
+    let (batch, delay) = match a.from_config {
+        false => (a.batch, a.delay),
+        true => {
+            let saved = cur.ecmp.iter().find(|s| s.name == plan::BOOT);
+            let num = |k: &str, d: u32| -> Result<u32, Error> {
+                match saved.and_then(|s| s.options.get(k)).and_then(|v| v.first()) {
+                    None => Ok(d),
+                    Some(v) => v.parse().map_err(|_| {
+                        Error::Config(format!("ecmp.{}.{k} '{v}' is not a number", plan::BOOT))
+                    }),
+                }
+            };
+            (num("batch", 4)?, num("delay", 5)?)
+        }
+    };
+    let k = batch.max(1) as usize;
     for (i, chunk) in ifaces.chunks(k).enumerate() {
         if i > 0 {
-            std::thread::sleep(Duration::from_secs(u64::from(a.delay)));
+            std::thread::sleep(Duration::from_secs(u64::from(delay)));
         }
         for iface in chunk {
             ubus(a, &["call", &format!("network.interface.{iface}"), "up"])?;

@@ -9,9 +9,10 @@
 
 // Network > Multi-dial: the setup multidial applies, kept in
 // /etc/config/ecmp (config multidial 'multidial'), edited here through
-// LuCI's uci apply, then planned and applied by the three exact commands
-// the ACL grants: `multidial plan --from-config`, `multidial apply
-// --from-config` and `multidial remove`. The password goes where
+// LuCI's uci apply, then planned, applied and started by the four exact
+// commands the ACL grants: `multidial plan --from-config`, `multidial
+// apply --from-config`, `multidial up --from-config` and `multidial
+// remove`. The password goes where
 // /etc/config/network already keeps each dial's; no command line carries
 // it, and the plan shows it as ********. Redial goes over netifd's ubus
 // (network.interface down, then up), one dial or all in batches, never
@@ -125,7 +126,7 @@ return view.extend({
 		return m.render().then(function(node) {
 			node.appendChild(E('div', { 'class': 'cbi-section' }, [
 				E('h3', _('Plan and apply')),
-				E('p', _('The plan is what applying would change in /etc/config (the password as ********). Save & Apply the setup first: multidial does not run over unsaved changes.')),
+				E('p', _('The plan is what applying would change in /etc/config (the password as ********). Save & Apply the setup first: multidial does not run over unsaved changes. After applying, Start dials brings them up in batches, as at boot.')),
 				E('div', { 'class': 'cbi-page-actions' }, [
 					E('button', {
 						'class': 'cbi-button cbi-button-action',
@@ -141,6 +142,13 @@ return view.extend({
 							return run([ 'apply', '--from-config' ]).then(function(res) { return show(said(res)); });
 						})
 					}, [ _('Apply multi-dial') ]), ' ',
+					E('button', {
+						'class': 'cbi-button cbi-button-action',
+						'id': 'multidial-up',
+						'click': ui.createHandlerFn(this, function() {
+							return run([ 'up', '--from-config' ]).then(function(res) { return show(said(res)); });
+						})
+					}, [ _('Start dials') ]), ' ',
 					E('button', {
 						'class': 'cbi-button cbi-button-remove',
 						'id': 'multidial-remove',
