@@ -783,3 +783,145 @@ fn failure_and_recovery_intervals_follow_interval_when_unset() {
         );
     });
 }
+
+/// ICMP that lies: every ISP drops all ICMP (a rule in its namespace) but
+/// forwards TCP. One target listens on 443, the other answers with a RST.
+fn icmp_dropped(n: &Net) -> Vec<std::thread::JoinHandle<()>> {
+    let mut listeners = Vec::new();
+    for isp in &n.isps {
+        isp.ip("rule add ipproto icmp blackhole prio 50");
+        listeners.push(isp.run(|| {
+            let l = std::net::TcpListener::bind(("192.0.2.1", 443)).expect("bind 192.0.2.1:443");
+            // Accept and hold: the tracker's RST must end each one.
+            let mut held = Vec::new();
+            for c in l.incoming().flatten() {
+                held.push(c);
+            }
+        }));
+    }
+    listeners
+}
+
+/// Connections of the ISP's listener not yet closed by the prober: a
+/// half-open or unfinished one would stay ESTAB or CLOSE-WAIT.
+fn lingering(isp: &sim::Isp) -> usize {
+    let o = Command::new("nsenter")
+        .arg(format!("--net={}", isp.ns))
+        .args(["ss", "-Htan", "sport", "= :443"])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("LISTEN"))
+        .count()
+}
+
+/// With ICMP dropped, `track_method 'tcp'` keeps every IPv4 link alive (a
+/// SYN-ACK or a RST is an answer), leaves no connection behind, and still
+/// takes a dead upstream out within down x interval + timeout + 1 s.
+#[test]
+fn tcp_probes_see_through_an_isp_that_drops_icmp() {
+    in_netns(|| {
+        let track = TRACK
+            .lines()
+            .filter(|l| !l.contains("2001:db8"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n\toption track_method 'tcp'\n\toption track_port '443'\n";
+        let n = Net::new(3, &track);
+        let _listeners = icmp_dropped(&n);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(
+            Duration::from_secs(6),
+            "every IPv4 link alive over TCP",
+            || all_alive(&n.r.dir.0, 3),
+        );
+        // A few rounds on, nothing half-open at the ISPs.
+        std::thread::sleep(Duration::from_millis(2500));
+        for isp in &n.isps {
+            assert_eq!(lingering(isp), 0, "connections left at the ISP");
+        }
+        n.cut(1, true);
+        let left = until(Duration::from_secs(8), "VWAN1 leaves", || {
+            !route_devs(false).contains(&"pppoe-VWAN1".to_string())
+        });
+        assert!(
+            left <= Duration::from_secs(2 + 1 + 1),
+            "left after {left:?}"
+        );
+        n.cut(1, false);
+        let back = until(Duration::from_secs(8), "VWAN1 returns", || {
+            route_devs(false).contains(&"pppoe-VWAN1".to_string())
+        });
+        assert!(
+            back <= Duration::from_secs(2 + 1 + 1),
+            "back after {back:?}"
+        );
+        eprintln!("tcp: left after {left:?}, back after {back:?}\n{}", t.log());
+    });
+}
+
+/// The same ISPs with the default `ping`: every IPv4 link is called dead
+/// (and all are kept, as when every link is dead), which is why `tcp`
+/// exists.
+#[test]
+fn ping_calls_every_link_dead_where_icmp_is_dropped() {
+    in_netns(|| {
+        let track = TRACK
+            .lines()
+            .filter(|l| !l.contains("2001:db8"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        let n = Net::new(3, &track);
+        let _listeners = icmp_dropped(&n);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let _t = n.tracker();
+        until(
+            Duration::from_secs(8),
+            "every IPv4 link dead over ICMP",
+            || {
+                state(&n.r.dir.0)["links"]
+                    .as_array()
+                    .is_some_and(|l| l.len() == 3 && l.iter().all(|x| x["state"] == "dead"))
+            },
+        );
+        assert_eq!(route_devs(false).len(), 3, "all kept");
+    });
+}
+
+/// `track_method` takes mwan3's names where they mean the same, and
+/// refuses the others with one line naming the option (exit 3, nothing
+/// written).
+#[test]
+fn track_method_names() {
+    in_netns(|| {
+        let n = Net::new(1, TRACK);
+        for (m, said) in [
+            ("nping-tcp", None),
+            ("nping-icmp", None),
+            (
+                "httping",
+                Some("track.track_method: 'httping' is not supported (yet): ping or tcp"),
+            ),
+            (
+                "frob",
+                Some("track.track_method: 'frob' is not a method: ping or tcp"),
+            ),
+        ] {
+            let track = format!("{TRACK}\toption track_method '{m}'\n");
+            let head = "config ecmp 'ipv4'\n\toption mode 'resilient'\n";
+            std::fs::write(&n.config, format!("{head}{track}")).unwrap();
+            let run = n.r.event("ecmp4", "", "", &n.args(&[]));
+            match said {
+                None => assert_eq!(run.code, 0, "{m}: {}", run.stderr),
+                Some(line) => {
+                    assert_eq!(run.code, 3, "{m}: {}", run.stderr);
+                    assert!(run.stderr.contains(line), "{m}: {}", run.stderr);
+                    assert!(route_devs(false).len() == 1, "{m}: the route as it was");
+                }
+            }
+        }
+    });
+}

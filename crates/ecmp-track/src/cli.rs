@@ -8,8 +8,9 @@ use ecmp::log::{Level, Log};
 use ecmp::{Error, Family};
 use std::path::PathBuf;
 
-/// Probe every ecmp4/ecmp6 member with ICMP echo from its own device and
-/// address (mwan3track's options, from `config track` in /etc/config/ecmp).
+/// Probe every ecmp4/ecmp6 member from its own device and address, with
+/// ICMP echo or (track_method 'tcp') TCP connects (mwan3track's options,
+/// from `config track` in /etc/config/ecmp).
 /// A member that fails `down` rounds in a row is dead and leaves the
 /// route; after `up` passed rounds it returns. Never empties a route: when
 /// every member of a family is dead, all are kept. Tiers: only the lowest

@@ -5,6 +5,7 @@
 //!
 //! - `cli`: the command line into one `Settings` per family.
 //! - `icmp`: echo requests and replies on raw sockets bound to a device.
+//! - `tcp`: TCP connects from a dial (`track_method 'tcp'`).
 //! - `tracker`: the poll loop, the state file, reprogramming, redial.
 //!
 //! The verdicts themselves (rounds to alive/dead, the state file's format)
@@ -12,4 +13,5 @@
 
 pub mod cli;
 pub mod icmp;
+pub mod tcp;
 pub mod tracker;

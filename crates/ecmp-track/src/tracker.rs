@@ -4,12 +4,15 @@
 //! in-process through ecmp4/ecmp6's own event path, under the same lock.
 
 use crate::icmp::Prober;
+use crate::tcp::{Outcome, TcpProbe};
 use ecmp::input::event::{Action, Event};
 use ecmp::input::settings::Settings;
+use ecmp::input::track::Method;
 use ecmp::log::{Level, Log};
 use ecmp::plan::track::{self, Health, Link, Round, State, Track};
 use ecmp::{input::read, plan::members, Error, Family};
 use std::net::IpAddr;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -43,6 +46,8 @@ struct Probe {
     seq: u16,
     sent: Instant,
     rtt: Option<Duration>,
+    /// A TCP probe's connect, until it answers or the round ends.
+    tcp: Option<TcpProbe>,
 }
 
 /// One link being tracked.
@@ -241,6 +246,28 @@ impl Tracker {
     fn start_round(t: &mut Tracked, p: Option<&Prober>, track: &Track, now: Instant) {
         t.flight.clear();
         t.deadline = Some(now + track.timeout);
+        if track.method_for(&t.link.interface) == Method::Tcp {
+            for target in &t.link.targets {
+                for _ in 0..track.count {
+                    t.seq = t.seq.wrapping_add(1);
+                    let to = std::net::SocketAddr::new(*target, track.port);
+                    // Refused at once (no route, device gone): no answer.
+                    let (tcp, rtt) = match TcpProbe::start(&t.link.device, t.source, to) {
+                        Ok((c, Outcome::Pending)) => (Some(c), None),
+                        Ok((_, Outcome::Answered)) => (None, Some(Duration::ZERO)),
+                        Ok((_, Outcome::Failed)) | Err(_) => (None, None),
+                    };
+                    t.flight.push(Probe {
+                        target: *target,
+                        seq: t.seq,
+                        sent: now,
+                        rtt,
+                        tcp,
+                    });
+                }
+            }
+            return;
+        }
         let Some(p) = p else { return };
         for target in &t.link.targets {
             for _ in 0..track.count {
@@ -253,6 +280,7 @@ impl Tracker {
                     seq: t.seq,
                     sent: now,
                     rtt: None,
+                    tcp: None,
                 });
             }
         }
@@ -528,6 +556,19 @@ impl Tracker {
                     revents: 0,
                 })
                 .collect();
+            // TCP probes in flight: writable (or in error) once answered.
+            let icmp = fds.len();
+            fds.extend(
+                self.links
+                    .iter()
+                    .flat_map(|t| &t.flight)
+                    .filter_map(|p| p.tcp.as_ref())
+                    .map(|c| libc::pollfd {
+                        fd: c.fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    }),
+            );
             let ms = wake
                 .saturating_duration_since(Instant::now())
                 .as_millis()
@@ -539,6 +580,23 @@ impl Tracker {
                 continue;
             }
             let now = Instant::now();
+            let ready: Vec<RawFd> = fds[icmp..]
+                .iter()
+                .filter(|x| x.revents != 0)
+                .map(|x| x.fd)
+                .collect();
+            for pr in self.links.iter_mut().flat_map(|t| t.flight.iter_mut()) {
+                let Some(c) = pr.tcp.as_ref().filter(|c| ready.contains(&c.fd())) else {
+                    continue;
+                };
+                match c.outcome() {
+                    Outcome::Pending => continue,
+                    Outcome::Answered => pr.rtt = Some(now.duration_since(pr.sent)),
+                    Outcome::Failed => {}
+                }
+                // Closed at once: a RST to the target, nothing half-open.
+                pr.tcp = None;
+            }
             for (f, p) in [Family::V4, Family::V6]
                 .into_iter()
                 .zip(&self.probers)

@@ -266,7 +266,14 @@ pub const KNOWN: &[(&str, &[&str])] = &[
     ),
     (
         "member",
-        &["interface", "weight", "tier", "track_ip", "track"],
+        &[
+            "interface",
+            "weight",
+            "tier",
+            "track_ip",
+            "track",
+            "track_method",
+        ],
     ),
     (
         "track",
@@ -282,6 +289,8 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "down",
             "up",
             "redial_after",
+            "track_method",
+            "track_port",
         ],
     ),
     (

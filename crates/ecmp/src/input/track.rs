@@ -12,6 +12,39 @@ use std::time::Duration;
 /// Where ecmp-track keeps its state file, and ecmp4/ecmp6 the nft text.
 pub const DEFAULT_STATE_DIR: &str = "/var/run/ecmp-hotplug";
 
+/// How a link is probed (`option track_method`, mwan3's values where they
+/// mean the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// ICMP echo (mwan3's `ping`, `nping-icmp`).
+    Ping,
+    /// A TCP connect to the target's `track_port` from the dial; a SYN-ACK
+    /// or a RST is an answer (mwan3's `nping-tcp`).
+    Tcp,
+}
+
+impl Method {
+    pub fn parse(v: &str) -> Result<Method, String> {
+        match v {
+            "ping" | "nping-icmp" => Ok(Method::Ping),
+            "tcp" | "nping-tcp" => Ok(Method::Tcp),
+            "httping" | "nslookup" | "arping" | "nping-udp" | "http" | "dns" | "gateway" => {
+                Err(format!(
+                    "'{v}' is not supported (yet): ping or tcp (mwan3's nping-icmp, nping-tcp)"
+                ))
+            }
+            _ => Err(format!("'{v}' is not a method: ping or tcp")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Ping => "ping",
+            Method::Tcp => "tcp",
+        }
+    }
+}
+
 /// The `track` section and the members' tracking options, with mwan3's
 /// names and defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +71,11 @@ pub struct Track {
     pub member_targets: BTreeMap<String, Vec<IpAddr>>,
     /// Members with `option track '0'`.
     pub untracked: Vec<String>,
+    /// How links are probed, and the port of a TCP probe.
+    pub method: Method,
+    pub port: u16,
+    /// A member's own method (`config member` / `option track_method`).
+    pub member_method: BTreeMap<String, Method>,
 }
 
 impl Default for Track {
@@ -56,6 +94,9 @@ impl Default for Track {
             redial_after: 0,
             member_targets: BTreeMap::new(),
             untracked: Vec::new(),
+            method: Method::Ping,
+            port: 443,
+            member_method: BTreeMap::new(),
         }
     }
 }
@@ -113,6 +154,13 @@ impl Track {
                 *f = parse_range(&name(k), v, lo, hi)?;
             }
         }
+        if let Some(v) = opt("track_method") {
+            self.method = Method::parse(v)
+                .map_err(|e| Error::Config(format!("{}: {e}", name("track_method"))))?;
+        }
+        if let Some(v) = opt("track_port") {
+            self.port = parse_range(&name("track_port"), v, 1, 65535)? as u16;
+        }
         // mwan3's defaults: both follow `interval` unless set.
         if opt("failure_interval").is_none() {
             self.failure_interval = self.interval;
@@ -162,6 +210,11 @@ impl Track {
             let ips = parse_ips(&format!("{}.track_ip", s.name), v)?;
             self.member_targets.insert(iface.to_string(), ips);
         }
+        if let Some(v) = s.options.get("track_method").and_then(|v| v.first()) {
+            let m = Method::parse(v)
+                .map_err(|e| Error::Config(format!("{}.track_method: {e}", s.name)))?;
+            self.member_method.insert(iface.to_string(), m);
+        }
         if let Some(v) = s.options.get("track").and_then(|v| v.first()) {
             let on = parse_bool(v).map_err(|e| Error::Config(format!("{}.track: {e}", s.name)))?;
             self.untracked.retain(|x| x != iface);
@@ -190,6 +243,16 @@ impl Track {
             .filter(|ip| ip.is_ipv4() == (family == Family::V4))
             .copied()
             .collect()
+    }
+
+    /// How `iface` is probed: its own method, else (for `<iface>_6`) its
+    /// parent's, else the section's.
+    pub fn method_for(&self, iface: &str) -> Method {
+        self.member_method
+            .get(iface)
+            .or_else(|| parent(iface).and_then(|p| self.member_method.get(p)))
+            .copied()
+            .unwrap_or(self.method)
     }
 
     /// Seconds after which a state file nobody rewrote is ignored.
