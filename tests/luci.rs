@@ -523,6 +523,7 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
         "IPv6",
         "Members",
         "Link tracking",
+        "Probe method",
         "Resilient group",
         // The grid row of the new member; an unset tier reads 1.
         "VWAN2\t3\t1\tYes",

@@ -190,6 +190,12 @@ return view.extend({
 		o.datatype = 'ipaddr("nomask")';
 		o.modalonly = true;
 
+		o = s.option(form.ListValue, 'track_method', _('Probe method'), _('Instead of the global method.'));
+		o.value('', _('as Link tracking says'));
+		o.value('ping', _('ping (ICMP echo)'));
+		o.value('tcp', _('tcp (a connect to the probe port)'));
+		o.modalonly = true;
+
 		s = m.section(form.NamedSection, 'track', 'track', _('Link tracking'),
 			_('ecmp-track probes every member; dead links leave the route and come back by themselves. The options are mwan3track\'s.'));
 		s.addremove = false;
@@ -215,6 +221,16 @@ return view.extend({
 			o.placeholder = ph;
 			o.validate = inRange(lo, hi, _('a number'));
 		}
+
+		o = s.option(form.ListValue, 'track_method', _('Probe method'),
+			_('tcp where the ISP drops or fakes ICMP: a SYN-ACK or a RST from the target is an answer.'));
+		o.value('ping', _('ping (ICMP echo)'));
+		o.value('tcp', _('tcp (a connect to the probe port)'));
+		o.default = 'ping';
+
+		o = s.option(form.Value, 'track_port', _('Probe port'), _('The port a tcp probe connects to.'));
+		o.placeholder = '443';
+		o.validate = inRange(1, 65535, _('a port'));
 
 		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds to wait for an answer (0.001-60).'));
 		o.placeholder = '2';
