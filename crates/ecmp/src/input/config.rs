@@ -51,7 +51,6 @@ use crate::input::options::{Mode, Resilient};
 pub use crate::input::track::Track;
 use crate::input::uci::Section;
 use crate::{Error, Family};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,7 +66,7 @@ pub struct Config {
     pub protos: Vec<String>,
     pub exclude: Vec<String>,
     /// Weight per interface name.
-    pub weights: BTreeMap<String, u16>,
+    pub weights: Vec<(String, u16)>,
     /// A program printing the dump as JSON (debugging); None: ubusd's
     /// socket.
     pub ubus: Option<PathBuf>,
@@ -77,11 +76,25 @@ pub struct Config {
     pub mode: Mode,
     pub resilient: Resilient,
     /// Failover tier per interface name (default 1).
-    pub tiers: BTreeMap<String, u8>,
+    pub tiers: Vec<(String, u8)>,
     /// Tracking: the `track` section, per-member targets and opt-outs.
     pub track: Track,
     /// Per-member tables and source rules for inbound connections.
     pub inbound: Inbound,
+}
+
+/// An interface's value in a list of (interface, value): its own, else
+/// (for netifd's dynamic `<iface>_6` alias) its parent's. Lists, not maps:
+/// each map type of its own cost the router binaries about 2 KB.
+fn own_or_parent<T: Copy>(list: &[(String, T)], iface: &str) -> Option<T> {
+    let of = |i: &str| list.iter().find(|(n, _)| n == i).map(|(_, v)| *v);
+    of(iface).or_else(|| iface.strip_suffix("_6").and_then(of))
+}
+
+/// Set `iface`'s value, replacing an earlier one (a later section wins).
+fn set<T>(list: &mut Vec<(String, T)>, iface: &str, v: T) {
+    list.retain(|(n, _)| n != iface);
+    list.push((iface.to_string(), v));
 }
 
 impl Config {
@@ -96,13 +109,13 @@ impl Config {
                 .map(|s| s.to_string())
                 .collect(),
             exclude: Vec::new(),
-            weights: BTreeMap::new(),
+            weights: Vec::new(),
             ubus: None,
             ubus_socket: None,
             ubus_timeout: Duration::from_secs(5),
             mode: Mode::Auto,
             resilient: Resilient::default(),
-            tiers: BTreeMap::new(),
+            tiers: Vec::new(),
             track: Track::default(),
             inbound: Inbound::default(),
         }
@@ -111,20 +124,12 @@ impl Config {
     /// Weight of an interface: its own, else (for netifd's dynamic
     /// `<iface>_6` alias) its parent's, else 1.
     pub fn weight(&self, iface: &str) -> u16 {
-        self.weights
-            .get(iface)
-            .or_else(|| iface.strip_suffix("_6").and_then(|p| self.weights.get(p)))
-            .copied()
-            .unwrap_or(1)
+        own_or_parent(&self.weights, iface).unwrap_or(1)
     }
 
     /// Failover tier of an interface, looked up as [`Config::weight`].
     pub fn tier(&self, iface: &str) -> u8 {
-        self.tiers
-            .get(iface)
-            .or_else(|| iface.strip_suffix("_6").and_then(|p| self.tiers.get(p)))
-            .copied()
-            .unwrap_or(1)
+        own_or_parent(&self.tiers, iface).unwrap_or(1)
     }
 
     /// Apply the options of `uci -q show ecmp` output for `family`.
@@ -211,12 +216,12 @@ impl Config {
                     if let Some(v) = opt("weight") {
                         let w = parse_weight(v)
                             .map_err(|e| Error::Config(format!("{}.weight: {e}", s.name)))?;
-                        self.weights.insert(iface.clone(), w);
+                        set(&mut self.weights, &iface, w);
                     }
                     if let Some(v) = opt("tier") {
                         let t = parse_tier(v)
                             .map_err(|e| Error::Config(format!("{}.tier: {e}", s.name)))?;
-                        self.tiers.insert(iface.clone(), t);
+                        set(&mut self.tiers, &iface, t);
                     }
                     self.track.member(&iface, s)?;
                 }

@@ -5,7 +5,6 @@
 use crate::input::options::{parse_bool, parse_timeout};
 use crate::input::uci::Section;
 use crate::{Error, Family};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -68,14 +67,17 @@ pub struct Track {
     /// Seconds dead before that interface alone is redialled; 0 never.
     pub redial_after: u32,
     /// A member's own targets (`config member` / `list track_ip`).
-    pub member_targets: BTreeMap<String, Vec<IpAddr>>,
+    /// A list, as `member_method`: a map type of its own cost 2 KB.
+    pub member_targets: Vec<(String, Vec<IpAddr>)>,
     /// Members with `option track '0'`.
     pub untracked: Vec<String>,
     /// How links are probed, and the port of a TCP probe.
     pub method: Method,
     pub port: u16,
-    /// A member's own method (`config member` / `option track_method`).
-    pub member_method: BTreeMap<String, Method>,
+    /// A member's own method (`config member` / `option track_method`):
+    /// a list, not a map (a second BTreeMap type costs the router binaries
+    /// 4 KB).
+    pub member_method: Vec<(String, Method)>,
 }
 
 impl Default for Track {
@@ -92,11 +94,11 @@ impl Default for Track {
             down: 3,
             up: 3,
             redial_after: 0,
-            member_targets: BTreeMap::new(),
+            member_targets: Vec::new(),
             untracked: Vec::new(),
             method: Method::Ping,
             port: 443,
-            member_method: BTreeMap::new(),
+            member_method: Vec::new(),
         }
     }
 }
@@ -208,12 +210,14 @@ impl Track {
     pub fn member(&mut self, iface: &str, s: &Section) -> Result<(), Error> {
         if let Some(v) = s.options.get("track_ip") {
             let ips = parse_ips(&format!("{}.track_ip", s.name), v)?;
-            self.member_targets.insert(iface.to_string(), ips);
+            self.member_targets.retain(|(i, _)| i != iface);
+            self.member_targets.push((iface.to_string(), ips));
         }
         if let Some(v) = s.options.get("track_method").and_then(|v| v.first()) {
             let m = Method::parse(v)
                 .map_err(|e| Error::Config(format!("{}.track_method: {e}", s.name)))?;
-            self.member_method.insert(iface.to_string(), m);
+            self.member_method.retain(|(i, _)| i != iface);
+            self.member_method.push((iface.to_string(), m));
         }
         if let Some(v) = s.options.get("track").and_then(|v| v.first()) {
             let on = parse_bool(v).map_err(|e| Error::Config(format!("{}.track: {e}", s.name)))?;
@@ -234,10 +238,14 @@ impl Track {
     /// The targets `iface` is probed with in `family`: its own, else
     /// (for `<iface>_6`) its parent's, else the section's.
     pub fn targets_for(&self, iface: &str, family: Family) -> Vec<IpAddr> {
-        let list = self
-            .member_targets
-            .get(iface)
-            .or_else(|| parent(iface).and_then(|p| self.member_targets.get(p)))
+        let of = |i: &str| {
+            self.member_targets
+                .iter()
+                .find(|(m, _)| m == i)
+                .map(|(_, t)| t)
+        };
+        let list = of(iface)
+            .or_else(|| parent(iface).and_then(of))
             .unwrap_or(&self.targets);
         list.iter()
             .filter(|ip| ip.is_ipv4() == (family == Family::V4))
@@ -248,10 +256,14 @@ impl Track {
     /// How `iface` is probed: its own method, else (for `<iface>_6`) its
     /// parent's, else the section's.
     pub fn method_for(&self, iface: &str) -> Method {
-        self.member_method
-            .get(iface)
-            .or_else(|| parent(iface).and_then(|p| self.member_method.get(p)))
-            .copied()
+        let of = |i: &str| {
+            self.member_method
+                .iter()
+                .find(|(m, _)| m == i)
+                .map(|(_, x)| *x)
+        };
+        of(iface)
+            .or_else(|| parent(iface).and_then(of))
             .unwrap_or(self.method)
     }
 

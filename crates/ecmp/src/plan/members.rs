@@ -430,7 +430,7 @@ mod tests {
     fn v4_membership_rules() {
         let mut cfg = Config::defaults(Family::V4);
         cfg.exclude = vec!["x".into()];
-        cfg.weights.insert("b".into(), 3);
+        cfg.weights.push(("b".into(), 3));
         let j = r#"{"interface":[
           {"interface":"a","up":true,"proto":"pppoe","l3_device":"pppoe-a","device":"vwan1"},
           {"interface":"down","up":false,"proto":"pppoe"},

@@ -529,7 +529,7 @@ mod tests {
         t.targets.push("2001:db8::2".parse().unwrap());
         assert!(t.usable().is_ok());
         t.member_targets
-            .insert("VWAN1".into(), ips(&["198.51.100.1"]));
+            .push(("VWAN1".into(), ips(&["198.51.100.1"])));
         assert!(t
             .usable()
             .unwrap_err()
