@@ -925,3 +925,54 @@ fn track_method_names() {
         }
     });
 }
+
+/// A member's own `track_method` wins over the section's: with ICMP
+/// dropped, VWAN1 (tcp) stays alive while the pinged links are dead.
+#[test]
+fn a_members_own_method_wins() {
+    in_netns(|| {
+        let track = TRACK
+            .lines()
+            .filter(|l| !l.contains("2001:db8"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\nconfig member 'VWAN1'\n\toption track_method 'nping-tcp'\n";
+        let n = Net::new(3, &track);
+        let _listeners = icmp_dropped(&n);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let _t = n.tracker();
+        let verdicts = || -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = state(&n.r.dir.0)["links"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|x| {
+                            (
+                                x["interface"].as_str().unwrap_or("").to_string(),
+                                x["state"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        until(
+            Duration::from_secs(8),
+            "VWAN1 alive, the others dead",
+            || {
+                verdicts()
+                    == [
+                        ("VWAN1".to_string(), "alive".to_string()),
+                        ("VWAN2".to_string(), "dead".to_string()),
+                        ("wan".to_string(), "dead".to_string()),
+                    ]
+            },
+        );
+        // Only VWAN1 is alive: the route is VWAN1's alone.
+        until(Duration::from_secs(4), "the route over VWAN1 only", || {
+            route_devs(false) == ["pppoe-VWAN1"]
+        });
+    });
+}
