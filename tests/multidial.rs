@@ -188,25 +188,13 @@ impl Conf {
 
     /// multidial CMD with this box's uci, dirs and password, then `extra`.
     fn run(&self, cmd: &str, extra: &[&str]) -> (i32, String, String) {
-        let mut a: Vec<String> = vec![cmd.into()];
+        let pw = self.p("pw").display().to_string();
+        let mut a: Vec<&str> = Vec::new();
         if cmd != "remove" && cmd != "up" {
-            a.extend(
-                ["--username", "u1", "--password-file"]
-                    .iter()
-                    .map(|s| s.to_string()),
-            );
-            a.push(self.p("pw").display().to_string());
+            a.extend(["--username", "u1", "--password-file", &pw]);
         }
-        for (f, v) in [
-            ("--uci", "uci"),
-            ("--config-dir", "config"),
-            ("--save-dir", "save"),
-        ] {
-            a.push(f.into());
-            a.push(self.p(v).display().to_string());
-        }
-        a.extend(extra.iter().map(|s| s.to_string()));
-        multidial(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        a.extend(extra);
+        self.bare(cmd, &a)
     }
 }
 

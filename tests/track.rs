@@ -784,6 +784,15 @@ fn failure_and_recovery_intervals_follow_interval_when_unset() {
     });
 }
 
+/// `track` without its IPv6 targets (the ICMP-dropping ISPs are IPv4's).
+fn v4_only(track: &str) -> String {
+    track
+        .lines()
+        .filter(|l| !l.contains("2001:db8"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// ICMP that lies: every ISP drops all ICMP (a rule in its namespace) but
 /// forwards TCP. One target listens on 443, the other answers with a RST.
 fn icmp_dropped(n: &Net) -> Vec<std::thread::JoinHandle<()>> {
@@ -822,12 +831,7 @@ fn lingering(isp: &sim::Isp) -> usize {
 #[test]
 fn tcp_probes_see_through_an_isp_that_drops_icmp() {
     in_netns(|| {
-        let track = TRACK
-            .lines()
-            .filter(|l| !l.contains("2001:db8"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n\toption track_method 'tcp'\n\toption track_port '443'\n";
+        let track = v4_only(TRACK) + "\n\toption track_method 'tcp'\n\toption track_port '443'\n";
         let n = Net::new(3, &track);
         let _listeners = icmp_dropped(&n);
         n.event("ecmp4", "ifup", "VWAN1");
@@ -868,12 +872,7 @@ fn tcp_probes_see_through_an_isp_that_drops_icmp() {
 #[test]
 fn ping_calls_every_link_dead_where_icmp_is_dropped() {
     in_netns(|| {
-        let track = TRACK
-            .lines()
-            .filter(|l| !l.contains("2001:db8"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n";
+        let track = v4_only(TRACK) + "\n";
         let n = Net::new(3, &track);
         let _listeners = icmp_dropped(&n);
         n.event("ecmp4", "ifup", "VWAN1");
@@ -931,12 +930,7 @@ fn track_method_names() {
 #[test]
 fn a_members_own_method_wins() {
     in_netns(|| {
-        let track = TRACK
-            .lines()
-            .filter(|l| !l.contains("2001:db8"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\nconfig member 'VWAN1'\n\toption track_method 'nping-tcp'\n";
+        let track = v4_only(TRACK) + "\nconfig member 'VWAN1'\n\toption track_method 'nping-tcp'\n";
         let n = Net::new(3, &track);
         let _listeners = icmp_dropped(&n);
         n.event("ecmp4", "ifup", "VWAN1");

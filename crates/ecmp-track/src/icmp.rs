@@ -47,14 +47,16 @@ fn setopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Res
     }
 }
 
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// `a` as a sockaddr for the kernel (with its port: 0 for the echo
+/// requests, whose raw IPv6 socket refuses any other; the TCP probes' own).
+pub(crate) fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match a {
         SocketAddr::V4(a) => {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
+                sin_port: a.port().to_be(),
                 sin_addr: libc::in_addr {
                     s_addr: u32::from_ne_bytes(a.ip().octets()),
                 },
@@ -68,6 +70,7 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             // SAFETY: all-zero is a valid sockaddr_in6.
             let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
             sin6.sin6_addr.s6_addr = a.ip().octets();
             sin6.sin6_scope_id = a.scope_id();
             // SAFETY: sockaddr_storage is larger than sockaddr_in6.

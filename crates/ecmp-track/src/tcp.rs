@@ -6,6 +6,7 @@
 //! to the target, never a half-open connection or a TIME_WAIT), and at the
 //! round's end if it did not (a SYN_SENT socket just goes).
 
+use crate::icmp::sockaddr;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -17,33 +18,6 @@ fn last() -> io::Error {
 /// One connect in flight.
 pub struct TcpProbe {
     fd: OwnedFd,
-}
-
-/// `a` as a sockaddr for bind/connect.
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is valid for sockaddr_storage and the structs.
-    unsafe {
-        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
-        let len = match a {
-            SocketAddr::V4(v) => {
-                let mut s: libc::sockaddr_in = std::mem::zeroed();
-                s.sin_family = libc::AF_INET as libc::sa_family_t;
-                s.sin_port = v.port().to_be();
-                s.sin_addr.s_addr = u32::from_ne_bytes(v.ip().octets());
-                std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
-                std::mem::size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(v) => {
-                let mut s: libc::sockaddr_in6 = std::mem::zeroed();
-                s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                s.sin6_port = v.port().to_be();
-                s.sin6_addr.s6_addr = v.ip().octets();
-                std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
-                std::mem::size_of::<libc::sockaddr_in6>()
-            }
-        };
-        (ss, len as libc::socklen_t)
-    }
 }
 
 /// What a connect came to.
