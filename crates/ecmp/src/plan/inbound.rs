@@ -375,28 +375,10 @@ pub fn flush_plan(cur: &Current) -> Plan {
 mod tests {
     use super::*;
     use crate::kernel::dummy::{Dummy, Op};
+    use crate::kernel::program::tests::{link, member};
     use crate::kernel::tables::apply;
     use crate::kernel::State;
     use crate::Error;
-
-    fn member(i: &str, dev: &str, gw: &str) -> Member {
-        Member {
-            interface: i.into(),
-            device: dev.into(),
-            gateway: Some(gw.parse().unwrap()),
-            weight: 1,
-            tier: 1,
-        }
-    }
-
-    fn link(index: u32, name: &str) -> Link {
-        Link {
-            index,
-            name: name.into(),
-            carrier: true,
-            bytes: None,
-        }
-    }
 
     fn src(a: &str) -> Vec<(IpAddr, u8)> {
         vec![(a.parse().unwrap(), 32)]
