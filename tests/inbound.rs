@@ -482,7 +482,7 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         let run = sync_auto();
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
-            run.stderr.contains("port forward marks loaded"),
+            run.stderr.contains("marks loaded"),
             "{}",
             run.stderr
         );

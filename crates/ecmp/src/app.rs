@@ -186,7 +186,6 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
             None => inbound::Plan::default(),
         };
         crate::kernel::tables::apply(k, &plan)?;
-        let empty = crate::plan::nft::ruleset(0, &[]);
         let mut dry = nft::DryNft {
             state_dir: &s.state_dir,
             commands: Vec::new(),
@@ -196,9 +195,7 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
             state_dir: &s.state_dir,
         };
         let marks: &mut dyn nft::Marker = if s.dry_run { &mut dry } else { &mut real };
-        if s.family == Family::V4 {
-            marks.load(&empty).map_err(Error::Kernel)?;
-        }
+        marks.load(s.family, "").map_err(Error::Kernel)?;
         for c in dry
             .commands
             .iter()

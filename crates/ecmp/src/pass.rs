@@ -70,16 +70,19 @@ fn tables(
     };
     let plan = inbound::wanted(family, cfg, dump, members, &st.links, &cur, mask);
     // The marks first: a rule for a mark nobody sets yet does nothing.
-    let nft = match marks {
-        Some(m) if family == Family::V4 => m
-            .load(&crate::plan::nft::ruleset(mask.unwrap_or(0), &plan.marked))
-            .map_err(Error::Kernel)?,
-        _ => false,
+    let nft = match (marks, mask) {
+        (Some(m), Some(mask)) => {
+            let text = crate::plan::nft::ruleset(family, mask, &plan.marked, &cfg.rules);
+            m.load(family, &text).map_err(Error::Kernel)?
+        }
+        // Marks off: whatever an earlier run loaded goes.
+        (Some(m), None) => m.load(family, "").map_err(Error::Kernel)?,
+        (None, _) => false,
     };
     let line = crate::kernel::tables::apply(k, &plan)?;
     Ok(match (line, nft) {
-        (Some(l), true) => Some(format!("{l}, port forward marks loaded")),
-        (None, true) => Some("inbound: port forward marks loaded".into()),
+        (Some(l), true) => Some(format!("{l}, marks loaded")),
+        (None, true) => Some("inbound: marks loaded".into()),
         (l, false) => l,
     })
 }

@@ -38,6 +38,9 @@
 //!     option reliability '1'  option count '1'  option timeout '2'
 //!     option interval '5'            # failure_interval, recovery_interval: default interval (mwan3)
 //!     option down '3'  option up '3'  option redial_after '0'
+//! config rule 'bank'                # policy rules, in order, first match wins
+//!     option use 'VWAN2'             # (see `input::policy`: src_ip, dest_ip,
+//!     list src_ip '192.168.1.10'     # proto, ports, ipset, sticky, fallback)
 //! config multidial 'multidial'       # written by `multidial apply`; read by
 //!     option batch '4'               # /etc/init.d/multidial, ignored here
 //!     option delay '5'
@@ -48,6 +51,7 @@ pub use crate::input::options::{
     parse_weight, Inbound,
 };
 use crate::input::options::{Mode, Resilient};
+pub use crate::input::policy::PolicyRule;
 pub use crate::input::track::Track;
 use crate::input::uci::Section;
 use crate::{Error, Family};
@@ -81,6 +85,8 @@ pub struct Config {
     pub track: Track,
     /// Per-member tables and source rules for inbound connections.
     pub inbound: Inbound,
+    /// Policy rules for this family, in file order.
+    pub rules: Vec<PolicyRule>,
 }
 
 /// An interface's value in a list of (interface, value): its own, else
@@ -118,6 +124,7 @@ impl Config {
             tiers: Vec::new(),
             track: Track::default(),
             inbound: Inbound::default(),
+            rules: Vec::new(),
         }
     }
 
@@ -226,7 +233,30 @@ impl Config {
                     self.track.member(&iface, s)?;
                 }
                 "track" => self.track.section(s)?,
+                "rule" => {
+                    let r = crate::input::policy::parse(s).map_err(Error::Config)?;
+                    if r.is_for(family) && r.addrs(family).is_some() {
+                        self.rules.push(r);
+                    }
+                }
                 _ => {}
+            }
+        }
+        // Rules send connections to member tables by mark.
+        if let Some(r) = self.rules.first() {
+            let why = match () {
+                _ if !self.inbound.enabled => Some("option inbound '0'"),
+                _ if self.inbound.marks == crate::input::options::Marks::Off => {
+                    Some("option inbound_mark '0'")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::Config(format!(
+                    "rule {}: rules need the member tables and their marks, and {}.{why} turns them off",
+                    r.name,
+                    family.section()
+                )));
             }
         }
         Ok(())
@@ -296,6 +326,23 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "redial_after",
             "track_method",
             "track_port",
+        ],
+    ),
+    (
+        "rule",
+        &[
+            "family",
+            "proto",
+            "src_ip",
+            "dest_ip",
+            "src_port",
+            "dest_port",
+            "ipset",
+            "use",
+            "use_policy",
+            "fallback",
+            "sticky",
+            "timeout",
         ],
     ),
     (

@@ -16,6 +16,7 @@
 //! - `dump`: netifd's dump as typed data, read from blobmsg in place.
 //! - `names`: netifd's protos, and the nearest known name to a typo.
 //! - `track`: the tracking options (mwan3's names and defaults).
+//! - `policy`: the policy rules (`config rule`, mwan3's names).
 
 pub mod blob;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod event;
 pub mod names;
 pub mod netconf;
 pub mod options;
+pub mod policy;
 pub mod read;
 pub mod settings;
 pub mod track;

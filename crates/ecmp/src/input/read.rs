@@ -229,11 +229,11 @@ impl<'s> Firewall<'s> {
     }
 }
 
-/// The mark mask for port forwards this run, if any (IPv4 only, with
-/// inbound on): `auto` means on when the firewall has a port forward.
+/// The mark mask this run, if any (with inbound on): `auto` means on
+/// when there are policy rules, or (IPv4) the firewall has a port forward.
 pub fn marks(s: &Settings, cfg: &Config, fw: &Firewall) -> Option<u32> {
     use crate::input::options::{Marks, DEFAULT_MASK};
-    if s.family != crate::Family::V4 || !cfg.inbound.enabled {
+    if !cfg.inbound.enabled {
         return None;
     }
     // Without nft (fw3) nothing can mark: left out (status warns when
@@ -242,7 +242,10 @@ pub fn marks(s: &Settings, cfg: &Config, fw: &Firewall) -> Option<u32> {
     match cfg.inbound.marks {
         Marks::Off => None,
         Marks::Mask(m) => Some(m),
-        Marks::Auto => fw.port_forwards().then_some(DEFAULT_MASK),
+        // Port forwards are IPv4's (DNAT); policy rules are either's.
+        Marks::Auto => (!cfg.rules.is_empty()
+            || (s.family == crate::Family::V4 && fw.port_forwards()))
+        .then_some(DEFAULT_MASK),
     }
 }
 

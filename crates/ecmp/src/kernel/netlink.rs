@@ -517,6 +517,8 @@ const FRA_PROTOCOL: u16 = 21;
 const FR_ACT_TO_TBL: u8 = 1;
 const FR_ACT_GOTO: u8 = 2;
 const FR_ACT_NOP: u8 = 3;
+/// ... or refuse it (ENETUNREACH, an ICMP "net unreachable" to a sender).
+const FR_ACT_UNREACHABLE: u8 = 7;
 
 /// struct fib_rule_hdr (12 bytes): family, dst_len, src_len, tos, table,
 /// two reserved bytes, action, flags.
@@ -555,6 +557,7 @@ pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
         Action::Lookup => (FR_ACT_TO_TBL, r.table),
         Action::Goto(_) => (FR_ACT_GOTO, 0),
         Action::Nop => (FR_ACT_NOP, 0),
+        Action::Unreachable => (FR_ACT_UNREACHABLE, 0),
     };
     let dst_len = r.dst.map_or(0, |(_, l)| l);
     let mut b = Builder::new(&rule_hdr(r.family, dst_len, src_len, table, action));
@@ -566,7 +569,7 @@ pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
         Action::Goto(p) => {
             b.u32(FRA_GOTO, p)?;
         }
-        Action::Nop => {}
+        Action::Nop | Action::Unreachable => {}
     }
     if let Some((ip, _)) = r.src {
         b.attr(FRA_SRC, &ip_bytes(ip))?;
@@ -590,8 +593,8 @@ pub fn rule_msg(r: &Rule) -> Result<Vec<u8>, KernelError> {
 }
 
 /// One RTM_NEWRULE message of a dump, if it is a rule of `family` that
-/// looks up a table, goes to a priority or does nothing (others, such as
-/// blackhole or unreachable rules, are no concern of ours).
+/// looks up a table, goes to a priority, does nothing or refuses (others,
+/// such as blackhole or prohibit rules, are no concern of ours).
 pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
     if p.len() < 12 || p[0] != family_byte(family) {
         return None;
@@ -600,6 +603,7 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
         FR_ACT_TO_TBL => Action::Lookup,
         FR_ACT_GOTO => Action::Goto(0),
         FR_ACT_NOP => Action::Nop,
+        FR_ACT_UNREACHABLE => Action::Unreachable,
         _ => return None,
     };
     let mut r = Rule {

@@ -19,15 +19,20 @@ pub use crate::input::options::{
     PRIORITIES, SLOTS,
 };
 use crate::plan::link::{seek, ByName, Link};
+use crate::input::policy::PolicyRule;
 use crate::plan::members::Member;
+use crate::plan::nft::Marked;
 use crate::plan::route::{Nexthop, Route};
 pub use crate::plan::rule::{Action, Rule};
 use crate::Family;
 use std::net::IpAddr;
 
-/// Whether `r` is one of our guards (not a member's rule).
+/// Whether `r` is one of our guards (not a member's rule, nor the one
+/// that refuses).
 pub fn is_guard(r: &Rule) -> bool {
-    r.is_ours() && (r.action != Action::Lookup || r.suppress.is_some())
+    r.is_ours()
+        && r.action != Action::Unreachable
+        && (r.action != Action::Lookup || r.suppress.is_some())
 }
 
 /// The rules around the member rules that keep forwarded traffic from
@@ -128,9 +133,9 @@ pub struct Plan {
     pub del_routes: Vec<Route>,
     /// (interface, table) of each member, for status.
     pub tables: Vec<(String, u32)>,
-    /// (device, table, mark) of each member when port forwards are
-    /// marked: the nft table's content.
-    pub marked: Vec<(String, u32, u32)>,
+    /// Each member with its mark, when marks are on: the nft table's
+    /// members.
+    pub marked: Vec<Marked>,
 }
 
 impl Plan {
@@ -177,8 +182,10 @@ pub fn plan(
     links: &[Link],
     cur: &Current,
     mask: Option<u32>,
+    rules: &[PolicyRule],
 ) -> Plan {
     let range = cfg.table_base + 1..=cfg.table_base + SLOTS;
+    let reserved = crate::plan::nft::reserved(rules);
     let ours: Vec<&Route> = cur.routes.iter().filter(|r| r.is_ours()).collect();
     // Tables someone else uses: a rule of theirs points there.
     let foreign = |t: u32| cur.rules.iter().any(|r| r.table == t && !r.is_ours());
@@ -242,8 +249,15 @@ pub fn plan(
         }
         plan.tables.push((m.interface.clone(), table));
         let at = cfg.rule_priority + 4;
-        if let Some(mark) = mask.and_then(|k| crate::plan::nft::mark(k, table - cfg.table_base)) {
-            plan.marked.push((m.device.clone(), table, mark));
+        if let Some(mark) =
+            mask.and_then(|k| crate::plan::nft::mark(k, table - cfg.table_base, reserved))
+        {
+            plan.marked.push(Marked {
+                iface: m.interface.clone(),
+                dev: m.device.clone(),
+                table,
+                mark,
+            });
             want_rules.push(Rule {
                 fwmark: mask.map(|k| (mark, k)),
                 ..Rule::lookup(family, at, table)
@@ -263,6 +277,14 @@ pub fn plan(
                 ..Rule::lookup(family, cfg.rule_priority + 2, table)
             });
         }
+    }
+    // A rule with `fallback '0'` refuses what its absent member would
+    // carry: the refusing mark meets `unreachable`.
+    if let Some(k) = mask.filter(|_| rules.iter().any(|r| !r.fallback)) {
+        want_rules.push(Rule {
+            fwmark: Some((crate::plan::nft::refuse_mark(k), k)),
+            ..Rule::doing(family, cfg.rule_priority + 4, Action::Unreachable)
+        });
     }
     // The guards after the member rules: a goto written before its
     // landing rule exists is skipped by the kernel, never wrong.
@@ -334,7 +356,7 @@ pub fn wanted(
                 (m, srcs)
             })
             .collect();
-        plan(family, &cfg.inbound, cfg.metric, &with, links, cur, mask)
+        plan(family, &cfg.inbound, cfg.metric, &with, links, cur, mask, &cfg.rules)
     } else {
         flush_plan(cur)
     }
@@ -397,7 +419,7 @@ mod tests {
         let cur = Current::of(&st.tables, st.rules.as_deref(), &cfg).unwrap();
         let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = ms.iter().map(|(m, a)| (m, src(a))).collect();
         let links = k.links.clone();
-        let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None);
+        let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None, &[]);
         apply(k, &p)
     }
 

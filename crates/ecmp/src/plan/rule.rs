@@ -13,6 +13,9 @@ pub enum Action {
     Goto(u32),
     /// Nothing: a landing point for a goto.
     Nop,
+    /// Refuse: what a policy rule with `fallback '0'` marks when its
+    /// member is not in the route.
+    Unreachable,
 }
 
 /// One policy rule: its selectors (`from SRC`, `iif DEV`, `fwmark
@@ -88,6 +91,7 @@ impl Rule {
             Action::Lookup => s.push_str(&format!(" lookup {}", self.table)),
             Action::Goto(p) => s.push_str(&format!(" goto {p}")),
             Action::Nop => s.push_str(" nop"),
+            Action::Unreachable => s.push_str(" unreachable"),
         }
         if let Some(n) = self.suppress {
             s.push_str(&format!(" suppress_prefixlength {n}"));

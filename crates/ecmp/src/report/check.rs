@@ -448,18 +448,29 @@ fn inbound(
     if read::marks(s, cfg, &read::Firewall::new(s)).is_some() {
         let listed = crate::proc::run(
             Path::new("nft"),
-            &["list", "table", "ip", crate::plan::nft::TABLE],
+            &[
+                "list",
+                "table",
+                crate::plan::nft::nfamily(s.family),
+                crate::plan::nft::table(s.family),
+            ],
             None,
             std::time::Duration::from_secs(5),
             1 << 20,
         );
         f.push(match listed {
-            Ok(_) => Finding::ok("port forwards: nft table ip ecmp4 marks them by their dial"),
+            Ok(_) => Finding::ok(format!(
+                "marks: nft table {} {p} marks connections by their dial",
+                crate::plan::nft::nfamily(s.family)
+            )),
             Err(e) => Finding::fail(
-                format!("port forwards are to be marked, but nft has no table ip ecmp4 ({e})"),
                 format!(
-                    "rm {}; run ecmp4 (a sync)",
-                    crate::kernel::nft::cache(&s.state_dir).display()
+                    "connections are to be marked, but nft has no table {} {p} ({e})",
+                    crate::plan::nft::nfamily(s.family)
+                ),
+                format!(
+                    "rm {}; run {p} (a sync)",
+                    crate::kernel::nft::cache(&s.state_dir, s.family).display()
                 ),
             ),
         });
