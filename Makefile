@@ -26,7 +26,7 @@ test:
 	$(CARGO) test -p ecmp -p ecmp-track -p multidial
 	# luci-app-ecmp's strings: the template current, every language complete.
 	tools/luci-i18n check
-	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config --test track --test inbound --test mistakes
+	$(NETNS) $(CARGO) test --offline -p ecmp-tests --test ecmp4 --test ecmp6 --test nexthop --test status --test multidial --test config --test track --test inbound --test rules --test mistakes
 	# Under the real netifd (../shared/openwrt/run-router; root only).
 	$(CARGO) test --offline -p ecmp-tests --test router
 	# Under the real firewall4 (../shared/openwrt-fw4/run-fw4; root only).

@@ -7,8 +7,8 @@
 //! every reply leaves by the dial its SYN came in on.
 
 use sim::{in_netns, ip, ip_line, Isp, Router, CLIENT4, CLIENT6};
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 const DIALS: usize = 4;
@@ -96,135 +96,9 @@ fn clients(net: &Isp, targets: Vec<IpAddr>, port: u16, n: usize) -> Vec<usize> {
 /// One connection from `from`: SYN, the service's "ok", close. On failure,
 /// the step that failed and the time it took.
 fn once(from: IpAddr, to: SocketAddr, wait: Duration) -> Result<(), String> {
-    let domain = if from.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    let t0 = std::time::Instant::now();
-    let took = || format!("{} ms", t0.elapsed().as_millis());
-    // std has no bind-then-connect with a timeout: a raw socket made into
-    // a TcpStream after connect.
-    // SAFETY: plain socket calls on our own descriptor.
-    unsafe {
-        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let s = std::os::fd::FromRawFd::from_raw_fd(fd);
-        let sock: socket2_like::Sock = s;
-        // Every connection its own source port: a 5-tuple of an earlier
-        // failed attempt would find its unmarked conntrack entry.
-        static PORTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(10000);
-        let port = PORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        sock.bind(SocketAddr::new(from, port))
-            .map_err(|e| format!("bind port {port}: {e}"))?;
-        let mut stream: TcpStream = sock
-            .connect(to, wait)
-            .map_err(|e| format!("port {port}: connect: {e} after {}", took()))?;
-        let _ = stream.set_read_timeout(Some(wait));
-        let mut b = [0u8; 2];
-        match stream.read_exact(&mut b) {
-            Ok(()) if &b == b"ok" => Ok(()),
-            Ok(()) => Err(format!("port {port}: answer {b:?} after {}", took())),
-            Err(e) => Err(format!("port {port}: read: {e} after {}", took())),
-        }
-    }
-}
-
-/// Just enough of a socket to bind a source and connect with a timeout.
-mod socket2_like {
-    use std::net::{SocketAddr, TcpStream};
-    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-    use std::time::Duration;
-
-    pub struct Sock(OwnedFd);
-
-    impl FromRawFd for Sock {
-        unsafe fn from_raw_fd(fd: i32) -> Sock {
-            Sock(OwnedFd::from_raw_fd(fd))
-        }
-    }
-
-    fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-        // SAFETY: all-zero is valid for sockaddr_storage and the structs.
-        unsafe {
-            let mut ss: libc::sockaddr_storage = std::mem::zeroed();
-            let len = match a {
-                SocketAddr::V4(v) => {
-                    let mut s: libc::sockaddr_in = std::mem::zeroed();
-                    s.sin_family = libc::AF_INET as u16;
-                    s.sin_port = v.port().to_be();
-                    s.sin_addr.s_addr = u32::from_ne_bytes(v.ip().octets());
-                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
-                    std::mem::size_of::<libc::sockaddr_in>()
-                }
-                SocketAddr::V6(v) => {
-                    let mut s: libc::sockaddr_in6 = std::mem::zeroed();
-                    s.sin6_family = libc::AF_INET6 as u16;
-                    s.sin6_port = v.port().to_be();
-                    s.sin6_addr.s6_addr = v.ip().octets();
-                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
-                    std::mem::size_of::<libc::sockaddr_in6>()
-                }
-            };
-            (ss, len as libc::socklen_t)
-        }
-    }
-
-    impl Sock {
-        pub fn bind(&self, at: SocketAddr) -> std::io::Result<()> {
-            let (ss, len) = sockaddr(at);
-            // SAFETY: ss holds len bytes of a sockaddr.
-            let r = unsafe {
-                libc::bind(
-                    self.0.as_raw_fd(),
-                    (&ss as *const libc::sockaddr_storage).cast(),
-                    len,
-                )
-            };
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        }
-
-        pub fn connect(self, to: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-            let fd = self.0.as_raw_fd();
-            let (ss, len) = sockaddr(to);
-            // SAFETY: fcntl, connect and poll on our own descriptor.
-            unsafe {
-                let fl = libc::fcntl(fd, libc::F_GETFL);
-                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-                let r = libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len);
-                if r != 0
-                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS)
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let mut p = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                if libc::poll(&mut p, 1, timeout.as_millis() as i32) != 1 {
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
-                let mut err: libc::c_int = 0;
-                let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-                libc::getsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_ERROR,
-                    (&mut err as *mut libc::c_int).cast(),
-                    &mut l,
-                );
-                if err != 0 {
-                    return Err(std::io::Error::from_raw_os_error(err));
-                }
-                libc::fcntl(fd, libc::F_SETFL, fl);
-                Ok(TcpStream::from_raw_fd(self.0.into_raw_fd()))
-            }
-        }
+    match sim::exchange(from, to, wait, 2)? {
+        b if b == b"ok" => Ok(()),
+        b => Err(format!("answer {b:?}")),
     }
 }
 
@@ -499,6 +373,8 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         );
         // An unchanged event does not run nft again; --flush removes it all.
         let run = sync_auto();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("(unchanged)"), "{}", run.stderr);
         assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
         let run = r.event("ecmp4", "", "", &["--config", auto, "--flush"]);
         assert_eq!(run.code, 0, "{}", run.stderr);

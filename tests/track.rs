@@ -3,9 +3,9 @@
 //! addresses) on its loopback; a link's upstream dies when its ISP
 //! blackholes that link's addresses. interval 1, down 2, up 2, timeout 1.
 
-use sim::{bin, in_netns, ip, json, nh_dev, route_devs, Dial, Isp, Router};
+use sim::{bin, in_netns, ip, json, nh_dev, route_devs, Dial, Isp, Router, Tracker};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const TRACK: &str = "config track 'track'
@@ -68,29 +68,7 @@ impl Net {
     }
 
     fn tracker(&self) -> Tracker {
-        let log = self.r.path("track.log");
-        let child = Command::new(bin("ecmp-track"))
-            .args([
-                "-v",
-                "--config",
-                self.config.to_str().unwrap(),
-                "--state-dir",
-                self.r.dir.0.to_str().unwrap(),
-                "--ubus",
-                self.r.path("ubus").to_str().unwrap(),
-                "--ubus-socket",
-                self.r.path("ubus.sock").to_str().unwrap(),
-                "--lock-file",
-                self.r.path("lock").to_str().unwrap(),
-                "--syslog-socket",
-                self.r.path("no-syslog").to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("ecmp-track");
-        Tracker { child, log }
+        self.r.tracker(&self.config)
     }
 
     fn dial(&self, i: usize) -> &Dial {
@@ -99,24 +77,6 @@ impl Net {
 
     fn cut(&self, i: usize, on: bool) {
         self.dial(i).blackhole(&self.isps[i], on);
-    }
-}
-
-struct Tracker {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Tracker {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

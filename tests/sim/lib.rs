@@ -983,3 +983,193 @@ impl RouterFiles {
         (o.code().unwrap_or(-1), read("out.txt") + &read("err.txt"))
     }
 }
+
+/// One TCP connection from `from` (a port of its own) to `to` within
+/// `wait`, and the first `n` bytes of its answer. On failure, the step
+/// that failed and the time it took.
+pub fn exchange(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+    wait: std::time::Duration,
+    n: usize,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::net::SocketAddr;
+    let domain = if from.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let t0 = std::time::Instant::now();
+    let took = || format!("{} ms", t0.elapsed().as_millis());
+    // std has no bind-then-connect with a timeout: a raw socket made into
+    // a TcpStream after connect.
+    // SAFETY: a socket of our own, owned by Sock from here on.
+    let sock: socket2_like::Sock = unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        std::os::fd::FromRawFd::from_raw_fd(fd)
+    };
+    // Every connection its own source port: a 5-tuple of an earlier
+    // failed attempt would find its conntrack entry.
+    static PORTS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(10000);
+    let port = PORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sock.bind(SocketAddr::new(from, port))
+        .map_err(|e| format!("bind port {port}: {e}"))?;
+    let mut stream = sock
+        .connect(to, wait)
+        .map_err(|e| format!("port {port}: connect: {e} after {}", took()))?;
+    let _ = stream.set_read_timeout(Some(wait));
+    let mut b = vec![0u8; n];
+    stream
+        .read_exact(&mut b)
+        .map_err(|e| format!("port {port}: read: {e} after {}", took()))?;
+    Ok(b)
+}
+
+/// Just enough of a socket to bind a source and connect with a timeout.
+mod socket2_like {
+    use std::net::{SocketAddr, TcpStream};
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+    use std::time::Duration;
+
+    pub struct Sock(OwnedFd);
+
+    impl FromRawFd for Sock {
+        unsafe fn from_raw_fd(fd: i32) -> Sock {
+            Sock(OwnedFd::from_raw_fd(fd))
+        }
+    }
+
+    fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: all-zero is valid for sockaddr_storage and the structs.
+        unsafe {
+            let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+            let len = match a {
+                SocketAddr::V4(v) => {
+                    let mut s: libc::sockaddr_in = std::mem::zeroed();
+                    s.sin_family = libc::AF_INET as u16;
+                    s.sin_port = v.port().to_be();
+                    s.sin_addr.s_addr = u32::from_ne_bytes(v.ip().octets());
+                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
+                    std::mem::size_of::<libc::sockaddr_in>()
+                }
+                SocketAddr::V6(v) => {
+                    let mut s: libc::sockaddr_in6 = std::mem::zeroed();
+                    s.sin6_family = libc::AF_INET6 as u16;
+                    s.sin6_port = v.port().to_be();
+                    s.sin6_addr.s6_addr = v.ip().octets();
+                    std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s);
+                    std::mem::size_of::<libc::sockaddr_in6>()
+                }
+            };
+            (ss, len as libc::socklen_t)
+        }
+    }
+
+    impl Sock {
+        pub fn bind(&self, at: SocketAddr) -> std::io::Result<()> {
+            let (ss, len) = sockaddr(at);
+            // SAFETY: ss holds len bytes of a sockaddr.
+            let r = unsafe {
+                libc::bind(
+                    self.0.as_raw_fd(),
+                    (&ss as *const libc::sockaddr_storage).cast(),
+                    len,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+
+        pub fn connect(self, to: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+            let fd = self.0.as_raw_fd();
+            let (ss, len) = sockaddr(to);
+            // SAFETY: fcntl, connect and poll on our own descriptor.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+                let r = libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len);
+                if r != 0
+                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS)
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                if libc::poll(&mut p, 1, timeout.as_millis() as i32) != 1 {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                let mut err: libc::c_int = 0;
+                let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut l,
+                );
+                if err != 0 {
+                    return Err(std::io::Error::from_raw_os_error(err));
+                }
+                libc::fcntl(fd, libc::F_SETFL, fl);
+                Ok(TcpStream::from_raw_fd(self.0.into_raw_fd()))
+            }
+        }
+    }
+}
+
+
+/// A running ecmp-track of a [`Router`], killed when dropped.
+pub struct Tracker {
+    pub child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Tracker {
+    /// What it said on stderr so far (it runs with -v).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Router {
+    /// ecmp-track with `config`, this router's state directory, stand-in
+    /// ubus and lock; its stderr in `track.log`.
+    pub fn tracker(&self, config: &Path) -> Tracker {
+        let log = self.path("track.log");
+        let child = Command::new(bin("ecmp-track"))
+            .arg("-v")
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(&self.dir.0)
+            .arg("--ubus")
+            .arg(self.path("ubus"))
+            .arg("--ubus-socket")
+            .arg(self.path("ubus.sock"))
+            .arg("--lock-file")
+            .arg(self.path("lock"))
+            .arg("--syslog-socket")
+            .arg(self.path("no-syslog"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ecmp-track");
+        Tracker { child, log }
+    }
+}

@@ -615,7 +615,7 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
         ..Rule::doing(family, 0, action)
     };
     r.protocol = 0;
-    let (mut mark, mut mask) = (None, u32::MAX);
+    let (mut mark, mut mask) = (None, None);
     for (ty, b) in attrs(&p[12..]) {
         match ty {
             FRA_PRIORITY => r.priority = u32_at(b, 0)?,
@@ -631,13 +631,18 @@ pub fn parse_rule(family: Family, p: &[u8]) -> Option<Rule> {
                 )
             }
             FRA_FWMARK => mark = u32_at(b, 0),
-            FRA_FWMASK => mask = u32_at(b, 0)?,
+            FRA_FWMASK => mask = Some(u32_at(b, 0)?),
             FRA_SUPPRESS_PREFIXLEN => r.suppress = u32_at(b, 0).filter(|n| *n != u32::MAX),
             FRA_PROTOCOL => r.protocol = *b.first()?,
             _ => {}
         }
     }
-    r.fwmark = mark.map(|m| (m, mask));
+    // The kernel leaves FRA_FWMARK out for mark 0 (`fwmark 0/MASK`, our
+    // guard), and FRA_FWMASK out for a full mask.
+    r.fwmark = match (mark, mask) {
+        (None, None) => None,
+        (m, k) => Some((m.unwrap_or(0), k.unwrap_or(u32::MAX))),
+    };
     Some(r)
 }
 
@@ -809,6 +814,45 @@ mod tests {
             ]
         );
         assert!(decode_multipath(&[200, 0, 0, 0, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn rules_round_trip_and_the_kernels_mark_forms_are_read() {
+        use crate::plan::rule::{Action, Rule};
+        let k = 0x00ff_0000;
+        let rules = [
+            Rule {
+                src: Some(("100.66.0.1".parse().unwrap(), 32)),
+                ..Rule::lookup(Family::V4, 4204, 4201)
+            },
+            Rule {
+                iif: Some("lo".into()),
+                ..Rule::doing(Family::V4, 4200, Action::Goto(4202))
+            },
+            Rule {
+                fwmark: Some((k, k)),
+                ..Rule::doing(Family::V6, 4204, Action::Unreachable)
+            },
+            Rule {
+                fwmark: Some((0x10000, k)),
+                ..Rule::lookup(Family::V4, 4204, 4201)
+            },
+        ];
+        for r in &rules {
+            let msg = rule_msg(r).unwrap();
+            assert_eq!(parse_rule(r.family, &msg).as_ref(), Some(r));
+        }
+        // `fwmark 0/MASK` comes back without FRA_FWMARK; a full mask
+        // without FRA_FWMASK.
+        let mut b = Builder::new(&rule_hdr(Family::V4, 0, 0, 0, FR_ACT_GOTO));
+        b.u32(FRA_PRIORITY, 4201).unwrap().u32(FRA_GOTO, 4205).unwrap();
+        b.u32(FRA_FWMASK, k).unwrap().attr(FRA_PROTOCOL, &[236]).unwrap();
+        let r = parse_rule(Family::V4, &b.done()).unwrap();
+        assert_eq!(r.fwmark, Some((0, k)));
+        let mut b = Builder::new(&rule_hdr(Family::V4, 0, 0, 0, FR_ACT_UNREACHABLE));
+        b.u32(FRA_PRIORITY, 4204).unwrap().u32(FRA_FWMARK, 7).unwrap();
+        let r = parse_rule(Family::V4, &b.done()).unwrap();
+        assert_eq!((r.fwmark, r.action), (Some((7, u32::MAX)), Action::Unreachable));
     }
 
     #[test]

@@ -1,0 +1,358 @@
+//! Policy rules in network namespaces: 4 dials, each behind an ISP of its
+//! own that holds the same servers (203.0.113.1-50 on its loopback, on
+//! ports 80 and 443) and answers every connection with its dial's number;
+//! a LAN host (192.168.1.10-13) behind br-lan; masquerade on the dials,
+//! and L4 hashing, as a multi-dial router has them. An ISP has no route
+//! for a source other than its dial's: a connection that left by a dial
+//! is answered by that dial's ISP, or not at all.
+
+use sim::{in_netns, ip, route_devs, Isp, Router, Tracker};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DIALS: u32 = 4;
+const SERVERS: u8 = 50;
+
+struct Lab {
+    r: Router,
+    isps: Vec<Isp>,
+    lan: Isp,
+    config: PathBuf,
+}
+
+fn nft(script: &str) {
+    let mut c = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nft (nftables) is needed");
+    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "nft -f - <<EOF\n{script}EOF");
+}
+
+fn nft_list(args: &[&str]) -> String {
+    let o = Command::new("nft").arg("list").args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Lab {
+    /// The lab with `config` (rules, a track section) after the ipv4
+    /// section; one sync has run.
+    fn new(config: &str) -> Lab {
+        let r = Router::all_up(DIALS);
+        let isps: Vec<Isp> = (0..DIALS as usize).map(|i| r.isp(i)).collect();
+        for (i, isp) in isps.iter().enumerate() {
+            for k in 1..=SERVERS {
+                isp.ip(&format!("addr add 203.0.113.{k}/32 dev lo"));
+            }
+            for port in [80, 443] {
+                isp.run(move || {
+                    let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
+                    for mut c in l.incoming().flatten() {
+                        let _ = c.write_all(&[i as u8]);
+                    }
+                });
+            }
+        }
+        let lan = sim::lan_host();
+        for k in 11..=13 {
+            lan.ip(&format!("addr add 192.168.1.{k}/24 dev lan0"));
+        }
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "1").unwrap();
+        nft("table ip nat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"pppoe-*\" masquerade\n\t}\n}\n");
+        let path = r.path("rules.conf");
+        std::fs::write(
+            &path,
+            format!("config ecmp 'ipv4'\n\toption mode 'resilient'\nconfig ecmp 'ipv6'\n\toption inbound '0'\n{config}"),
+        )
+        .unwrap();
+        let lab = Lab {
+            r,
+            isps,
+            lan,
+            config: path,
+        };
+        lab.sync();
+        lab
+    }
+
+    fn sync(&self) -> sim::Run {
+        let run = self.r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", self.config.to_str().unwrap(), "-v"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run
+    }
+
+    /// New connections from `from` to each (server, port), one after the
+    /// other: the dial each left by, or why it failed.
+    fn connect(&self, from: &str, to: Vec<(u8, u16)>) -> Vec<Result<u8, String>> {
+        let from: IpAddr = from.parse().unwrap();
+        self.lan
+            .run(move || {
+                to.into_iter()
+                    .map(|(k, port)| {
+                        let at = SocketAddr::new(format!("203.0.113.{k}").parse().unwrap(), port);
+                        sim::exchange(from, at, Duration::from_secs(2), 1).map(|b| b[0])
+                    })
+                    .collect()
+            })
+            .join()
+            .unwrap()
+    }
+}
+
+/// The dials a batch of connections left by, each once, in order; panics
+/// on a failed connection.
+fn dials(got: &[Result<u8, String>]) -> Vec<u8> {
+    let mut d: Vec<u8> = got
+        .iter()
+        .map(|r| *r.as_ref().unwrap_or_else(|e| panic!("a connection failed: {e}")))
+        .collect();
+    d.sort();
+    d.dedup();
+    d
+}
+
+/// `n` connections to the servers in turn on `port`.
+fn spread(n: usize, port: u16) -> Vec<(u8, u16)> {
+    (0..n).map(|i| ((i % SERVERS as usize) as u8 + 1, port)).collect()
+}
+
+fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_pinned_lan_host_leaves_by_its_dial_and_others_spread() {
+    in_netns(|| {
+        let lab = Lab::new("config rule 'pin'\n\toption src_ip '192.168.1.10'\n\toption use 'VWAN2'\n");
+        // 200 new connections to 20 servers: all by VWAN2.
+        let to: Vec<(u8, u16)> = (0..200).map(|i| ((i % 20) as u8 + 1, 80)).collect();
+        let got = lab.connect("192.168.1.10", to.clone());
+        assert_eq!(dials(&got), [2], "{got:?}");
+        // Another host matches no rule: the route spreads it.
+        let other = dials(&lab.connect("192.168.1.11", to));
+        assert!(other.len() >= 3, "unpinned host used only {other:?}");
+        // The rule counted the pinned connections.
+        let c = nft_list(&["counter", "ip", "ecmp4", "r1"]);
+        assert!(c.contains("packets 200 "), "{c}");
+        // An unchanged sync loads nothing; --flush takes the table.
+        let run = lab.sync();
+        assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
+        let run = lab.r.event(
+            "ecmp4",
+            "",
+            "",
+            &["--config", lab.config.to_str().unwrap(), "--flush"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(!nft_list(&["tables"]).contains("ecmp4"));
+        assert!(!ip(&["rule", "show"]).contains("fwmark"));
+    });
+}
+
+#[test]
+fn sticky_sources_keep_the_dial_their_last_connection_took() {
+    in_netns(|| {
+        let lab = Lab::new(
+            "config rule 'https'\n\toption proto 'tcp'\n\toption dest_port '443'\n\toption sticky '1'\n\toption timeout '600'\n\toption use 'balanced'\n",
+        );
+        // 50 connections from one host to one server: one dial.
+        let got = lab.connect("192.168.1.10", vec![(1, 443); 50]);
+        assert_eq!(dials(&got).len(), 1, "{got:?}");
+        // From four hosts to 50 servers: each host keeps one dial...
+        let mut all = Vec::new();
+        for h in 10..=13 {
+            let from = format!("192.168.1.{h}");
+            let d = dials(&lab.connect(&from, spread(50, 443)));
+            assert_eq!(d.len(), 1, "{from} used {d:?}");
+            all.extend(d);
+        }
+        let map = nft_list(&["map", "ip", "ecmp4", "sticky_1"]);
+        assert_eq!(map.matches("192.168.1.").count(), 4, "{map}");
+        // ... and what the rule does not match still spreads.
+        let mut free = Vec::new();
+        for h in 10..=13 {
+            free.extend(dials(&lab.connect(&format!("192.168.1.{h}"), spread(50, 80))));
+        }
+        free.sort();
+        free.dedup();
+        assert!(free.len() >= 3, "port 80 used only {free:?}");
+    });
+}
+
+const TRACK: &str = "config track 'track'
+\toption enabled '1'
+\tlist track_ip '192.0.2.1'
+\tlist track_ip '192.0.2.2'
+\toption interval '1'
+\toption timeout '1'
+\toption down '2'
+\toption up '2'
+";
+
+#[test]
+fn a_pinned_dial_dead_to_the_tracker_falls_back_or_refuses_and_returns() {
+    in_netns(|| {
+        let lab = Lab::new(&format!(
+            "{TRACK}config rule 'loose'\n\toption src_ip '192.168.1.10'\n\toption use 'VWAN2'\nconfig rule 'strict'\n\toption src_ip '192.168.1.11'\n\toption use 'VWAN2'\n\toption fallback '0'\n"
+        ));
+        let rules = ip(&["rule", "show"]);
+        assert!(rules.contains("fwmark 0xff0000/0xff0000 unreachable proto 236"), "{rules}");
+        let _t: Tracker = lab.r.tracker(&lab.config);
+        let to = spread(20, 80);
+        assert_eq!(dials(&lab.connect("192.168.1.10", to.clone())), [2]);
+        assert_eq!(dials(&lab.connect("192.168.1.11", to.clone())), [2]);
+        // VWAN2's upstream dies: the tracker takes it out of the route.
+        lab.r.dials[2].blackhole(&lab.isps[2], true);
+        until(Duration::from_secs(20), "VWAN2 out of the route", || {
+            !route_devs(false).contains(&"pppoe-VWAN2".to_string())
+        });
+        // The loose pin goes by the route; the strict one is refused, and
+        // never leaves by another dial.
+        let loose = dials(&lab.connect("192.168.1.10", to.clone()));
+        assert!(!loose.contains(&2) && loose.len() >= 2, "{loose:?}");
+        let strict = lab.connect("192.168.1.11", to.clone());
+        assert!(strict.iter().all(|r| r.is_err()), "{strict:?}");
+        // Back: both pinned again.
+        lab.r.dials[2].blackhole(&lab.isps[2], false);
+        until(Duration::from_secs(20), "VWAN2 back in the route", || {
+            route_devs(false).contains(&"pppoe-VWAN2".to_string())
+        });
+        assert_eq!(dials(&lab.connect("192.168.1.10", to.clone())), [2]);
+        assert_eq!(dials(&lab.connect("192.168.1.11", to)), [2]);
+    });
+}
+
+/// A raw DNS query for `name` (A) to `server`: the first address of the
+/// answer.
+fn resolve(server: SocketAddr, name: &str) -> Result<IpAddr, String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend(label.as_bytes());
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    s.send_to(&q, server).map_err(|e| e.to_string())?;
+    let mut b = [0u8; 512];
+    let n = s.recv(&mut b).map_err(|e| e.to_string())?;
+    // The answer's A record: its last four bytes.
+    let a = &b[..n];
+    (n >= q.len() + 16 && a[7] >= 1)
+        .then(|| IpAddr::from([a[n - 4], a[n - 3], a[n - 2], a[n - 1]]))
+        .ok_or_else(|| format!("no answer: {a:?}"))
+}
+
+#[test]
+fn a_domain_rule_pins_from_the_first_connection_after_dnsmasqs_answer() {
+    in_netns(|| {
+        let lab = Lab::new("config rule 'bank'\n\toption ipset 'bank'\n\toption use 'VWAN1'\n");
+        // The set exists before dnsmasq first writes to it.
+        let set = nft_list(&["set", "ip", "ecmp4", "bank"]);
+        assert!(set.contains("type ipv4_addr"), "{set}");
+        // dnsmasq on the router, as /etc/config/dhcp's `list nftset`
+        // gives it, asking an upstream that knows bank.example.
+        let upstream = Command::new("dnsmasq")
+            .args([
+                "-k", "-C", "/dev/null", "-u", "root", "--pid-file=",
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--port=5353",
+                "--no-resolv", "--no-hosts", "--address=/bank.example/203.0.113.77",
+            ])
+            .spawn()
+            .expect("dnsmasq (Debian's dnsmasq-base) is needed");
+        let router = Command::new("dnsmasq")
+            .args([
+                "-k", "-C", "/dev/null", "-u", "root", "--pid-file=",
+                "--listen-address=192.168.1.1", "--bind-interfaces",
+                "--no-resolv", "--no-hosts", "--server=127.0.0.1#5353",
+                "--nftset=/bank.example/4#ip#ecmp4#bank",
+            ])
+            .spawn()
+            .unwrap();
+        struct Kill(Vec<std::process::Child>);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                for c in &mut self.0 {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        let _k = Kill(vec![upstream, router]);
+        for k in [77] {
+            for isp in &lab.isps {
+                isp.ip(&format!("addr add 203.0.113.{k}/32 dev lo"));
+            }
+        }
+        // Before the answer: the address is nobody's, the route spreads it.
+        let before = dials(&lab.connect("192.168.1.10", vec![(77, 80); 30]));
+        assert!(before.len() >= 2, "{before:?}");
+        let got = lab
+            .lan
+            .run(|| {
+                let dns: SocketAddr = "192.168.1.1:53".parse().unwrap();
+                let t = Instant::now();
+                loop {
+                    match resolve(dns, "bank.example") {
+                        Ok(a) => break a,
+                        Err(e) if t.elapsed() > Duration::from_secs(10) => panic!("{e}"),
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            })
+            .join()
+            .unwrap();
+        assert_eq!(got, "203.0.113.77".parse::<IpAddr>().unwrap());
+        // The first connection after the answer, and every one after it.
+        let after = lab.connect("192.168.1.10", vec![(77, 80); 30]);
+        assert_eq!(dials(&after), [1], "{after:?}");
+        // A reload (a dial going) keeps what dnsmasq put in the set.
+        lab.r.event(
+            "ecmp4",
+            "ifdown",
+            "VWAN3",
+            &["--config", lab.config.to_str().unwrap()],
+        );
+        let set = nft_list(&["set", "ip", "ecmp4", "bank"]);
+        assert!(set.contains("203.0.113.77"), "{set}");
+    });
+}
+
+#[test]
+fn bad_rules_are_refused_with_the_option_and_nothing_written() {
+    in_netns(|| {
+        let r = Router::all_up(2);
+        let path = r.path("bad.conf");
+        for (rule, says) in [
+            ("\toption use 'VWAN1'\n\toption dest_port '443'\n", "rule bad: dest_port: ports need proto tcp or udp"),
+            ("\toption use 'VWAN1'\n\toption src_ip '192.168.1.300'\n", "rule bad: src_ip: '192.168.1.300' is not an address"),
+            ("\toption use_policy 'wan_only'\n", "rule bad: use_policy: 'wan_only' is a mwan3 policy"),
+            ("\toption use 'VWAN1'\n\toption sticky 'often'\n", "rule bad: sticky: 'often' is not a boolean"),
+        ] {
+            std::fs::write(&path, format!("config ecmp 'ipv4'\n\toption mode 'resilient'\nconfig rule 'bad'\n{rule}")).unwrap();
+            let before = (ip(&["route", "show", "table", "all"]), ip(&["rule", "show"]));
+            let run = r.event("ecmp4", "", "", &["--config", path.to_str().unwrap()]);
+            run.says(3, says);
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+            assert_eq!(before, (ip(&["route", "show", "table", "all"]), ip(&["rule", "show"])));
+        }
+        // Rules without the marks they need: one line naming the option.
+        std::fs::write(&path, "config ecmp 'ipv4'\n\toption inbound_mark '0'\nconfig rule 'pin'\n\toption use 'VWAN1'\n").unwrap();
+        r.event("ecmp4", "", "", &["--config", path.to_str().unwrap()])
+            .says(3, "rule pin: rules need the member tables and their marks, and ipv4.option inbound_mark '0' turns them off");
+    });
+}
