@@ -355,11 +355,7 @@ fn port_forward_replies_leave_by_the_dial_they_came_in_on() {
         assert!(lost.iter().sum::<usize>() > n, "{lost:?}");
         let run = sync_auto();
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert!(
-            run.stderr.contains("marks loaded"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("marks loaded"), "{}", run.stderr);
         let lost = clients(&net, t4, 9090, PER_DIAL);
         eprintln!("port forward with marks: lost per dial {lost:?} of {PER_DIAL}");
         assert_eq!(lost, [0; DIALS], "{}", ip(&["-s", "neigh", "show"]));

@@ -29,7 +29,11 @@ fn nft(script: &str) {
         .stdin(Stdio::piped())
         .spawn()
         .expect("nft (nftables) is needed");
-    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     assert!(c.wait().unwrap().success(), "nft -f - <<EOF\n{script}EOF");
 }
 
@@ -42,7 +46,9 @@ impl Lab {
     /// The lab with `config` (rules, a track section) after the ipv4
     /// section; one sync has run.
     fn new(config: &str) -> Lab {
-        let r = Router::all_up(DIALS);
+        let mut r = Router::all_up(DIALS);
+        // As the config says (the tracker's events pass no --mode).
+        r.mode = "resilient";
         let isps: Vec<Isp> = (0..DIALS as usize).map(|i| r.isp(i)).collect();
         for (i, isp) in isps.iter().enumerate() {
             for k in 1..=SERVERS {
@@ -91,6 +97,16 @@ impl Lab {
         run
     }
 
+    /// Whether status finds the kernel and our nft table as planned.
+    fn in_sync(&self) -> bool {
+        let conf = self.config.to_str().unwrap();
+        let run = self.r.event("ecmp4", "", "", &["--config", conf, "status"]);
+        if run.code != 0 {
+            eprintln!("status: {}{}", run.stdout, run.stderr);
+        }
+        run.code == 0
+    }
+
     /// New connections from `from` to each (server, port), one after the
     /// other: the dial each left by, or why it failed.
     fn connect(&self, from: &str, to: Vec<(u8, u16)>) -> Vec<Result<u8, String>> {
@@ -114,7 +130,10 @@ impl Lab {
 fn dials(got: &[Result<u8, String>]) -> Vec<u8> {
     let mut d: Vec<u8> = got
         .iter()
-        .map(|r| *r.as_ref().unwrap_or_else(|e| panic!("a connection failed: {e}")))
+        .map(|r| {
+            *r.as_ref()
+                .unwrap_or_else(|e| panic!("a connection failed: {e}"))
+        })
         .collect();
     d.sort();
     d.dedup();
@@ -123,7 +142,9 @@ fn dials(got: &[Result<u8, String>]) -> Vec<u8> {
 
 /// `n` connections to the servers in turn on `port`.
 fn spread(n: usize, port: u16) -> Vec<(u8, u16)> {
-    (0..n).map(|i| ((i % SERVERS as usize) as u8 + 1, port)).collect()
+    (0..n)
+        .map(|i| ((i % SERVERS as usize) as u8 + 1, port))
+        .collect()
 }
 
 fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
@@ -137,7 +158,7 @@ fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn a_pinned_lan_host_leaves_by_its_dial_and_others_spread() {
     in_netns(|| {
-        let lab = Lab::new("config rule 'pin'\n\toption src_ip '192.168.1.10'\n\toption use 'VWAN2'\n");
+        let lab = Lab::new("config rule 'pin'\n\toption src_ip '192.168.1.10'\n\toption use 'VWAN2'\nconfig rule 'ghost'\n\toption src_ip '192.168.1.99'\n\toption use 'VWAN9'\n");
         // 200 new connections to 20 servers: all by VWAN2.
         let to: Vec<(u8, u16)> = (0..200).map(|i| ((i % 20) as u8 + 1, 80)).collect();
         let got = lab.connect("192.168.1.10", to.clone());
@@ -145,9 +166,39 @@ fn a_pinned_lan_host_leaves_by_its_dial_and_others_spread() {
         // Another host matches no rule: the route spreads it.
         let other = dials(&lab.connect("192.168.1.11", to));
         assert!(other.len() >= 3, "unpinned host used only {other:?}");
-        // The rule counted the pinned connections.
+        // The rule counted the pinned connections; status shows it.
         let c = nft_list(&["counter", "ip", "ecmp4", "r1"]);
         assert!(c.contains("packets 200 "), "{c}");
+        let conf = lab.config.to_str().unwrap();
+        let run = lab
+            .r
+            .event("ecmp4", "", "", &["--config", conf, "status", "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+        assert_eq!(v["rules"][0]["name"], "pin");
+        assert_eq!(v["rules"][0]["state"], "pinned");
+        assert_eq!(v["rules"][0]["connections"], 200);
+        assert_eq!(v["rules"][1]["state"], "route");
+        let run = lab.r.event("ecmp4", "", "", &["--config", conf, "status"]);
+        assert!(
+            run.stdout.contains("  pin -> VWAN2, 200 connections\n"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(
+                "  ghost -> VWAN9 (not in the route: by the route meanwhile), 0 connections\n"
+            ),
+            "{}",
+            run.stdout
+        );
+        let run = lab.r.event("ecmp4", "", "", &["--config", conf, "check"]);
+        assert!(
+            run.stdout
+                .contains("[FAIL] rule ghost: use 'VWAN9' is no member"),
+            "{}",
+            run.stdout
+        );
         // An unchanged sync loads nothing; --flush takes the table.
         let run = lab.sync();
         assert!(!run.stderr.contains("marks loaded"), "{}", run.stderr);
@@ -185,7 +236,9 @@ fn sticky_sources_keep_the_dial_their_last_connection_took() {
         // ... and what the rule does not match still spreads.
         let mut free = Vec::new();
         for h in 10..=13 {
-            free.extend(dials(&lab.connect(&format!("192.168.1.{h}"), spread(50, 80))));
+            free.extend(dials(
+                &lab.connect(&format!("192.168.1.{h}"), spread(50, 80)),
+            ));
         }
         free.sort();
         free.dedup();
@@ -210,15 +263,20 @@ fn a_pinned_dial_dead_to_the_tracker_falls_back_or_refuses_and_returns() {
             "{TRACK}config rule 'loose'\n\toption src_ip '192.168.1.10'\n\toption use 'VWAN2'\nconfig rule 'strict'\n\toption src_ip '192.168.1.11'\n\toption use 'VWAN2'\n\toption fallback '0'\n"
         ));
         let rules = ip(&["rule", "show"]);
-        assert!(rules.contains("fwmark 0xff0000/0xff0000 unreachable proto 236"), "{rules}");
-        let _t: Tracker = lab.r.tracker(&lab.config);
+        assert!(
+            rules.contains("fwmark 0xff0000/0xff0000 unreachable proto 236"),
+            "{rules}"
+        );
+        let t: Tracker = lab.r.tracker(&lab.config);
         let to = spread(20, 80);
         assert_eq!(dials(&lab.connect("192.168.1.10", to.clone())), [2]);
         assert_eq!(dials(&lab.connect("192.168.1.11", to.clone())), [2]);
         // VWAN2's upstream dies: the tracker takes it out of the route.
         lab.r.dials[2].blackhole(&lab.isps[2], true);
+        // The route changes first, then the marks and member rules: wait
+        // for all of it (status in sync).
         until(Duration::from_secs(20), "VWAN2 out of the route", || {
-            !route_devs(false).contains(&"pppoe-VWAN2".to_string())
+            !route_devs(false).contains(&"pppoe-VWAN2".to_string()) && lab.in_sync()
         });
         // The loose pin goes by the route; the strict one is refused, and
         // never leaves by another dial.
@@ -228,9 +286,15 @@ fn a_pinned_dial_dead_to_the_tracker_falls_back_or_refuses_and_returns() {
         assert!(strict.iter().all(|r| r.is_err()), "{strict:?}");
         // Back: both pinned again.
         lab.r.dials[2].blackhole(&lab.isps[2], false);
-        until(Duration::from_secs(20), "VWAN2 back in the route", || {
-            route_devs(false).contains(&"pppoe-VWAN2".to_string())
-        });
+        let t0 = Instant::now();
+        while !(route_devs(false).contains(&"pppoe-VWAN2".to_string()) && lab.in_sync()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "VWAN2 back in the route: not within 20 s\n{}",
+                t.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert_eq!(dials(&lab.connect("192.168.1.10", to.clone())), [2]);
         assert_eq!(dials(&lab.connect("192.168.1.11", to)), [2]);
     });
@@ -268,17 +332,34 @@ fn a_domain_rule_pins_from_the_first_connection_after_dnsmasqs_answer() {
         // gives it, asking an upstream that knows bank.example.
         let upstream = Command::new("dnsmasq")
             .args([
-                "-k", "-C", "/dev/null", "-u", "root", "--pid-file=",
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--port=5353",
-                "--no-resolv", "--no-hosts", "--address=/bank.example/203.0.113.77",
+                "-k",
+                "-C",
+                "/dev/null",
+                "-u",
+                "root",
+                "--pid-file=",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--port=5353",
+                "--no-resolv",
+                "--no-hosts",
+                "--address=/bank.example/203.0.113.77",
             ])
             .spawn()
             .expect("dnsmasq (Debian's dnsmasq-base) is needed");
         let router = Command::new("dnsmasq")
             .args([
-                "-k", "-C", "/dev/null", "-u", "root", "--pid-file=",
-                "--listen-address=192.168.1.1", "--bind-interfaces",
-                "--no-resolv", "--no-hosts", "--server=127.0.0.1#5353",
+                "-k",
+                "-C",
+                "/dev/null",
+                "-u",
+                "root",
+                "--pid-file=",
+                "--listen-address=192.168.1.1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--server=127.0.0.1#5353",
                 "--nftset=/bank.example/4#ip#ecmp4#bank",
             ])
             .spawn()
@@ -338,17 +419,42 @@ fn bad_rules_are_refused_with_the_option_and_nothing_written() {
         let r = Router::all_up(2);
         let path = r.path("bad.conf");
         for (rule, says) in [
-            ("\toption use 'VWAN1'\n\toption dest_port '443'\n", "rule bad: dest_port: ports need proto tcp or udp"),
-            ("\toption use 'VWAN1'\n\toption src_ip '192.168.1.300'\n", "rule bad: src_ip: '192.168.1.300' is not an address"),
-            ("\toption use_policy 'wan_only'\n", "rule bad: use_policy: 'wan_only' is a mwan3 policy"),
-            ("\toption use 'VWAN1'\n\toption sticky 'often'\n", "rule bad: sticky: 'often' is not a boolean"),
+            (
+                "\toption use 'VWAN1'\n\toption dest_port '443'\n",
+                "rule bad: dest_port: ports need proto tcp or udp",
+            ),
+            (
+                "\toption use 'VWAN1'\n\toption src_ip '192.168.1.300'\n",
+                "rule bad: src_ip: '192.168.1.300' is not an address",
+            ),
+            (
+                "\toption use_policy 'wan_only'\n",
+                "rule bad: use_policy: 'wan_only' is a mwan3 policy",
+            ),
+            (
+                "\toption use 'VWAN1'\n\toption sticky 'often'\n",
+                "rule bad: sticky: 'often' is not a boolean",
+            ),
         ] {
-            std::fs::write(&path, format!("config ecmp 'ipv4'\n\toption mode 'resilient'\nconfig rule 'bad'\n{rule}")).unwrap();
-            let before = (ip(&["route", "show", "table", "all"]), ip(&["rule", "show"]));
+            std::fs::write(
+                &path,
+                format!("config ecmp 'ipv4'\n\toption mode 'resilient'\nconfig rule 'bad'\n{rule}"),
+            )
+            .unwrap();
+            let before = (
+                ip(&["route", "show", "table", "all"]),
+                ip(&["rule", "show"]),
+            );
             let run = r.event("ecmp4", "", "", &["--config", path.to_str().unwrap()]);
             run.says(3, says);
             assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-            assert_eq!(before, (ip(&["route", "show", "table", "all"]), ip(&["rule", "show"])));
+            assert_eq!(
+                before,
+                (
+                    ip(&["route", "show", "table", "all"]),
+                    ip(&["rule", "show"])
+                )
+            );
         }
         // Rules without the marks they need: one line naming the option.
         std::fs::write(&path, "config ecmp 'ipv4'\n\toption inbound_mark '0'\nconfig rule 'pin'\n\toption use 'VWAN1'\n").unwrap();

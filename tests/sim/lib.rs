@@ -1125,7 +1125,6 @@ mod socket2_like {
     }
 }
 
-
 /// A running ecmp-track of a [`Router`], killed when dropped.
 pub struct Tracker {
     pub child: std::process::Child,

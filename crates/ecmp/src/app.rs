@@ -66,6 +66,53 @@ fn lock(s: &Settings) -> Result<Lock, Error> {
     Lock::acquire(&s.lock_file, s.lock_wait)
 }
 
+/// The nft table against the plan, and the policy rules with their
+/// counters (read with `nft list counters`: status is no event).
+fn marks_status(
+    s: &Settings,
+    r: &mut status::Report,
+    cfg: &crate::input::config::Config,
+    plan: &inbound::Plan,
+    mask: Option<u32>,
+) {
+    use crate::plan::nft as plan_nft;
+    let Some(k) = mask else {
+        status::rules(r, &cfg.rules, &[], |_| None);
+        return;
+    };
+    let text = plan_nft::ruleset(s.family, k, &plan.marked, &cfg.rules);
+    if nft::needed(nft::last(&s.state_dir, s.family).as_deref(), &text) {
+        r.diff.push(format!(
+            "+ nft table {} {} as planned (its members or rules changed since it was loaded)",
+            plan_nft::nfamily(s.family),
+            plan_nft::table(s.family)
+        ));
+        r.in_sync = false;
+    }
+    let listed = crate::proc::run(
+        std::path::Path::new("nft"),
+        &[
+            "list",
+            "counters",
+            "table",
+            plan_nft::nfamily(s.family),
+            plan_nft::table(s.family),
+        ],
+        None,
+        std::time::Duration::from_secs(5),
+        1 << 20,
+    )
+    .map(|o| status::parse_counters(&String::from_utf8_lossy(&o)))
+    .unwrap_or_default();
+    status::rules(r, &cfg.rules, &plan.marked, |n| {
+        let name = format!("r{n}");
+        listed
+            .iter()
+            .find(|(c, _, _)| *c == name)
+            .map(|(_, p, b)| (*p, *b))
+    });
+}
+
 /// One hotplug event (or a sync): read, decide, write, one log line.
 /// ecmp-track calls it too, in-process, when a link changes state.
 pub fn event(s: &Settings, ev: &Event, log: &mut Log) -> i32 {
@@ -278,6 +325,7 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             let mask = read::marks(s, &cfg, &fw);
             let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
             status::inbound(&mut r, &plan, &cur);
+            marks_status(s, &mut r, &cfg, &plan, mask);
         }
         status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
         let bytes = nl.link_bytes()?;

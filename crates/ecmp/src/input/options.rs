@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+#[inline(never)]
 pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v {
         "1" | "on" | "true" | "yes" | "enabled" => Ok(true),
@@ -15,6 +16,7 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 
 /// Route table: a name iproute2 always knows, or a number. 0 (unspec) and
 /// 255 (local) are refused: a default route there is never what is meant.
+#[inline(never)]
 pub fn parse_table(v: &str) -> Result<u32, String> {
     let t = match v {
         "main" => 254,
@@ -29,11 +31,13 @@ pub fn parse_table(v: &str) -> Result<u32, String> {
     Ok(t)
 }
 
+#[inline(never)]
 pub fn parse_metric(v: &str) -> Result<u32, String> {
     v.parse::<u32>()
         .map_err(|_| format!("'{v}' is not a metric (0-4294967295)"))
 }
 
+#[inline(never)]
 pub fn parse_weight(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(w) if (1..=256).contains(&w) => Ok(w),
@@ -41,6 +45,7 @@ pub fn parse_weight(v: &str) -> Result<u16, String> {
     }
 }
 
+#[inline(never)]
 pub fn parse_tier(v: &str) -> Result<u8, String> {
     match v.parse::<u8>() {
         Ok(t) if t >= 1 => Ok(t),
@@ -48,6 +53,7 @@ pub fn parse_tier(v: &str) -> Result<u8, String> {
     }
 }
 
+#[inline(never)]
 pub fn parse_buckets(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(b) if b >= 2 => Ok(b),
@@ -56,6 +62,7 @@ pub fn parse_buckets(v: &str) -> Result<u16, String> {
 }
 
 /// Resilient-group timers: whole seconds the kernel can hold in clock_t.
+#[inline(never)]
 pub fn parse_seconds(v: &str) -> Result<u32, String> {
     match v.parse::<u32>() {
         Ok(s) if s <= 3600 * 24 * 7 => Ok(s),
@@ -65,6 +72,7 @@ pub fn parse_seconds(v: &str) -> Result<u32, String> {
 
 /// Seconds with up to three decimals, in (0, 60]. Parsed by hand: float
 /// parsing would add 15 KB of tables to a router binary.
+#[inline(never)]
 pub fn parse_timeout(v: &str) -> Result<Duration, String> {
     let bad = || format!("'{v}' is not a timeout (0.001-60 seconds)");
     let (int, frac) = v.split_once('.').unwrap_or((v, ""));
@@ -125,6 +133,7 @@ const TAKEN: [(u32, u32, &str); 4] = [
 ];
 
 /// `option table_base`: tables base+1 ..= base+256 must be free.
+#[inline(never)]
 pub fn parse_table_base(v: &str) -> Result<u32, String> {
     let b: u32 = v
         .parse()
@@ -147,6 +156,7 @@ pub const PRIORITIES: u32 = 6;
 
 /// `option rule_priority`: ours take it and the next five, all before the
 /// kernel's main rule (32766), none among mwan3's priorities.
+#[inline(never)]
 pub fn parse_rule_priority(v: &str) -> Result<u32, String> {
     let p: u32 = v
         .parse()
@@ -239,6 +249,7 @@ pub enum Marks {
     Mask(u32),
 }
 
+#[inline(never)]
 pub fn parse_marks(v: &str) -> Result<Marks, String> {
     match v {
         "auto" => return Ok(Marks::Auto),

@@ -65,6 +65,9 @@ pub struct PolicyRule {
     pub timeout: u32,
 }
 
+/// Addresses with their prefix lengths.
+pub type Nets = Vec<(IpAddr, u8)>;
+
 /// mwan3's default `timeout` for sticky rules.
 pub const DEFAULT_TIMEOUT: u32 = 600;
 
@@ -76,8 +79,8 @@ impl PolicyRule {
 
     /// The addresses of the rule's `src_ip` and `dest_ip` of `family`. A
     /// rule whose addresses are all of the other family does not apply.
-    pub fn addrs(&self, family: Family) -> Option<(Vec<(IpAddr, u8)>, Vec<(IpAddr, u8)>)> {
-        let of = |v: &[(IpAddr, u8)]| -> Option<Vec<(IpAddr, u8)>> {
+    pub fn addrs(&self, family: Family) -> Option<(Nets, Nets)> {
+        let of = |v: &[(IpAddr, u8)]| -> Option<Nets> {
             let mine: Vec<_> = v
                 .iter()
                 .filter(|(a, _)| a.is_ipv4() == (family == Family::V4))
@@ -150,8 +153,8 @@ fn parse_set_name(v: &str) -> Result<String, String> {
 
 /// One `config rule` section; `Err` names the option.
 pub fn parse(s: &Section) -> Result<PolicyRule, String> {
-    let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
-    let all = |k: &str| s.options.get(k).map(Vec::as_slice).unwrap_or(&[]);
+    let opt = |k: &str| s.first(k);
+    let all = |k: &str| s.all(k);
     let ctx = |k: &str, e: String| format!("rule {}: {k}: {e}", s.name);
     let family = match opt("family").unwrap_or("any") {
         "any" => None,
@@ -166,20 +169,20 @@ pub fn parse(s: &Section) -> Result<PolicyRule, String> {
         "icmp" | "icmpv6" => Proto::Icmp,
         v => return Err(ctx("proto", format!("'{v}' is not tcp, udp, icmp or all"))),
     };
-    let nets = |k: &str| -> Result<Vec<(IpAddr, u8)>, String> {
-        all(k)
-            .iter()
-            .flat_map(|v| v.split_whitespace())
-            .map(|v| parse_net(v).map_err(|e| ctx(k, e)))
-            .collect()
-    };
-    let (src, dest) = (nets("src_ip")?, nets("dest_ip")?);
-    for (k, v) in [("src_ip", &src), ("dest_ip", &dest)] {
-        let fam = |f: Family| v.iter().all(|(a, _)| a.is_ipv4() == (f == Family::V4));
-        if let Some(f) = family.filter(|f| !fam(*f)) {
-            return Err(ctx(k, format!("an address not of family {}", f.section())));
+    let mut nets = [Vec::new(), Vec::new()];
+    for (k, out) in ["src_ip", "dest_ip"].into_iter().zip(&mut nets) {
+        for v in all(k).iter().flat_map(|v| v.split_whitespace()) {
+            let n = parse_net(v).map_err(|e| ctx(k, e))?;
+            if family.is_some_and(|f| n.0.is_ipv4() != (f == Family::V4)) {
+                return Err(ctx(
+                    k,
+                    format!("'{v}' is not of family {}", opt("family").unwrap_or("")),
+                ));
+            }
+            out.push(n);
         }
     }
+    let [src, dest] = nets;
     let ports = |k: &str| parse_ports(all(k)).map_err(|e| ctx(k, e));
     let (src_port, dest_port) = (ports("src_port")?, ports("dest_port")?);
     if !matches!(proto, Proto::Tcp | Proto::Udp) {
@@ -195,21 +198,21 @@ pub fn parse(s: &Section) -> Result<PolicyRule, String> {
         .map(|v| parse_set_name(v).map_err(|e| ctx("ipset", e)))
         .transpose()?;
     let target = match (opt("use"), opt("use_policy")) {
-        (Some(_), Some(_)) => {
-            return Err(ctx("use_policy", "give use or use_policy, not both".into()))
-        }
-        (Some("balanced"), None) => Use::Balanced,
-        (Some(""), None) => return Err(ctx("use", "empty".into())),
-        (Some(m), None) => Use::Member(m.to_string()),
-        // mwan3's stock policies that mean the whole route here.
-        (None, Some("balanced" | "default")) => Use::Balanced,
+        (Some("balanced"), None) | (None, Some("balanced" | "default")) => Use::Balanced,
+        (Some(m), None) if !m.is_empty() => Use::Member(m.to_string()),
+        // mwan3's other policies name its members, which mean nothing here.
         (None, Some(p)) => {
             return Err(ctx(
                 "use_policy",
-                format!("'{p}' is a mwan3 policy with no meaning here: name a member with option use (ecmp4 import-mwan3 maps policies)"),
+                format!("'{p}' is a mwan3 policy; only balanced and default mean something here: name a member with option use"),
             ))
         }
-        (None, None) => return Err(ctx("use", "missing: a member's interface or 'balanced'".into())),
+        _ => {
+            return Err(ctx(
+                "use",
+                "needs one value: a member's interface or 'balanced' (and no use_policy beside it)".into(),
+            ))
+        }
     };
     let flag = |k: &str, d: bool| -> Result<bool, String> {
         opt(k).map_or(Ok(d), |v| parse_bool(v).map_err(|e| ctx(k, e)))
@@ -286,18 +289,49 @@ mod tests {
     #[test]
     fn bad_values_name_their_option() {
         for (opts, want) in [
-            (&[("use", "A"), ("proto", "sctp")][..], "rule r: proto: 'sctp'"),
-            (&[("use", "A"), ("dest_port", "443")], "dest_port: ports need proto"),
-            (&[("use", "A"), ("proto", "udp"), ("dest_port", "0")], "dest_port: '0' is not a port"),
-            (&[("use", "A"), ("proto", "udp"), ("dest_port", "9-1")], "ends before it starts"),
-            (&[("use", "A"), ("src_ip", "192.168.1.300")], "src_ip: '192.168.1.300'"),
-            (&[("use", "A"), ("dest_ip", "10.0.0.0/33")], "dest_ip: '10.0.0.0/33' has no valid prefix"),
-            (&[("use", "A"), ("family", "ipv6"), ("src_ip", "10.0.0.1")], "src_ip: an address not of family ipv6"),
+            (
+                &[("use", "A"), ("proto", "sctp")][..],
+                "rule r: proto: 'sctp'",
+            ),
+            (
+                &[("use", "A"), ("dest_port", "443")],
+                "dest_port: ports need proto",
+            ),
+            (
+                &[("use", "A"), ("proto", "udp"), ("dest_port", "0")],
+                "dest_port: '0' is not a port",
+            ),
+            (
+                &[("use", "A"), ("proto", "udp"), ("dest_port", "9-1")],
+                "ends before it starts",
+            ),
+            (
+                &[("use", "A"), ("src_ip", "192.168.1.300")],
+                "src_ip: '192.168.1.300'",
+            ),
+            (
+                &[("use", "A"), ("dest_ip", "10.0.0.0/33")],
+                "dest_ip: '10.0.0.0/33' has no valid prefix",
+            ),
+            (
+                &[("use", "A"), ("family", "ipv6"), ("src_ip", "10.0.0.1")],
+                "src_ip: '10.0.0.1' is not of family ipv6",
+            ),
             (&[("use", "A"), ("ipset", "bad-name")], "ipset: 'bad-name'"),
             (&[("use", "A"), ("timeout", "0")], "timeout: '0'"),
-            (&[("use", "A"), ("sticky", "maybe")], "sticky: 'maybe' is not a boolean"),
-            (&[("use_policy", "wan_only")], "use_policy: 'wan_only' is a mwan3 policy"),
-            (&[], "use: missing"),
+            (
+                &[("use", "A"), ("sticky", "maybe")],
+                "sticky: 'maybe' is not a boolean",
+            ),
+            (
+                &[("use_policy", "wan_only")],
+                "use_policy: 'wan_only' is a mwan3 policy",
+            ),
+            (&[], "use: needs one value"),
+            (
+                &[("use", "A"), ("use_policy", "default")],
+                "use: needs one value",
+            ),
         ] {
             let e = parse(&section(opts)).unwrap_err();
             assert!(e.contains(want), "{opts:?}: {e}");

@@ -129,7 +129,7 @@ fn parent(iface: &str) -> Option<&str> {
 impl Track {
     /// `config track`: every option checked, named in the error.
     pub fn section(&mut self, s: &Section) -> Result<(), Error> {
-        let opt = |k: &str| s.options.get(k).and_then(|v| v.first()).map(String::as_str);
+        let opt = |k: &str| s.first(k);
         let name = |k: &str| format!("{}.{k}", s.name);
         if let Some(v) = opt("enabled") {
             self.enabled =

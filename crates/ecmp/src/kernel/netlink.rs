@@ -845,14 +845,26 @@ mod tests {
         // `fwmark 0/MASK` comes back without FRA_FWMARK; a full mask
         // without FRA_FWMASK.
         let mut b = Builder::new(&rule_hdr(Family::V4, 0, 0, 0, FR_ACT_GOTO));
-        b.u32(FRA_PRIORITY, 4201).unwrap().u32(FRA_GOTO, 4205).unwrap();
-        b.u32(FRA_FWMASK, k).unwrap().attr(FRA_PROTOCOL, &[236]).unwrap();
+        b.u32(FRA_PRIORITY, 4201)
+            .unwrap()
+            .u32(FRA_GOTO, 4205)
+            .unwrap();
+        b.u32(FRA_FWMASK, k)
+            .unwrap()
+            .attr(FRA_PROTOCOL, &[236])
+            .unwrap();
         let r = parse_rule(Family::V4, &b.done()).unwrap();
         assert_eq!(r.fwmark, Some((0, k)));
         let mut b = Builder::new(&rule_hdr(Family::V4, 0, 0, 0, FR_ACT_UNREACHABLE));
-        b.u32(FRA_PRIORITY, 4204).unwrap().u32(FRA_FWMARK, 7).unwrap();
+        b.u32(FRA_PRIORITY, 4204)
+            .unwrap()
+            .u32(FRA_FWMARK, 7)
+            .unwrap();
         let r = parse_rule(Family::V4, &b.done()).unwrap();
-        assert_eq!((r.fwmark, r.action), (Some((7, u32::MAX)), Action::Unreachable));
+        assert_eq!(
+            (r.fwmark, r.action),
+            (Some((7, u32::MAX)), Action::Unreachable)
+        );
     }
 
     #[test]

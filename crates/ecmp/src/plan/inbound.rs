@@ -18,8 +18,8 @@ pub use crate::input::options::{
     parse_rule_priority, parse_table_base, Inbound, DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_BASE,
     PRIORITIES, SLOTS,
 };
-use crate::plan::link::{seek, ByName, Link};
 use crate::input::policy::PolicyRule;
+use crate::plan::link::{seek, ByName, Link};
 use crate::plan::members::Member;
 use crate::plan::nft::Marked;
 use crate::plan::route::{Nexthop, Route};
@@ -278,6 +278,10 @@ pub fn plan(
             });
         }
     }
+    // In table order, whatever order the members took their tables in: the
+    // nft text is compared with the last one loaded, and a reordering is
+    // no change.
+    plan.marked.sort_by_key(|m| m.table);
     // A rule with `fallback '0'` refuses what its absent member would
     // carry: the refusing mark meets `unreachable`.
     if let Some(k) = mask.filter(|_| rules.iter().any(|r| !r.fallback)) {
@@ -356,7 +360,16 @@ pub fn wanted(
                 (m, srcs)
             })
             .collect();
-        plan(family, &cfg.inbound, cfg.metric, &with, links, cur, mask, &cfg.rules)
+        plan(
+            family,
+            &cfg.inbound,
+            cfg.metric,
+            &with,
+            links,
+            cur,
+            mask,
+            &cfg.rules,
+        )
     } else {
         flush_plan(cur)
     }
@@ -421,6 +434,57 @@ mod tests {
         let links = k.links.clone();
         let p = plan(Family::V4, &cfg, 1, &with, &links, &cur, None, &[]);
         apply(k, &p)
+    }
+
+    /// A member coming back takes a free table below the others': the
+    /// marks come in table order all the same, so the next event plans
+    /// the same nft text.
+    #[test]
+    fn marks_come_in_table_order() {
+        let mut k = kernel();
+        let (a, b, c) = (
+            member("A", "pppoe-a", "10.0.0.1"),
+            member("B", "pppoe-b", "10.0.0.2"),
+            member("C", "pppoe-c", "10.0.0.3"),
+        );
+        sync(
+            &mut k,
+            &[
+                (a.clone(), "100.66.0.1"),
+                (b.clone(), "100.66.0.2"),
+                (c.clone(), "100.66.0.3"),
+            ],
+        )
+        .unwrap();
+        sync(
+            &mut k,
+            &[(b.clone(), "100.66.0.2"), (c.clone(), "100.66.0.3")],
+        )
+        .unwrap();
+        let cfg = Inbound::default();
+        let st = State::read(&mut k, Family::V4, 254).unwrap();
+        let cur = Current::of(&st.tables, st.rules.as_deref(), &cfg).unwrap();
+        let with = [
+            (&a, src("100.66.0.1")),
+            (&b, src("100.66.0.2")),
+            (&c, src("100.66.0.3")),
+        ];
+        let p = plan(
+            Family::V4,
+            &cfg,
+            1,
+            &with,
+            &k.links.clone(),
+            &cur,
+            Some(0x00ff_0000),
+            &[],
+        );
+        let got: Vec<(&str, u32)> = p
+            .marked
+            .iter()
+            .map(|m| (m.iface.as_str(), m.table))
+            .collect();
+        assert_eq!(got, [("A", 4201), ("B", 4202), ("C", 4203)]);
     }
 
     fn tables(k: &Dummy) -> Vec<(u32, String)> {

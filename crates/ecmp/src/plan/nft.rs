@@ -84,13 +84,38 @@ pub struct Marked {
     pub mark: u32,
 }
 
+/// `{ a, b, c }` of `items`, each written by `one`.
+fn braces<T>(s: &mut String, items: &[T], one: &mut dyn FnMut(&mut String, &T)) {
+    s.push_str("{ ");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        one(s, x);
+    }
+    s.push_str(" }\n");
+}
+
+/// A chain's opening line, and its rules' indent.
+fn chain(s: &mut String, name: &str, n: impl std::fmt::Display) {
+    let _ = write!(s, "\t}}\n\tchain {name}{n} {{\n\t\t");
+}
+
+/// `ct mark set ...` or `meta mark set ...`: our bits to `m`, the others kept.
+fn set_mark(s: &mut String, what: &str, mask: u32, m: u32) {
+    let _ = writeln!(
+        s,
+        "{what} mark set {what} mark and {:#010x} or {m:#010x}",
+        !mask
+    );
+}
+
 /// The whole table, canonical: what [`transition`] loads and the state
 /// directory keeps. Empty: no table (no member marked, no rule).
 pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRule]) -> String {
     if members.is_empty() && rules.is_empty() {
         return String::new();
     }
-    let keep = !mask;
     let ip = nfamily(family);
     let addr = match family {
         Family::V4 => "ipv4_addr",
@@ -98,18 +123,16 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
     };
     let mut s = format!("table {ip} {} {{\n", table(family));
     // Objects first (sets, maps, counters), then chains: rules refer to them.
-    let mut sets: Vec<&str> = Vec::new();
-    for r in rules {
-        if let Some(n) = r.ipset.as_deref().filter(|n| !sets.contains(n)) {
-            sets.push(n);
-            let _ = write!(
-                s,
-                "\tset {n} {{\n\t\ttype {addr}\n\t\tflags interval\n\t}}\n"
-            );
-        }
-    }
     for (i, r) in rules.iter().enumerate() {
         let n = i + 1;
+        if let Some(set) = &r.ipset {
+            if !rules[..i].iter().any(|x| x.ipset.as_ref() == Some(set)) {
+                let _ = write!(
+                    s,
+                    "\tset {set} {{\n\t\ttype {addr}\n\t\tflags interval\n\t}}\n"
+                );
+            }
+        }
         let _ = write!(s, "\tcounter r{n} {{\n\t}}\n");
         if is_sticky(r) {
             let _ = write!(
@@ -119,132 +142,118 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
             );
         }
     }
-    let mut chain = |name: &str, lines: &[String]| {
-        let _ = writeln!(s, "\tchain {name} {{");
-        for l in lines {
-            let _ = writeln!(s, "\t\t{l}");
-        }
-        s.push_str("\t}\n");
-    };
-    let set_mark = |what: &str, m: u32| format!("{what} mark set {what} mark and {keep:#010x} or {m:#010x}");
-    let vmap = |pairs: Vec<String>| format!("{{ {} }}", pairs.join(", "));
-    let live: Vec<String> = members.iter().map(|m| format!("{:#010x}", m.mark)).collect();
-    let mut pre = vec!["type filter hook prerouting priority mangle - 1; policy accept;".to_string()];
+    // `chain` closes the one before: the first closes nothing.
+    s.push_str("\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle - 1; policy accept;\n");
     if !members.is_empty() {
-        pre.push(format!(
-            "ct state new iifname vmap {}",
-            vmap(members.iter().map(|m| format!("\"{}\" : goto in_{}", m.dev, m.table)).collect())
-        ));
+        s.push_str("\t\tct state new iifname vmap ");
+        braces(&mut s, members, &mut |s, m| {
+            let _ = write!(s, "\"{}\" : goto in_{}", m.dev, m.table);
+        });
     }
     if !rules.is_empty() {
-        pre.push("ct state new jump rules".into());
+        s.push_str("\t\tct state new jump rules\n");
     }
     if !members.is_empty() {
-        pre.push(format!(
-            "ct mark and {mask:#010x} vmap {}",
-            vmap(members.iter().map(|m| format!("{:#010x} : jump out_{}", m.mark, m.table)).collect())
-        ));
+        let _ = write!(s, "\t\tct mark and {mask:#010x} vmap ");
+        braces(&mut s, members, &mut |s, m| {
+            let _ = write!(s, "{:#010x} : jump out_{}", m.mark, m.table);
+        });
     }
-    chain("prerouting", &pre);
-    let t = top(mask);
     let shift = mask.trailing_zeros();
-    let sticky_mark = |k: u32| (t - k) << shift;
-    if rules.iter().any(is_sticky) && !members.is_empty() {
-        let mut k = 0;
-        let tags: Vec<String> = rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| is_sticky(r))
-            .map(|(i, _)| {
-                k += 1;
-                format!("{:#010x} : jump record_{}", sticky_mark(k), i + 1)
-            })
-            .collect();
-        chain(
-            "postrouting",
-            &[
-                "type filter hook postrouting priority mangle; policy accept;".into(),
-                format!("ct state new ct mark and {mask:#010x} vmap {}", vmap(tags)),
-            ],
+    // The tag of the k-th sticky rule's new connections: below the refusal.
+    let tag = |k: u32| (top(mask) - k) << shift;
+    let sticky: Vec<usize> = match members.is_empty() {
+        true => vec![],
+        false => (0..rules.len()).filter(|i| is_sticky(&rules[*i])).collect(),
+    };
+    if !sticky.is_empty() {
+        chain(&mut s, "postrouting", "");
+        let _ = write!(
+            s,
+            "type filter hook postrouting priority mangle; policy accept;\n\t\tct state new ct mark and {mask:#010x} vmap "
         );
-    }
-    let mut lines = Vec::new();
-    let mut k = 0;
-    let mut refuse = false;
-    for (i, r) in rules.iter().enumerate() {
-        let n = i + 1;
-        let Some(m) = matcher(family, r) else { continue };
-        if is_sticky(r) {
+        let mut k = 0;
+        braces(&mut s, &sticky, &mut |s, i| {
             k += 1;
-        }
-        let target = match &r.target {
-            // With no member there is nothing to stick to.
-            Use::Balanced if is_sticky(r) && !members.is_empty() => format!("goto keep_{n}"),
-            Use::Balanced => "return".into(),
-            Use::Member(iface) => match members.iter().find(|x| &x.iface == iface) {
-                Some(x) => format!("goto pin_{}", x.table),
-                None if r.fallback => "return".into(),
-                None => {
-                    refuse = true;
-                    "goto refuse".into()
-                }
-            },
-        };
-        lines.push(format!("{m}counter name \"r{n}\" {target}"));
-        if is_sticky(r) && !members.is_empty() {
-            // The source's member, while it is in the route; else the
-            // connection goes by the route, tagged for postrouting.
-            let ct_map = format!("ct mark set {ip} saddr map @sticky_{n}");
-            chain(
-                &format!("keep_{n}"),
-                &[
-                    ct_map,
-                    format!(
-                        "ct mark and {mask:#010x} vmap {}",
-                        vmap(live.iter().map(|m| format!("{m} : goto stay_{n}")).collect())
-                    ),
-                    set_mark("ct", sticky_mark(k)),
-                ],
-            );
-            chain(
-                &format!("stay_{n}"),
-                &[format!("update @sticky_{n} {{ {ip} saddr : ct mark and {mask:#010x} }}")],
-            );
-            chain(
-                &format!("record_{n}"),
-                &[format!(
-                    "oifname vmap {}",
-                    vmap(members.iter().map(|m| format!("\"{}\" : goto record_{n}_{}", m.dev, m.table)).collect())
-                )],
-            );
-            for m in members {
-                chain(
-                    &format!("record_{n}_{}", m.table),
-                    &[format!("update @sticky_{n} {{ {ip} saddr : {:#010x} }}", m.mark)],
-                );
-            }
-        }
+            let _ = write!(s, "{:#010x} : jump record_{}", tag(k), i + 1);
+        });
     }
+    let mut refuse = false;
     if !rules.is_empty() {
-        chain("rules", &lines);
+        chain(&mut s, "rules", "");
+        for (i, r) in rules.iter().enumerate() {
+            let Some(m) = matcher(family, r) else {
+                continue;
+            };
+            let _ = write!(s, "{m}counter name \"r{}\" ", i + 1);
+            match &r.target {
+                Use::Balanced if sticky.contains(&i) => {
+                    let _ = write!(s, "goto keep_{}", i + 1);
+                }
+                Use::Member(iface) => match members.iter().find(|x| &x.iface == iface) {
+                    Some(x) => {
+                        let _ = write!(s, "goto pin_{}", x.table);
+                    }
+                    None if !r.fallback => {
+                        refuse = true;
+                        s.push_str("goto refuse");
+                    }
+                    None => s.push_str("return"),
+                },
+                Use::Balanced => s.push_str("return"),
+            }
+            s.push_str("\n\t\t");
+        }
+        s.truncate(s.len() - 2);
+    }
+    for (k, i) in sticky.iter().enumerate() {
+        let n = i + 1;
+        // The source's member while it is in the route; else the
+        // connection goes by the route, tagged for postrouting.
+        chain(&mut s, "keep_", n);
+        let _ = write!(
+            s,
+            "ct mark set {ip} saddr map @sticky_{n}\n\t\tct mark and {mask:#010x} vmap "
+        );
+        braces(&mut s, members, &mut |s, m| {
+            let _ = write!(s, "{:#010x} : goto stay_{n}", m.mark);
+        });
+        s.push_str("\t\t");
+        set_mark(&mut s, "ct", mask, tag(k as u32 + 1));
+        chain(&mut s, "stay_", n);
+        let _ = writeln!(
+            s,
+            "update @sticky_{n} {{ {ip} saddr : ct mark and {mask:#010x} }}"
+        );
+        chain(&mut s, "record_", n);
+        s.push_str("oifname vmap ");
+        braces(&mut s, members, &mut |s, m| {
+            let _ = write!(s, "\"{}\" : goto record_{n}_{}", m.dev, m.table);
+        });
+        for m in members {
+            chain(&mut s, &format!("record_{n}_"), m.table);
+            let _ = writeln!(s, "update @sticky_{n} {{ {ip} saddr : {:#010x} }}", m.mark);
+        }
     }
     if refuse {
-        chain("refuse", &[set_mark("meta", refuse_mark(mask))]);
+        chain(&mut s, "refuse", "");
+        set_mark(&mut s, "meta", mask, refuse_mark(mask));
     }
     for m in members {
-        chain(&format!("in_{}", m.table), &[set_mark("ct", m.mark)]);
-        chain(
-            &format!("out_{}", m.table),
-            &[format!("iifname \"{}\" return", m.dev), set_mark("meta", m.mark)],
-        );
-        let pinned = rules
+        chain(&mut s, "in_", m.table);
+        set_mark(&mut s, "ct", mask, m.mark);
+        chain(&mut s, "out_", m.table);
+        let _ = write!(s, "iifname \"{}\" return\n\t\t", m.dev);
+        set_mark(&mut s, "meta", mask, m.mark);
+        if rules
             .iter()
-            .any(|r| r.target == Use::Member(m.iface.clone()));
-        if pinned {
-            chain(&format!("pin_{}", m.table), &[set_mark("ct", m.mark)]);
+            .any(|r| matches!(&r.target, Use::Member(i) if *i == m.iface))
+        {
+            chain(&mut s, "pin_", m.table);
+            set_mark(&mut s, "ct", mask, m.mark);
         }
     }
-    s.push_str("}\n");
+    s.push_str("\t}\n}\n");
     s
 }
 
@@ -305,61 +314,47 @@ fn matcher(family: Family, r: &PolicyRule) -> Option<String> {
     Some(m)
 }
 
-/// The table's objects as [`ruleset`] writes them: (kind and name, the
-/// declaration, the rules). A chain's declaration is its `type` line.
-fn objects(text: &str) -> Vec<(&str, String, String)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(&str, String, String)> = None;
-    for l in text.lines() {
-        if let Some(head) = l.strip_prefix('\t').filter(|h| !h.starts_with('\t')) {
-            match head.strip_suffix(" {") {
-                Some(name) => cur = Some((name, String::new(), String::new())),
-                None => out.extend(cur.take()),
-            }
-        } else if let (Some(body), Some((name, decl, rules))) = (l.strip_prefix("\t\t"), cur.as_mut()) {
-            let is_decl = !name.starts_with("chain ") || body.starts_with("type ");
-            let to = if is_decl { decl } else { rules };
-            to.push_str(body);
-            to.push('\n');
-        }
-    }
-    out
-}
-
 /// The `nft -f -` script that takes the table from `old` (what was loaded
 /// last, if known) to `new`, in one transaction. Known: the table is
-/// flushed (its sets and the sticky maps keep their elements), objects
-/// gone or declared otherwise are deleted, and the sticky maps are
-/// emptied when a member's mark went (its sources must choose afresh).
+/// flushed, its chains deleted and declared anew, and of the sets, maps
+/// and counters only those gone or declared otherwise are deleted: the
+/// sets keep what dnsmasq put in them, the sticky maps their sources
+/// (emptied only when a member's mark went: its sources choose afresh).
 /// Unknown: the table is replaced whole.
 pub fn transition(family: Family, old: Option<&str>, new: &str) -> String {
     let (ip, t) = (nfamily(family), table(family));
     let mut s = format!("table {ip} {t}\n");
-    match old {
-        Some(old) if !new.is_empty() && !old.is_empty() => {
-            let _ = writeln!(s, "flush table {ip} {t}");
-            let (was, now) = (objects(old), objects(new));
-            let gone_mark = was.iter().any(|(n, _, rules)| {
-                n.starts_with("chain out_") && !now.iter().any(|(m, _, r)| m == n && r == rules)
-            });
-            for (name, decl, _) in &was {
-                match now.iter().find(|(n, _, _)| n == name) {
-                    Some((_, d, _)) if d == decl => {
-                        if gone_mark && name.starts_with("map sticky_") {
-                            let (kind, n) = name.split_once(' ').unwrap_or((name, ""));
-                            let _ = writeln!(s, "flush {kind} {ip} {t} {n}");
-                        }
-                    }
-                    _ => {
-                        let (kind, n) = name.split_once(' ').unwrap_or((name, ""));
-                        let _ = writeln!(s, "delete {kind} {ip} {t} {n}");
-                    }
-                }
+    let Some(old) = old.filter(|o| !o.is_empty() && !new.is_empty()) else {
+        let _ = writeln!(s, "delete table {ip} {t}");
+        s.push_str(new);
+        return s;
+    };
+    let _ = writeln!(s, "flush table {ip} {t}");
+    let (mut gone, mut maps) = (false, Vec::new());
+    // Each object of the old table: from its `\tKIND NAME {` line to `\t}`.
+    for piece in old.split_inclusive("\t}\n") {
+        // The first follows the table's own line.
+        let at = match piece.starts_with("table ") {
+            true => piece.find('\n').map_or(piece.len(), |i| i + 1),
+            false => 0,
+        };
+        let block = &piece[at..];
+        let head = block.strip_prefix('\t').and_then(|b| b.split(" {").next());
+        let Some((kind, name)) = head.and_then(|h| h.split_once(' ')) else {
+            continue;
+        };
+        let kept = new.contains(block);
+        gone |= kind == "chain" && name.starts_with("out_") && !kept;
+        match (kind, kept) {
+            ("map", true) => maps.push(name),
+            (_, true) if kind != "chain" => {}
+            _ => {
+                let _ = writeln!(s, "delete {kind} {ip} {t} {name}");
             }
         }
-        _ => {
-            let _ = writeln!(s, "delete table {ip} {t}");
-        }
+    }
+    for m in maps.iter().filter(|_| gone) {
+        let _ = writeln!(s, "flush map {ip} {t} {m}");
     }
     s.push_str(new);
     s
@@ -431,10 +426,16 @@ mod tests {
             ],
             &[],
         );
-        assert!(r.starts_with("table ip ecmp4 {\n\tchain prerouting {\n"), "{r}");
+        assert!(
+            r.starts_with("table ip ecmp4 {\n\tchain prerouting {\n"),
+            "{r}"
+        );
         assert!(r.contains("ct state new iifname vmap { \"pppoe-wan\" : goto in_4201, \"pppoe-VWAN1\" : goto in_4202 }"), "{r}");
         assert!(r.contains("ct mark and 0x00ff0000 vmap { 0x00010000 : jump out_4201, 0x00020000 : jump out_4202 }"), "{r}");
-        assert!(r.contains("\tchain in_4202 {\n\t\tct mark set ct mark and 0xff00ffff or 0x00020000\n"), "{r}");
+        assert!(
+            r.contains("\tchain in_4202 {\n\t\tct mark set ct mark and 0xff00ffff or 0x00020000\n"),
+            "{r}"
+        );
         assert!(
             r.contains("\tchain out_4201 {\n\t\tiifname \"pppoe-wan\" return\n\t\tmeta mark set meta mark and 0xff00ffff or 0x00010000\n"),
             "{r}"
@@ -452,7 +453,10 @@ mod tests {
         let pin = PolicyRule {
             proto: Proto::Tcp,
             src: vec![("192.168.1.10".parse().unwrap(), 32)],
-            dest: vec![("2001:db8::".parse().unwrap(), 32), ("203.0.113.0".parse().unwrap(), 24)],
+            dest: vec![
+                ("2001:db8::".parse().unwrap(), 32),
+                ("203.0.113.0".parse().unwrap(), 24),
+            ],
             dest_port: vec![(443, 443), (8000, 8080)],
             ..rule(Use::Member("B".into()))
         };
@@ -469,21 +473,43 @@ mod tests {
         };
         let rules = [pin, strict, loose, sticky];
         let r = ruleset(Family::V4, 0x00ff_0000, &members, &rules);
-        assert!(r.contains("\tset bank {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"), "{r}");
+        assert!(
+            r.contains("\tset bank {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"),
+            "{r}"
+        );
         assert!(r.contains("\tmap sticky_4 {\n\t\ttype ipv4_addr : mark\n\t\tflags dynamic,timeout\n\t\ttimeout 30s\n"), "{r}");
         assert!(r.contains("\t\tct state new jump rules\n"), "{r}");
         // The IPv6 destination is left out of IPv4's rule.
         assert!(r.contains("\t\tip saddr { 192.168.1.10 } ip daddr { 203.0.113.0/24 } tcp dport { 443, 8000-8080 } counter name \"r1\" goto pin_4202\n"), "{r}");
-        assert!(r.contains("\t\tip daddr @bank counter name \"r2\" goto refuse\n"), "{r}");
+        assert!(
+            r.contains("\t\tip daddr @bank counter name \"r2\" goto refuse\n"),
+            "{r}"
+        );
         assert!(r.contains("\t\tcounter name \"r3\" return\n"), "{r}");
         assert!(r.contains("\t\tcounter name \"r4\" goto keep_4\n"), "{r}");
-        assert!(r.contains("\tchain refuse {\n\t\tmeta mark set meta mark and 0xff00ffff or 0x00ff0000\n"), "{r}");
-        assert!(r.contains("\tchain pin_4202 {\n\t\tct mark set ct mark and 0xff00ffff or 0x00020000\n"), "{r}");
+        assert!(
+            r.contains(
+                "\tchain refuse {\n\t\tmeta mark set meta mark and 0xff00ffff or 0x00ff0000\n"
+            ),
+            "{r}"
+        );
+        assert!(
+            r.contains(
+                "\tchain pin_4202 {\n\t\tct mark set ct mark and 0xff00ffff or 0x00020000\n"
+            ),
+            "{r}"
+        );
         assert!(!r.contains("pin_4201"), "{r}");
         // Sticky: the source's member while it is live, else tagged 254.
         assert!(r.contains("\tchain keep_4 {\n\t\tct mark set ip saddr map @sticky_4\n\t\tct mark and 0x00ff0000 vmap { 0x00010000 : goto stay_4, 0x00020000 : goto stay_4 }\n\t\tct mark set ct mark and 0xff00ffff or 0x00fe0000\n"), "{r}");
-        assert!(r.contains("ct state new ct mark and 0x00ff0000 vmap { 0x00fe0000 : jump record_4 }"), "{r}");
-        assert!(r.contains("\tchain record_4_4202 {\n\t\tupdate @sticky_4 { ip saddr : 0x00020000 }\n"), "{r}");
+        assert!(
+            r.contains("ct state new ct mark and 0x00ff0000 vmap { 0x00fe0000 : jump record_4 }"),
+            "{r}"
+        );
+        assert!(
+            r.contains("\tchain record_4_4202 {\n\t\tupdate @sticky_4 { ip saddr : 0x00020000 }\n"),
+            "{r}"
+        );
         // IPv6: its table, its addresses; the pin's source is IPv4 only.
         let r6 = ruleset(Family::V6, 0x00ff_0000, &members, &rules);
         assert!(r6.starts_with("table ip6 ecmp6 {\n"), "{r6}");
@@ -504,10 +530,16 @@ mod tests {
         let both = ruleset(Family::V4, 0x00ff_0000, &[a.clone(), b], &[sticky.clone()]);
         let one = ruleset(Family::V4, 0x00ff_0000, &[a], &[sticky]);
         let t = transition(Family::V4, Some(&both), &one);
-        assert!(t.starts_with("table ip ecmp4\nflush table ip ecmp4\n"), "{t}");
+        assert!(
+            t.starts_with("table ip ecmp4\nflush table ip ecmp4\n"),
+            "{t}"
+        );
         assert!(t.contains("delete chain ip ecmp4 out_4202\n"), "{t}");
         assert!(t.contains("delete chain ip ecmp4 record_1_4202\n"), "{t}");
-        assert!(!t.contains("delete set") && !t.contains("delete map"), "{t}");
+        assert!(
+            !t.contains("delete set") && !t.contains("delete map"),
+            "{t}"
+        );
         // B's sources chose B: they choose afresh.
         assert!(t.contains("flush map ip ecmp4 sticky_1\n"), "{t}");
         assert!(t.ends_with(&one), "{t}");
@@ -521,8 +553,13 @@ mod tests {
             transition(Family::V4, Some(&one), ""),
             "table ip ecmp4\ndelete table ip ecmp4\n"
         );
-        // A member coming: nothing deleted, nothing flushed.
+        // A member coming: its chains are new, the objects all kept.
         let t = transition(Family::V4, Some(&one), &both);
-        assert!(!t.contains("delete") && !t.contains("flush map"), "{t}");
+        assert!(t.contains("delete chain ip ecmp4 out_4201\n"), "{t}");
+        assert!(
+            !t.contains("delete set") && !t.contains("delete map") && !t.contains("delete counter"),
+            "{t}"
+        );
+        assert!(!t.contains("flush map"), "{t}");
     }
 }

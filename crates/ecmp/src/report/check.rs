@@ -372,6 +372,9 @@ pub fn run(s: &Settings, root: &Path) -> Vec<Finding> {
             f.push(Finding::fail(what, fix));
         }
         f.extend(inbound(s, &cfg, &dump));
+        f.extend(policy(family, &cfg, &dump, |set| {
+            set_filled(root, family, set)
+        }));
         f.extend(tracker(s, &cfg.track));
     }
     // Dials multidial made sit on macvlan devices: the kernel needs them.
@@ -478,6 +481,119 @@ fn inbound(
     f
 }
 
+/// Whether a dnsmasq config under `root` fills our set `set`: an
+/// `nftset` naming `<table>#<set>` in /etc/config/dhcp, /etc/dnsmasq.conf
+/// or /etc/dnsmasq.d.
+fn set_filled(root: &Path, family: Family, set: &str) -> bool {
+    let needle = format!("#{}#{set}", crate::plan::nft::table(family));
+    let etc = root.join("etc");
+    let mut files = vec![etc.join("config/dhcp"), etc.join("dnsmasq.conf")];
+    if let Ok(d) = std::fs::read_dir(etc.join("dnsmasq.d")) {
+        files.extend(d.flatten().map(|e| e.path()));
+    }
+    files.iter().any(|p| {
+        std::fs::read_to_string(p).is_ok_and(|t| {
+            t.lines()
+                .any(|l| l.contains("nftset") && l.contains(&needle))
+        })
+    })
+}
+
+/// The policy rules: each one's member a member, each set filled by
+/// dnsmasq, no rule that an earlier one leaves nothing to match.
+pub fn policy(
+    family: Family,
+    cfg: &crate::input::config::Config,
+    dump: &crate::input::dump::Dump,
+    filled: impl Fn(&str) -> bool,
+) -> Vec<Finding> {
+    use crate::input::policy::Use;
+    let mut f = Vec::new();
+    let conf = "/etc/config/ecmp";
+    for (i, r) in cfg.rules.iter().enumerate() {
+        if let Use::Member(m) = &r.target {
+            let member = dump.interface.iter().any(|x| {
+                x.interface == m.as_str()
+                    && cfg.protos.iter().any(|p| *p == x.proto)
+                    && !cfg.exclude.contains(m)
+            });
+            if !member {
+                f.push(Finding::fail(
+                    format!("rule {}: use '{m}' is no member (not in netifd's dump, not a member proto, or excluded): it never pins", r.name),
+                    format!("name a member's interface in option use of rule {} in {conf}", r.name),
+                ));
+            }
+        }
+        if let Some(set) = r.ipset.as_deref().filter(|s| !filled(s)) {
+            let t = crate::plan::nft::table(family);
+            let fam = crate::plan::nft::nfamily(family);
+            let v = if family == Family::V4 { 4 } else { 6 };
+            f.push(Finding::fail(
+                format!("rule {}: set '{set}' is filled by no dnsmasq nftset: the rule matches nothing", r.name),
+                format!("uci add_list dhcp.@dnsmasq[0].nftset='/example.com/{v}#{fam}#{t}#{set}'; uci commit dhcp; /etc/init.d/dnsmasq restart (needs dnsmasq-full)"),
+            ));
+        }
+        if let Some(e) = cfg.rules[..i].iter().find(|e| covers(e, r)) {
+            f.push(Finding::fail(
+                format!(
+                    "rule {}: rule {} before it matches all it matches: it never applies",
+                    r.name, e.name
+                ),
+                format!(
+                    "move rule {} above rule {} in {conf}, or narrow rule {}",
+                    r.name, e.name, e.name
+                ),
+            ));
+        }
+    }
+    if !cfg.rules.is_empty() && f.is_empty() {
+        f.push(Finding::ok(
+            "policy rules: every member named exists, every set is filled, none shadowed",
+        ));
+    }
+    f
+}
+
+/// Whether `ip` is in `net`/`len`.
+fn in_net(net: std::net::IpAddr, ip: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    match (net, ip) {
+        (V4(n), V4(i)) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(n) & m == u32::from(i) & m
+        }
+        (V6(n), V6(i)) => {
+            let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(n) & m == u128::from(i) & m
+        }
+        _ => false,
+    }
+}
+
+/// Whether rule `a` matches every connection rule `b` matches.
+fn covers(a: &crate::input::policy::PolicyRule, b: &crate::input::policy::PolicyRule) -> bool {
+    use crate::input::policy::Proto;
+    let nets = |a: &[(std::net::IpAddr, u8)], b: &[(std::net::IpAddr, u8)]| {
+        a.is_empty()
+            || (!b.is_empty()
+                && b.iter()
+                    .all(|(ip, len)| a.iter().any(|(net, l)| l <= len && in_net(*net, *ip, *l))))
+    };
+    let ports = |a: &[(u16, u16)], b: &[(u16, u16)]| {
+        a.is_empty()
+            || (!b.is_empty()
+                && b.iter()
+                    .all(|(x, y)| a.iter().any(|(p, q)| p <= x && y <= q)))
+    };
+    (a.proto == Proto::All || a.proto == b.proto)
+        && (a.family.is_none() || a.family == b.family)
+        && nets(&a.src, &b.src)
+        && nets(&a.dest, &b.dest)
+        && ports(&a.src_port, &b.src_port)
+        && ports(&a.dest_port, &b.dest_port)
+        && (a.ipset.is_none() || a.ipset == b.ipset)
+}
+
 /// With tracking enabled: targets that can pass a round, and a tracker
 /// whose state is fresh.
 fn tracker(s: &Settings, t: &crate::plan::track::Track) -> Vec<Finding> {
@@ -527,6 +643,64 @@ fn tracker(s: &Settings, t: &crate::plan::track::Track) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_rules_naming_no_member_an_unfilled_set_or_shadowed() {
+        let secs = crate::input::ucifile::parse(
+            b"config rule 'all_tcp'\n\toption proto 'tcp'\n\toption use 'wan'\nconfig rule 'https'\n\toption proto 'tcp'\n\toption dest_port '443'\n\toption use 'VWAN1'\nconfig rule 'ghost'\n\toption src_ip '192.168.1.0/24'\n\toption use 'VWAN9'\nconfig rule 'lan'\n\toption use 'lan'\n\toption src_ip '192.168.1.7'\n\toption ipset 'bank'\nconfig rule 'host'\n\toption src_ip '192.168.1.8'\n\toption use 'balanced'\n",
+        )
+        .unwrap();
+        let mut cfg = crate::input::config::Config::defaults(Family::V4);
+        cfg.apply(Family::V4, &secs).unwrap();
+        let dump = crate::input::dump::Dump::parse(
+            br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe"},{"interface":"VWAN1","up":true,"proto":"pppoe"},{"interface":"lan","up":true,"proto":"static"}]}"#,
+        )
+        .unwrap();
+        let f = policy(Family::V4, &cfg, &dump, |set| set == "other");
+        let what: Vec<&str> = f.iter().map(|x| x.what.as_str()).collect();
+        assert!(f.iter().all(|x| !x.ok), "{what:?}");
+        assert_eq!(what.len(), 6, "{what:?}");
+        assert!(
+            what[0].starts_with("rule https: rule all_tcp before it matches all it matches"),
+            "{what:?}"
+        );
+        assert!(
+            what[1].starts_with("rule ghost: use 'VWAN9' is no member"),
+            "{what:?}"
+        );
+        assert!(
+            what[2].starts_with("rule lan: use 'lan' is no member"),
+            "{what:?}"
+        );
+        assert!(
+            what[3].starts_with("rule lan: set 'bank' is filled by no dnsmasq nftset"),
+            "{what:?}"
+        );
+        assert!(
+            f[3].fix.contains("nftset='/example.com/4#ip#ecmp4#bank'"),
+            "{}",
+            f[3].fix
+        );
+        // 192.168.1.7 and .8 are inside ghost's 192.168.1.0/24.
+        assert!(
+            what[4].starts_with("rule lan: rule ghost before it matches all it matches"),
+            "{what:?}"
+        );
+        assert!(
+            what[5].starts_with("rule host: rule ghost before it matches all it matches"),
+            "{what:?}"
+        );
+        // The set filled, the rules apart: all well.
+        cfg.rules
+            .retain(|r| r.name == "https" || r.name == "all_tcp");
+        cfg.rules.reverse();
+        let f = policy(Family::V4, &cfg, &dump, |_| true);
+        assert!(
+            f.len() == 1 && f[0].ok,
+            "{:?}",
+            f.iter().map(|x| &x.what).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn unknown_names_with_the_nearest_known_one() {

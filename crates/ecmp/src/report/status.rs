@@ -25,7 +25,11 @@
 //!   "tracking": "off"|"running"|"not running"|"stale",
 //!   "down": [interface]   (a member proto, not excluded, down in netifd),
 //!   "guards": [str]   (the kernel's rules that keep forwarded traffic off
-//!                      the member rules, as `ip rule` writes them) }
+//!                      the member rules, as `ip rule` writes them),
+//!   "rules": [{ "name", "target": interface|"balanced", "sticky": bool,
+//!               "state": "pinned"|"route"|"refused"|"balanced",
+//!               "connections", "bytes": u64|null (its new connections,
+//!               the bytes of their first packets) }] }
 //! ```
 
 use crate::input::config::Config;
@@ -97,6 +101,79 @@ pub struct Report {
     pub down: Vec<String>,
     /// Our guard rules as the kernel holds them (`inbound::guards`).
     pub guards: Vec<String>,
+    /// The policy rules, in order.
+    pub rules: Vec<RuleRow>,
+}
+
+/// A policy rule as status shows it.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleRow {
+    pub name: String,
+    /// A member's interface, or "balanced".
+    pub target: String,
+    pub sticky: bool,
+    /// "pinned" (its member is in the route), "route" (it is not: the
+    /// route carries what it matches), "refused" (it is not, and
+    /// `fallback '0'`), "balanced".
+    pub state: &'static str,
+    /// The connections it matched and the bytes of their first packets,
+    /// from its nft counter (null: not loaded).
+    pub connections: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// Each rule with what it does now, given the members with a mark, and
+/// its counter (`counter(n)`: the packets and bytes of counter rN).
+pub fn rules(
+    r: &mut Report,
+    rules: &[crate::input::policy::PolicyRule],
+    marked: &[crate::plan::nft::Marked],
+    counter: impl Fn(usize) -> Option<(u64, u64)>,
+) {
+    use crate::input::policy::Use;
+    r.rules = rules
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let (target, state) = match &x.target {
+                Use::Balanced => ("balanced".to_string(), "balanced"),
+                Use::Member(m) if marked.iter().any(|k| &k.iface == m) => (m.clone(), "pinned"),
+                Use::Member(m) if x.fallback => (m.clone(), "route"),
+                Use::Member(m) => (m.clone(), "refused"),
+            };
+            let c = counter(i + 1);
+            RuleRow {
+                name: x.name.clone(),
+                target,
+                sticky: x.sticky && x.target == Use::Balanced,
+                state,
+                connections: c.map(|c| c.0),
+                bytes: c.map(|c| c.1),
+            }
+        })
+        .collect();
+}
+
+/// The counters of `nft list counters` output: (name, packets, bytes).
+pub fn parse_counters(text: &str) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    let mut name = None;
+    for l in text.lines().map(str::trim) {
+        if let Some(n) = l
+            .strip_prefix("counter ")
+            .and_then(|n| n.strip_suffix(" {"))
+        {
+            name = Some(n.to_string());
+        } else if let (Some(n), Some(rest)) = (name.take(), l.strip_prefix("packets ")) {
+            let mut w = rest.split(' ');
+            let p = w.next().and_then(|v| v.parse().ok());
+            let b = w.nth(1).and_then(|v| v.parse().ok());
+            if let (Some(p), Some(b)) = (p, b) {
+                out.push((n, p, b));
+            }
+        }
+    }
+    out
 }
 
 /// What the kernel holds for our route: (mode, group id, hops).
@@ -386,6 +463,7 @@ pub fn report(
             .map(|i| i.interface.to_string())
             .collect(),
         guards: Vec::new(),
+        rules: Vec::new(),
     }
 }
 
@@ -675,6 +753,23 @@ pub fn render(r: &Report, program: &str, colour: bool) -> String {
             r.guards.len()
         ));
     }
+    if !r.rules.is_empty() {
+        out.push_str("rules (first match wins):\n");
+        for x in &r.rules {
+            let why = match x.state {
+                "route" => " (not in the route: by the route meanwhile)",
+                "refused" => " (not in the route: refused meanwhile)",
+                _ if x.sticky => ", sticky",
+                _ => "",
+            };
+            out.push_str(&format!(
+                "  {} -> {}{why}, {} connections\n",
+                x.name,
+                x.target,
+                x.connections.unwrap_or(0)
+            ));
+        }
+    }
     if !r.diff.is_empty() {
         out.push_str("differences (kernel -> wanted):\n");
         for d in &r.diff {
@@ -918,7 +1013,9 @@ mod tests {
         assert_eq!(v["down"], serde_json::json!(["VWAN2"]));
         // The inbound guard rules in the kernel (none in this report).
         assert_eq!(v["guards"], serde_json::json!([]));
-        assert_eq!(keys.len(), 15, "{keys:?}");
+        // The policy rules (none in this report).
+        assert_eq!(v["rules"], serde_json::json!([]));
+        assert_eq!(keys.len(), 16, "{keys:?}");
     }
 
     /// A member tracking calls dead is held out, shown with its verdict;
