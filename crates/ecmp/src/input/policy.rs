@@ -71,6 +71,13 @@ pub type Nets = Vec<(IpAddr, u8)>;
 /// mwan3's default `timeout` for sticky rules.
 pub const DEFAULT_TIMEOUT: u32 = 600;
 
+/// Whether a rule's `use` names member interface `iface`: itself, or
+/// (IPv6) netifd's dynamic `<use>_6` riding on it, as weights and tiers
+/// are inherited.
+pub fn names(target: &str, iface: &str) -> bool {
+    iface == target || iface.strip_suffix("_6") == Some(target)
+}
+
 impl PolicyRule {
     /// Whether the rule applies to `family`.
     pub fn is_for(&self, family: Family) -> bool {

@@ -24,7 +24,7 @@
 //! [`transition`]'s script, one `nft -f -` transaction that keeps the
 //! sets dnsmasq fills and the sticky maps (a flush, not a delete).
 
-use crate::input::policy::{PolicyRule, Proto, Use};
+use crate::input::policy::{names, PolicyRule, Proto, Use};
 use crate::Family;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -190,7 +190,7 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
                 Use::Balanced if sticky.contains(&i) => {
                     let _ = write!(s, "goto keep_{}", i + 1);
                 }
-                Use::Member(iface) => match members.iter().find(|x| &x.iface == iface) {
+                Use::Member(iface) => match members.iter().find(|x| names(iface, &x.iface)) {
                     Some(x) => {
                         let _ = write!(s, "goto pin_{}", x.table);
                     }
@@ -247,7 +247,7 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
         set_mark(&mut s, "meta", mask, m.mark);
         if rules
             .iter()
-            .any(|r| matches!(&r.target, Use::Member(i) if *i == m.iface))
+            .any(|r| matches!(&r.target, Use::Member(i) if names(i, &m.iface)))
         {
             chain(&mut s, "pin_", m.table);
             set_mark(&mut s, "ct", mask, m.mark);

@@ -513,9 +513,9 @@ pub fn policy(
     for (i, r) in cfg.rules.iter().enumerate() {
         if let Use::Member(m) = &r.target {
             let member = dump.interface.iter().any(|x| {
-                x.interface == m.as_str()
+                crate::input::policy::names(m, &x.interface)
                     && cfg.protos.iter().any(|p| *p == x.proto)
-                    && !cfg.exclude.contains(m)
+                    && !cfg.exclude.iter().any(|e| *e == x.interface)
             });
             if !member {
                 f.push(Finding::fail(

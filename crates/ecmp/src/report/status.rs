@@ -137,7 +137,13 @@ pub fn rules(
         .map(|(i, x)| {
             let (target, state) = match &x.target {
                 Use::Balanced => ("balanced".to_string(), "balanced"),
-                Use::Member(m) if marked.iter().any(|k| &k.iface == m) => (m.clone(), "pinned"),
+                Use::Member(m)
+                    if marked
+                        .iter()
+                        .any(|k| crate::input::policy::names(m, &k.iface)) =>
+                {
+                    (m.clone(), "pinned")
+                }
                 Use::Member(m) if x.fallback => (m.clone(), "route"),
                 Use::Member(m) => (m.clone(), "refused"),
             };
