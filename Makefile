@@ -11,7 +11,7 @@ NETNS := $(if $(filter 0,$(shell id -u)),,unshare -rn)
 OPENWRT_KIT ?= $(CURDIR)/../shared/openwrt
 export OPENWRT_KIT
 
-.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound bench-dataplane bench-boot fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
+.PHONY: all build test demo bench bench-instructions bench-router bench-flows bench-track bench-inbound bench-dataplane bench-rules bench-boot fuzz cross size smoke ipk ipk-check apk apk-check install-test feed-check clean
 
 all: build
 
@@ -103,6 +103,12 @@ bench-dataplane:
 	$(CARGO) build --release --workspace --bins
 	$(base-build)
 	ECMP_BIN_DIR=$(CURDIR)/target/release $(base-env) $(NETNS) target/release/ecmp-bench-dataplane
+
+# What policy rules cost a forwarded packet: none, 0, 8 and 32 rules the
+# traffic does not match, and 32 whose last one pins it, side by side.
+bench-rules:
+	$(CARGO) build --release --workspace --bins
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-rules
 
 # Boot to balanced with 64 dials under the real firewall4 and netifd
 # (../shared/openwrt-fw4): the wan zone by network names against a device

@@ -11,89 +11,15 @@
 //! build, and the same two of BASE's (ECMP_BASE_DIR, built by `make`;
 //! skipped without it). Each figure is the median of ROUNDS rounds.
 
-use sim::{in_netns, Isp, Router};
-use std::net::UdpSocket;
+use sim::{in_netns, Router};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROUND: Duration = Duration::from_millis(1500);
 const ROUNDS: usize = 5;
-const PORTS: u16 = 1024;
 const TARGET: &str = "198.51.100.200";
 
-/// CPU time (user + system) of ksoftirqd/0, in nanoseconds.
-fn ksoftirqd0() -> u64 {
-    static PID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let pid = PID.get_or_init(|| {
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            (comm.trim() == "ksoftirqd/0").then(|| e.file_name().to_string_lossy().into_owned())
-        })
-    });
-    let Some(pid) = pid else { return 0 };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command's closing parenthesis: utime is the 14th
-    // field of the line, stime the 15th (12th and 13th after it).
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    f.get(10)
-        .zip(f.get(11))
-        .map_or(0, |(u, s)| (u + s) * 1_000_000_000 / hz)
-}
-
-fn thread_cpu() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// Nanoseconds of CPU per packet: ROUND of sending from the LAN host.
-fn per_packet(lan: &Isp) -> f64 {
-    lan.run(|| {
-        // SAFETY: a cpu_set_t of CPU 0 for this thread.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
-        let socks: Vec<UdpSocket> = (0..PORTS)
-            .map(|i| UdpSocket::bind(("192.168.1.10", 30000 + i)).unwrap())
-            .collect();
-        let b = [0u8; 22]; // 64 bytes on the wire with the headers
-        let to = (TARGET, 9);
-        // Warm the conntrack entries and route caches.
-        for s in &socks {
-            let _ = s.send_to(&b, to);
-        }
-        let (cpu0, soft0, t0) = (thread_cpu(), ksoftirqd0(), Instant::now());
-        let mut sent = 0u64;
-        while t0.elapsed() < ROUND {
-            for s in &socks {
-                if s.send_to(&b, to).is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-        let ns = (thread_cpu() - cpu0) + (ksoftirqd0() - soft0);
-        ns as f64 / sent as f64
-    })
-    .join()
-    .unwrap()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+use sim::dataplane::{median, per_packet};
 
 /// A build's ecmp4, run against the router with `conf`.
 fn sync(r: &Router, bin: &Path, conf: &Path, extra: &[&str]) {
@@ -176,7 +102,7 @@ fn main() {
                 for (k, (bin, conf)) in cols.iter().enumerate() {
                     sync(&r, &this, &off, &["--flush"]);
                     sync(&r, bin, conf, &[]);
-                    figures[k].push(per_packet(&lan));
+                    figures[k].push(per_packet(&lan, "192.168.1.10", 30000, TARGET, ROUND));
                 }
             }
             figures.into_iter().map(median).collect::<Vec<f64>>()

@@ -972,3 +972,135 @@ fn apply_from_config_is_apply_with_the_saved_setup() {
     );
     assert_eq!(b.file("network"), before);
 }
+
+/// mwan3's stock config with both wans enabled: 4 members, its policies,
+/// and rules beside its defaults.
+const MWAN3_STOCK: &str = "
+config globals 'globals'
+	option mmx_mask '0x3F00'
+
+config interface 'wan'
+	option enabled '1'
+	list track_ip '8.8.4.4'
+	list track_ip '8.8.8.8'
+	option family 'ipv4'
+	option reliability '2'
+
+config interface 'wanb'
+	option enabled '1'
+	list track_ip '208.67.222.222'
+	option family 'ipv4'
+	option reliability '2'
+
+config member 'wan_m1_w3'
+	option interface 'wan'
+	option metric '1'
+	option weight '3'
+
+config member 'wan_m2_w3'
+	option interface 'wan'
+	option metric '2'
+	option weight '3'
+
+config member 'wanb_m1_w2'
+	option interface 'wanb'
+	option metric '1'
+	option weight '2'
+
+config member 'wanb_m2_w2'
+	option interface 'wanb'
+	option metric '2'
+	option weight '2'
+
+config policy 'wan_only'
+	list use_member 'wan_m1_w3'
+	option last_resort 'unreachable'
+
+config policy 'balanced'
+	list use_member 'wan_m1_w3'
+	list use_member 'wanb_m1_w2'
+
+config policy 'wan_wanb'
+	list use_member 'wan_m1_w3'
+	list use_member 'wanb_m2_w2'
+
+config rule 'https'
+	option sticky '1'
+	option dest_port '443'
+	option proto 'tcp'
+	option use_policy 'balanced'
+
+config rule 'bank'
+	option src_ip '192.168.1.10'
+	option use_policy 'wan_only'
+
+config rule 'game'
+	option dest_ip '203.0.113.0/24'
+	option use_policy 'wan_wanb'
+	option logging '1'
+
+config rule 'default_rule_v4'
+	option dest_ip '0.0.0.0/0'
+	option use_policy 'balanced'
+	option family 'ipv4'
+";
+
+#[test]
+fn import_mwan3_carries_members_tracking_and_rules_through_the_real_uci() {
+    use ecmp::input::policy::Use;
+    let Some(b) = Conf::new(false) else { return };
+    std::fs::write(b.p("config/mwan3"), MWAN3_STOCK).unwrap();
+    // As the package installs it.
+    std::fs::write(b.p("config/ecmp"), "config ecmp 'ipv4'\n").unwrap();
+    let (code, batch, err) = b.bare("import-mwan3", &[]);
+    assert_eq!(code, 0, "{err}");
+    for n in [
+        "multidial: import-mwan3: not carried: rule game: policy wan_wanb fails over to other members",
+        "multidial: import-mwan3: not carried: rule game: logging is not carried",
+    ] {
+        assert!(err.contains(n), "{n}: {err}");
+    }
+    // Twice through the real uci: the same file.
+    let apply = |batch: &str| {
+        let mut c = Command::new(&b.real)
+            .arg("-c")
+            .arg(b.p("config"))
+            .arg("-t")
+            .arg(b.p("save"))
+            .arg("batch")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(batch.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success() && o.stderr.is_empty(), "{o:?}\n{batch}");
+        std::fs::read_to_string(b.p("config/ecmp")).unwrap()
+    };
+    let once = apply(&batch);
+    // Imported again over it: the same file.
+    let (code, batch2, err) = b.bare("import-mwan3", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(batch2.contains("delete ecmp.bank\n"), "{batch2}");
+    assert_eq!(apply(&batch2), once, "imported twice");
+    // What ecmp4 makes of it.
+    let cfg = ecmp::input::config::Config::load(ecmp::Family::V4, &b.p("config/ecmp")).unwrap();
+    assert_eq!((cfg.weight("wan"), cfg.weight("wanb")), (3, 2));
+    assert!(cfg.track.enabled, "{once}");
+    let rules: Vec<(&str, &Use, bool, bool)> = cfg
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), &r.target, r.fallback, r.sticky))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("https", &Use::Balanced, true, true),
+            ("bank", &Use::Member("wan".into()), false, false),
+            ("game", &Use::Member("wan".into()), true, false),
+        ],
+        "{once}"
+    );
+}

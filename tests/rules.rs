@@ -7,11 +7,11 @@
 //! for a source other than its dial's: a connection that left by a dial
 //! is answered by that dial's ISP, or not at all.
 
-use sim::{in_netns, ip, route_devs, Isp, Router, Tracker};
+use sim::{in_netns, ip, nft, route_devs, Isp, Router, Tracker};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DIALS: u32 = 4;
@@ -22,20 +22,6 @@ struct Lab {
     isps: Vec<Isp>,
     lan: Isp,
     config: PathBuf,
-}
-
-fn nft(script: &str) {
-    let mut c = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("nft (nftables) is needed");
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(c.wait().unwrap().success(), "nft -f - <<EOF\n{script}EOF");
 }
 
 fn nft_list(args: &[&str]) -> String {

@@ -1172,3 +1172,111 @@ impl Router {
         Tracker { child, log }
     }
 }
+
+/// CPU per forwarded packet, for the data-plane benchmarks: the sender's
+/// thread pinned to CPU 0, where the whole path runs in its softirq.
+pub mod dataplane {
+    use crate::Isp;
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    const PORTS: u16 = 1024;
+
+    /// CPU time (user + system) of ksoftirqd/0, in nanoseconds.
+    pub fn ksoftirqd0() -> u64 {
+        static PID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let pid = PID.get_or_init(|| {
+            std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                (comm.trim() == "ksoftirqd/0").then(|| e.file_name().to_string_lossy().into_owned())
+            })
+        });
+        let Some(pid) = pid else { return 0 };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: utime is the 14th
+        // field of the line, stime the 15th (12th and 13th after it).
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        f.get(10)
+            .zip(f.get(11))
+            .map_or(0, |(u, s)| (u + s) * 1_000_000_000 / hz)
+    }
+
+    pub fn thread_cpu() -> u64 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// Nanoseconds of CPU per packet: `round` of 64-byte UDP from `from`
+    /// (1,024 source ports from `sport`, the LAN host's namespace) to
+    /// `to`, port 9.
+    pub fn per_packet(
+        lan: &Isp,
+        from: &'static str,
+        sport: u16,
+        to: &'static str,
+        round: Duration,
+    ) -> f64 {
+        lan.run(move || {
+            // SAFETY: a cpu_set_t of CPU 0 for this thread.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+            let socks: Vec<UdpSocket> = (0..PORTS)
+                .map(|i| UdpSocket::bind((from, sport + i)).unwrap())
+                .collect();
+            let b = [0u8; 22]; // 64 bytes on the wire with the headers
+            let to = (to, 9);
+            // Warm the conntrack entries and route caches.
+            for s in &socks {
+                let _ = s.send_to(&b, to);
+            }
+            let (cpu0, soft0, t0) = (thread_cpu(), ksoftirqd0(), Instant::now());
+            let mut sent = 0u64;
+            while t0.elapsed() < round {
+                for s in &socks {
+                    if s.send_to(&b, to).is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+            let ns = (thread_cpu() - cpu0) + (ksoftirqd0() - soft0);
+            ns as f64 / sent as f64
+        })
+        .join()
+        .unwrap()
+    }
+
+    pub fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+}
+
+/// `nft -f -` with `script`, panicking with it on failure.
+pub fn nft(script: &str) {
+    use std::io::Write;
+    let mut c = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nft (nftables) is needed");
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(c.wait().unwrap().success(), "nft -f - <<EOF\n{script}EOF");
+}

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 /// it to `uci batch` and commit; applying twice changes nothing), adopt
 /// (take over pppoe dials on macvlans made by hand or by scripts), remove
 /// (undo exactly what multidial made or adopted), up (bring dials up in
-/// batches).
+/// batches), import-mwan3 (print the uci batch that carries /etc/config/mwan3's
+/// members, tracking and rules over to /etc/config/ecmp; what it cannot carry
+/// on stderr).
 #[derive(FromArgs, Debug, Default)]
 #[argh(
     note = "Examples:
@@ -21,6 +23,7 @@ use std::path::PathBuf;
   multidial plan --from-config   (the setup saved in /etc/config/ecmp, as LuCI's page saves it)
   multidial plan remove
   multidial remove
+  multidial import-mwan3 > /tmp/ecmp.batch; uci batch < /tmp/ecmp.batch   (then stop mwan3)
 Sections made carry `option multidial '1'`; remove deletes those only.
 Dials are made `auto '0'`: at boot /etc/init.d/multidial brings them up in batches (--batch, --delay, kept in /etc/config/ecmp).
 apply refuses to run over uncommitted uci changes, writes nothing unless uci took every line, and commits only then.
@@ -34,7 +37,7 @@ Exit status 0: done.",
     )
 )]
 pub struct Args {
-    /// plan, apply, adopt, remove or up; `plan remove` prints what remove would do
+    /// plan, apply, adopt, remove, up or import-mwan3; `plan remove` prints what remove would do
     #[argh(positional)]
     pub command: Vec<String>,
     /// parent device of a line, e.g. eth0.2 (repeat for several lines)

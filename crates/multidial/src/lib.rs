@@ -7,6 +7,7 @@
 
 pub mod adopt;
 pub mod cli;
+pub mod mwan3;
 pub mod plan;
 
 use ecmp::input::uci::parse_show;
@@ -248,11 +249,10 @@ fn write(
 }
 
 fn run(a: &cli::Args) -> Result<i32, Error> {
-    let command = a
-        .command
-        .first()
-        .map(String::as_str)
-        .ok_or_else(|| usage("give a command: plan, apply, adopt, remove or up"))?;
+    let command =
+        a.command.first().map(String::as_str).ok_or_else(|| {
+            usage("give a command: plan, apply, adopt, remove, up or import-mwan3")
+        })?;
     let what = a.command.get(1).map(String::as_str);
     if let Some(w) = a.command.get(2) {
         return Err(usage(format!("unrecognized argument: {w} (see --help)")));
@@ -400,6 +400,21 @@ fn run(a: &cli::Args) -> Result<i32, Error> {
             Ok(0)
         }
         "adopt" => adopt(a),
+        "import-mwan3" => {
+            let uci = Uci::new(a);
+            let secs = uci.show("mwan3")?;
+            if secs.is_empty() {
+                return Err(uci_failed(
+                    "import-mwan3: uci show mwan3 is empty: no mwan3 configuration",
+                ));
+            }
+            let i = mwan3::import(&secs, &uci.show("ecmp")?);
+            ecmp::say!("{}", i.batch.trim_end());
+            for n in &i.notes {
+                ecmp::complain!("multidial: import-mwan3: not carried: {n}");
+            }
+            Ok(0)
+        }
         "up" => up(a),
         c => Err(usage(format!(
             "unknown command '{c}': plan, apply, adopt, remove or up"
