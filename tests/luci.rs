@@ -1051,3 +1051,83 @@ echo "== CALLS"; cat "$S/calls.log"; kill %1; wait
     }
     assert_eq!(calls[6..], ["down VWAN3", "up VWAN3"], "{calls:?}");
 }
+
+/// The rules grid as a user fills it: a rule `bank` through Add and its
+/// dialog, ports refused without tcp or udp and out of range (as ecmp4
+/// refuses them), then good values, Save & Apply: the file holds the
+/// rule, ecmp4 pins with it, and Status shows it with its counter.
+const RULE_FORM: &str = r#"(async function() {
+  function sleep(ms) { return new Promise(function(x) { setTimeout(x, ms); }); }
+  function field(id) {
+    return Array.prototype.filter.call(document.querySelectorAll('[id="widget.cbid.ecmp.bank.' + id + '"]'), function(i) { return i.offsetParent; })[0];
+  }
+  function set(id, v) {
+    var i = field(id);
+    i.value = v;
+    i.dispatchEvent(new Event('input', { bubbles: true }));
+    i.dispatchEvent(new Event('change', { bubbles: true }));
+    return i.classList.contains('cbi-input-invalid') ? 'invalid' : 'valid';
+  }
+  var names = document.querySelectorAll('.cbi-section-create-name');
+  var name = Array.prototype.filter.call(names, function(n) { return n.closest('#cbi-ecmp-rule'); })[0];
+  name.value = 'bank';
+  name.dispatchEvent(new Event('keyup', { bubbles: true }));
+  name.closest('.cbi-section-create').querySelector('.cbi-button-add').click();
+  await sleep(1000);
+  var r = [ set('dest_port', '443') ];
+  set('proto', 'tcp');
+  r.push(set('dest_port', '70000'), set('dest_port', '443'), set('use', 'VWAN2'));
+  Array.prototype.filter.call(document.querySelectorAll('.cbi-button-positive.important'), function(b) { return b.offsetParent; })[0].click();
+  await sleep(1000);
+  document.querySelector('.cbi-button-save').click();
+  await sleep(2000);
+  (await L.require('ui')).changes.apply(true);
+  return r;
+})()"#;
+
+#[test]
+fn rules_grid_saves_a_pin_and_status_shows_it() {
+    let Some(kit) = luci_kit() else { return };
+    let s = Session::new(kit);
+    let script = format!(
+        r#"
+"$SHOT" --strict --eval {} --after 12 admin/network/ecmp "$S/rules.png"; echo "shot=$?"
+/usr/sbin/ecmp4 status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["rules"]; print("rules after: %s" % [(x["name"], x["target"], x["state"], x["connections"]) for x in r])'
+"$SHOT" --strict --eval "document.querySelector('[data-family=\"ipv4\"] tr[data-rule=\"bank\"]').innerText" admin/status/ecmp "$S/rules-status.png"; echo "shot2=$?"
+"#,
+        sq(RULE_FORM)
+    );
+    let out = s.shoot(&script, "admin/network/ecmp", "rules.png");
+    s.keep("rules-status.png");
+    assert!(out.contains("shot=0") && out.contains("shot2=0"), "{out}");
+    for want in ["Policy rules", "Add rule"] {
+        assert!(out.contains(want), "the form lacks {want:?}:\n{out}");
+    }
+    let r = eval(&out, 1);
+    assert_eq!(
+        r,
+        serde_json::json!(["invalid", "invalid", "valid", "valid"]),
+        "{out}"
+    );
+    let saved = std::fs::read_to_string(s.path("etc-config/ecmp")).unwrap();
+    let rule = saved
+        .split("config ")
+        .find(|x| x.starts_with("rule 'bank'"))
+        .unwrap_or_else(|| panic!("no rule saved:\n{saved}"));
+    for want in [
+        "\toption proto 'tcp'\n",
+        "\toption dest_port '443'\n",
+        "\toption use 'VWAN2'\n",
+    ] {
+        assert!(rule.contains(want), "{want:?}: {rule}");
+    }
+    // The apply's sync loaded it: VWAN2 is up, so the rule pins.
+    assert!(
+        out.contains("rules after: [('bank', 'VWAN2', 'pinned', 0)]"),
+        "{out}"
+    );
+    let second = out.split("shot=0").nth(1).unwrap();
+    let row = eval(second, 1);
+    let row = row.as_str().unwrap_or_default();
+    assert!(row.starts_with("bank\tVWAN2\tpinned\t0"), "{row:?}\n{out}");
+}

@@ -87,6 +87,39 @@ function validateTimeout(sid, v) {
 	return (ms > 0 && ms <= 60000) ? true : _('Expecting seconds from 0.001 to 60');
 }
 
+// A policy rule's values, checked as crates/ecmp/src/input/policy.rs does.
+function validateNets(sid, v) {
+	if (v == null || v === '')
+		return true;
+	for (const n of String(v).split(/\s+/).filter(Boolean)) {
+		const m = /^([^/]+)(?:\/([0-9]{1,3}))?$/.exec(n);
+		const v6 = m && m[1].indexOf(':') >= 0;
+		const ok = m && (v6 ? /^[0-9a-fA-F:.]+$/.test(m[1]) && m[1].split('::').length <= 2
+			: /^([0-9]{1,3}\.){3}[0-9]{1,3}$/.test(m[1]) && m[1].split('.').every(function(x) { return +x <= 255; }));
+		if (!ok || (m[2] != null && +m[2] > (v6 ? 128 : 32)))
+			return _('Expecting an address or a CIDR');
+		const fam = this.section.formvalue(sid, 'family');
+		if ((fam == 'ipv4' && v6) || (fam == 'ipv6' && !v6))
+			return _('Expecting an address of the rule\'s family');
+	}
+	return true;
+}
+
+function validatePorts(sid, v) {
+	if (v == null || v === '')
+		return true;
+	const proto = this.section.formvalue(sid, 'proto');
+	if (proto != 'tcp' && proto != 'udp')
+		return _('Ports need protocol tcp or udp');
+	for (const part of String(v).split(/[ ,]+/).filter(Boolean)) {
+		const m = /^([0-9]{1,5})(?:[-:]([0-9]{1,5}))?$/.exec(part);
+		const a = m ? +m[1] : NaN, b = m && m[2] != null ? +m[2] : a;
+		if (!m || a < 1 || b > 65535 || a > b)
+			return _('Expecting a port (1-65535), a range (1000-2000) or a list');
+	}
+	return true;
+}
+
 // An option of a tabbed section, with its placeholder and check.
 function field(s, tab, type, name, title, help, placeholder, validate) {
 	const o = s.taboption(tab, type, name, title, help);
@@ -194,6 +227,67 @@ return view.extend({
 		o.value('', _('as Link tracking says'));
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
+		o.modalonly = true;
+
+		s = m.section(form.GridSection, 'rule', _('Policy rules'),
+			_('New connections a rule matches leave by the member it names, or by the whole route (balanced); the first rule that matches decides. mwan3\'s option names.'));
+		s.addremove = true;
+		s.anonymous = false;
+		s.sortable = true;
+		s.nodescriptions = true;
+		s.addbtntitle = _('Add rule');
+
+		o = s.option(form.ListValue, 'family', _('Family'));
+		o.value('any', _('any'));
+		o.value('ipv4', 'IPv4');
+		o.value('ipv6', 'IPv6');
+		o.default = 'any';
+		o.modalonly = true;
+
+		o = s.option(form.ListValue, 'proto', _('Protocol'));
+		for (const p of [ 'all', 'tcp', 'udp', 'icmp' ])
+			o.value(p, p);
+		o.default = 'all';
+
+		o = s.option(form.DynamicList, 'src_ip', _('Source'), _('Addresses or CIDRs.'));
+		o.validate = validateNets;
+
+		o = s.option(form.DynamicList, 'dest_ip', _('Destination'), _('Addresses or CIDRs.'));
+		o.validate = validateNets;
+
+		o = s.option(form.Value, 'src_port', _('Source ports'), _('tcp/udp: 443, 1000-2000, or a list.'));
+		o.validate = validatePorts;
+		o.modalonly = true;
+
+		o = s.option(form.Value, 'dest_port', _('Destination ports'), _('tcp/udp: 443, 1000-2000, or a list.'));
+		o.validate = validatePorts;
+
+		o = s.option(form.Value, 'ipset', _('Domain set'),
+			_('A set in our nft table that dnsmasq fills: list nftset \'/bank.example/4#ip#ecmp4#NAME\' in the DHCP and DNS settings (dnsmasq-full).'));
+		o.validate = function(sid, v) {
+			return (v == null || v === '' || /^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(v)) ? true
+				: _('Expecting a set name: a letter, then letters, digits or _ (32 at most)');
+		};
+		o.modalonly = true;
+
+		o = s.option(form.Value, 'use', _('Use'), _('A member\'s interface (VWAN2 also covers VWAN2_6), or balanced: the whole route.'));
+		o.placeholder = 'balanced';
+		o.rmempty = false;
+		o.validate = function(sid, v) {
+			return (v != null && /^[A-Za-z0-9_.-]+$/.test(v)) ? true : _('Expecting a member\'s interface or balanced');
+		};
+
+		o = s.option(form.Flag, 'fallback', _('Fallback'),
+			_('While the member is out of the route: by the route (on), or refused (off), never by another dial.'));
+		o.default = '1';
+
+		o = s.option(form.Flag, 'sticky', _('Sticky'),
+			_('balanced: a source keeps the dial its last matching connection took.'));
+		o.default = '0';
+
+		o = s.option(form.Value, 'timeout', _('Sticky timeout'), _('Seconds without a match before a source chooses afresh (1-604800).'));
+		o.placeholder = '600';
+		o.validate = inRange(1, 604800, _('seconds'));
 		o.modalonly = true;
 
 		s = m.section(form.NamedSection, 'track', 'track', _('Link tracking'),

@@ -197,10 +197,28 @@ return view.extend({
 				E('ul', { 'style': 'margin:.25em 0 0 1.5em' }, r.warnings.map((w) => E('li', {}, w)))
 			]));
 
+		// The policy rules: where each sends what it matches now, and
+		// the connections it matched.
+		const state = { 'pinned': _('pinned'), 'route': _('by the route (member out of it)'),
+			'refused': _('refused (member out of the route)'), 'balanced': _('balanced') };
+		const rules = (r.rules || []).length ? [ E('table', { 'class': 'table ecmp-rules' }, [
+			E('tr', { 'class': 'tr table-titles' }, [
+				E('th', { 'class': 'th' }, _('Rule')),
+				E('th', { 'class': 'th' }, _('Use')),
+				E('th', { 'class': 'th' }, _('Now')),
+				E('th', { 'class': 'th' }, _('Connections'))
+			])
+		].concat(r.rules.map((x) => E('tr', { 'class': 'tr', 'data-rule': x.name }, [
+			E('td', { 'class': 'td', 'data-title': _('Rule') }, x.name),
+			E('td', { 'class': 'td', 'data-title': _('Use') }, x.target + (x.sticky ? ' (' + _('sticky') + ')' : '')),
+			E('td', { 'class': 'td', 'data-title': _('Now') }, state[x.state] || x.state),
+			E('td', { 'class': 'td connections', 'data-title': _('Connections') }, x.connections == null ? '-' : String(x.connections))
+		])))) ] : [];
+
 		return E('div', { 'class': 'cbi-section', 'data-family': f.key }, [
 			E('h3', {}, f.title),
 			info
-		].concat(notes, [ table ]));
+		].concat(notes, [ table ], rules));
 	},
 
 	handleSync: function(f) {
