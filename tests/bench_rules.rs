@@ -28,7 +28,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 const ROUND: Duration = Duration::from_millis(1500);
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 const TARGET: &str = "198.51.100.200";
 
 /// `n` rules matching other sources, then (with `pin`) one matching the

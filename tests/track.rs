@@ -814,23 +814,76 @@ fn tcp_probes_see_through_an_isp_that_drops_icmp() {
                 .collect();
             assert!(left.is_empty(), "connections left at the ISP: {left:?}");
         }
-        n.cut(1, true);
-        let left = until(Duration::from_secs(8), "VWAN1 leaves", || {
-            !route_devs(false).contains(&"pppoe-VWAN1".to_string())
-        });
-        assert!(
-            left <= Duration::from_secs(2 + 1 + 1),
-            "left after {left:?}"
+        cut_leaves_and_returns(&n, &t, "tcp");
+    });
+}
+
+/// VWAN1's upstream cut: it leaves within down x interval + timeout + 1 s
+/// (interval 1, down 2, timeout 1), and returns as soon once restored.
+fn cut_leaves_and_returns(n: &Net, t: &Tracker, method: &str) {
+    n.cut(1, true);
+    let left = until(Duration::from_secs(8), "VWAN1 leaves", || {
+        !route_devs(false).contains(&"pppoe-VWAN1".to_string())
+    });
+    assert!(
+        left <= Duration::from_secs(2 + 1 + 1),
+        "{method}: left after {left:?}"
+    );
+    n.cut(1, false);
+    let back = until(Duration::from_secs(8), "VWAN1 returns", || {
+        route_devs(false).contains(&"pppoe-VWAN1".to_string())
+    });
+    assert!(
+        back <= Duration::from_secs(2 + 1 + 1),
+        "{method}: back after {back:?}"
+    );
+    eprintln!(
+        "{method}: left after {left:?}, back after {back:?}\n{}",
+        t.log()
+    );
+}
+
+/// Each ISP's two targets answer DNS on port 53: a response with the
+/// query's ID (NXDOMAIN: an answer all the same).
+fn dns_answered(n: &Net) -> Vec<std::thread::JoinHandle<()>> {
+    let mut servers = Vec::new();
+    for isp in &n.isps {
+        for t in sim::TARGETS4 {
+            servers.push(isp.run(move || {
+                let s = std::net::UdpSocket::bind((t, 53)).expect("bind :53");
+                let mut b = [0u8; 512];
+                while let Ok((len, from)) = s.recv_from(&mut b) {
+                    if len >= 12 {
+                        b[2] |= 0x80;
+                        b[3] = 0x83;
+                        let _ = s.send_to(&b[..len], from);
+                    }
+                }
+            }));
+        }
+    }
+    servers
+}
+
+/// With ICMP dropped, `track_method 'dns'` (mwan3's `nslookup`) keeps
+/// every IPv4 link alive on the resolvers' answers, and still takes a dead
+/// upstream out within the bound; `track_name` is the name asked for.
+#[test]
+fn dns_probes_see_through_an_isp_that_drops_icmp() {
+    in_netns(|| {
+        let track = v4_only(TRACK)
+            + "\n\toption track_method 'nslookup'\n\toption track_name 'example.org'\n";
+        let n = Net::new(3, &track);
+        let _tcp = icmp_dropped(&n);
+        let _dns = dns_answered(&n);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(
+            Duration::from_secs(6),
+            "every IPv4 link alive over DNS",
+            || all_alive(&n.r.dir.0, 3),
         );
-        n.cut(1, false);
-        let back = until(Duration::from_secs(8), "VWAN1 returns", || {
-            route_devs(false).contains(&"pppoe-VWAN1".to_string())
-        });
-        assert!(
-            back <= Duration::from_secs(2 + 1 + 1),
-            "back after {back:?}"
-        );
-        eprintln!("tcp: left after {left:?}, back after {back:?}\n{}", t.log());
+        cut_leaves_and_returns(&n, &t, "dns");
     });
 }
 
@@ -873,13 +926,14 @@ fn track_method_names() {
         for (m, said) in [
             ("nping-tcp", None),
             ("nping-icmp", None),
+            ("nslookup", None),
             (
                 "httping",
-                Some("track.track_method: 'httping' is not supported (yet): ping or tcp"),
+                Some("track.track_method: 'httping' is not supported (yet): ping, tcp or dns"),
             ),
             (
                 "frob",
-                Some("track.track_method: 'frob' is not a method: ping or tcp"),
+                Some("track.track_method: 'frob' is not a method: ping, tcp or dns"),
             ),
         ] {
             let track = format!("{TRACK}\toption track_method '{m}'\n");

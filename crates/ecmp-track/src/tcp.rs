@@ -15,6 +15,36 @@ fn last() -> io::Error {
     io::Error::last_os_error()
 }
 
+/// Out of `device` only, as `ping -I`: never by the route; from `source`
+/// when given and of the target's family (an address the kernel no
+/// longer has is left to the kernel's own choice).
+pub fn bind_to(
+    fd: RawFd,
+    device: &str,
+    source: Option<IpAddr>,
+    target: SocketAddr,
+) -> io::Result<()> {
+    // SAFETY: the name's bytes and length, for SO_BINDTODEVICE.
+    if unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            device.as_ptr().cast(),
+            device.len() as libc::socklen_t,
+        )
+    } < 0
+    {
+        return Err(last());
+    }
+    if let Some(src) = source.filter(|s| s.is_ipv4() == target.is_ipv4()) {
+        let (ss, len) = sockaddr(SocketAddr::new(src, 0));
+        // SAFETY: ss holds len bytes of a sockaddr.
+        unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
+    }
+    Ok(())
+}
+
 /// One connect in flight.
 pub struct TcpProbe {
     fd: OwnedFd,
@@ -60,26 +90,7 @@ impl TcpProbe {
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
         };
         let fd = p.fd.as_raw_fd();
-        // Out of this dial only, as `ping -I`: never by the route.
-        // SAFETY: the name's bytes and length, for SO_BINDTODEVICE.
-        if unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                device.as_ptr().cast(),
-                device.len() as libc::socklen_t,
-            )
-        } < 0
-        {
-            return Err(last());
-        }
-        if let Some(src) = source.filter(|s| s.is_ipv4() == target.is_ipv4()) {
-            let (ss, len) = sockaddr(SocketAddr::new(src, 0));
-            // SAFETY: ss holds len bytes of a sockaddr. An address the
-            // kernel no longer has is left to the kernel's own choice.
-            unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
-        }
+        bind_to(fd, device, source, target)?;
         let (ss, len) = sockaddr(target);
         // SAFETY: ss holds len bytes of a sockaddr.
         let r = unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };

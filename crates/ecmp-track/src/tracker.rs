@@ -3,6 +3,7 @@
 //! on a change of verdict, track.json written and that family reprogrammed
 //! in-process through ecmp4/ecmp6's own event path, under the same lock.
 
+use crate::dns::DnsProbe;
 use crate::icmp::Prober;
 use crate::tcp::{Outcome, TcpProbe};
 use ecmp::input::event::{Action, Event};
@@ -46,8 +47,39 @@ struct Probe {
     seq: u16,
     sent: Instant,
     rtt: Option<Duration>,
-    /// A TCP probe's connect, until it answers or the round ends.
-    tcp: Option<TcpProbe>,
+    /// A TCP probe's connect or a DNS probe's query, until it answers or
+    /// the round ends.
+    conn: Option<Conn>,
+}
+
+/// A probe of ours on a socket of its own.
+enum Conn {
+    Tcp(TcpProbe),
+    Dns(DnsProbe),
+}
+
+impl Conn {
+    fn fd(&self) -> RawFd {
+        match self {
+            Conn::Tcp(c) => c.fd(),
+            Conn::Dns(d) => d.fd(),
+        }
+    }
+
+    /// What poll waits for: a connect's end, or a datagram.
+    fn events(&self) -> libc::c_short {
+        match self {
+            Conn::Tcp(_) => libc::POLLOUT,
+            Conn::Dns(_) => libc::POLLIN,
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            Conn::Tcp(c) => c.outcome(),
+            Conn::Dns(d) => d.outcome(),
+        }
+    }
 }
 
 /// One link being tracked.
@@ -246,23 +278,31 @@ impl Tracker {
     fn start_round(t: &mut Tracked, p: Option<&Prober>, track: &Track, now: Instant) {
         t.flight.clear();
         t.deadline = Some(now + track.timeout);
-        if track.method_for(&t.link.interface) == Method::Tcp {
+        let method = track.method_for(&t.link.interface);
+        if method != Method::Ping {
             for target in &t.link.targets {
                 for _ in 0..track.count {
                     t.seq = t.seq.wrapping_add(1);
-                    let to = std::net::SocketAddr::new(*target, track.port);
                     // Refused at once (no route, device gone): no answer.
-                    let (tcp, rtt) = match TcpProbe::start(&t.link.device, t.source, to) {
-                        Ok((c, Outcome::Pending)) => (Some(c), None),
-                        Ok((_, Outcome::Answered)) => (None, Some(Duration::ZERO)),
-                        Ok((_, Outcome::Failed)) | Err(_) => (None, None),
+                    let (conn, rtt) = if method == Method::Tcp {
+                        let to = std::net::SocketAddr::new(*target, track.port);
+                        match TcpProbe::start(&t.link.device, t.source, to) {
+                            Ok((c, Outcome::Pending)) => (Some(Conn::Tcp(c)), None),
+                            Ok((_, Outcome::Answered)) => (None, Some(Duration::ZERO)),
+                            Ok((_, Outcome::Failed)) | Err(_) => (None, None),
+                        }
+                    } else {
+                        let to = std::net::SocketAddr::new(*target, 53);
+                        let id = t.ident ^ t.seq.rotate_left(8);
+                        let q = DnsProbe::start(&t.link.device, t.source, to, id, &track.name);
+                        (q.ok().map(Conn::Dns), None)
                     };
                     t.flight.push(Probe {
                         target: *target,
                         seq: t.seq,
                         sent: now,
                         rtt,
-                        tcp,
+                        conn,
                     });
                 }
             }
@@ -280,7 +320,7 @@ impl Tracker {
                     seq: t.seq,
                     sent: now,
                     rtt: None,
-                    tcp: None,
+                    conn: None,
                 });
             }
         }
@@ -556,16 +596,16 @@ impl Tracker {
                     revents: 0,
                 })
                 .collect();
-            // TCP probes in flight: writable (or in error) once answered.
+            // TCP and DNS probes in flight: a connect's end, an answer.
             let icmp = fds.len();
             fds.extend(
                 self.links
                     .iter()
                     .flat_map(|t| &t.flight)
-                    .filter_map(|p| p.tcp.as_ref())
+                    .filter_map(|p| p.conn.as_ref())
                     .map(|c| libc::pollfd {
                         fd: c.fd(),
-                        events: libc::POLLOUT,
+                        events: c.events(),
                         revents: 0,
                     }),
             );
@@ -586,7 +626,7 @@ impl Tracker {
                 .map(|x| x.fd)
                 .collect();
             for pr in self.links.iter_mut().flat_map(|t| t.flight.iter_mut()) {
-                let Some(c) = pr.tcp.as_ref().filter(|c| ready.contains(&c.fd())) else {
+                let Some(c) = pr.conn.as_ref().filter(|c| ready.contains(&c.fd())) else {
                     continue;
                 };
                 match c.outcome() {
@@ -595,7 +635,7 @@ impl Tracker {
                     Outcome::Failed => {}
                 }
                 // Closed at once: a RST to the target, nothing half-open.
-                pr.tcp = None;
+                pr.conn = None;
             }
             for (f, p) in [Family::V4, Family::V6]
                 .into_iter()

@@ -242,7 +242,7 @@ fn flush(s: &Settings, log: &mut Log) -> i32 {
             state_dir: &s.state_dir,
         };
         let marks: &mut dyn nft::Marker = if s.dry_run { &mut dry } else { &mut real };
-        marks.load(s.family, "").map_err(Error::Kernel)?;
+        marks.clear(s.family).map_err(Error::Kernel)?;
         for c in dry
             .commands
             .iter()

@@ -326,6 +326,7 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "redial_after",
             "track_method",
             "track_port",
+            "track_name",
         ],
     ),
     (

@@ -11,6 +11,10 @@ use std::time::Duration;
 /// Where ecmp-track keeps its state file, and ecmp4/ecmp6 the nft text.
 pub const DEFAULT_STATE_DIR: &str = "/var/run/ecmp-hotplug";
 
+/// What a DNS probe asks for unless `track_name` says otherwise: a root
+/// server's name, which every resolver knows.
+pub const DEFAULT_NAME: &str = "a.root-servers.net";
+
 /// How a link is probed (`option track_method`, mwan3's values where they
 /// mean the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +24,9 @@ pub enum Method {
     /// A TCP connect to the target's `track_port` from the dial; a SYN-ACK
     /// or a RST is an answer (mwan3's `nping-tcp`).
     Tcp,
+    /// An A query for `track_name` to the target's port 53 from the dial;
+    /// any DNS response is an answer (mwan3's `nslookup`).
+    Dns,
 }
 
 impl Method {
@@ -27,12 +34,11 @@ impl Method {
         match v {
             "ping" | "nping-icmp" => Ok(Method::Ping),
             "tcp" | "nping-tcp" => Ok(Method::Tcp),
-            "httping" | "nslookup" | "arping" | "nping-udp" | "http" | "dns" | "gateway" => {
-                Err(format!(
-                    "'{v}' is not supported (yet): ping or tcp (mwan3's nping-icmp, nping-tcp)"
-                ))
-            }
-            _ => Err(format!("'{v}' is not a method: ping or tcp")),
+            "dns" | "nslookup" => Ok(Method::Dns),
+            "httping" | "arping" | "nping-udp" | "http" | "gateway" => Err(format!(
+                "'{v}' is not supported (yet): ping, tcp or dns (mwan3's nping-icmp, nping-tcp, nslookup)"
+            )),
+            _ => Err(format!("'{v}' is not a method: ping, tcp or dns")),
         }
     }
 
@@ -40,6 +46,7 @@ impl Method {
         match self {
             Method::Ping => "ping",
             Method::Tcp => "tcp",
+            Method::Dns => "dns",
         }
     }
 }
@@ -71,9 +78,11 @@ pub struct Track {
     pub member_targets: Vec<(String, Vec<IpAddr>)>,
     /// Members with `option track '0'`.
     pub untracked: Vec<String>,
-    /// How links are probed, and the port of a TCP probe.
+    /// How links are probed, the port of a TCP probe, and the name a DNS
+    /// probe asks for.
     pub method: Method,
     pub port: u16,
+    pub name: String,
     /// A member's own method (`config member` / `option track_method`):
     /// a list, not a map (a second BTreeMap type costs the router binaries
     /// 4 KB).
@@ -98,6 +107,7 @@ impl Default for Track {
             untracked: Vec::new(),
             method: Method::Ping,
             port: 443,
+            name: DEFAULT_NAME.to_string(),
             member_method: Vec::new(),
         }
     }
@@ -162,6 +172,23 @@ impl Track {
         }
         if let Some(v) = opt("track_port") {
             self.port = parse_range(&name("track_port"), v, 1, 65535)? as u16;
+        }
+        if let Some(v) = opt("track_name") {
+            let ok = !v.is_empty()
+                && v.len() <= 253
+                && v.trim_end_matches('.').split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                });
+            if !ok {
+                return Err(Error::Config(format!(
+                    "{}: '{v}' is not a DNS name",
+                    name("track_name")
+                )));
+            }
+            self.name = v.to_string();
         }
         // mwan3's defaults: both follow `interval` unless set.
         if opt("failure_interval").is_none() {

@@ -18,6 +18,10 @@ pub trait Marker {
     /// Load `text` (a [`crate::plan::nft::ruleset`]) unless it is what was
     /// loaded last. True when it was (or would be) loaded.
     fn load(&mut self, family: Family, text: &str) -> Result<bool, String>;
+
+    /// Remove our table whatever was loaded last (`--flush`: the state
+    /// directory may be gone while the table is not).
+    fn clear(&mut self, family: Family) -> Result<(), String>;
 }
 
 /// fw4's `nft`, with the text last loaded kept in the state directory.
@@ -33,6 +37,23 @@ impl Marker for Nft<'_> {
             Some(nft) => load(nft, self.state_dir, family, text),
             None => Ok(false),
         }
+    }
+
+    fn clear(&mut self, family: Family) -> Result<(), String> {
+        let _ = std::fs::remove_file(cache(self.state_dir, family));
+        let Some(nft) = &self.program else {
+            return Ok(());
+        };
+        let script = transition(family, None, "");
+        proc::run(
+            nft,
+            &["-f", "-"],
+            Some(script.as_bytes()),
+            Duration::from_secs(5),
+            1 << 16,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("{} -f -: {e}", nft.display()))
     }
 }
 
@@ -51,6 +72,12 @@ impl Marker for DryNft<'_> {
             self.commands.push(format!("nft -f - <<EOF\n{script}EOF"));
         }
         Ok(needed)
+    }
+
+    fn clear(&mut self, family: Family) -> Result<(), String> {
+        let script = transition(family, None, "");
+        self.commands.push(format!("nft -f - <<EOF\n{script}EOF"));
+        Ok(())
     }
 }
 

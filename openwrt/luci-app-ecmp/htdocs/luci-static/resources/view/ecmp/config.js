@@ -227,6 +227,7 @@ return view.extend({
 		o.value('', _('as Link tracking says'));
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
+		o.value('dns', _('dns (an A query to port 53)'));
 		o.modalonly = true;
 
 		s = m.section(form.GridSection, 'rule', _('Policy rules'),
@@ -317,14 +318,23 @@ return view.extend({
 		}
 
 		o = s.option(form.ListValue, 'track_method', _('Probe method'),
-			_('tcp where the ISP drops or fakes ICMP: a SYN-ACK or a RST from the target is an answer.'));
+			_('tcp where the ISP drops or fakes ICMP: a SYN-ACK or a RST from the target is an answer. dns: the targets are resolvers; any answer counts.'));
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
+		o.value('dns', _('dns (an A query to port 53)'));
 		o.default = 'ping';
 
 		o = s.option(form.Value, 'track_port', _('Probe port'), _('The port a tcp probe connects to.'));
 		o.placeholder = '443';
 		o.validate = inRange(1, 65535, _('a port'));
+
+		o = s.option(form.Value, 'track_name', _('Probe name'), _('The name a dns probe asks for; any answer counts.'));
+		o.placeholder = 'a.root-servers.net';
+		o.validate = function(sid, v) {
+			return (v == null || v === '' || (v.length <= 253 && v.replace(/\.$/, '').split('.').every(function(l) {
+				return /^[A-Za-z0-9_-]{1,63}$/.test(l);
+			}))) ? true : _('Expecting a DNS name');
+		};
 
 		o = s.option(form.Value, 'timeout', _('Timeout'), _('Seconds to wait for an answer (0.001-60).'));
 		o.placeholder = '2';
