@@ -543,6 +543,18 @@ ecmp.@member[1].weight='256'
             ),
             ("garbage\n", "unexpected uci output"),
             ("ecmp.nosection.metric='1'\n", "unexpected uci output"),
+            (
+                "ecmp.track=track\necmp.track.track_name='a..b'\n",
+                "track.track_name: 'a..b' is not a DNS name",
+            ),
+            (
+                "ecmp.track=track\necmp.track.track_name='bad name'\n",
+                "track.track_name",
+            ),
+            (
+                "ecmp.r=rule\necmp.r.use='VWAN1'\necmp.r.proto='sctp'\n",
+                "rule r: proto",
+            ),
         ] {
             let e = Config::defaults(Family::V4)
                 .apply_uci(Family::V4, show)

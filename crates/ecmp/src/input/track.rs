@@ -174,11 +174,10 @@ impl Track {
             self.port = parse_range(&name("track_port"), v, 1, 65535)? as u16;
         }
         if let Some(v) = opt("track_name") {
-            let ok = !v.is_empty()
-                && v.len() <= 253
+            // Labels of 1-63 letters, digits, - or _ (what a query can carry).
+            let ok = v.len() <= 253
                 && v.trim_end_matches('.').split('.').all(|l| {
-                    !l.is_empty()
-                        && l.len() <= 63
+                    (1..=63).contains(&l.len())
                         && l.bytes()
                             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
                 });
