@@ -927,13 +927,14 @@ fn track_method_names() {
             ("nping-tcp", None),
             ("nping-icmp", None),
             ("nslookup", None),
+            ("gateway", None),
             (
                 "httping",
-                Some("track.track_method: 'httping' is not supported (yet): ping, tcp or dns"),
+                Some("track.track_method: 'httping' is not supported (yet): ping, tcp, dns or gateway"),
             ),
             (
                 "frob",
-                Some("track.track_method: 'frob' is not a method: ping, tcp or dns"),
+                Some("track.track_method: 'frob' is not a method: ping, tcp, dns or gateway"),
             ),
         ] {
             let track = format!("{TRACK}\toption track_method '{m}'\n");
@@ -995,5 +996,43 @@ fn a_members_own_method_wins() {
         until(Duration::from_secs(4), "the route over VWAN1 only", || {
             route_devs(false) == ["pppoe-VWAN1"]
         });
+    });
+}
+
+/// `track_method 'gateway'` needs no public target: each dial's own peer
+/// (its gateway in netifd's dump) answers. A session whose peer stops
+/// answering leaves within the bound; an upstream dead beyond a peer that
+/// still answers is the method's known limit: the link stays.
+#[test]
+fn gateway_probes_need_no_target_and_miss_a_dead_upstream() {
+    in_netns(|| {
+        // No track_ip at all.
+        let track = TRACK
+            .lines()
+            .filter(|l| !l.contains("track_ip"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n\toption track_method 'gateway'\n";
+        let n = Net::new(3, &track);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(
+            Duration::from_secs(6),
+            "every link alive on its peer's answers",
+            || all_alive(&n.r.dir.0, 6),
+        );
+        // The limit: VWAN1's ISP loses its upstream (the targets beyond
+        // it), its peer still answers: VWAN1 stays, for longer than a
+        // dead link takes to leave (down x interval + timeout = 3 s).
+        let isp = &n.isps[1];
+        isp.ip("rule add to 192.0.2.0/24 blackhole prio 50");
+        let watch = Instant::now();
+        while watch.elapsed() < Duration::from_secs(4) {
+            assert!(all_alive(&n.r.dir.0, 6), "{}", t.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        isp.ip("rule del to 192.0.2.0/24 blackhole prio 50");
+        // The session dead (nothing comes back to its address): it leaves.
+        cut_leaves_and_returns(&n, &t, "gateway");
     });
 }

@@ -206,7 +206,11 @@ impl Tracker {
             };
             self.members[idx(f)] = sel.members.len();
             for m in &sel.members {
-                let targets = self.track.targets_for(&m.interface, f);
+                let targets = match self.track.method_for(&m.interface) {
+                    // Its own peer, one target: a round passes on its answer.
+                    Method::Gateway => m.gateway.into_iter().collect(),
+                    _ => self.track.targets_for(&m.interface, f),
+                };
                 if !self.track.tracked(&m.interface) || targets.is_empty() {
                     continue;
                 }
@@ -279,7 +283,7 @@ impl Tracker {
         t.flight.clear();
         t.deadline = Some(now + track.timeout);
         let method = track.method_for(&t.link.interface);
-        if method != Method::Ping {
+        if matches!(method, Method::Tcp | Method::Dns) {
             for target in &t.link.targets {
                 for _ in 0..track.count {
                     t.seq = t.seq.wrapping_add(1);

@@ -27,6 +27,10 @@ pub enum Method {
     /// An A query for `track_name` to the target's port 53 from the dial;
     /// any DNS response is an answer (mwan3's `nslookup`).
     Dns,
+    /// ICMP echo to the dial's own peer or gateway from netifd's dump,
+    /// needing no public target (the `track_gateway` of mwan3's forks). A
+    /// BRAS that answers while its upstream is dead keeps the link alive.
+    Gateway,
 }
 
 impl Method {
@@ -35,10 +39,11 @@ impl Method {
             "ping" | "nping-icmp" => Ok(Method::Ping),
             "tcp" | "nping-tcp" => Ok(Method::Tcp),
             "dns" | "nslookup" => Ok(Method::Dns),
-            "httping" | "arping" | "nping-udp" | "http" | "gateway" => Err(format!(
-                "'{v}' is not supported (yet): ping, tcp or dns (mwan3's nping-icmp, nping-tcp, nslookup)"
+            "gateway" => Ok(Method::Gateway),
+            "httping" | "arping" | "nping-udp" | "http" => Err(format!(
+                "'{v}' is not supported (yet): ping, tcp, dns or gateway (mwan3's nping-icmp, nping-tcp, nslookup)"
             )),
-            _ => Err(format!("'{v}' is not a method: ping, tcp or dns")),
+            _ => Err(format!("'{v}' is not a method: ping, tcp, dns or gateway")),
         }
     }
 
@@ -47,6 +52,7 @@ impl Method {
             Method::Ping => "ping",
             Method::Tcp => "tcp",
             Method::Dns => "dns",
+            Method::Gateway => "gateway",
         }
     }
 }
@@ -207,7 +213,9 @@ impl Track {
         if !self.enabled {
             return Ok(());
         }
-        if self.targets.is_empty() && self.member_targets.is_empty() {
+        // The gateway method's target is each dial's own peer.
+        let gateway = self.method == Method::Gateway;
+        if self.targets.is_empty() && self.member_targets.is_empty() && !gateway {
             return Err(Error::Config(
                 "track.track_ip: tracking is enabled with no target (list track_ip '<an address that answers>')".into(),
             ));

@@ -127,7 +127,13 @@ impl Link {
         }
         self.rtt_us = r.rtt_us;
         self.answered = r.answered.clone();
-        let passed = r.answered.len() as u32 >= t.reliability;
+        // No more than it has: a gateway-tracked link has its one peer
+        // (lists shorter than `reliability` are refused by `usable`).
+        let need = match self.targets.len() as u32 {
+            0 => t.reliability,
+            n => t.reliability.min(n),
+        };
+        let passed = r.answered.len() as u32 >= need;
         let next = if passed {
             self.fails = 0;
             self.passes += 1;
@@ -424,6 +430,11 @@ mod tests {
         let mut l = Link::new("a", Family::V4, "d", 0);
         assert_eq!(l.round(&t, &round(2), 1), Some(Health::Alive));
         assert_eq!(l.round(&t, &round(1), 2), Some(Health::Dead));
+        // A link with one target (its gateway) passes on that one.
+        let mut g = Link::new("b", Family::V4, "d", 0);
+        g.targets = vec![IpAddr::from([100, 64, 0, 1])];
+        assert_eq!(g.round(&t, &round(1), 1), Some(Health::Alive));
+        assert_eq!(g.round(&t, &round(0), 2), Some(Health::Dead));
     }
 
     #[test]

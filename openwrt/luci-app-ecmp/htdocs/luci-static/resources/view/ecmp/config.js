@@ -228,6 +228,7 @@ return view.extend({
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
 		o.value('dns', _('dns (an A query to port 53)'));
+		o.value('gateway', _('gateway (ICMP to the dial\'s own peer)'));
 		o.modalonly = true;
 
 		s = m.section(form.GridSection, 'rule', _('Policy rules'),
@@ -322,6 +323,7 @@ return view.extend({
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
 		o.value('dns', _('dns (an A query to port 53)'));
+		o.value('gateway', _('gateway (ICMP to the dial\'s own peer)'));
 		o.default = 'ping';
 
 		o = s.option(form.Value, 'track_port', _('Probe port'), _('The port a tcp probe connects to.'));
