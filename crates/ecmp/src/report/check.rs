@@ -554,20 +554,21 @@ pub fn policy(
     f
 }
 
-/// Whether `ip` is in `net`/`len`.
+/// Whether `ip` is in `net`/`len`, byte by byte (no u128: its shifts
+/// cost 32-bit ARM dearly).
 fn in_net(net: std::net::IpAddr, ip: std::net::IpAddr, len: u8) -> bool {
     use std::net::IpAddr::{V4, V6};
-    match (net, ip) {
-        (V4(n), V4(i)) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(n) & m == u32::from(i) & m
-        }
-        (V6(n), V6(i)) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(n) & m == u128::from(i) & m
-        }
-        _ => false,
-    }
+    let (a, b): (Vec<u8>, Vec<u8>) = match (net, ip) {
+        (V4(n), V4(i)) => (n.octets().to_vec(), i.octets().to_vec()),
+        (V6(n), V6(i)) => (n.octets().to_vec(), i.octets().to_vec()),
+        _ => return false,
+    };
+    let len = usize::from(len);
+    a.iter().zip(&b).enumerate().all(|(k, (x, y))| {
+        let bits = len.saturating_sub(k * 8).min(8);
+        let m = (0xff00u16 >> bits) as u8;
+        (x ^ y) & m == 0
+    })
 }
 
 /// Whether rule `a` matches every connection rule `b` matches.
