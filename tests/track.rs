@@ -928,13 +928,14 @@ fn track_method_names() {
             ("nping-icmp", None),
             ("nslookup", None),
             ("gateway", None),
+            ("httping", None),
             (
-                "httping",
-                Some("track.track_method: 'httping' is not supported (yet): ping, tcp, dns or gateway"),
+                "arping",
+                Some("track.track_method: 'arping' is not supported (yet): ping, tcp, dns, http or gateway"),
             ),
             (
                 "frob",
-                Some("track.track_method: 'frob' is not a method: ping, tcp, dns or gateway"),
+                Some("track.track_method: 'frob' is not a method: ping, tcp, dns, http or gateway"),
             ),
         ] {
             let track = format!("{TRACK}\toption track_method '{m}'\n");
@@ -1034,5 +1035,53 @@ fn gateway_probes_need_no_target_and_miss_a_dead_upstream() {
         isp.ip("rule del to 192.0.2.0/24 blackhole prio 50");
         // The session dead (nothing comes back to its address): it leaves.
         cut_leaves_and_returns(&n, &t, "gateway");
+    });
+}
+
+/// With ICMP dropped, `track_method 'httping'` (ours: `http`) keeps every
+/// IPv4 link alive on one target's status line (the other has no web
+/// server: its RST is no answer here), and still takes a dead upstream
+/// out within the bound.
+#[test]
+fn http_probes_see_through_an_isp_that_drops_icmp() {
+    in_netns(|| {
+        let track = v4_only(TRACK) + "\n\toption track_method 'httping'\n";
+        let n = Net::new(3, &track);
+        let _tcp = icmp_dropped(&n);
+        let mut heads = Vec::new();
+        let _web: Vec<_> = n
+            .isps
+            .iter()
+            .map(|isp| {
+                isp.run(|| {
+                    let l = std::net::TcpListener::bind(("192.0.2.1", 80)).expect("bind :80");
+                    for mut c in l.incoming().flatten() {
+                        use std::io::{Read, Write};
+                        let mut b = [0u8; 256];
+                        let n = c.read(&mut b).unwrap_or(0);
+                        if b[..n].starts_with(b"HEAD / HTTP/1.0\r\n") {
+                            let _ = c.write_all(b"HTTP/1.0 204 No Content\r\n\r\n");
+                        }
+                    }
+                })
+            })
+            .collect();
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(
+            Duration::from_secs(6),
+            "every IPv4 link alive over HTTP",
+            || all_alive(&n.r.dir.0, 3),
+        );
+        // One target answered, the other (a RST) did not.
+        let st = state(&n.r.dir.0);
+        for l in st["links"].as_array().unwrap() {
+            heads.push(l["answered"].clone());
+        }
+        assert!(
+            heads.iter().all(|a| *a == serde_json::json!(["192.0.2.1"])),
+            "{heads:?}"
+        );
+        cut_leaves_and_returns(&n, &t, "http");
     });
 }

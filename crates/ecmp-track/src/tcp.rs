@@ -130,6 +130,99 @@ impl TcpProbe {
     }
 }
 
+/// An HTTP probe: a TCP connect, then `HEAD /`; any status line answers.
+pub struct HttpProbe {
+    tcp: TcpProbe,
+    request: Vec<u8>,
+    /// The request is out: what is left is the answer.
+    sent: bool,
+}
+
+impl HttpProbe {
+    pub fn start(
+        device: &str,
+        source: Option<IpAddr>,
+        target: SocketAddr,
+    ) -> io::Result<HttpProbe> {
+        let host = match target {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        let request = format!(
+            "HEAD / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: ecmp-track\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        let (tcp, _) = TcpProbe::start(device, source, target)?;
+        Ok(HttpProbe {
+            tcp,
+            request,
+            sent: false,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.tcp.fd()
+    }
+
+    /// Writable for the request, then readable for the answer.
+    pub fn events(&self) -> libc::c_short {
+        if self.sent {
+            libc::POLLIN
+        } else {
+            libc::POLLOUT
+        }
+    }
+
+    /// After poll said it is ready: what it came to. Connected: the
+    /// request goes out, and the answer is waited for. A RST is no
+    /// answer here: nothing speaks HTTP there.
+    pub fn outcome(&mut self) -> Outcome {
+        if !self.sent {
+            let mut err: libc::c_int = 0;
+            let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: an int option of its own size on our descriptor.
+            let r = unsafe {
+                libc::getsockopt(
+                    self.fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut l,
+                )
+            };
+            return match (r, err) {
+                (0, 0) => {
+                    // SAFETY: the request is a live buffer of its length.
+                    let n = unsafe {
+                        libc::send(
+                            self.fd(),
+                            self.request.as_ptr().cast(),
+                            self.request.len(),
+                            libc::MSG_NOSIGNAL,
+                        )
+                    };
+                    if n == self.request.len() as isize {
+                        self.sent = true;
+                        Outcome::Pending
+                    } else {
+                        Outcome::Failed
+                    }
+                }
+                (0, libc::EINPROGRESS) | (0, libc::EALREADY) => Outcome::Pending,
+                _ => Outcome::Failed,
+            };
+        }
+        let mut b = [0u8; 64];
+        // SAFETY: b is a live buffer of its length.
+        let n = unsafe { libc::recv(self.fd(), b.as_mut_ptr().cast(), b.len(), 0) };
+        match n {
+            n if n >= 5 && b.starts_with(b"HTTP/") => Outcome::Answered,
+            n if n < 0 && last().raw_os_error() == Some(libc::EAGAIN) => Outcome::Pending,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
 impl Drop for TcpProbe {
     /// A zero linger: closing a connected socket sends a RST (no FIN
     /// handshake left behind, no TIME_WAIT); a SYN_SENT one just goes.

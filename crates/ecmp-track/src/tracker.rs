@@ -5,7 +5,7 @@
 
 use crate::dns::DnsProbe;
 use crate::icmp::Prober;
-use crate::tcp::{Outcome, TcpProbe};
+use crate::tcp::{HttpProbe, Outcome, TcpProbe};
 use ecmp::input::event::{Action, Event};
 use ecmp::input::settings::Settings;
 use ecmp::input::track::Method;
@@ -56,6 +56,7 @@ struct Probe {
 enum Conn {
     Tcp(TcpProbe),
     Dns(DnsProbe),
+    Http(HttpProbe),
 }
 
 impl Conn {
@@ -63,6 +64,7 @@ impl Conn {
         match self {
             Conn::Tcp(c) => c.fd(),
             Conn::Dns(d) => d.fd(),
+            Conn::Http(h) => h.fd(),
         }
     }
 
@@ -71,13 +73,15 @@ impl Conn {
         match self {
             Conn::Tcp(_) => libc::POLLOUT,
             Conn::Dns(_) => libc::POLLIN,
+            Conn::Http(h) => h.events(),
         }
     }
 
-    fn outcome(&self) -> Outcome {
+    fn outcome(&mut self) -> Outcome {
         match self {
             Conn::Tcp(c) => c.outcome(),
             Conn::Dns(d) => d.outcome(),
+            Conn::Http(h) => h.outcome(),
         }
     }
 }
@@ -283,18 +287,22 @@ impl Tracker {
         t.flight.clear();
         t.deadline = Some(now + track.timeout);
         let method = track.method_for(&t.link.interface);
-        if matches!(method, Method::Tcp | Method::Dns) {
+        if matches!(method, Method::Tcp | Method::Dns | Method::Http) {
             for target in &t.link.targets {
                 for _ in 0..track.count {
                     t.seq = t.seq.wrapping_add(1);
                     // Refused at once (no route, device gone): no answer.
                     let (conn, rtt) = if method == Method::Tcp {
-                        let to = std::net::SocketAddr::new(*target, track.port);
+                        let to = std::net::SocketAddr::new(*target, track.port.unwrap_or(443));
                         match TcpProbe::start(&t.link.device, t.source, to) {
                             Ok((c, Outcome::Pending)) => (Some(Conn::Tcp(c)), None),
                             Ok((_, Outcome::Answered)) => (None, Some(Duration::ZERO)),
                             Ok((_, Outcome::Failed)) | Err(_) => (None, None),
                         }
+                    } else if method == Method::Http {
+                        let to = std::net::SocketAddr::new(*target, track.port.unwrap_or(80));
+                        let h = HttpProbe::start(&t.link.device, t.source, to);
+                        (h.ok().map(Conn::Http), None)
                     } else {
                         let to = std::net::SocketAddr::new(*target, 53);
                         let id = t.ident ^ t.seq.rotate_left(8);
@@ -630,7 +638,7 @@ impl Tracker {
                 .map(|x| x.fd)
                 .collect();
             for pr in self.links.iter_mut().flat_map(|t| t.flight.iter_mut()) {
-                let Some(c) = pr.conn.as_ref().filter(|c| ready.contains(&c.fd())) else {
+                let Some(c) = pr.conn.as_mut().filter(|c| ready.contains(&c.fd())) else {
                     continue;
                 };
                 match c.outcome() {

@@ -172,11 +172,11 @@ pub fn import(mwan3: &[Section], ecmp: &[Section]) -> Import {
             }
             match s.first("track_method") {
                 None | Some("ping") => {}
-                Some(m @ ("nping-tcp" | "nping-icmp")) => {
+                Some(m @ ("nping-tcp" | "nping-icmp" | "httping" | "nslookup")) => {
                     b.push_str(&format!("set ecmp.{n}.track_method={}\n", quote(m)))
                 }
                 Some(m) => notes.push(format!(
-                    "interface {}: track_method {m} is not ours (ping, tcp): ping is used",
+                    "interface {}: track_method {m} is not ours (ping, tcp, dns, http, gateway): ping is used",
                     s.name
                 )),
             }
@@ -289,7 +289,7 @@ mwan3.wanb.enabled='1'
 mwan3.wanb.track_ip='208.67.222.222'
 mwan3.wanb.family='ipv4'
 mwan3.wanb.reliability='1'
-mwan3.wanb.track_method='httping'
+mwan3.wanb.track_method='arping'
 mwan3.wan_m1_w3=member
 mwan3.wan_m1_w3.interface='wan'
 mwan3.wan_m1_w3.metric='1'
@@ -374,7 +374,7 @@ mwan3.default_rule_v4.family='ipv4'
         let notes = i.notes.join("\n");
         for n in [
             "interface wanb: reliability differs from wan's",
-            "interface wanb: track_method httping is not ours",
+            "interface wanb: track_method arping is not ours",
             "rule game: policy wan_wanb fails over to other members",
             "rule gone: use_policy 'nothing' names no policy: left out",
         ] {

@@ -27,6 +27,9 @@ pub enum Method {
     /// An A query for `track_name` to the target's port 53 from the dial;
     /// any DNS response is an answer (mwan3's `nslookup`).
     Dns,
+    /// A HEAD request to the target's `track_port` (default 80) from the
+    /// dial; any HTTP status line is an answer (mwan3's `httping`).
+    Http,
     /// ICMP echo to the dial's own peer or gateway from netifd's dump,
     /// needing no public target (the `track_gateway` of mwan3's forks). A
     /// BRAS that answers while its upstream is dead keeps the link alive.
@@ -40,10 +43,11 @@ impl Method {
             "tcp" | "nping-tcp" => Ok(Method::Tcp),
             "dns" | "nslookup" => Ok(Method::Dns),
             "gateway" => Ok(Method::Gateway),
-            "httping" | "arping" | "nping-udp" | "http" => Err(format!(
-                "'{v}' is not supported (yet): ping, tcp, dns or gateway (mwan3's nping-icmp, nping-tcp, nslookup)"
+            "http" | "httping" => Ok(Method::Http),
+            "arping" | "nping-udp" | "nping-arp" => Err(format!(
+                "'{v}' is not supported (yet): ping, tcp, dns, http or gateway (mwan3's nping-icmp, nping-tcp, nslookup, httping)"
             )),
-            _ => Err(format!("'{v}' is not a method: ping, tcp, dns or gateway")),
+            _ => Err(format!("'{v}' is not a method: ping, tcp, dns, http or gateway")),
         }
     }
 
@@ -53,6 +57,7 @@ impl Method {
             Method::Tcp => "tcp",
             Method::Dns => "dns",
             Method::Gateway => "gateway",
+            Method::Http => "http",
         }
     }
 }
@@ -84,10 +89,10 @@ pub struct Track {
     pub member_targets: Vec<(String, Vec<IpAddr>)>,
     /// Members with `option track '0'`.
     pub untracked: Vec<String>,
-    /// How links are probed, the port of a TCP probe, and the name a DNS
-    /// probe asks for.
+    /// How links are probed, the port of a TCP or HTTP probe (None: 443
+    /// for tcp, 80 for http), and the name a DNS probe asks for.
     pub method: Method,
-    pub port: u16,
+    pub port: Option<u16>,
     pub name: String,
     /// A member's own method (`config member` / `option track_method`):
     /// a list, not a map (a second BTreeMap type costs the router binaries
@@ -112,7 +117,7 @@ impl Default for Track {
             member_targets: Vec::new(),
             untracked: Vec::new(),
             method: Method::Ping,
-            port: 443,
+            port: None,
             name: DEFAULT_NAME.to_string(),
             member_method: Vec::new(),
         }
@@ -177,7 +182,7 @@ impl Track {
                 .map_err(|e| Error::Config(format!("{}: {e}", name("track_method"))))?;
         }
         if let Some(v) = opt("track_port") {
-            self.port = parse_range(&name("track_port"), v, 1, 65535)? as u16;
+            self.port = Some(parse_range(&name("track_port"), v, 1, 65535)? as u16);
         }
         if let Some(v) = opt("track_name") {
             // Labels of 1-63 letters, digits, - or _ (what a query can carry).

@@ -228,6 +228,7 @@ return view.extend({
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
 		o.value('dns', _('dns (an A query to port 53)'));
+		o.value('http', _('http (a HEAD request to the probe port, 80 by default)'));
 		o.value('gateway', _('gateway (ICMP to the dial\'s own peer)'));
 		o.modalonly = true;
 
@@ -323,11 +324,11 @@ return view.extend({
 		o.value('ping', _('ping (ICMP echo)'));
 		o.value('tcp', _('tcp (a connect to the probe port)'));
 		o.value('dns', _('dns (an A query to port 53)'));
+		o.value('http', _('http (a HEAD request to the probe port, 80 by default)'));
 		o.value('gateway', _('gateway (ICMP to the dial\'s own peer)'));
 		o.default = 'ping';
 
-		o = s.option(form.Value, 'track_port', _('Probe port'), _('The port a tcp probe connects to.'));
-		o.placeholder = '443';
+		o = s.option(form.Value, 'track_port', _('Probe port'), _('The port a tcp probe connects to (443 unless set), or an http probe (80).'));
 		o.validate = inRange(1, 65535, _('a port'));
 
 		o = s.option(form.Value, 'track_name', _('Probe name'), _('The name a dns probe asks for; any answer counts.'));
