@@ -19,6 +19,12 @@
 //! static program like busybox's, one exec per probe as there.
 //!
 //! Needs root (or `unshare -rn`) and the kit's busybox. N=... changes 64.
+//!
+//! `ONLY=methods`: ecmp-track alone with each `track_method` in turn
+//! (ping, tcp, dns, http, gateway), every ISP answering all of them (a TCP
+//! listener on 443, a DNS responder on 53, a web server on 80, besides
+//! ICMP): CPU, peak RSS, processes spawned and detection per method, and
+//! each one's CPU against ping's.
 
 use sim::{bin, in_netns, ip, route_devs, Isp, Router};
 use std::path::{Path, PathBuf};
@@ -422,6 +428,63 @@ fn stats(v: &[f64]) -> String {
     )
 }
 
+/// Every ISP answers every method on its target 192.0.2.1: TCP on 443
+/// (accepted, then left to the prober's RST), DNS on 53, HTTP on 80.
+fn responders(isps: &[Isp]) {
+    for isp in isps {
+        isp.run(|| {
+            let l = std::net::TcpListener::bind(("192.0.2.1", 443)).unwrap();
+            for c in l.incoming() {
+                drop(c);
+            }
+        });
+        isp.run(|| {
+            let s = std::net::UdpSocket::bind(("192.0.2.1", 53)).unwrap();
+            let mut b = [0u8; 512];
+            while let Ok((len, from)) = s.recv_from(&mut b) {
+                b[2] |= 0x80;
+                let _ = s.send_to(&b[..len], from);
+            }
+        });
+        isp.run(|| {
+            use std::io::{Read, Write};
+            let l = std::net::TcpListener::bind(("192.0.2.1", 80)).unwrap();
+            for mut c in l.incoming().flatten() {
+                let mut b = [0u8; 256];
+                let _ = c.read(&mut b);
+                let _ = c.write_all(b"HTTP/1.0 204 No Content\r\n\r\n");
+            }
+        });
+    }
+}
+
+/// ecmp-track with each method in turn, one table.
+fn methods(r: &Router, isps: &[Isp], n: usize, secs: f64) {
+    responders(isps);
+    let conf = r.path("ecmp.conf");
+    let base = std::fs::read_to_string(&conf).unwrap();
+    println!("ecmp-track per track_method: {n} links, IPv4, interval 1 s, timeout 1 s, down 2, up 2; {secs:.0} s each; {TRIALS} blackhole trials each\n");
+    println!(
+        "{:<8} {:>10} {:>12} {:>10} {:>9} {:>24}",
+        "method", "CPU s", "x ping", "peak RSS", "spawned", "detection min/med/max"
+    );
+    let mut ping_cpu = None;
+    for m in ["ping", "tcp", "dns", "http", "gateway"] {
+        std::fs::write(&conf, format!("{base}\toption track_method '{m}'\n")).unwrap();
+        let f = tracker(r, isps, n);
+        let p = *ping_cpu.get_or_insert(f.cpu);
+        println!(
+            "{m:<8} {:>10.2} {:>11.2}x {:>6.2} MiB {:>9} {:>24}",
+            f.cpu,
+            f.cpu / p.max(0.001),
+            f.rss_kib as f64 / 1024.0,
+            f.spawned,
+            stats(&f.detect)
+        );
+    }
+    std::fs::write(&conf, base).unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("ping") {
@@ -467,6 +530,11 @@ fn main() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         ip(&["route", "show", "default"]);
         let secs = phase().as_secs_f64();
+        if std::env::var("ONLY").as_deref() == Ok("methods") {
+            methods(&r, &isps, n, secs);
+            let _ = ubusd.kill();
+            return;
+        }
         let a = tracker(&r, &isps, n);
         if std::env::var("ONLY").as_deref() == Ok("track") {
             println!("ecmp-track alone, {n} links, {secs:.0} s: CPU {:.2} s ({:.2}% of one core), peak RSS {:.2} MiB, probes {} / {}, spawned {}, detection {}",
