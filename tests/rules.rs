@@ -425,40 +425,33 @@ fn a_domain_rule_pins_from_the_first_connection_after_dnsmasqs_answer() {
         assert!(set.contains("type ipv4_addr"), "{set}");
         // dnsmasq on the router, as /etc/config/dhcp's `list nftset`
         // gives it, asking an upstream that knows bank.example.
-        let upstream = Command::new("dnsmasq")
-            .args([
-                "-k",
-                "-C",
-                "/dev/null",
-                "-u",
-                "root",
-                "--pid-file=",
-                "--listen-address=127.0.0.1",
-                "--bind-interfaces",
-                "--port=5353",
-                "--no-resolv",
-                "--no-hosts",
-                "--address=/bank.example/203.0.113.77",
-            ])
-            .spawn()
-            .expect("dnsmasq (Debian's dnsmasq-base) is needed");
-        let router = Command::new("dnsmasq")
-            .args([
-                "-k",
-                "-C",
-                "/dev/null",
-                "-u",
-                "root",
-                "--pid-file=",
-                "--listen-address=192.168.1.1",
-                "--bind-interfaces",
-                "--no-resolv",
-                "--no-hosts",
-                "--server=127.0.0.1#5353",
-                "--nftset=/bank.example/4#ip#ecmp4#bank",
-            ])
-            .spawn()
-            .unwrap();
+        // In the foreground, no config file, no hosts or resolv.conf.
+        let dnsmasq = |args: &[&str]| {
+            Command::new("dnsmasq")
+                .args([
+                    "-k",
+                    "-C",
+                    "/dev/null",
+                    "-u",
+                    "root",
+                    "--pid-file=",
+                    "--bind-interfaces",
+                ])
+                .args(["--no-resolv", "--no-hosts"])
+                .args(args)
+                .spawn()
+                .expect("dnsmasq (Debian's dnsmasq-base) is needed")
+        };
+        let upstream = dnsmasq(&[
+            "--listen-address=127.0.0.1",
+            "--port=5353",
+            "--address=/bank.example/203.0.113.77",
+        ]);
+        let router = dnsmasq(&[
+            "--listen-address=192.168.1.1",
+            "--server=127.0.0.1#5353",
+            "--nftset=/bank.example/4#ip#ecmp4#bank",
+        ]);
         struct Kill(Vec<std::process::Child>);
         impl Drop for Kill {
             fn drop(&mut self) {

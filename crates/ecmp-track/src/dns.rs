@@ -9,7 +9,7 @@ use crate::icmp::sockaddr;
 use crate::tcp::Outcome;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// One query in flight.
 pub struct DnsProbe {
@@ -50,28 +50,10 @@ impl DnsProbe {
         name: &str,
     ) -> io::Result<DnsProbe> {
         let q = query(id, name).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let domain = if target.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        // SAFETY: plain socket(2); the descriptor is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                domain,
-                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new descriptor nobody else owns.
         let p = DnsProbe {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            fd: crate::tcp::socket_to(libc::SOCK_DGRAM, device, source, target)?,
             id,
         };
-        crate::tcp::bind_to(p.fd(), device, source, target)?;
         let (ss, len) = sockaddr(target);
         // SAFETY: ss holds len bytes of a sockaddr; q is a live buffer.
         unsafe {

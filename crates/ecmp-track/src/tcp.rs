@@ -15,19 +15,32 @@ fn last() -> io::Error {
     io::Error::last_os_error()
 }
 
-/// Out of `device` only, as `ping -I`: never by the route; from `source`
-/// when given and of the target's family (an address the kernel no
-/// longer has is left to the kernel's own choice).
-pub fn bind_to(
-    fd: RawFd,
+/// A non-blocking socket of `ty` for `target`'s family, out of `device`
+/// only, as `ping -I`: never by the route; from `source` when given and
+/// of the target's family (an address the kernel no longer has is left to
+/// the kernel's own choice).
+pub fn socket_to(
+    ty: libc::c_int,
     device: &str,
     source: Option<IpAddr>,
     target: SocketAddr,
-) -> io::Result<()> {
+) -> io::Result<OwnedFd> {
+    let domain = if target.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); the descriptor is owned at once.
+    let raw = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(last());
+    }
+    // SAFETY: `raw` is a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     // SAFETY: the name's bytes and length, for SO_BINDTODEVICE.
     if unsafe {
         libc::setsockopt(
-            fd,
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_BINDTODEVICE,
             device.as_ptr().cast(),
@@ -40,9 +53,32 @@ pub fn bind_to(
     if let Some(src) = source.filter(|s| s.is_ipv4() == target.is_ipv4()) {
         let (ss, len) = sockaddr(SocketAddr::new(src, 0));
         // SAFETY: ss holds len bytes of a sockaddr.
-        unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
+        unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
     }
-    Ok(())
+    Ok(fd)
+}
+
+/// A socket's pending error (SO_ERROR); None when it cannot be read.
+fn so_error(fd: RawFd) -> Option<libc::c_int> {
+    let mut err: libc::c_int = 0;
+    let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int option of its own size on a descriptor of ours.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut l,
+        )
+    };
+    (r == 0).then_some(err)
 }
 
 /// One connect in flight.
@@ -69,28 +105,10 @@ impl TcpProbe {
         source: Option<IpAddr>,
         target: SocketAddr,
     ) -> io::Result<(TcpProbe, Outcome)> {
-        let domain = if target.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        // SAFETY: plain socket(2); the descriptor is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                domain,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(last());
-        }
-        // SAFETY: `raw` is a new descriptor nobody else owns.
         let p = TcpProbe {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            fd: socket_to(libc::SOCK_STREAM, device, source, target)?,
         };
         let fd = p.fd.as_raw_fd();
-        bind_to(fd, device, source, target)?;
         let (ss, len) = sockaddr(target);
         // SAFETY: ss holds len bytes of a sockaddr.
         let r = unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
@@ -110,21 +128,9 @@ impl TcpProbe {
 
     /// After poll said it is writable (or in error): what it came to.
     pub fn outcome(&self) -> Outcome {
-        let mut err: libc::c_int = 0;
-        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: an int option of its own size on our descriptor.
-        let r = unsafe {
-            libc::getsockopt(
-                self.fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut l,
-            )
-        };
-        match (r, err) {
-            (0, 0) | (0, libc::ECONNREFUSED) => Outcome::Answered,
-            (0, libc::EINPROGRESS) | (0, libc::EALREADY) => Outcome::Pending,
+        match so_error(self.fd()) {
+            Some(0) | Some(libc::ECONNREFUSED) => Outcome::Answered,
+            Some(libc::EINPROGRESS) | Some(libc::EALREADY) => Outcome::Pending,
             _ => Outcome::Failed,
         }
     }
@@ -178,20 +184,8 @@ impl HttpProbe {
     /// answer here: nothing speaks HTTP there.
     pub fn outcome(&mut self) -> Outcome {
         if !self.sent {
-            let mut err: libc::c_int = 0;
-            let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            // SAFETY: an int option of its own size on our descriptor.
-            let r = unsafe {
-                libc::getsockopt(
-                    self.fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_ERROR,
-                    (&mut err as *mut libc::c_int).cast(),
-                    &mut l,
-                )
-            };
-            return match (r, err) {
-                (0, 0) => {
+            return match so_error(self.fd()) {
+                Some(0) => {
                     // SAFETY: the request is a live buffer of its length.
                     let n = unsafe {
                         libc::send(
@@ -208,7 +202,7 @@ impl HttpProbe {
                         Outcome::Failed
                     }
                 }
-                (0, libc::EINPROGRESS) | (0, libc::EALREADY) => Outcome::Pending,
+                Some(libc::EINPROGRESS) | Some(libc::EALREADY) => Outcome::Pending,
                 _ => Outcome::Failed,
             };
         }

@@ -44,17 +44,21 @@ impl Marker for Nft<'_> {
         let Some(nft) = &self.program else {
             return Ok(());
         };
-        let script = transition(family, None, "");
-        proc::run(
-            nft,
-            &["-f", "-"],
-            Some(script.as_bytes()),
-            Duration::from_secs(5),
-            1 << 16,
-        )
-        .map(|_| ())
-        .map_err(|e| format!("{} -f -: {e}", nft.display()))
+        run(nft, &transition(family, None, ""))
     }
+}
+
+/// `nft -f -` with `script`.
+fn run(nft: &Path, script: &str) -> Result<(), String> {
+    proc::run(
+        nft,
+        &["-f", "-"],
+        Some(script.as_bytes()),
+        Duration::from_secs(5),
+        1 << 16,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("{} -f -: {e}", nft.display()))
 }
 
 /// A dry run: the `nft -f -` it would run, as a shell command.
@@ -110,17 +114,7 @@ pub fn load(nft: &Path, state_dir: &Path, family: Family, text: &str) -> Result<
     let c = cache(state_dir, family);
     // Unknown until it loads: a failed load leaves no text to build on.
     let _ = std::fs::remove_file(&c);
-    let run = |old: Option<&str>| {
-        let script = transition(family, old, text);
-        proc::run(
-            nft,
-            &["-f", "-"],
-            Some(script.as_bytes()),
-            Duration::from_secs(5),
-            1 << 16,
-        )
-        .map_err(|e| format!("{} -f -: {e}", nft.display()))
-    };
+    let run = |old: Option<&str>| run(nft, &transition(family, old, text));
     // The table not as we left it (someone removed it, or part): replaced
     // whole, its sets emptied.
     run(last.as_deref()).or_else(|e| match last {
