@@ -33,6 +33,17 @@ ubus call network.interface.VWAN3 up
 i=0; until ip route show default metric 1 | grep -q pppoe-VWAN3; do i=$((i+1)); [ $i -lt 300 ] || break; sleep 0.1; done
 echo "== up: $(ip route show default metric 1 | grep -c nexthop) hops"
 echo "== all reloads $(grep -c 'Reloading firewall due to ifup of VWAN' "$ROUTER_STATE/syslog.txt")"
+# A policy rule pinning the LAN host to VWAN5, beside fw4's own table: a
+# packet for VWAN1's far end leaves by VWAN5, also after fw4 reloads.
+lan=$(ip netns exec lan ip -4 -o addr show scope global | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+uci set ecmp.pin=rule; uci set ecmp.pin.src_ip="$lan"; uci set ecmp.pin.use=VWAN5; uci commit ecmp
+ecmp4 sync || exit 8
+fw4 reload >/dev/null 2>&1
+nft list table ip ecmp4 >/dev/null 2>&1 && echo "== ecmp4 table after fw4 reload"
+nft add chain netdev far pin "{ type filter hook ingress device pr-VWAN5 priority 1; }"
+nft add rule netdev far pin ip daddr 203.0.113.1 counter
+ip netns exec lan busybox ping -c 1 -W 1 203.0.113.1 >/dev/null 2>&1
+echo "== pinned $(nft list chain netdev far pin | grep -o 'packets [0-9]*')"
 "#;
 
 #[test]
@@ -77,6 +88,10 @@ fn dials_by_device_pattern_reload_no_firewall_and_are_masqueraded() {
     assert!(out.contains("== down: 8 hops\n"), "{out}");
     assert!(out.contains("== up: 9 hops\n"), "{out}");
     assert!(out.contains("== all reloads 0\n"), "{out}");
+    // Our nft table lives beside fw4's: a reload keeps it, and the pin
+    // holds (VWAN1's far end reached through VWAN5).
+    assert!(out.contains("== ecmp4 table after fw4 reload\n"), "{out}");
+    assert!(out.contains("== pinned packets 1\n"), "{out}");
     let syslog = std::fs::read_to_string(f.d.0.join("state/syslog.txt")).unwrap_or_default();
     assert!(
         !syslog.contains("Reloading firewall due to ifup of VWAN"),

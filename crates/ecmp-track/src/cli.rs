@@ -9,7 +9,8 @@ use ecmp::{Error, Family};
 use std::path::PathBuf;
 
 /// Probe every ecmp4/ecmp6 member from its own device and address, with
-/// ICMP echo or (track_method 'tcp') TCP connects (mwan3track's options,
+/// ICMP echo, or by track_method: tcp connects, dns queries, http HEAD
+/// requests, or ICMP to each dial's own gateway (mwan3track's options,
 /// from `config track` in /etc/config/ecmp).
 /// A member that fails `down` rounds in a row is dead and leaves the
 /// route; after `up` passed rounds it returns. Never empties a route: when
