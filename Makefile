@@ -50,6 +50,8 @@ demo:
 # `git archive` into target/base, side by side in one run.
 base-build = rm -rf target/base-src && mkdir -p target/base-src && git archive $(BASE) | tar -x -C target/base-src && \
 	(cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp4 -p ecmp6)
+base-build-track = rm -rf target/base-src && mkdir -p target/base-src && git archive $(BASE) | tar -x -C target/base-src && \
+	(cd target/base-src && CARGO_TARGET_DIR=$(CURDIR)/target/base $(CARGO) build --release --offline -q -p ecmp-track)
 base-env = ECMP_BASE_DIR=$(CURDIR)/target/base/release ECMP_BASE_SRC=$(CURDIR)/target/base-src ECMP_BASE_LABEL="$(BASE)"
 
 # Wall and CPU time per event (simulated router; BASE= optional).
@@ -88,7 +90,8 @@ bench-flows:
 # detection latency of 10 blackholes. N= changes 64.
 bench-track:
 	$(CARGO) build --release --workspace --bins
-	ECMP_BIN_DIR=$(CURDIR)/target/release $(NETNS) target/release/ecmp-bench-track
+	$(if $(BASE),$(base-build-track))
+	ECMP_BIN_DIR=$(CURDIR)/target/release $(if $(BASE),$(base-env)) $(NETNS) target/release/ecmp-bench-track
 
 # What the port-forward marks add per forwarded packet, each direction.
 bench-inbound:

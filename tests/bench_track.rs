@@ -200,6 +200,11 @@ fn trial_links(n: usize) -> Vec<usize> {
 }
 
 fn tracker(r: &Router, isps: &[Isp], n: usize) -> Figures {
+    tracker_of(&bin("ecmp-track"), r, isps, n)
+}
+
+/// [`tracker`] with the binary `exe` (this build's, or BASE's).
+fn tracker_of(exe: &Path, r: &Router, isps: &[Isp], n: usize) -> Figures {
     let conf = r.path("ecmp.conf");
     let state = r.path("state");
     let c0 = icmp_counters(isps);
@@ -217,10 +222,10 @@ fn tracker(r: &Router, isps: &[Isp], n: usize) -> Figures {
                 "-o",
             ])
             .arg(&trace)
-            .arg(bin("ecmp-track"));
+            .arg(exe);
             c
         }
-        None => Command::new(bin("ecmp-track")),
+        None => Command::new(exe),
     };
     cmd.arg("--config")
         .arg(&conf)
@@ -458,23 +463,49 @@ fn responders(isps: &[Isp]) {
     }
 }
 
-/// ecmp-track with each method in turn, one table.
+/// ecmp-track with each method in turn, one table; with BASE (make's
+/// ECMP_BASE_DIR), that build's ecmp-track too, each method run by both
+/// one after the other. "ping+q" is ping with check_quality on (count 5:
+/// its loss figure needs probes; the same count for both builds).
 fn methods(r: &Router, isps: &[Isp], n: usize, secs: f64) {
     responders(isps);
     let conf = r.path("ecmp.conf");
     let base = std::fs::read_to_string(&conf).unwrap();
+    let before = std::env::var_os("ECMP_BASE_DIR").map(|d| PathBuf::from(d).join("ecmp-track"));
+    let label = std::env::var("ECMP_BASE_LABEL").unwrap_or_else(|_| "BASE".into());
     println!("ecmp-track per track_method: {n} links, IPv4, interval 1 s, timeout 1 s, down 2, up 2; {secs:.0} s each; {TRIALS} blackhole trials each\n");
     println!(
-        "{:<8} {:>10} {:>12} {:>10} {:>9} {:>24}",
-        "method", "CPU s", "x ping", "peak RSS", "spawned", "detection min/med/max"
+        "{:<8} {:>14} {:>10} {:>12} {:>10} {:>9} {:>24}",
+        "method",
+        if before.is_some() {
+            format!("CPU s {label}")
+        } else {
+            String::new()
+        },
+        "CPU s",
+        "x ping",
+        "peak RSS",
+        "spawned",
+        "detection min/med/max"
     );
     let mut ping_cpu = None;
-    for m in ["ping", "tcp", "dns", "http", "gateway"] {
-        std::fs::write(&conf, format!("{base}\toption track_method '{m}'\n")).unwrap();
+    for m in ["ping", "ping+q", "tcp", "dns", "http", "gateway"] {
+        let opts = match m {
+            "ping+q" => {
+                "\toption track_method 'ping'\n\toption count '5'\n\toption check_quality '1'\n"
+                    .to_string()
+            }
+            _ => format!("\toption track_method '{m}'\n"),
+        };
+        // BASE predates check_quality: it reads the option and ignores
+        // it, and probes the same count.
+        std::fs::write(&conf, format!("{base}{opts}")).unwrap();
+        let was = before.as_ref().map(|b| tracker_of(b, r, isps, n));
         let f = tracker(r, isps, n);
         let p = *ping_cpu.get_or_insert(f.cpu);
         println!(
-            "{m:<8} {:>10.2} {:>11.2}x {:>6.2} MiB {:>9} {:>24}",
+            "{m:<8} {:>14} {:>10.2} {:>11.2}x {:>6.2} MiB {:>9} {:>24}",
+            was.map_or(String::new(), |w| format!("{:.2}", w.cpu)),
             f.cpu,
             f.cpu / p.max(0.001),
             f.rss_kib as f64 / 1024.0,

@@ -313,6 +313,13 @@ const FORM: &str = r#"(async function() {
   var r = [ set('ipv4.buckets', '1'), set('ipv4.rule_priority', '1100') ];
   r.push(await map.save().then(function() { return 'saved'; }, function(e) { return e.message; }));
   r.push(set('ipv4.buckets', '256'), set('ipv4.rule_priority', '4300'), set('ipv4.metric', '7'));
+  // Quality: its thresholds appear with the flag; recovery above
+  // failure is refused, as ecmp4 refuses it.
+  var q = document.querySelector('[data-widget-id="widget.cbid.ecmp.track.check_quality"]');
+  q.checked = true;
+  q.dispatchEvent(new Event('change', { bubbles: true }));
+  await sleep(500);
+  r.push(set('track.failure_latency', '300'), set('track.recovery_latency', '400'), set('track.recovery_latency', '200'));
   document.querySelector('.cbi-button-save').click();
   await new Promise(function(x) { setTimeout(x, 2000); });
   (await L.require('ui')).changes.apply(true);
@@ -332,6 +339,15 @@ const RATES: &str = r#"new Promise(function(res) {
     res(o);
   })();
 })"#;
+
+/// Each IPv4 row's tracking chart: its rounds, lossy rounds (red bars)
+/// and the length of its round-trip line's path.
+const CHARTS: &str = r#"Array.prototype.reduce.call(document.querySelectorAll('[data-family="ipv4"] tr[data-interface]'), function(o, r) {
+  var c = r.querySelector('.ecmp-chart');
+  o[r.dataset.interface] = c && { rounds: +c.dataset.rounds, lossy: +c.dataset.lossy,
+    bars: c.querySelectorAll('rect').length, line: c.querySelector('path').getAttribute('d').length };
+  return o;
+}, {})"#;
 
 /// Status > Load balancing on a router with 3 of 4 dials up and traffic
 /// on one: the members of both families, "3 of 4 dials online", the rate
@@ -446,10 +462,26 @@ fn status_page_shows_tracking() {
     let Some(kit) = luci_kit() else { return };
     let s = Session::with(kit, None, Some(&["VWAN3"]));
     let out = s.shoot(
-        r#""$SHOT" --strict admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#,
+        &format!(
+            r#""$SHOT" --strict --eval {} admin/status/ecmp "$S/tracking.png"; echo "shot=$?""#,
+            sq(CHARTS)
+        ),
         "admin/status/ecmp",
         "tracking.png",
     );
+    // Each tracked row's chart of its last rounds: VWAN3's every round
+    // lost (a loss bar each, no round-trip line); the others' answered.
+    let charts = eval(&out, 1);
+    let vwan3 = &charts["VWAN3"];
+    assert!(vwan3["rounds"].as_u64().is_some_and(|n| n >= 2), "{charts}");
+    assert_eq!(vwan3["lossy"], vwan3["rounds"], "{charts}");
+    assert_eq!(vwan3["line"], 0, "{charts}");
+    for alive in ["VWAN1", "VWAN2"] {
+        let c = &charts[alive];
+        assert!(c["rounds"].as_u64().is_some_and(|n| n >= 1), "{charts}");
+        assert_eq!(c["lossy"], 0, "{charts}");
+        assert!(c["line"].as_u64().is_some_and(|n| n > 0), "{charts}");
+    }
     assert!(out.contains("tracker: dead after"), "{out}");
     for want in [
         "3 of 4 dials online",
@@ -540,9 +572,13 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
             .is_some_and(|t| t.contains("Buckets") && t.contains("invalid")),
         "saving with invalid fields: {r}"
     );
-    for n in 3..6 {
+    for n in [3, 4, 5, 6, 8] {
         assert_eq!(r[n], "valid", "{r}");
     }
+    assert_eq!(
+        r[7], "invalid",
+        "recovery_latency 400 over failure's 300: {r}"
+    );
     let saved = std::fs::read_to_string(s.path("etc-config/ecmp")).unwrap();
     let ipv4 = saved
         .split("config ")
@@ -556,6 +592,13 @@ echo "route after: $(ip -4 route show default | grep -c 'metric 7')"
         assert!(ipv4.contains(want), "{want:?} not saved:\n{saved}\n{out}");
     }
     assert!(!saved.contains("'1100'"), "{saved}");
+    for want in [
+        "\toption check_quality '1'\n",
+        "\toption failure_latency '300'\n",
+        "\toption recovery_latency '200'\n",
+    ] {
+        assert!(saved.contains(want), "{want:?} not saved:\n{saved}");
+    }
     // What uci writes: the real uci reads the saved file back.
     let uci = Command::new(s.kit.join("bin/uci"))
         .arg("-c")

@@ -552,14 +552,33 @@ fn random_loss_of_20_percent_kills_no_link() {
 /// `pct` percent at random; the kernel's own answers are switched off.
 /// Returns (requests seen, dropped).
 fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
+    let none = Shaping::default();
+    echo_responder(pct, &none, stop)
+}
+
+/// What a test's echo responder does to the answers, changed while it
+/// runs: the delay of each answer in ms, and how many of every 5
+/// requests in a row it drops (a round of `count '5'` to one target
+/// loses exactly that many).
+#[derive(Default)]
+struct Shaping {
+    delay_ms: std::sync::atomic::AtomicU32,
+    drop_of_5: std::sync::atomic::AtomicU32,
+}
+
+/// [`lossy_responder`] with the answers shaped by `shape`.
+fn echo_responder(pct: u32, shape: &Shaping, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
+    use std::sync::atomic::Ordering::Relaxed;
     std::fs::write("/proc/sys/net/ipv4/icmp_echo_ignore_all", "1").unwrap();
+    // Answers held back: (when due, the ICMP message, to, from).
+    let mut held: Vec<(Instant, Vec<u8>, libc::sockaddr_in, [u8; 4])> = Vec::new();
     // SAFETY: raw socket calls on buffers we own.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
         assert!(fd >= 0);
         let tv = libc::timeval {
             tv_sec: 0,
-            tv_usec: 100_000,
+            tv_usec: 5_000,
         };
         libc::setsockopt(
             fd,
@@ -572,6 +591,11 @@ fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32)
         let (mut seen, mut dropped) = (0, 0);
         let mut buf = [0u8; 1500];
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = Instant::now();
+            for (_, icmp, to, from) in held.iter().filter(|h| h.0 <= now) {
+                send_echo_reply(icmp, to, *from);
+            }
+            held.retain(|h| h.0 > now);
             let mut from: libc::sockaddr_in = std::mem::zeroed();
             let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
             let n = libc::recvfrom(
@@ -594,7 +618,7 @@ fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32)
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            if (seed % 100) < u64::from(pct) {
+            if (seed % 100) < u64::from(pct) || (seen - 1) % 5 < shape.drop_of_5.load(Relaxed) {
                 dropped += 1;
                 continue;
             }
@@ -614,28 +638,128 @@ fn lossy_responder(pct: u32, stop: &std::sync::atomic::AtomicBool) -> (u32, u32)
             let c = (!(sum as u16)).to_be_bytes();
             icmp[2] = c[0];
             icmp[3] = c[1];
-            let out = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
-            let mut src: libc::sockaddr_in = std::mem::zeroed();
-            src.sin_family = libc::AF_INET as u16;
-            src.sin_addr.s_addr = u32::from_ne_bytes(dst);
-            libc::bind(
-                out,
-                (&src as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
-            );
-            libc::sendto(
-                out,
-                icmp.as_ptr().cast(),
-                icmp.len(),
-                0,
-                (&from as *const libc::sockaddr_in).cast(),
-                len,
-            );
-            libc::close(out);
+            let delay = Duration::from_millis(shape.delay_ms.load(Relaxed).into());
+            if delay.is_zero() {
+                send_echo_reply(icmp, &from, dst);
+            } else {
+                held.push((now + delay, icmp.to_vec(), from, dst));
+            }
         }
         libc::close(fd);
         (seen, dropped)
     }
+}
+
+/// Send the echo reply `icmp` to `to` from `from` (a target on lo).
+fn send_echo_reply(icmp: &[u8], to: &libc::sockaddr_in, from: [u8; 4]) {
+    // SAFETY: socket calls on buffers we own.
+    unsafe {
+        let out = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+        let mut src: libc::sockaddr_in = std::mem::zeroed();
+        src.sin_family = libc::AF_INET as u16;
+        src.sin_addr.s_addr = u32::from_ne_bytes(from);
+        libc::bind(
+            out,
+            (&src as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        );
+        libc::sendto(
+            out,
+            icmp.as_ptr().cast(),
+            icmp.len(),
+            0,
+            (to as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        );
+        libc::close(out);
+    }
+}
+
+/// check_quality (this kernel has no netem: the ISPs' echo answers come
+/// from a responder of the test's own). 300 ms of delay behind VWAN1
+/// takes it out within down x interval + timeout + 1 s, over the
+/// failure threshold of 200 ms; it comes back once the delay goes. Then
+/// 3 of 5 probes lost (60 %, over 40 %): out, and back. The other links
+/// stay throughout, and status --json carries the rounds behind it.
+#[test]
+fn quality_takes_a_slow_or_lossy_dial_out_and_back() {
+    use std::sync::atomic::Ordering::Relaxed;
+    in_netns(|| {
+        let track = v4_only(TRACK)
+            + "\n\toption count '5'\n\toption check_quality '1'\n\toption failure_latency '200'\n\toption recovery_latency '100'\n\toption failure_loss '40'\n\toption recovery_loss '10'\n";
+        let n = Net::new(3, &track);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shapes: Vec<std::sync::Arc<Shaping>> = (0..3)
+            .map(|_| std::sync::Arc::new(Shaping::default()))
+            .collect();
+        let mut responders = Vec::new();
+        for (isp, shape) in n.isps.iter().zip(&shapes) {
+            let (s, shape) = (stop.clone(), shape.clone());
+            responders.push(isp.run(move || echo_responder(0, &shape, &s)));
+        }
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(Duration::from_secs(6), "every IPv4 link alive", || {
+            all_alive(&n.r.dir.0, 3)
+        });
+        let vwan1 = || route_devs(false).contains(&"pppoe-VWAN1".to_string());
+        let bound = Duration::from_secs(2 + 1 + 1);
+        for (what, set) in [
+            (
+                "300 ms",
+                &shapes[1].delay_ms as &std::sync::atomic::AtomicU32,
+            ),
+            ("60% loss", &shapes[1].drop_of_5),
+        ] {
+            set.store(if what == "300 ms" { 300 } else { 3 }, Relaxed);
+            let left = until(Duration::from_secs(10), "VWAN1 leaves", || !vwan1());
+            assert!(left <= bound, "{what}: left after {left:?}\n{}", t.log());
+            assert_eq!(route_devs(false).len(), 2, "{what}: only VWAN1 left");
+            set.store(0, Relaxed);
+            let back = until(Duration::from_secs(10), "VWAN1 returns", vwan1);
+            assert!(back <= bound, "{what}: back after {back:?}\n{}", t.log());
+            eprintln!("{what}: left after {left:?}, back after {back:?}");
+        }
+        let log = t.log();
+        for line in [
+            "VWAN1 (pppoe-VWAN1) ipv4 dead: 0 of 2 targets answered under 200 ms and 40% loss for 2 rounds (rtt 30",
+            "VWAN1 (pppoe-VWAN1) ipv4 alive: 2 of 2 targets answered within 100 ms and 10% loss for 2 rounds",
+            "loss 60%); left the group",
+        ] {
+            assert!(log.contains(line), "{line}\n{log}");
+        }
+        assert_eq!(log.matches(" dead:").count(), 2, "{log}");
+        // The rounds behind it, in status --json: the slow ones and the
+        // lossy ones.
+        let st = n.r.event("ecmp4", "", "", &n.args(&["status", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        let m = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["interface"] == "VWAN1")
+            .unwrap();
+        let rtts = m["track"]["rtt_history"].as_array().unwrap();
+        let losses = m["track"]["loss_history"].as_array().unwrap();
+        assert_eq!(rtts.len(), losses.len());
+        assert!(
+            rtts.iter()
+                .any(|r| r.as_u64().is_some_and(|r| r >= 300_000)),
+            "{m}"
+        );
+        assert!(losses.iter().any(|l| l == 60), "{m}");
+        assert!(
+            rtts.iter()
+                .rev()
+                .take(1)
+                .all(|r| r.as_u64().is_some_and(|r| r < 100_000)),
+            "{m}"
+        );
+        stop.store(true, Relaxed);
+        for r in responders {
+            r.join().unwrap();
+        }
+    });
 }
 
 /// Disabled in the config while running (and signalled, as procd's

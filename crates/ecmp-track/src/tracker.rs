@@ -339,23 +339,9 @@ impl Tracker {
     }
 
     fn finish_round(t: &mut Tracked, track: &Track, started: Instant) -> (Round, Option<Health>) {
-        let mut answered: Vec<IpAddr> = Vec::new();
-        let mut rtts = Vec::new();
-        for p in &t.flight {
-            if let Some(r) = p.rtt {
-                rtts.push(r.as_micros().min(u128::from(u32::MAX)) as u32);
-                if !answered.contains(&p.target) {
-                    answered.push(p.target);
-                }
-            }
-        }
+        let us = |r: Duration| r.as_micros().min(u128::from(u32::MAX)) as u32;
         let round = Round {
-            sent: (t.link.targets.len() as u32) * track.count,
-            received: rtts.len() as u32,
-            answered,
-            rtt_us: (!rtts.is_empty()).then(|| {
-                (rtts.iter().map(|r| u64::from(*r)).sum::<u64>() / rtts.len() as u64) as u32
-            }),
+            probes: t.flight.iter().map(|p| (p.target, p.rtt.map(us))).collect(),
         };
         let change = t.link.round(track, &round, track::now());
         t.flight.clear();
@@ -393,7 +379,7 @@ impl Tracker {
         ecmp::app::event(&s, &ev, &mut log);
     }
 
-    fn changed(&mut self, i: usize, round: &Round, h: Health) {
+    fn changed(&mut self, i: usize, round: &Round, was: Health, h: Health) {
         let t = &self.links[i];
         let f = t.link.family;
         let dead_now = self
@@ -413,13 +399,37 @@ impl Tracker {
         } else {
             t.link.passes
         };
+        // With check_quality, the thresholds the round was judged by
+        // (recovery's for a link coming back) and what it measured.
+        let q = &self.track;
+        let quality = match (q.check_quality, was) {
+            (false, _) => String::new(),
+            (true, Health::Dead) => format!(
+                " within {} ms and {}% loss",
+                q.recovery_latency, q.recovery_loss
+            ),
+            (true, _) => {
+                format!(
+                    " under {} ms and {}% loss",
+                    q.failure_latency, q.failure_loss
+                )
+            }
+        };
+        let measured = match (q.check_quality, round.rtt_us()) {
+            (false, _) => String::new(),
+            (true, rtt) => format!(
+                " (rtt {}, loss {}%)",
+                rtt.map_or("-".into(), |r| format!("{} ms", r / 1000)),
+                t.link.history.last().map_or(0, |x| x.loss())
+            ),
+        };
         let line = format!(
-            "{} ({}) {} {}: {} of {} targets answered for {rounds} round{}; {effect}",
+            "{} ({}) {} {}: {} of {} targets answered{quality} for {rounds} round{}{measured}; {effect}",
             t.link.interface,
             t.link.device,
             fam_name(f),
             h.name(),
-            round.answered.len(),
+            t.link.answered.len(),
             t.link.targets.len(),
             ecmp::log::s(rounds as usize),
         );
@@ -558,9 +568,10 @@ impl Tracker {
                     let all = !t.flight.is_empty() && t.flight.iter().all(|p| p.rtt.is_some());
                     if now >= d || all {
                         let started = d - self.track.timeout;
+                        let was = t.link.health;
                         let (round, change) = Self::finish_round(t, &self.track, started);
                         if let Some(h) = change {
-                            changes.push((i, round, h));
+                            changes.push((i, round, was, h));
                         }
                     }
                 }
@@ -573,8 +584,8 @@ impl Tracker {
             if !changes.is_empty() {
                 self.write_state();
                 let mut fams = Vec::new();
-                for (i, round, h) in changes {
-                    self.changed(i, &round, h);
+                for (i, round, was, h) in changes {
+                    self.changed(i, &round, was, h);
                     let f = self.links[i].link.family;
                     if !fams.contains(&f) {
                         fams.push(f);

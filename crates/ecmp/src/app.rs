@@ -327,7 +327,12 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
             status::inbound(&mut r, &plan, &cur);
             marks_status(s, &mut r, &cfg, &plan, mask);
         }
-        status::tracking(&mut r, family, &cfg, &dump, &sel, &seen);
+        // The rounds behind each verdict, for LuCI's chart: read only here.
+        let history = match json {
+            true => crate::plan::track::read_history(&s.state_dir),
+            false => Vec::new(),
+        };
+        status::tracking(&mut r, family, &cfg, &dump, &sel, &seen, &history);
         let bytes = nl.link_bytes()?;
         status::counters(&mut r, |dev| {
             bytes.iter().find(|(n, _)| n == dev).map(|(_, b)| *b)

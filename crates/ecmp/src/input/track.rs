@@ -98,6 +98,21 @@ pub struct Track {
     /// a list, not a map (a second BTreeMap type costs the router binaries
     /// 4 KB).
     pub member_method: Vec<(String, Method)>,
+    /// mwan3's `check_quality`: a target's answers count only when fast
+    /// and complete enough. While a link is in use, a target fails at
+    /// `failure_latency` ms (mean of its answers) or `failure_loss` % of
+    /// its probes lost; while it is dead, a target passes only within
+    /// `recovery_latency` ms and `recovery_loss` %. `max_rtt` and
+    /// `max_loss` are the failure thresholds by another name, and turn it
+    /// on.
+    pub check_quality: bool,
+    /// `max_rtt` / `max_loss` as set (60000 / 101: not set).
+    pub max_rtt: u32,
+    pub max_loss: u32,
+    pub failure_latency: u32,
+    pub failure_loss: u32,
+    pub recovery_latency: u32,
+    pub recovery_loss: u32,
 }
 
 impl Default for Track {
@@ -120,6 +135,13 @@ impl Default for Track {
             port: None,
             name: DEFAULT_NAME.to_string(),
             member_method: Vec::new(),
+            check_quality: false,
+            max_rtt: 60000,
+            max_loss: 101,
+            failure_latency: 1000,
+            failure_loss: 40,
+            recovery_latency: 500,
+            recovery_loss: 10,
         }
     }
 }
@@ -163,6 +185,8 @@ impl Track {
             self.timeout =
                 parse_timeout(v).map_err(|e| Error::Config(format!("{}: {e}", name("timeout"))))?;
         }
+        // max_rtt and max_loss: the failure thresholds by the names of
+        // the question asked, which also turn check_quality on.
         for (k, lo, hi, f) in [
             ("reliability", 1, 100, &mut self.reliability),
             ("count", 1, 100, &mut self.count),
@@ -172,10 +196,42 @@ impl Track {
             ("down", 1, 100, &mut self.down),
             ("up", 1, 100, &mut self.up),
             ("redial_after", 0, 86400, &mut self.redial_after),
+            ("failure_latency", 1, 60000, &mut self.failure_latency),
+            ("max_rtt", 1, 60000, &mut self.max_rtt),
+            ("failure_loss", 0, 100, &mut self.failure_loss),
+            ("max_loss", 0, 100, &mut self.max_loss),
+            ("recovery_latency", 1, 60000, &mut self.recovery_latency),
+            ("recovery_loss", 0, 100, &mut self.recovery_loss),
         ] {
             if let Some(v) = opt(k) {
                 *f = parse_range(&name(k), v, lo, hi)?;
             }
+        }
+        if opt("max_rtt").is_some() || opt("max_loss").is_some() {
+            self.check_quality = true;
+            self.failure_latency = self.failure_latency.min(self.max_rtt);
+            self.failure_loss = self.failure_loss.min(self.max_loss);
+        }
+        if let Some(v) = opt("check_quality") {
+            self.check_quality = parse_bool(v)
+                .map_err(|e| Error::Config(format!("{}: {e}", name("check_quality"))))?;
+        }
+        // Recovery never asks for worse than failure allows: by default
+        // mwan3's 500 ms and 10 %, or the failure threshold if lower; set
+        // above it, a link would come back worse than what took it out.
+        let (rl, rs) = (self.recovery_latency, self.recovery_loss);
+        self.recovery_latency = rl.min(self.failure_latency);
+        self.recovery_loss = rs.min(self.failure_loss);
+        let worse = match (rl > self.failure_latency, rs > self.failure_loss) {
+            (true, _) if opt("recovery_latency").is_some() => Some(("latency", rl)),
+            (_, true) if opt("recovery_loss").is_some() => Some(("loss", rs)),
+            _ => None,
+        };
+        if let Some((k, v)) = worse.filter(|_| self.check_quality) {
+            return Err(Error::Config(format!(
+                "{}_{k}: {v} is more than failure_{k}: a link would come back worse than what takes it out",
+                name("recovery")
+            )));
         }
         if let Some(v) = opt("track_method") {
             self.method = Method::parse(v)

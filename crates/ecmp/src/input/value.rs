@@ -146,7 +146,12 @@ impl<'v, 'a> Tree<'a> for &'v Value<'a> {
 /// hold the two readers equal.
 pub fn parse_json(b: &[u8]) -> Result<Value<'_>, String> {
     let s = std::str::from_utf8(b).map_err(|e| {
-        Reader { s: "", b, i: e.valid_up_to() }.err("invalid unicode code point")
+        Reader {
+            s: "",
+            b,
+            i: e.valid_up_to(),
+        }
+        .err("invalid unicode code point")
     })?;
     let mut r = Reader { s, b, i: 0 };
     let v = r.value(0)?;
@@ -169,7 +174,10 @@ impl<'a> Reader<'a> {
     /// says it: line and column counted from 1.
     fn err(&self, what: &str) -> String {
         let i = self.i.min(self.b.len().saturating_sub(1));
-        let line_start = self.b[..i].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+        let line_start = self.b[..i]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1);
         let line = 1 + self.b[..i].iter().filter(|&&c| c == b'\n').count();
         format!("{what} at line {line} column {}", i - line_start + 1)
     }
@@ -295,7 +303,8 @@ impl<'a> Reader<'a> {
                     });
                 }
                 0..=0x1f => {
-                    return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string"))
+                    return Err(self
+                        .err("control character (\\u0000-\\u001F) found while parsing a string"))
                 }
                 b'\\' => {
                     let o = owned.get_or_insert_with(String::new);
@@ -330,7 +339,9 @@ impl<'a> Reader<'a> {
     /// pair taking two.
     fn unicode(&mut self) -> Result<char, String> {
         let hex = |r: &mut Self| -> Result<u32, String> {
-            let h = r.b.get(r.i..r.i + 4).ok_or_else(|| r.err("EOF while parsing a string"))?;
+            let h =
+                r.b.get(r.i..r.i + 4)
+                    .ok_or_else(|| r.err("EOF while parsing a string"))?;
             let n = std::str::from_utf8(h)
                 .ok()
                 .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
@@ -375,7 +386,11 @@ impl<'a> Reader<'a> {
         let lead = self.b.get(self.i).copied();
         let n = digits(self);
         if n == 0 {
-            return Err(self.err(if lead.is_none() { "EOF while parsing a value" } else { "invalid number" }));
+            return Err(self.err(if lead.is_none() {
+                "EOF while parsing a value"
+            } else {
+                "invalid number"
+            }));
         }
         if lead == Some(b'0') && n > 1 {
             return Err(self.err("invalid number"));

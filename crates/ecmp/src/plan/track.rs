@@ -28,6 +28,9 @@ pub use crate::input::track::{Track, DEFAULT_STATE_DIR};
 pub const STATE_FILE: &str = "track.json";
 /// Rounds the loss figure covers.
 pub const LOSS_ROUNDS: usize = 10;
+/// Rounds each link's history keeps (`track-history.json`, LuCI's chart).
+pub const HISTORY_ROUNDS: usize = 60;
+pub const HISTORY_FILE: &str = "track-history.json";
 
 /// What tracking says about one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +60,66 @@ impl Health {
     }
 }
 
-/// One finished round of one link.
+/// One finished round of one link: each probe's target and round-trip
+/// time in microseconds (None: no answer in time).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Round {
+    pub probes: Vec<(IpAddr, Option<u32>)>,
+}
+
+/// Mean of the answers' round-trip times.
+fn mean<'a>(rtts: impl Iterator<Item = &'a Option<u32>>) -> Option<u32> {
+    let (n, sum) = rtts
+        .flatten()
+        .fold((0u64, 0u64), |(n, s), r| (n + 1, s + u64::from(*r)));
+    (n > 0).then(|| (sum / n) as u32)
+}
+
+impl Round {
+    pub fn sent(&self) -> u32 {
+        self.probes.len() as u32
+    }
+
+    pub fn received(&self) -> u32 {
+        self.probes.iter().filter(|p| p.1.is_some()).count() as u32
+    }
+
+    pub fn rtt_us(&self) -> Option<u32> {
+        mean(self.probes.iter().map(|p| &p.1))
+    }
+
+    /// Each target (in the order first probed) with the percent of its
+    /// probes lost and the mean round trip of its answers.
+    pub fn targets(&self) -> Vec<(IpAddr, u32, Option<u32>)> {
+        let mut out: Vec<(IpAddr, u32, Option<u32>)> = Vec::new();
+        for (ip, _) in &self.probes {
+            if out.iter().any(|t| t.0 == *ip) {
+                continue;
+            }
+            let mine = || self.probes.iter().filter(|p| p.0 == *ip).map(|p| &p.1);
+            let (n, got) = (mine().count() as u32, mine().flatten().count() as u32);
+            out.push((*ip, (n - got) * 100 / n, mean(mine())));
+        }
+        out
+    }
+}
+
+/// One round in a link's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
     pub sent: u32,
     pub received: u32,
-    /// Targets with at least one answer.
-    pub answered: Vec<IpAddr>,
-    /// Mean round-trip time of the answers, microseconds.
     pub rtt_us: Option<u32>,
+}
+
+impl Sample {
+    /// Percent of this round's probes lost.
+    pub fn loss(&self) -> u32 {
+        match self.sent {
+            0 => 0,
+            s => (s - self.received.min(s)) * 100 / s,
+        }
+    }
 }
 
 /// One link's tracking: the verdict and what led to it.
@@ -81,9 +135,11 @@ pub struct Link {
     pub fails: u32,
     pub passes: u32,
     pub rtt_us: Option<u32>,
-    /// (sent, received) of the last rounds, newest last.
-    pub history: Vec<(u32, u32)>,
+    /// The last rounds, newest last (at most [`HISTORY_ROUNDS`]).
+    pub history: Vec<Sample>,
     pub targets: Vec<IpAddr>,
+    /// Targets whose answers counted in the last round (with
+    /// `check_quality`: fast and complete enough).
     pub answered: Vec<IpAddr>,
 }
 
@@ -104,16 +160,32 @@ impl Link {
         }
     }
 
-    /// Lost probes over the last rounds, in percent.
+    /// Lost probes over the last [`LOSS_ROUNDS`] rounds, in percent.
     pub fn loss(&self) -> u32 {
-        let (s, r) = self
-            .history
+        let last = &self.history[self.history.len().saturating_sub(LOSS_ROUNDS)..];
+        let (sent, received) = last
             .iter()
-            .fold((0u32, 0u32), |(s, r), (a, b)| (s + a, r + b));
-        if s == 0 {
-            0
-        } else {
-            (s - r.min(s)) * 100 / s
+            .fold((0, 0), |(s, r), x| (s + x.sent, r + x.received));
+        Sample {
+            sent,
+            received,
+            rtt_us: None,
+        }
+        .loss()
+    }
+
+    /// Whether a target's answers in a round count: any answer, or with
+    /// `check_quality`, under the failure thresholds while the link is in
+    /// use and within the recovery ones while it is dead (mwan3's
+    /// thresholds; the band between them is the hysteresis, where a link
+    /// stays as it is).
+    fn good(&self, t: &Track, loss: u32, rtt_us: Option<u32>) -> bool {
+        let Some(rtt) = rtt_us else { return false };
+        let ms = rtt / 1000;
+        match (t.check_quality, self.health) {
+            (false, _) => true,
+            (true, Health::Dead) => loss <= t.recovery_loss && ms <= t.recovery_latency,
+            (true, _) => loss < t.failure_loss && ms < t.failure_latency,
         }
     }
 
@@ -121,19 +193,28 @@ impl Link {
     /// Unknown becomes alive on the first passed round (nothing to wait
     /// for: it is counted alive already), dead after `down` failed ones.
     pub fn round(&mut self, t: &Track, r: &Round, now: u64) -> Option<Health> {
-        self.history.push((r.sent, r.received));
-        if self.history.len() > LOSS_ROUNDS {
+        self.history.push(Sample {
+            sent: r.sent(),
+            received: r.received(),
+            rtt_us: r.rtt_us(),
+        });
+        if self.history.len() > HISTORY_ROUNDS {
             self.history.remove(0);
         }
-        self.rtt_us = r.rtt_us;
-        self.answered = r.answered.clone();
+        self.rtt_us = r.rtt_us();
+        self.answered = r
+            .targets()
+            .into_iter()
+            .filter(|(_, loss, rtt)| self.good(t, *loss, *rtt))
+            .map(|x| x.0)
+            .collect();
         // No more than it has: a gateway-tracked link has its one peer
         // (lists shorter than `reliability` are refused by `usable`).
         let need = match self.targets.len() as u32 {
             0 => t.reliability,
             n => t.reliability.min(n),
         };
-        let passed = r.answered.len() as u32 >= need;
+        let passed = self.answered.len() as u32 >= need;
         let next = if passed {
             self.fails = 0;
             self.passes += 1;
@@ -284,7 +365,11 @@ impl State {
                 passes: 0,
                 rtt_us,
                 // Loss as read: 100 probes of which `100 - loss` answered.
-                history: vec![(100, 100 - loss)],
+                history: vec![Sample {
+                    sent: 100,
+                    received: 100 - loss,
+                    rtt_us,
+                }],
                 targets: ips(l, "targets")?,
                 answered: ips(l, "answered")?,
             });
@@ -367,12 +452,99 @@ pub fn read(dir: &Path, now: u64, alive: impl Fn(u32) -> bool) -> Seen {
     Seen::Fresh(st)
 }
 
-/// Write the state file atomically (a temporary file renamed over it).
+/// Write the state file and the history, each atomically (a temporary
+/// file renamed over it).
 pub fn write(dir: &Path, st: &State) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(".track.json.tmp");
-    std::fs::write(&tmp, st.to_json())?;
-    std::fs::rename(&tmp, state_path(dir))
+    for (name, text) in [
+        (STATE_FILE, st.to_json()),
+        (HISTORY_FILE, st.history_json()),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// track-history.json as written, schema 1: each link's last rounds,
+/// oldest first. A file of its own: at 64 dials it is 50 times the size of
+/// track.json, which every hotplug event reads.
+#[derive(serde::Serialize)]
+struct HistoryFile<'a> {
+    schema: u32,
+    written: u64,
+    links: Vec<History<'a>>,
+}
+
+/// One link's last rounds, oldest first: the mean round trip of each
+/// round's answers (None: no answer) and the percent of its probes lost.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct History<'a> {
+    pub interface: std::borrow::Cow<'a, str>,
+    pub family: &'static str,
+    pub rtt_us: Vec<Option<u32>>,
+    pub loss: Vec<u32>,
+}
+
+impl State {
+    pub fn history_json(&self) -> String {
+        let file = HistoryFile {
+            schema: 1,
+            written: self.written,
+            links: self
+                .links
+                .iter()
+                .map(|l| History {
+                    interface: l.interface.as_str().into(),
+                    family: l.family.section(),
+                    rtt_us: l.history.iter().map(|h| h.rtt_us).collect(),
+                    loss: l.history.iter().map(Sample::loss).collect(),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&file).unwrap_or_default() + "\n"
+    }
+}
+
+/// `<dir>/track-history.json`'s links (none when it is missing or not
+/// one); read by `status --json` only, never by an event.
+pub fn read_history(dir: &Path) -> Vec<History<'static>> {
+    use crate::input::value::{parse_json, Value};
+    let text = std::fs::read(dir.join(HISTORY_FILE)).unwrap_or_default();
+    let Ok(v) = parse_json(&text) else {
+        return Vec::new();
+    };
+    let Some(Value::Array(ls)) = v.get("links") else {
+        return Vec::new();
+    };
+    let nums = |l: &Value, k: &str| match l.get(k) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                Value::Int(n) => u32::try_from(*n).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    ls.iter()
+        .filter_map(|l| {
+            let (Some(Value::Str(i)), Some(Value::Str(f))) = (l.get("interface"), l.get("family"))
+            else {
+                return None;
+            };
+            Some(History {
+                interface: i.to_string().into(),
+                family: if f == "ipv6" { "ipv6" } else { "ipv4" },
+                rtt_us: nums(l, "rtt_us"),
+                loss: nums(l, "loss")
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -390,13 +562,16 @@ mod tests {
     }
 
     fn round(answered: usize) -> Round {
+        // Two targets, one probe each, the first `answered` answering.
         Round {
-            sent: 2,
-            received: answered as u32,
-            answered: (0..answered)
-                .map(|i| IpAddr::from([192, 0, 2, i as u8 + 1]))
+            probes: (0..2)
+                .map(|i| {
+                    (
+                        IpAddr::from([192, 0, 2, i as u8 + 1]),
+                        (i < answered).then_some(1500),
+                    )
+                })
                 .collect(),
-            rtt_us: (answered > 0).then_some(1500),
         }
     }
 
@@ -418,6 +593,161 @@ mod tests {
         assert_eq!(l.round(&t, &round(1), 107), Some(Health::Alive));
         // 14 probes sent, 4 answered (one of two in each passed round).
         assert_eq!(l.loss(), 10 * 100 / 14);
+    }
+
+    /// A round of one target's `count` probes, `lost` of them unanswered,
+    /// the others after `ms`.
+    fn probes(count: usize, lost: usize, ms: u32) -> Round {
+        Round {
+            probes: (0..count)
+                .map(|i| {
+                    (
+                        IpAddr::from([192, 0, 2, 1]),
+                        (i >= lost).then_some(ms * 1000),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// check_quality: an answer too slow or a round too lossy fails while
+    /// the link is in use; back only within the recovery thresholds; in
+    /// between, the link stays as it is (both ways).
+    #[test]
+    fn quality_takes_a_slow_or_lossy_link_out_and_back_with_hysteresis() {
+        let mut sec = Track {
+            down: 2,
+            up: 2,
+            ..Track::default()
+        };
+        sec.section(&Section {
+            name: "track".into(),
+            kind: "track".into(),
+            options: [
+                ("max_rtt", "200"),
+                ("recovery_latency", "100"),
+                ("max_loss", "40"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+            .collect(),
+        })
+        .unwrap();
+        let t = sec;
+        assert!(t.check_quality);
+        assert_eq!((t.failure_latency, t.recovery_latency), (200, 100));
+        // recovery_loss: mwan3's 10 %, under failure's 40 %.
+        assert_eq!((t.failure_loss, t.recovery_loss), (40, 10));
+        let mut l = Link::new("a", Family::V4, "d", 0);
+        assert_eq!(l.round(&t, &probes(5, 0, 150), 1), Some(Health::Alive));
+        // 199 ms: under failure's 200, an alive link stays.
+        assert_eq!(l.round(&t, &probes(5, 0, 199), 2), None);
+        assert_eq!(l.round(&t, &probes(5, 0, 300), 3), None);
+        assert!(l.answered.is_empty(), "300 ms does not count");
+        assert_eq!(l.round(&t, &probes(5, 0, 300), 4), Some(Health::Dead));
+        // Dead: 150 ms is not good enough to come back, 100 ms is.
+        assert_eq!(l.round(&t, &probes(5, 0, 150), 5), None);
+        assert_eq!(l.round(&t, &probes(5, 0, 150), 6), None);
+        assert_eq!(l.round(&t, &probes(5, 0, 100), 7), None);
+        assert_eq!(l.round(&t, &probes(5, 0, 90), 8), Some(Health::Alive));
+        // Loss: 2 of 5 lost is 40 %: out; 1 of 10 (10 %) brings it back.
+        assert_eq!(l.round(&t, &probes(5, 1, 10), 9), None);
+        assert_eq!(l.round(&t, &probes(5, 2, 10), 10), None);
+        assert_eq!(l.round(&t, &probes(5, 2, 10), 11), Some(Health::Dead));
+        assert_eq!(l.round(&t, &probes(5, 1, 10), 12), None);
+        assert_eq!(l.round(&t, &probes(10, 1, 10), 13), None);
+        assert_eq!(l.round(&t, &probes(10, 1, 10), 14), Some(Health::Alive));
+        // Without check_quality, any answer counts.
+        let plain = Track {
+            down: 1,
+            ..Track::default()
+        };
+        let mut l = Link::new("b", Family::V4, "d", 0);
+        assert_eq!(l.round(&plain, &probes(5, 4, 5000), 1), Some(Health::Alive));
+        // The history: a sample per round, the newest HISTORY_ROUNDS.
+        for i in 0..70 {
+            l.round(&plain, &probes(4, i % 2, 10 + i as u32), 2 + i as u64);
+        }
+        assert_eq!(l.history.len(), HISTORY_ROUNDS);
+        assert_eq!(l.history[59].rtt_us, Some(79_000));
+        assert_eq!(l.history[59].loss(), 25);
+        // The last 10 rounds: 5 of 40 probes lost.
+        assert_eq!(l.loss(), 12);
+    }
+
+    #[test]
+    fn quality_options_refused_naming_the_option() {
+        let sec = |kv: &[(&str, &str)]| Section {
+            name: "track".into(),
+            kind: "track".into(),
+            options: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                .collect(),
+        };
+        for (kv, want) in [
+            (
+                &[
+                    ("check_quality", "1"),
+                    ("failure_latency", "300"),
+                    ("recovery_latency", "400"),
+                ][..],
+                "track.recovery_latency: 400 is more than failure_latency:",
+            ),
+            (
+                &[("max_loss", "20"), ("recovery_loss", "30")][..],
+                "track.recovery_loss: 30 is more than failure_loss:",
+            ),
+            (
+                &[("max_rtt", "0")][..],
+                "track.max_rtt: '0' is not a number from 1 to 60000",
+            ),
+            (
+                &[("failure_loss", "101")][..],
+                "track.failure_loss: '101' is not a number from 0 to 100",
+            ),
+            (&[("check_quality", "maybe")][..], "track.check_quality"),
+        ] {
+            let e = Track::default().section(&sec(kv)).unwrap_err();
+            assert_eq!(e.exit_code(), 3);
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        // mwan3's names without check_quality: read, not used.
+        let mut t = Track::default();
+        t.section(&sec(&[
+            ("failure_latency", "300"),
+            ("recovery_latency", "400"),
+        ]))
+        .unwrap();
+        assert!(!t.check_quality);
+        // max_rtt turns it on unless it is switched off.
+        let mut t = Track::default();
+        t.section(&sec(&[("max_rtt", "300"), ("check_quality", "0")]))
+            .unwrap();
+        assert!(!t.check_quality);
+    }
+
+    #[test]
+    fn history_file_round_trips() {
+        let mut l = Link::new("VWAN1", Family::V6, "pppoe-VWAN1", 0);
+        l.round(&t(), &round(2), 1);
+        l.round(&t(), &round(0), 2);
+        l.round(&t(), &round(1), 3);
+        let st = State {
+            pid: 1,
+            written: 3,
+            stale_after: 16,
+            links: vec![l],
+        };
+        let dir = std::env::temp_dir().join(format!("ecmp-history-{}", std::process::id()));
+        assert!(read_history(&dir).is_empty(), "no file: no history");
+        write(&dir, &st).unwrap();
+        let h = read_history(&dir);
+        assert_eq!(h.len(), 1);
+        assert_eq!((h[0].interface.as_ref(), h[0].family), ("VWAN1", "ipv6"));
+        assert_eq!(h[0].rtt_us, [Some(1500), None, Some(1500)]);
+        assert_eq!(h[0].loss, [0, 100, 50]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

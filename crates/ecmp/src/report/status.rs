@@ -19,7 +19,9 @@
 //!                 "rules": ["from ADDR/LEN"] }, "rx_bytes", "tx_bytes": the
 //!                 device's counters (u64|null), "track": null | { "state": "alive"|"dead"|
 //!                 "unknown", "since": unix seconds, "rtt_us": u32|null,
-//!                 "loss": percent } }],
+//!                 "loss": percent, "rtt_history": [u32|null], "loss_history":
+//!                 [percent] (the last rounds, oldest first; empty but for
+//!                 --json) } }],
 //!   "kernel":  [{ "device", "gateway": str|null, "weight" }],
 //!   "diff":    [str], "warnings": [str],
 //!   "tracking": "off"|"running"|"not running"|"stale",
@@ -38,7 +40,7 @@ use crate::kernel::{Link, State};
 use crate::plan::members::Selection;
 use crate::plan::nexthop::{self, NhKind, NhObject};
 use crate::plan::route::Route;
-use crate::plan::track::Seen;
+use crate::plan::track::{History, Seen};
 use crate::Family;
 use std::net::IpAddr;
 
@@ -70,6 +72,10 @@ pub struct TrackRow {
     pub since: u64,
     pub rtt_us: Option<u32>,
     pub loss: u32,
+    /// The last rounds, oldest first (`--json` only): each round's mean
+    /// round trip (null: no answer) and percent lost.
+    pub rtt_history: Vec<Option<u32>>,
+    pub loss_history: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -519,6 +525,7 @@ pub fn tracking(
     dump: &Dump,
     sel: &Selection,
     seen: &Seen,
+    history: &[History],
 ) {
     for m in &sel.held {
         let iface = dump.interface.iter().find(|i| i.interface == m.interface);
@@ -537,6 +544,11 @@ pub fn tracking(
             bytes: None,
         });
     }
+    let hist = |i: &str| {
+        history
+            .iter()
+            .find(|h| h.family == family.section() && h.interface == i)
+    };
     if let Some(st) = seen.state() {
         for row in &mut r.members {
             row.track = st.link(family, &row.interface).map(|l| TrackRow {
@@ -544,6 +556,12 @@ pub fn tracking(
                 since: l.since,
                 rtt_us: l.rtt_us,
                 loss: l.loss(),
+                rtt_history: hist(&row.interface)
+                    .map(|h| h.rtt_us.clone())
+                    .unwrap_or_default(),
+                loss_history: hist(&row.interface)
+                    .map(|h| h.loss.clone())
+                    .unwrap_or_default(),
             });
         }
     }
@@ -1033,7 +1051,11 @@ mod tests {
         cfg.track.enabled = true;
         let mut dead = TLink::new("VWAN1", Family::V4, "pppoe-VWAN1", 1000);
         dead.health = Health::Dead;
-        dead.history = vec![(3, 0)];
+        dead.history = vec![crate::plan::track::Sample {
+            sent: 3,
+            received: 0,
+            rtt_us: None,
+        }];
         let mut alive = TLink::new("wan", Family::V4, "pppoe-wan", 900);
         alive.health = Health::Alive;
         alive.rtt_us = Some(12_345);
@@ -1054,7 +1076,7 @@ mod tests {
             &st(&links, &routes, None),
             vec![],
         );
-        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &seen);
+        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &seen, &[]);
         assert!(r.in_sync, "{:?}", r.diff);
         assert_eq!(r.tracking, "running");
         let text = render(&r, "ecmp4", false);
@@ -1077,7 +1099,7 @@ mod tests {
             &st(&links, &routes, None),
             vec![],
         );
-        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &Seen::Missing);
+        tracking(&mut r, Family::V4, &cfg, &dump, &sel, &Seen::Missing, &[]);
         assert_eq!(r.tracking, "not running");
         assert!(
             r.warnings

@@ -343,6 +343,33 @@ return view.extend({
 		o.placeholder = '2';
 		o.validate = validateTimeout;
 
+		// mwan3's check_quality: thresholds on each target's mean round
+		// trip and lost share of a round, failure's while a link is used,
+		// recovery's (never above failure's) to come back.
+		o = s.option(form.Flag, 'check_quality', _('Check quality'),
+			_('A target that answers too slowly or loses too much counts as not answering. Set Count to 5 or more for the loss to mean something.'));
+		o.default = '0';
+
+		for (const [ name, title, lo, hi, ph, help, of ] of [
+			[ 'failure_latency', _('Failure latency'), 1, 60000, '1000', _('ms: a round trip this long fails a target of a link in use.') ],
+			[ 'failure_loss', _('Failure loss'), 0, 100, '40', _('%: this share of a target\'s probes lost fails it.') ],
+			[ 'recovery_latency', _('Recovery latency'), 1, 60000, '500', _('ms: a dead link comes back only at or under this.'), 'failure_latency' ],
+			[ 'recovery_loss', _('Recovery loss'), 0, 100, '10', _('%: a dead link comes back only losing no more than this.'), 'failure_loss' ]
+		]) {
+			o = s.option(form.Value, name, title, help);
+			o.placeholder = ph;
+			o.depends('check_quality', '1');
+			const range = inRange(lo, hi, name.endsWith('loss') ? _('a percentage') : _('milliseconds'));
+			o.validate = function(sid, v) {
+				const r = range(sid, v);
+				if (r !== true || !of || v == null || v === '')
+					return r;
+				const f = this.section.formvalue(sid, of);
+				const limit = (f == null || f === '') ? (of == 'failure_latency' ? 1000 : 40) : uint(f);
+				return uint(v) <= limit ? true : _('Must not be above %s (%d)').format(of, limit);
+			};
+		}
+
 		// The committed config reaches the kernel now: the two exact
 		// commands of the ACL. A failure shows; the next event retries.
 		document.addEventListener('uci-applied', function() {

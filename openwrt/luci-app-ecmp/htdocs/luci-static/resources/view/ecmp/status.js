@@ -61,6 +61,35 @@ function trackText(t) {
 	return parts.join(', ');
 }
 
+// The rounds behind a verdict (status --json's rtt_history and
+// loss_history, oldest first), as a small chart: the round trip as a blue
+// line scaled to the slowest round shown, each lossy round as a red bar
+// from the bottom, its height the share lost. An SVG string (LuCI's E()
+// makes HTML elements, and sets a string child as markup).
+function trackChart(t) {
+	const rtt = (t && t.rtt_history) || [], loss = (t && t.loss_history) || [];
+	if (!rtt.length)
+		return null;
+	// A slot per round of the 60 the tracker keeps, newest at the right.
+	const W = 120, H = 24, step = W / 60;
+	const max = Math.max.apply(null, [ 1 ].concat(rtt.filter((v) => v != null)));
+	let line = '', bars = '', lossy = 0;
+	rtt.forEach((v, i) => {
+		const x = W - (rtt.length - i) * step;
+		if (v != null)
+			line += '%s%.1f,%.1f'.format(i && rtt[i - 1] != null ? 'L' : 'M', x + step / 2, H - 1 - v / max * (H - 2));
+		if (loss[i] > 0) {
+			const h = Math.max(loss[i] / 100 * H, 1);
+			bars += '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#ef4444"/>'.format(x, H - h, step, h);
+			lossy++;
+		}
+	});
+	const title = _('Last %d rounds: round trip up to %.1f ms, %d with loss').format(rtt.length, max / 1000, lossy);
+	return E('div', { 'class': 'ecmp-chart', 'title': title, 'data-rounds': String(rtt.length),
+		'data-lossy': String(lossy), 'data-max-us': String(max) },
+		'<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" style="display:block;background:#f3f4f6;border-radius:2px">%s<path d="%s" fill="none" stroke="#3b82f6" stroke-width="1.5"/></svg>'.format(W, H, W, H, bars, line));
+}
+
 // Tracking may call a member dead and still keep it (every member of
 // its tier dead): "used" decides, the verdict only says why not.
 function stateText(m) {
@@ -146,7 +175,7 @@ return view.extend({
 			E('td', { 'class': 'td', 'data-title': _('Tier') }, String(m.tier)),
 			E('td', { 'class': 'td', 'data-title': _('Uptime') }, uptimeText(m.uptime)),
 			E('td', { 'class': 'td', 'data-title': _('State') }, stateText(m)),
-			E('td', { 'class': 'td', 'data-title': _('Tracking') }, trackText(m.track)),
+			E('td', { 'class': 'td', 'data-title': _('Tracking') }, [ trackText(m.track), trackChart(m.track) ]),
 			E('td', { 'class': 'td', 'data-title': _('Receive') }, this.renderBar(rates[i][0], max, 'rx')),
 			E('td', { 'class': 'td', 'data-title': _('Transmit') }, this.renderBar(rates[i][1], max, 'tx'))
 		]));
