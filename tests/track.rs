@@ -1011,6 +1011,33 @@ fn dns_probes_see_through_an_isp_that_drops_icmp() {
     });
 }
 
+/// `track_method 'dns'` with no `track_ip`: each dial asks the resolver its
+/// own session gave it (netifd's `dns-server`, 192.0.2.2 here), alive on
+/// its answers, and a dead upstream still leaves within the bound.
+#[test]
+fn dns_probes_without_track_ip_ask_the_dials_own_resolvers() {
+    in_netns(|| {
+        let track = TRACK
+            .lines()
+            .filter(|l| !l.contains("track_ip"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n\toption track_method 'dns'\n";
+        let n = Net::new(3, &track);
+        let _tcp = icmp_dropped(&n);
+        let _dns = dns_answered(&n);
+        n.event("ecmp4", "ifup", "VWAN1");
+        let t = n.tracker();
+        until(Duration::from_secs(6), "every IPv4 link alive", || {
+            all_alive(&n.r.dir.0, 3)
+        });
+        for l in state(&n.r.dir.0)["links"].as_array().unwrap() {
+            assert_eq!(l["targets"], serde_json::json!([sim::TARGETS4[1]]), "{l}");
+        }
+        cut_leaves_and_returns(&n, &t, "dns, own resolvers");
+    });
+}
+
 /// The same ISPs with the default `ping`: every IPv4 link is called dead
 /// (and all are kept, as when every link is dead), which is why `tcp`
 /// exists.

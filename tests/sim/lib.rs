@@ -451,7 +451,8 @@ pub fn dump_of(dials: &[Dial], extra: &[String]) -> String {
             continue;
         }
         items.push(format!(
-            r#"{{"interface":"{n}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":5,"l3_device":"{dev}","proto":"pppoe","device":"vwan{i}","metric":{m},"dns_metric":0,"delegation":true,"ipv4-address":[{{"address":"{l}","mask":32,"ptpaddress":"{p}"}}],"ipv6-address":[],"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{p}","source":"0.0.0.0/0"}}],"dns-server":[],"inactive":{{"ipv4-address":[],"route":[]}},"data":{{}}}}"#,
+            r#"{{"interface":"{n}","up":true,"pending":false,"available":true,"autostart":true,"dynamic":false,"uptime":5,"l3_device":"{dev}","proto":"pppoe","device":"vwan{i}","metric":{m},"dns_metric":0,"delegation":true,"ipv4-address":[{{"address":"{l}","mask":32,"ptpaddress":"{p}"}}],"ipv6-address":[],"route":[{{"target":"0.0.0.0","mask":0,"nexthop":"{p}","source":"0.0.0.0/0"}}],"dns-server":["{dns}"],"inactive":{{"ipv4-address":[],"route":[]}},"data":{{}}}}"#,
+            dns = TARGETS4[1],
             n = d.name,
             dev = d.dev(),
             i = d.idx,

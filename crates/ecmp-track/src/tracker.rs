@@ -210,15 +210,22 @@ impl Tracker {
             };
             self.members[idx(f)] = sel.members.len();
             for m in &sel.members {
+                let iface = dump.interface.iter().find(|i| i.interface == m.interface);
                 let targets = match self.track.method_for(&m.interface) {
                     // Its own peer, one target: a round passes on its answer.
                     Method::Gateway => m.gateway.into_iter().collect(),
+                    // No track_ip: the resolvers the session gave it.
+                    Method::Dns if self.track.targets_for(&m.interface, f).is_empty() => iface
+                        .into_iter()
+                        .flat_map(|i| &i.dns_server)
+                        .filter_map(|d| d.parse::<IpAddr>().ok())
+                        .filter(|ip| ip.is_ipv4() == (f == Family::V4))
+                        .collect(),
                     _ => self.track.targets_for(&m.interface, f),
                 };
                 if !self.track.tracked(&m.interface) || targets.is_empty() {
                     continue;
                 }
-                let iface = dump.interface.iter().find(|i| i.interface == m.interface);
                 let addrs = iface.map(|i| match f {
                     Family::V4 => &i.ipv4_address,
                     Family::V6 => &i.ipv6_address,

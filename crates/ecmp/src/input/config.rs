@@ -327,6 +327,13 @@ pub const KNOWN: &[(&str, &[&str])] = &[
             "track_method",
             "track_port",
             "track_name",
+            "check_quality",
+            "failure_latency",
+            "failure_loss",
+            "recovery_latency",
+            "recovery_loss",
+            "max_rtt",
+            "max_loss",
         ],
     ),
     (
@@ -412,6 +419,20 @@ fn parse_show(text: &str) -> Result<Vec<Section>, Error> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every option the package's /etc/config/ecmp sets, and every
+    /// tracking option, is one `check` knows: none is called unknown.
+    #[test]
+    fn the_shipped_config_and_every_track_option_are_known() {
+        let shipped = include_bytes!("../../../../openwrt/files/ecmp.config");
+        let sections = crate::input::ucifile::parse(shipped).unwrap();
+        assert!(sections.iter().any(|s| s.kind == "track"));
+        assert_eq!(unknown_names(&sections), Vec::<String>::new());
+        let all = b"config track 'track'\n\toption check_quality '1'\n\toption failure_latency '1'\n\toption failure_loss '1'\n\toption recovery_latency '1'\n\toption recovery_loss '1'\n\toption max_rtt '1'\n\toption max_loss '1'\n\toption track_name 'x'\n\toption track_port '1'\n\toption track_method 'dns'\n";
+        let sections = crate::input::ucifile::parse(all).unwrap();
+        assert_eq!(unknown_names(&sections), Vec::<String>::new());
+    }
+
     use super::*;
 
     const SHOW: &str = "ecmp.globals=globals

@@ -274,9 +274,10 @@ impl Track {
         if !self.enabled {
             return Ok(());
         }
-        // The gateway method's target is each dial's own peer.
-        let gateway = self.method == Method::Gateway;
-        if self.targets.is_empty() && self.member_targets.is_empty() && !gateway {
+        // The gateway method's target is each dial's own peer; the dns
+        // method's, without track_ip, the resolvers its session gave it.
+        let own = matches!(self.method, Method::Gateway | Method::Dns);
+        if self.targets.is_empty() && self.member_targets.is_empty() && !own {
             return Err(Error::Config(
                 "track.track_ip: tracking is enabled with no target (list track_ip '<an address that answers>')".into(),
             ));
