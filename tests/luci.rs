@@ -1119,7 +1119,7 @@ const RULE_FORM: &str = r#"(async function() {
   await sleep(1000);
   var r = [ set('dest_port', '443') ];
   set('proto', 'tcp');
-  r.push(set('dest_port', '70000'), set('dest_port', '443'), set('use', 'VWAN2'));
+  r.push(set('dest_port', '70000'), set('dest_port', '443'), set('use', 'tier:0'), set('use', 'tier:2'), set('use', 'VWAN2'));
   Array.prototype.filter.call(document.querySelectorAll('.cbi-button-positive.important'), function(b) { return b.offsetParent; })[0].click();
   await sleep(1000);
   document.querySelector('.cbi-button-save').click();
@@ -1149,7 +1149,7 @@ fn rules_grid_saves_a_pin_and_status_shows_it() {
     let r = eval(&out, 1);
     assert_eq!(
         r,
-        serde_json::json!(["invalid", "invalid", "valid", "valid"]),
+        serde_json::json!(["invalid", "invalid", "valid", "invalid", "valid", "valid"]),
         "{out}"
     );
     let saved = std::fs::read_to_string(s.path("etc-config/ecmp")).unwrap();

@@ -395,6 +395,65 @@ fn a_pinned_dial_dead_to_the_tracker_falls_back_or_refuses_and_returns() {
     });
 }
 
+/// `use 'tier:2'`: VWAN2 and VWAN3 (tier 2, VWAN3 of weight 3) stand by
+/// while wan and VWAN1 carry the route. A host whose rule uses tier 2
+/// leaves by VWAN2 and VWAN3 only, VWAN3 the more; another host by tier 1
+/// only; a sticky source keeps one member of the tier. The tracker kills
+/// both tier-2 dials: the rule goes by the route; they come back: tier 2
+/// again.
+#[test]
+fn a_rule_using_a_standing_by_tier_spreads_over_it_by_weight() {
+    in_netns(|| {
+        let lab = Lab::new(&format!(
+            "{TRACK}config member 'VWAN2'\n\toption tier '2'\nconfig member 'VWAN3'\n\toption tier '2'\n\toption weight '3'\nconfig rule 'backup'\n\toption src_ip '192.168.1.10'\n\toption use 'tier:2'\nconfig rule 'same'\n\toption src_ip '192.168.1.12'\n\toption use 'tier:2'\n\toption sticky '1'\n"
+        ));
+        assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
+        let t: Tracker = lab.r.tracker(&lab.config);
+        let count = |got: &[Result<u8, String>], d: u8| got.iter().filter(|r| **r == Ok(d)).count();
+        let got = lab.connect("192.168.1.10", spread(100, 80));
+        assert_eq!(dials(&got), [2, 3], "{got:?}");
+        assert!(
+            count(&got, 3) > count(&got, 2),
+            "weight 3 against 1: {got:?}"
+        );
+        let other = dials(&lab.connect("192.168.1.11", spread(40, 80)));
+        assert_eq!(other, [0, 1], "tier 1 carries the rest: {other:?}");
+        let same = dials(&lab.connect("192.168.1.12", spread(30, 80)));
+        assert!(
+            same.len() == 1 && same[0] >= 2,
+            "sticky in tier 2: {same:?}"
+        );
+        let conf = lab.config.to_str().unwrap();
+        let run = lab
+            .r
+            .event("ecmp4", "", "", &["--config", conf, "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["rules"][0]["target"], "tier:2");
+        assert_eq!(v["rules"][0]["state"], "pinned");
+        assert_eq!(v["rules"][1]["sticky"], true);
+        // Both tier-2 dials dead to the tracker: the route carries it.
+        for i in [2, 3] {
+            lab.r.dials[i].blackhole(&lab.isps[i], true);
+        }
+        until(Duration::from_secs(20), "tier 2 dead, in sync", || {
+            let st = std::fs::read_to_string(lab.r.path("track.json")).unwrap_or_default();
+            st.matches("\"state\":\"dead\"").count() == 2 && lab.in_sync()
+        });
+        assert_eq!(route_devs(false), ["pppoe-VWAN1", "pppoe-wan"]);
+        let fell = dials(&lab.connect("192.168.1.10", spread(20, 80)));
+        assert_eq!(fell, [0, 1], "by the route meanwhile: {fell:?}");
+        for i in [2, 3] {
+            lab.r.dials[i].blackhole(&lab.isps[i], false);
+        }
+        until(Duration::from_secs(20), "tier 2 back, in sync", || {
+            let st = std::fs::read_to_string(lab.r.path("track.json")).unwrap_or_default();
+            !st.contains("\"state\":\"dead\"") && lab.in_sync()
+        });
+        let back = dials(&lab.connect("192.168.1.10", spread(40, 80)));
+        assert_eq!(back, [2, 3], "tier 2 again: {back:?}\n{}", t.log());
+    });
+}
+
 /// A raw DNS query for `name` (A) to `server`: the first address of the
 /// answer.
 fn resolve(server: SocketAddr, name: &str) -> Result<IpAddr, String> {

@@ -729,30 +729,37 @@ fn quality_takes_a_slow_or_lossy_dial_out_and_back() {
             assert!(log.contains(line), "{line}\n{log}");
         }
         assert_eq!(log.matches(" dead:").count(), 2, "{log}");
-        // The rounds behind it, in status --json: the slow ones and the
-        // lossy ones.
-        let st = n.r.event("ecmp4", "", "", &n.args(&["status", "--json"]));
-        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
-        let m = v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["interface"] == "VWAN1")
-            .unwrap();
-        let rtts = m["track"]["rtt_history"].as_array().unwrap();
-        let losses = m["track"]["loss_history"].as_array().unwrap();
-        assert_eq!(rtts.len(), losses.len());
-        assert!(
-            rtts.iter()
-                .any(|r| r.as_u64().is_some_and(|r| r >= 300_000)),
-            "{m}"
+        // The rounds behind it, in status --json (the history file is
+        // rewritten every 5 s): the slow ones and the lossy ones.
+        let vwan1 = || {
+            let st = n.r.event("ecmp4", "", "", &n.args(&["status", "--json"]));
+            let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+            let m = v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["interface"] == "VWAN1")
+                .cloned();
+            m.unwrap()["track"].clone()
+        };
+        let seen = |m: &serde_json::Value| {
+            let rtts = m["rtt_history"].as_array().unwrap();
+            let losses = m["loss_history"].as_array().unwrap();
+            rtts.len() == losses.len()
+                && rtts
+                    .iter()
+                    .any(|r| r.as_u64().is_some_and(|r| r >= 300_000))
+                && losses.iter().any(|l| l == 60)
+        };
+        until(
+            Duration::from_secs(8),
+            "the slow and lossy rounds in status --json",
+            || seen(&vwan1()),
         );
-        assert!(losses.iter().any(|l| l == 60), "{m}");
+        let m = vwan1();
+        let last = m["rtt_history"].as_array().unwrap().last().cloned();
         assert!(
-            rtts.iter()
-                .rev()
-                .take(1)
-                .all(|r| r.as_u64().is_some_and(|r| r < 100_000)),
+            last.and_then(|r| r.as_u64()).is_some_and(|r| r < 100_000),
             "{m}"
         );
         stop.store(true, Relaxed);

@@ -22,6 +22,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// at once on SIGHUP, which ecmp4/ecmp6 send after every event).
 const REFRESH: Duration = Duration::from_secs(30);
 static RELOAD: AtomicBool = AtomicBool::new(false);
+const HISTORY_EVERY: Duration = Duration::from_secs(5);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     if sig == libc::SIGHUP {
@@ -115,6 +116,9 @@ pub struct Tracker {
     next_ident: u16,
     refresh_at: Instant,
     written: Option<Instant>,
+    /// When track-history.json was last written: at most every
+    /// [`HISTORY_EVERY`] (LuCI polls every 5 s; at 64 dials it is 50 KB).
+    history_at: Option<Instant>,
     /// Disabled in the config while running: no probes, no state file.
     paused: bool,
     /// One raw socket per family (None: that family cannot be probed).
@@ -152,6 +156,7 @@ impl Tracker {
             next_ident: std::process::id() as u16,
             refresh_at: Instant::now(),
             written: None,
+            history_at: None,
             probers: [None, None],
             paused: false,
             redials: Vec::new(),
@@ -215,9 +220,11 @@ impl Tracker {
                     // Its own peer, one target: a round passes on its answer.
                     Method::Gateway => m.gateway.into_iter().collect(),
                     // No track_ip: the resolvers the session gave it.
-                    Method::Dns if self.track.targets_for(&m.interface, f).is_empty() => iface
-                        .into_iter()
-                        .flat_map(|i| &i.dns_server)
+                    Method::Dns if self.track.targets_for(&m.interface, f).is_empty() => raw
+                        .as_ref()
+                        .map(|r| r.dns_servers(&m.interface))
+                        .unwrap_or_default()
+                        .iter()
                         .filter_map(|d| d.parse::<IpAddr>().ok())
                         .filter(|ip| ip.is_ipv4() == (f == Family::V4))
                         .collect(),
@@ -358,14 +365,20 @@ impl Tracker {
         (round, change)
     }
 
-    fn write_state(&mut self) {
+    /// track.json, and the history with it when `history` (a verdict
+    /// changed) or every [`HISTORY_EVERY`].
+    fn write_state(&mut self, history: bool) {
         let st = State {
             pid: std::process::id(),
             written: track::now(),
             stale_after: self.track.stale_after(),
             links: self.links.iter().map(|t| t.link.clone()).collect(),
         };
-        if let Err(e) = track::write(&self.s4.state_dir, &st) {
+        let history = history || self.history_at.is_none_or(|h| h.elapsed() >= HISTORY_EVERY);
+        if history {
+            self.history_at = Some(Instant::now());
+        }
+        if let Err(e) = track::write(&self.s4.state_dir, &st, history) {
             self.log.line(
                 Level::Error,
                 &format!("{}: {e}", track::state_path(&self.s4.state_dir).display()),
@@ -589,7 +602,7 @@ impl Tracker {
                 }
             }
             if !changes.is_empty() {
-                self.write_state();
+                self.write_state(true);
                 let mut fams = Vec::new();
                 for (i, round, was, h) in changes {
                     self.changed(i, &round, was, h);
@@ -606,7 +619,7 @@ impl Tracker {
             // third of the time after which readers call it stale.
             let period = Duration::from_secs((self.track.stale_after() / 3).clamp(1, 5));
             if !self.paused && self.written.is_none_or(|w| now.duration_since(w) >= period) {
-                self.write_state();
+                self.write_state(false);
             }
             self.redial(now);
             // Sleep until the next thing to do, woken by replies.

@@ -323,7 +323,7 @@ fn status(s: &Settings, json: bool, log: &mut Log) -> i32 {
         let mut r = status::report(family, &cfg, &dump, &sel, &st, w);
         if let Some(cur) = inbound::Current::of(&st.tables, st.rules.as_deref(), &cfg.inbound) {
             let mask = read::marks(s, &cfg, &fw);
-            let plan = inbound::wanted(family, &cfg, &dump, &sel.members, &st.links, &cur, mask);
+            let plan = inbound::wanted(family, &cfg, &dump, &sel, &st.links, &cur, mask);
             status::inbound(&mut r, &plan, &cur);
             marks_status(s, &mut r, &cfg, &plan, mask);
         }

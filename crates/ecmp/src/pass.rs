@@ -10,7 +10,7 @@ use crate::input::dump::Dump;
 use crate::kernel::nft::Marker;
 use crate::kernel::program::{self, Outcome};
 use crate::kernel::{Kernel, State};
-use crate::plan::members::{Member, Selection};
+use crate::plan::members::Selection;
 use crate::{plan::inbound, Error, Family};
 
 /// What an event acts on, resolved before the pass.
@@ -38,10 +38,16 @@ pub fn run(
         sel,
         mask,
     } = *input;
-    let devs: Vec<&str> = sel.members.iter().map(|m| m.device.as_str()).collect();
+    // The route's members, and those standing by for a rule's tier.
+    let devs: Vec<&str> = sel
+        .members
+        .iter()
+        .chain(&sel.standby)
+        .map(|m| m.device.as_str())
+        .collect();
     let mut st = State::read_for(k, family, cfg.table, &devs)?;
     let mut out = program::apply(k, family, cfg, dump, sel, label, &mut st)?;
-    if let Some(line) = tables(k, marks, family, cfg, dump, &sel.members, &st, mask)? {
+    if let Some(line) = tables(k, marks, family, cfg, dump, sel, &st, mask)? {
         out.line = format!("{} [{line}]", out.line);
     }
     Ok(out)
@@ -58,7 +64,7 @@ fn tables(
     family: Family,
     cfg: &crate::input::config::Config,
     dump: &crate::input::dump::Dump,
-    members: &[Member],
+    sel: &Selection,
     st: &State,
     mask: Option<u32>,
 ) -> Result<Option<String>, Error> {
@@ -68,7 +74,7 @@ fn tables(
             .enabled
             .then(|| "inbound: this kernel has no policy rules".into()));
     };
-    let plan = inbound::wanted(family, cfg, dump, members, &st.links, &cur, mask);
+    let plan = inbound::wanted(family, cfg, dump, sel, &st.links, &cur, mask);
     // The marks first: a rule for a mark nobody sets yet does nothing.
     let nft = match (marks, mask) {
         (Some(m), Some(mask)) => {
@@ -114,6 +120,7 @@ mod tests {
             ],
             skipped: vec![],
             held: vec![],
+            standby: vec![],
         };
         let input = Input {
             family: Family::V4,
@@ -157,7 +164,10 @@ mod tests {
             br#"{"interface":[{"interface":"A","up":true,"proto":"pppoe"}]}"#,
         )
         .unwrap();
-        let m = [member("A", "pppoe-a", "10.0.0.1")];
+        let m = Selection {
+            members: vec![member("A", "pppoe-a", "10.0.0.1")],
+            ..Selection::default()
+        };
         let st = State::read(&mut k, Family::V4, 254).unwrap();
         let line = tables(&mut k, None, Family::V4, &cfg, &d, &m, &st, None).unwrap();
         assert_eq!(

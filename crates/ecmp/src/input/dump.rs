@@ -45,9 +45,6 @@ pub struct Interface<'a> {
     pub ipv6_prefix: Vec<Address<'a>>,
     pub route: Vec<RouteEntry<'a>>,
     pub inactive: Inactive<'a>,
-    /// The resolvers the session gave (`dns-server`: pppd's IPCP,
-    /// odhcp6c's): what a `dns` probe asks when no `track_ip` is set.
-    pub dns_server: Vec<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -121,7 +118,7 @@ struct Fields<'p, T> {
 }
 
 /// The most fields read of one object (an interface's).
-const MAX_KEYS: usize = 13;
+const MAX_KEYS: usize = 12;
 
 fn bad<'a>(at: &At, v: impl Tree<'a>, want: &str) -> Error {
     Error::Input(format!(
@@ -233,7 +230,7 @@ fn route<'a>(v: impl Tree<'a>, at: At) -> Result<RouteEntry<'a>, Error> {
 }
 
 fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface<'a>, Error> {
-    const KEYS: [&str; 13] = [
+    const KEYS: [&str; 12] = [
         "interface",    // 0
         "up",           // 1
         "proto",        // 2
@@ -246,7 +243,6 @@ fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface<'a>, Error> {
         "ipv6-prefix",  // 9
         "route",        // 10
         "inactive",     // 11
-        "dns-server",   // 12
     ];
     let f = Fields::of(v, at, &KEYS)?;
     let inactive = match f.get(11) {
@@ -268,7 +264,6 @@ fn interface<'a>(v: impl Tree<'a>, at: At) -> Result<Interface<'a>, Error> {
         ipv6_prefix: f.list(9, address)?,
         route: f.list(10, route)?,
         inactive,
-        dns_server: f.list(12, |x, at| x.str().ok_or_else(|| bad(&at, x, "a string")))?,
     })
 }
 

@@ -12,7 +12,7 @@
 //!     option src_port '1024-65535'  # tcp/udp: a port, a range (a-b or a:b), a list
 //!     option dest_port '443,8443'
 //!     option ipset 'bank'         # a set in our table that dnsmasq fills
-//!     option use 'VWAN2'          # a member's interface, or 'balanced'
+//!     option use 'VWAN2'          # a member's interface, 'tier:2', or 'balanced'
 //!     option fallback '1'         # 0: refused when that member is not in the route
 //!     option sticky '1'           # a source keeps the member its last match used
 //!     option timeout '600'        # ... for this many seconds without one
@@ -30,6 +30,9 @@ pub enum Use {
     Balanced,
     /// One member, by its interface name.
     Member(String),
+    /// The live members of one tier (`use 'tier:2'`), in use by the route
+    /// or standing by: each new connection to one of them, by weight.
+    Tier(u8),
 }
 
 /// A transport protocol a rule matches.
@@ -206,6 +209,10 @@ pub fn parse(s: &Section) -> Result<PolicyRule, String> {
         .transpose()?;
     let target = match (opt("use"), opt("use_policy")) {
         (Some("balanced"), None) | (None, Some("balanced" | "default")) => Use::Balanced,
+        (Some(t), None) if t.starts_with("tier:") => match t[5..].parse::<u8>() {
+            Ok(n) if n >= 1 => Use::Tier(n),
+            _ => return Err(ctx("use", format!("'{t}' is not a tier: tier:1 to tier:255"))),
+        },
         (Some(m), None) if !m.is_empty() => Use::Member(m.to_string()),
         // mwan3's other policies name its members, which mean nothing here.
         (None, Some(p)) => {
@@ -217,7 +224,7 @@ pub fn parse(s: &Section) -> Result<PolicyRule, String> {
         _ => {
             return Err(ctx(
                 "use",
-                "needs one value: a member's interface or 'balanced' (and no use_policy beside it)".into(),
+                "needs one value: a member's interface, tier:N or 'balanced' (and no use_policy beside it)".into(),
             ))
         }
     };
@@ -290,6 +297,8 @@ mod tests {
         assert_eq!(r.addrs(Family::V6), None);
         let b = parse(&section(&[("use_policy", "default")])).unwrap();
         assert_eq!(b.target, Use::Balanced);
+        let t = parse(&section(&[("use", "tier:2")])).unwrap();
+        assert_eq!(t.target, Use::Tier(2));
         assert_eq!(b.addrs(Family::V6), Some((vec![], vec![])));
     }
 
@@ -335,6 +344,12 @@ mod tests {
                 "use_policy: 'wan_only' is a mwan3 policy",
             ),
             (&[], "use: needs one value"),
+            (
+                &[("use", "tier:0")],
+                "use: 'tier:0' is not a tier: tier:1 to tier:255",
+            ),
+            (&[("use", "tier:256")], "use: 'tier:256' is not a tier"),
+            (&[("use", "tier:x")], "use: 'tier:x' is not a tier"),
             (
                 &[("use", "A"), ("use_policy", "default")],
                 "use: needs one value",

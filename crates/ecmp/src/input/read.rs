@@ -151,6 +151,28 @@ impl Raw {
         Dump::from_tree(node)
     }
 
+    /// The resolvers netifd lists for `iface` (`dns-server`: pppd's IPCP,
+    /// odhcp6c's), what ecmp-track's dns probes ask when no `track_ip` is
+    /// set. Read here, not in [`Dump`]: only the tracker wants them, and
+    /// a field of the typed dump cost each router binary 1.6 KB.
+    pub fn dns_servers(&self, iface: &str) -> Vec<String> {
+        use crate::input::value::Tree;
+        let Ok(node) = blob::read(&self.data) else {
+            return Vec::new();
+        };
+        let found = node
+            .get("interface")
+            .and_then(|l| l.items())
+            .and_then(|mut l| {
+                l.find(|i| i.get("interface").and_then(|x| x.str()).as_deref() == Some(iface))
+            });
+        let list = found
+            .and_then(|i| i.get("dns-server"))
+            .and_then(|d| d.items());
+        list.map(|l| l.filter_map(|x| x.str().map(|s| s.to_string())).collect())
+            .unwrap_or_default()
+    }
+
     /// The typed dump of a fetch that may have failed (its error, then).
     pub fn parsed(fetched: &Result<Raw, Error>) -> Result<Dump<'_>, Error> {
         fetched.as_ref().map_err(Clone::clone).and_then(Raw::parse)

@@ -257,6 +257,8 @@ pub fn plan(
                 dev: m.device.clone(),
                 table,
                 mark,
+                tier: m.tier,
+                weight: m.weight,
             });
             want_rules.push(Rule {
                 fwmark: mask.map(|k| (mark, k)),
@@ -327,13 +329,14 @@ pub fn plan(
     plan
 }
 
-/// The plan for `members` against `cur`: with `option inbound '0'`, the
+/// The plan for the selection's members (the route's, and those standing
+/// by for a rule's tier) against `cur`: with `option inbound '0'`, the
 /// removal of ours. Empty when the kernel is as it should be (`status`).
 pub fn wanted(
     family: Family,
     cfg: &crate::input::config::Config,
     dump: &crate::input::dump::Dump,
-    members: &[Member],
+    sel: &crate::plan::members::Selection,
     links: &[Link],
     cur: &Current,
     mask: Option<u32>,
@@ -344,8 +347,10 @@ pub fn wanted(
         // each was 4,000 string comparisons at 64 dials).
         let ifs = &dump.interface;
         let mut at = 0;
-        let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = members
-            .iter()
+        // One list first: a map over the chain of both was its body twice.
+        let all: Vec<&Member> = sel.members.iter().chain(&sel.standby).collect();
+        let with: Vec<(&Member, Vec<(IpAddr, u8)>)> = all
+            .into_iter()
             .map(|m| {
                 let found = (at..ifs.len())
                     .chain(0..at)
@@ -582,12 +587,15 @@ mod tests {
         .unwrap();
         let mut cfg = crate::input::config::Config::defaults(Family::V4);
         cfg.inbound.enabled = true;
-        let ms = [
-            member("C", "pppoe-c", "10.0.0.3"),
-            member("A", "pppoe-a", "10.0.0.1"),
-            member("gone", "pppoe-a", "10.0.0.9"),
-            member("B", "pppoe-b", "10.0.0.2"),
-        ];
+        let ms = crate::plan::members::Selection {
+            members: vec![
+                member("C", "pppoe-c", "10.0.0.3"),
+                member("A", "pppoe-a", "10.0.0.1"),
+                member("gone", "pppoe-a", "10.0.0.9"),
+                member("B", "pppoe-b", "10.0.0.2"),
+            ],
+            ..Default::default()
+        };
         let cur = Current {
             routes: vec![],
             rules: vec![],

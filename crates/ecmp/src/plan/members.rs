@@ -33,6 +33,10 @@ pub struct Selection {
     /// Members netifd calls up that tracking (dead) or a lower tier keep
     /// out of the route: shown by `status`, not written.
     pub held: Vec<Member>,
+    /// Of those, the live ones a lower tier keeps out whose tier a
+    /// policy rule uses (`use 'tier:N'`): they get a table and a mark, as
+    /// the route's members do.
+    pub standby: Vec<Member>,
 }
 
 fn check_ifname(iface: &str, dev: &str) -> Result<(), Error> {
@@ -278,6 +282,7 @@ pub fn narrow(sel: &mut Selection, dead: impl Fn(&Member) -> bool) -> Option<Str
                 "{} tier {} standing by for tier {low}",
                 m.interface, m.tier
             ));
+            sel.standby.push(m.clone());
             sel.held.push(m);
         }
     }
@@ -307,6 +312,11 @@ pub fn for_event(
             .is_some_and(|l| l.health == Health::Dead)
     };
     warnings.extend(narrow(&mut sel, dead));
+    sel.standby.retain(|m| {
+        cfg.rules
+            .iter()
+            .any(|r| matches!(r.target, crate::input::policy::Use::Tier(t) if t == m.tier))
+    });
     if s.family == crate::Family::V4
         && cfg.inbound.enabled
         && matches!(cfg.inbound.marks, crate::input::options::Marks::Mask(_))

@@ -58,9 +58,10 @@ pub fn reserved(rules: &[PolicyRule]) -> u32 {
     }
 }
 
-/// Sticky means something only for the whole route.
-fn is_sticky(r: &PolicyRule) -> bool {
-    r.sticky && r.target == Use::Balanced
+/// Sticky means something for the whole route and for a tier, not for
+/// one member.
+pub fn is_sticky(r: &PolicyRule) -> bool {
+    r.sticky && matches!(r.target, Use::Balanced | Use::Tier(_))
 }
 
 /// The mark of member table slot `slot` (1-based) under `mask`, if the
@@ -82,6 +83,9 @@ pub struct Marked {
     pub dev: String,
     pub table: u32,
     pub mark: u32,
+    /// Its tier and weight: a tier rule's choice among its members.
+    pub tier: u8,
+    pub weight: u16,
 }
 
 /// `{ a, b, c }` of `items`, each written by `one`.
@@ -162,21 +166,32 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
     let shift = mask.trailing_zeros();
     // The tag of the k-th sticky rule's new connections: below the refusal.
     let tag = |k: u32| (top(mask) - k) << shift;
-    let sticky: Vec<usize> = match members.is_empty() {
-        true => vec![],
-        false => (0..rules.len()).filter(|i| is_sticky(&rules[*i])).collect(),
+    // A rule's tier (0: the whole route), and whether it has a member:
+    // a tier's members are those marked with it.
+    let tier_of = |r: &PolicyRule| match r.target {
+        Use::Tier(t) => t,
+        _ => 0,
     };
-    if !sticky.is_empty() {
+    let in_tier = |m: &Marked, t: u8| t == 0 || m.tier == t;
+    let live = |r: &PolicyRule| members.iter().any(|m| in_tier(m, tier_of(r)));
+    let sticky: Vec<usize> = (0..rules.len())
+        .filter(|i| is_sticky(&rules[*i]) && live(&rules[*i]))
+        .collect();
+    // Postrouting records the member a balanced sticky rule's connection
+    // left by (a tier rule chose it itself, in prerouting).
+    if sticky.iter().any(|i| tier_of(&rules[*i]) == 0) {
         chain(&mut s, "postrouting", "");
         let _ = write!(
             s,
-            "type filter hook postrouting priority mangle; policy accept;\n\t\tct state new ct mark and {mask:#010x} vmap "
+            "type filter hook postrouting priority mangle; policy accept;\n\t\tct state new ct mark and {mask:#010x} vmap {{ "
         );
-        let mut k = 0;
-        braces(&mut s, &sticky, &mut |s, i| {
-            k += 1;
-            let _ = write!(s, "{:#010x} : jump record_{}", tag(k), i + 1);
-        });
+        for (k, i) in sticky.iter().enumerate() {
+            if tier_of(&rules[*i]) == 0 {
+                let _ = write!(s, "{:#010x} : jump record_{}, ", tag(k as u32 + 1), i + 1);
+            }
+        }
+        s.truncate(s.len() - 2);
+        s.push_str(" }\n");
     }
     let mut refuse = false;
     if !rules.is_empty() {
@@ -200,7 +215,17 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
                     }
                     None => s.push_str("return"),
                 },
-                Use::Balanced => s.push_str("return"),
+                Use::Tier(_) if sticky.contains(&i) => {
+                    let _ = write!(s, "goto keep_{}", i + 1);
+                }
+                Use::Tier(t) if live(r) => {
+                    let _ = write!(s, "goto tier_{t}");
+                }
+                Use::Tier(_) if !r.fallback => {
+                    refuse = true;
+                    s.push_str("goto refuse");
+                }
+                Use::Tier(_) | Use::Balanced => s.push_str("return"),
             }
             s.push_str("\n\t\t");
         }
@@ -208,23 +233,31 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
     }
     for (k, i) in sticky.iter().enumerate() {
         let n = i + 1;
-        // The source's member while it is in the route; else the
-        // connection goes by the route, tagged for postrouting.
+        let tier = tier_of(&rules[*i]);
+        let update = format!("update @sticky_{n} {{ {ip} saddr : ct mark and {mask:#010x} }}\n");
+        // The source's member while it is in the route (in the tier);
+        // else the connection goes by the route, tagged for postrouting
+        // (a tier's: to a member of the tier chosen now, and recorded).
         chain(&mut s, "keep_", n);
         let _ = write!(
             s,
-            "ct mark set {ip} saddr map @sticky_{n}\n\t\tct mark and {mask:#010x} vmap "
+            "ct mark set {ip} saddr map @sticky_{n}\n\t\tct mark and {mask:#010x} vmap {{ "
         );
-        braces(&mut s, members, &mut |s, m| {
-            let _ = write!(s, "{:#010x} : goto stay_{n}", m.mark);
-        });
-        s.push_str("\t\t");
-        set_mark(&mut s, "ct", mask, tag(k as u32 + 1));
+        for m in members.iter().filter(|m| in_tier(m, tier)) {
+            let _ = write!(s, "{:#010x} : goto stay_{n}, ", m.mark);
+        }
+        s.truncate(s.len() - 2);
+        s.push_str(" }\n\t\t");
+        if tier == 0 {
+            set_mark(&mut s, "ct", mask, tag(k as u32 + 1));
+        } else {
+            let _ = write!(s, "jump tier_{tier}\n\t\t{update}");
+        }
         chain(&mut s, "stay_", n);
-        let _ = writeln!(
-            s,
-            "update @sticky_{n} {{ {ip} saddr : ct mark and {mask:#010x} }}"
-        );
+        s.push_str(&update);
+        if tier > 0 {
+            continue;
+        }
         chain(&mut s, "record_", n);
         s.push_str("oifname vmap ");
         braces(&mut s, members, &mut |s, m| {
@@ -239,16 +272,41 @@ pub fn ruleset(family: Family, mask: u32, members: &[Marked], rules: &[PolicyRul
         chain(&mut s, "refuse", "");
         set_mark(&mut s, "meta", mask, refuse_mark(mask));
     }
+    // Each tier a rule uses (once): a new connection to one of its
+    // members, by weight (numgen: the choice is kept in the connection's
+    // mark).
+    for (i, r) in rules.iter().enumerate() {
+        let t = tier_of(r);
+        if t == 0 || !live(r) || rules[..i].iter().any(|x| tier_of(x) == t) {
+            continue;
+        }
+        let weight = |m: &Marked| u32::from(m.weight.max(1));
+        let total: u32 = members.iter().filter(|m| m.tier == t).map(weight).sum();
+        chain(&mut s, "tier_", t);
+        let _ = write!(s, "numgen random mod {total} vmap {{ ");
+        let mut from = 0;
+        for m in members.iter().filter(|m| m.tier == t) {
+            let to = from + weight(m) - 1;
+            let _ = match from == to {
+                true => write!(s, "{from} : goto pin_{}, ", m.table),
+                false => write!(s, "{from}-{to} : goto pin_{}, ", m.table),
+            };
+            from = to + 1;
+        }
+        s.truncate(s.len() - 2);
+        s.push_str(" }\n");
+    }
     for m in members {
         chain(&mut s, "in_", m.table);
         set_mark(&mut s, "ct", mask, m.mark);
         chain(&mut s, "out_", m.table);
         let _ = write!(s, "iifname \"{}\" return\n\t\t", m.dev);
         set_mark(&mut s, "meta", mask, m.mark);
-        if rules
-            .iter()
-            .any(|r| matches!(&r.target, Use::Member(i) if names(i, &m.iface)))
-        {
+        if rules.iter().any(|r| match &r.target {
+            Use::Member(i) => names(i, &m.iface),
+            Use::Tier(t) => *t == m.tier,
+            Use::Balanced => false,
+        }) {
             chain(&mut s, "pin_", m.table);
             set_mark(&mut s, "ct", mask, m.mark);
         }
@@ -371,6 +429,8 @@ mod tests {
             dev: dev.into(),
             table,
             mark,
+            tier: 1,
+            weight: 1,
         }
     }
 
@@ -516,6 +576,66 @@ mod tests {
         assert!(!r6.contains("\"r1\""), "{r6}");
         assert!(r6.contains("ip6 daddr @bank counter name \"r2\""), "{r6}");
         assert!(r6.contains("type ipv6_addr : mark"), "{r6}");
+    }
+
+    /// `use 'tier:2'`: a new connection to one of the tier's members, by
+    /// weight, kept in its mark; sticky, the source keeps the member it
+    /// got while that member is live; no member in the tier: the route,
+    /// or refused. The text is one nft takes (`nft -c`, where there is
+    /// one and the test may use it).
+    #[test]
+    fn tiers_choose_by_weight() {
+        let m = |iface: &str, table: u32, tier: u8, weight: u16| Marked {
+            tier,
+            weight,
+            ..marked(
+                iface,
+                &format!("pppoe-{iface}"),
+                table,
+                (table - 4200) << 16,
+            )
+        };
+        let members = [m("A", 4201, 1, 1), m("C", 4203, 2, 1), m("D", 4204, 2, 3)];
+        let tier = rule(Use::Tier(2));
+        let sticky = PolicyRule {
+            sticky: true,
+            ..rule(Use::Tier(2))
+        };
+        let empty = PolicyRule {
+            fallback: false,
+            ..rule(Use::Tier(3))
+        };
+        let r = ruleset(Family::V4, 0x00ff_0000, &members, &[tier, sticky, empty]);
+        assert!(r.contains("\t\tcounter name \"r1\" goto tier_2\n"), "{r}");
+        assert!(r.contains("\t\tcounter name \"r2\" goto keep_2\n"), "{r}");
+        assert!(r.contains("\t\tcounter name \"r3\" goto refuse\n"), "{r}");
+        assert!(
+            r.contains("\tchain tier_2 {\n\t\tnumgen random mod 4 vmap { 0 : goto pin_4203, 1-3 : goto pin_4204 }\n"),
+            "{r}"
+        );
+        assert!(r.contains("\tchain keep_2 {\n\t\tct mark set ip saddr map @sticky_2\n\t\tct mark and 0x00ff0000 vmap { 0x00030000 : goto stay_2, 0x00040000 : goto stay_2 }\n\t\tjump tier_2\n\t\tupdate @sticky_2 { ip saddr : ct mark and 0x00ff0000 }\n"), "{r}");
+        // The tier chose in prerouting: nothing for postrouting to record.
+        assert!(!r.contains("postrouting") && !r.contains("record_"), "{r}");
+        assert!(
+            r.contains("chain pin_4203") && !r.contains("chain pin_4201"),
+            "{r}"
+        );
+        let nft = std::process::Command::new("nft")
+            .args(["-c", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        if let Ok(mut c) = nft {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(r.as_bytes()).unwrap();
+            let out = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            // Without CAP_NET_ADMIN nft cannot check at all; else it must take it.
+            assert!(
+                out.status.success() || err.contains("Operation not permitted"),
+                "{err}\n{r}"
+            );
+        }
     }
 
     #[test]

@@ -452,17 +452,18 @@ pub fn read(dir: &Path, now: u64, alive: impl Fn(u32) -> bool) -> Seen {
     Seen::Fresh(st)
 }
 
-/// Write the state file and the history, each atomically (a temporary
-/// file renamed over it).
-pub fn write(dir: &Path, st: &State) -> std::io::Result<()> {
+/// Write the state file and (with `history`) the history, each
+/// atomically (a temporary file renamed over it).
+pub fn write(dir: &Path, st: &State, history: bool) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (name, text) in [
-        (STATE_FILE, st.to_json()),
-        (HISTORY_FILE, st.history_json()),
-    ] {
+    let put = |name: &str, text: String| {
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, dir.join(name))?;
+        std::fs::rename(&tmp, dir.join(name))
+    };
+    put(STATE_FILE, st.to_json())?;
+    if history {
+        put(HISTORY_FILE, st.history_json())?;
     }
     Ok(())
 }
@@ -741,7 +742,7 @@ mod tests {
         };
         let dir = std::env::temp_dir().join(format!("ecmp-history-{}", std::process::id()));
         assert!(read_history(&dir).is_empty(), "no file: no history");
-        write(&dir, &st).unwrap();
+        write(&dir, &st, true).unwrap();
         let h = read_history(&dir);
         assert_eq!(h.len(), 1);
         assert_eq!((h[0].interface.as_ref(), h[0].family), ("VWAN1", "ipv6"));
@@ -807,7 +808,8 @@ mod tests {
         }
 
         let dir = std::env::temp_dir().join(format!("ecmp-track-{}", std::process::id()));
-        write(&dir, &st).unwrap();
+        write(&dir, &st, false).unwrap();
+        assert!(!dir.join(HISTORY_FILE).exists());
         assert!(matches!(read(&dir, 1016, |p| p == 42), Seen::Fresh(_)));
         match read(&dir, 1017, |_| true) {
             Seen::Stale(why) => assert_eq!(why, "written 17 s ago, more than 16 s"),

@@ -408,7 +408,7 @@ fn inbound(
             ));
         };
         let mask = read::marks(s, cfg, &read::Firewall::new(s));
-        let plan = inbound::wanted(s.family, cfg, dump, &sel.members, &st.links, &cur, mask);
+        let plan = inbound::wanted(s.family, cfg, dump, &sel, &st.links, &cur, mask);
         // Rules of others among our priorities: forwarded traffic jumps
         // over the member rules' priority, and what sits there with them.
         let first = cfg.inbound.rule_priority;
@@ -511,18 +511,27 @@ pub fn policy(
     let mut f = Vec::new();
     let conf = "/etc/config/ecmp";
     for (i, r) in cfg.rules.iter().enumerate() {
-        if let Use::Member(m) = &r.target {
-            let member = dump.interface.iter().any(|x| {
-                crate::input::policy::names(m, &x.interface)
+        // A member by its name, or any member of the tier.
+        let named = |x: &crate::input::dump::Interface| match &r.target {
+            Use::Member(m) => crate::input::policy::names(m, &x.interface),
+            Use::Tier(t) => cfg.tier(&x.interface) == *t,
+            Use::Balanced => true,
+        };
+        let member = matches!(r.target, Use::Balanced)
+            || dump.interface.iter().any(|x| {
+                named(x)
                     && cfg.protos.iter().any(|p| *p == x.proto)
                     && !cfg.exclude.iter().any(|e| *e == x.interface)
             });
-            if !member {
-                f.push(Finding::fail(
-                    format!("rule {}: use '{m}' is no member (not in netifd's dump, not a member proto, or excluded): it never pins", r.name),
-                    format!("name a member's interface in option use of rule {} in {conf}", r.name),
-                ));
-            }
+        if !member {
+            let (what, fix) = match &r.target {
+                Use::Tier(t) => (format!("use 'tier:{t}' has no member in that tier"), format!("option tier '{t}' on a member, or another tier in option use")),
+                _ => (format!("use '{}' is no member (not in netifd's dump, not a member proto, or excluded)", crate::report::status::target(&r.target)), "name a member's interface in option use".into()),
+            };
+            f.push(Finding::fail(
+                format!("rule {}: {what}: it never pins", r.name),
+                format!("{fix} of rule {} in {conf}", r.name),
+            ));
         }
         if let Some(set) = r.ipset.as_deref().filter(|s| !filled(s)) {
             let t = crate::plan::nft::table(family);

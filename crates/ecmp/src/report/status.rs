@@ -128,6 +128,17 @@ pub struct RuleRow {
     pub bytes: Option<u64>,
 }
 
+/// A rule's target as status names it: an interface, `tier:N`, or
+/// "balanced".
+pub fn target(u: &crate::input::policy::Use) -> String {
+    use crate::input::policy::Use;
+    match u {
+        Use::Balanced => "balanced".into(),
+        Use::Member(m) => m.clone(),
+        Use::Tier(t) => format!("tier:{t}"),
+    }
+}
+
 /// Each rule with what it does now, given the members with a mark, and
 /// its counter (`counter(n)`: the packets and bytes of counter rN).
 pub fn rules(
@@ -141,23 +152,23 @@ pub fn rules(
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let (target, state) = match &x.target {
-                Use::Balanced => ("balanced".to_string(), "balanced"),
-                Use::Member(m)
-                    if marked
-                        .iter()
-                        .any(|k| crate::input::policy::names(m, &k.iface)) =>
-                {
-                    (m.clone(), "pinned")
-                }
-                Use::Member(m) if x.fallback => (m.clone(), "route"),
-                Use::Member(m) => (m.clone(), "refused"),
+            let present = marked.iter().any(|k| match &x.target {
+                Use::Member(m) => crate::input::policy::names(m, &k.iface),
+                Use::Tier(t) => k.tier == *t,
+                Use::Balanced => true,
+            });
+            let state = match (&x.target, present, x.fallback) {
+                (Use::Balanced, _, _) => "balanced",
+                (_, true, _) => "pinned",
+                (_, false, true) => "route",
+                (_, false, false) => "refused",
             };
+            let target = target(&x.target);
             let c = counter(i + 1);
             RuleRow {
                 name: x.name.clone(),
                 target,
-                sticky: x.sticky && x.target == Use::Balanced,
+                sticky: crate::plan::nft::is_sticky(x),
                 state,
                 connections: c.map(|c| c.0),
                 bytes: c.map(|c| c.1),
@@ -858,6 +869,7 @@ mod tests {
             ],
             skipped: vec![],
             held: vec![],
+            standby: vec![],
         };
         let links = vec![link(5, "pppoe-wan"), link(6, "pppoe-VWAN1")];
         (Config::defaults(Family::V4), dump, sel, links)

@@ -95,6 +95,7 @@ fn setup() -> (Dummy, Config, Selection) {
         ],
         skipped: vec![],
         held: vec![],
+        standby: vec![],
     };
     let mut cfg = Config::defaults(Family::V4);
     cfg.mode = Mode::Multipath;

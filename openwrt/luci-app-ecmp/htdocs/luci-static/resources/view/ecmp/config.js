@@ -273,11 +273,14 @@ return view.extend({
 		};
 		o.modalonly = true;
 
-		o = s.option(form.Value, 'use', _('Use'), _('A member\'s interface (VWAN2 also covers VWAN2_6), or balanced: the whole route.'));
+		o = s.option(form.Value, 'use', _('Use'), _('A member\'s interface (VWAN2 also covers VWAN2_6), tier:N (the live members of that tier, standing by or not, by weight), or balanced: the whole route.'));
 		o.placeholder = 'balanced';
 		o.rmempty = false;
 		o.validate = function(sid, v) {
-			return (v != null && /^[A-Za-z0-9_.-]+$/.test(v)) ? true : _('Expecting a member\'s interface or balanced');
+			const t = /^tier:([0-9]+)$/.exec(v || '');
+			if (t)
+				return (+t[1] >= 1 && +t[1] <= 255) ? true : _('Expecting tier:1 to tier:255');
+			return (v != null && /^[A-Za-z0-9_.-]+$/.test(v)) ? true : _('Expecting a member\'s interface, tier:N or balanced');
 		};
 
 		o = s.option(form.Flag, 'fallback', _('Fallback'),
@@ -285,7 +288,7 @@ return view.extend({
 		o.default = '1';
 
 		o = s.option(form.Flag, 'sticky', _('Sticky'),
-			_('balanced: a source keeps the dial its last matching connection took.'));
+			_('balanced or tier:N: a source keeps the dial its last matching connection took.'));
 		o.default = '0';
 
 		o = s.option(form.Value, 'timeout', _('Sticky timeout'), _('Seconds without a match before a source chooses afresh (1-604800).'));
