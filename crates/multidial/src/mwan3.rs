@@ -12,7 +12,8 @@
 //! - Rules, in order, with mwan3's option names: a policy of one
 //!   interface (at its lowest metric) pins to it, `last_resort
 //!   unreachable` or `blackhole` being `fallback '0'`; a policy of every
-//!   interface is `balanced`. mwan3's default rules (every destination
+//!   interface is `balanced`; a policy of exactly the interfaces of one
+//!   of our tiers is `tier:N`. mwan3's default rules (every destination
 //!   to a policy of all) are what our route does already.
 //!
 //! Pure: sections in, text and notes out; `lib.rs` reads mwan3 through
@@ -91,6 +92,9 @@ pub fn import(mwan3: &[Section], ecmp: &[Section]) -> Import {
     let route_policy = default_rule
         .and_then(|r| r.first("use_policy"))
         .unwrap_or("balanced");
+    // Each member's tier, as imported: a rule's policy over exactly the
+    // interfaces of one tier is that tier.
+    let mut tier_of: Vec<(String, usize)> = Vec::new();
     match policies.iter().find(|p| p.name == route_policy) {
         Some(p) => {
             let mut metrics: Vec<u32> = Vec::new();
@@ -118,6 +122,7 @@ pub fn import(mwan3: &[Section], ecmp: &[Section]) -> Import {
                     ));
                 }
                 let (w, t) = (weight.clamp(1, 256), tier.min(255));
+                tier_of.push((iface.to_string(), t));
                 if w != 1 || t != 1 {
                     let n = section_name(iface);
                     b.push_str(&format!("set ecmp.{n}=member\n"));
@@ -211,9 +216,22 @@ pub fn import(mwan3: &[Section], ecmp: &[Section]) -> Import {
                 );
                 (one.clone(), failover || !strict)
             }
+            _ if !to.is_empty()
+                && tier_of.iter().any(|(_, t)| {
+                    let of_t = tier_of.iter().filter(|x| x.1 == *t);
+                    of_t.clone().count() == to.len() && of_t.clone().all(|x| to.contains(&x.0))
+                }) =>
+            {
+                let t = tier_of.iter().find(|x| x.0 == to[0]).map_or(1, |x| x.1);
+                let strict = matches!(
+                    policy.first("last_resort"),
+                    Some("unreachable" | "blackhole")
+                );
+                (format!("tier:{t}"), failover || !strict)
+            }
             _ => {
                 notes.push(format!(
-                    "rule {}: policy {p} balances over some interfaces ({}), not all: no such route here, left out",
+                    "rule {}: policy {p} balances over some interfaces ({}), not one of our tiers: no such route here, left out",
                     r.name,
                     to.join(", ")
                 ));
@@ -331,6 +349,34 @@ mwan3.default_rule_v4.dest_ip='0.0.0.0/0'
 mwan3.default_rule_v4.use_policy='balanced'
 mwan3.default_rule_v4.family='ipv4'
 ";
+
+    /// Four lines, two at metric 1 and two at metric 2 (tiers 1 and 2):
+    /// a rule whose policy balances over the metric-2 pair uses tier 2; one
+    /// over a pair that is no tier is left out, with a note.
+    #[test]
+    fn a_policy_over_one_tier_is_that_tier() {
+        let mut text = String::new();
+        for (i, m) in [("a", 1), ("b", 1), ("c", 2), ("d", 2)] {
+            text.push_str(&format!("mwan3.{i}=interface\nmwan3.{i}.enabled='1'\nmwan3.{i}_m{m}=member\nmwan3.{i}_m{m}.interface='{i}'\nmwan3.{i}_m{m}.metric='{m}'\nmwan3.{i}_x=member\nmwan3.{i}_x.interface='{i}'\nmwan3.{i}_x.metric='1'\n"));
+        }
+        text.push_str("mwan3.all=policy\nmwan3.all.use_member='a_m1' 'b_m1' 'c_m2' 'd_m2'\nmwan3.backup=policy\nmwan3.backup.use_member='c_x' 'd_x'\nmwan3.odd=policy\nmwan3.odd.use_member='a_x' 'c_x'\nmwan3.game=rule\nmwan3.game.proto='udp'\nmwan3.game.use_policy='backup'\nmwan3.mixed=rule\nmwan3.mixed.use_policy='odd'\nmwan3.default_rule_v4=rule\nmwan3.default_rule_v4.dest_ip='0.0.0.0/0'\nmwan3.default_rule_v4.use_policy='all'\n");
+        let secs = ecmp::input::uci::parse_show(&text).unwrap();
+        let i = import(&secs, &[]);
+        assert!(i.batch.contains("set ecmp.c.tier='2'\n"), "{}", i.batch);
+        assert!(
+            i.batch.contains("set ecmp.game.use='tier:2'\n"),
+            "{}",
+            i.batch
+        );
+        assert!(!i.batch.contains("ecmp.mixed"), "{}", i.batch);
+        let notes = i.notes.join("\n");
+        assert!(
+            notes.contains(
+                "rule mixed: policy odd balances over some interfaces (a, c), not one of our tiers"
+            ),
+            "{notes}"
+        );
+    }
 
     #[test]
     fn the_stock_config_carries_over_and_says_what_does_not() {
