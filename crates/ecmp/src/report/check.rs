@@ -710,6 +710,25 @@ mod tests {
             "{:?}",
             f.iter().map(|x| &x.what).collect::<Vec<_>>()
         );
+        // A tier: named when no member has it, not when one does.
+        let secs = crate::input::ucifile::parse(
+            b"config member 'VWAN1'\n\toption tier '2'\nconfig rule 'backup'\n\toption src_ip '192.168.1.8'\n\toption use 'tier:2'\nconfig rule 'none'\n\toption src_ip '192.168.1.9'\n\toption use 'tier:3'\n",
+        )
+        .unwrap();
+        let mut cfg = crate::input::config::Config::defaults(Family::V4);
+        cfg.apply(Family::V4, &secs).unwrap();
+        let f = policy(Family::V4, &cfg, &dump, |_| true);
+        let what: Vec<&str> = f.iter().map(|x| x.what.as_str()).collect();
+        assert_eq!(
+            what,
+            ["rule none: use 'tier:3' has no member in that tier: it never pins"],
+            "{what:?}"
+        );
+        assert!(
+            f[0].fix.starts_with("option tier '3' on a member"),
+            "{}",
+            f[0].fix
+        );
     }
 
     #[test]
