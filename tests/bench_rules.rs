@@ -18,7 +18,7 @@
 //!   packet copies its mark and takes the member's table by `fwmark`).
 //!
 //! Columns interleaved round by round, each round starting at the next
-//! column, each figure the median of ROUNDS.
+//! column, each figure the median of ROUNDS (11; `ROUNDS=` changes it).
 //! Sender, router and receiver share this machine's cores: the absolute
 //! figures are this machine's, the ratios are what the rules add.
 
@@ -28,7 +28,13 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 const ROUND: Duration = Duration::from_millis(1500);
-const ROUNDS: usize = 11;
+/// Rounds per column: 11 unless `ROUNDS=` says otherwise.
+fn rounds() -> usize {
+    std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(11)
+}
 const TARGET: &str = "198.51.100.200";
 
 /// `n` rules matching other sources, then (with `pin`) one matching the
@@ -54,7 +60,8 @@ fn rules(n: usize, pin: bool) -> String {
 
 fn main() {
     println!(
-        "ns of CPU per forwarded 64-byte UDP packet, LAN -> internet, 1,024 flows, 4 dials (median of {ROUNDS} x {:.1} s)",
+        "ns of CPU per forwarded 64-byte UDP packet, LAN -> internet, 1,024 flows, 4 dials (median of {} x {:.1} s)",
+        rounds(),
         ROUND.as_secs_f64()
     );
     let cols: Vec<(&str, String)> = vec![
@@ -104,7 +111,7 @@ fn main() {
         let lan = sim::lan_host();
         sim::nft("table ip nat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"pppoe-*\" masquerade\n\t}\n}\n");
         let mut figures = vec![Vec::new(); cols.len()];
-        for round in 0..ROUNDS {
+        for round in 0..rounds() {
             // Each round starts at another column: no column is always first.
             for k in (0..cols.len()).map(|i| (i + round) % cols.len()) {
                 let body = &cols[k].1;
