@@ -12,7 +12,7 @@
 //! - 0, 8 and 32 policy rules that the traffic does not match (each a
 //!   source CIDR, the last one pinning 192.168.1.99 to a dial): the
 //!   rules are walked by a connection's first packet only, every other
-//!   packet pays the marks' two failed `ct state new` tests and one map
+//!   packet pays the marks' failed `ct state new` test and one map
 //!   lookup;
 //! - 32 rules whose last one pins the sender (matched traffic: every
 //!   packet copies its mark and takes the member's table by `fwmark`).

@@ -14,7 +14,7 @@
 //! prerouting, and an `ip rule fwmark` per member sends them to that
 //! member's table; the packets that arrive on the member itself (an
 //! inbound connection's own, a pinned one's replies) are left alone.
-//! Unmarked traffic pays two failed `ct state new` tests and one map
+//! Unmarked traffic pays one failed `ct state new` test and one map
 //! lookup per packet; the rules are walked by a connection's first packet
 //! only. Values at the top of the mask are reserved: the highest refuses
 //! (an `unreachable` rule), the ones below it tag a sticky rule's new
