@@ -7,8 +7,9 @@
 //!   lower metric, our lower tier).
 //! - Tracking: each interface's `track_ip` a member's own; the first
 //!   enabled interface's reliability, count, timeout, interval,
-//!   failure/recovery intervals, down and up the `config track`; its
-//!   `track_method` where ours has it.
+//!   failure/recovery intervals, down and up, and its quality thresholds
+//!   (check_quality, failure/recovery latency and loss) the `config
+//!   track`; its `track_method` where ours has it.
 //! - Rules, in order, with mwan3's option names: a policy of one
 //!   interface (at its lowest metric) pins to it, `last_resort
 //!   unreachable` or `blackhole` being `fallback '0'`; a policy of every
@@ -155,6 +156,11 @@ pub fn import(mwan3: &[Section], ecmp: &[Section]) -> Import {
             "recovery_interval",
             "down",
             "up",
+            "check_quality",
+            "failure_latency",
+            "failure_loss",
+            "recovery_latency",
+            "recovery_loss",
         ] {
             if let Some(v) = first.first(k) {
                 b.push_str(&format!("set ecmp.track.{k}={}\n", quote(v)));
@@ -302,6 +308,8 @@ mwan3.wan.enabled='1'
 mwan3.wan.track_ip='8.8.4.4' '8.8.8.8'
 mwan3.wan.family='ipv4'
 mwan3.wan.reliability='2'
+mwan3.wan.check_quality='1'
+mwan3.wan.failure_latency='800'
 mwan3.wanb=interface
 mwan3.wanb.enabled='1'
 mwan3.wanb.track_ip='208.67.222.222'
@@ -392,6 +400,10 @@ mwan3.default_rule_v4.family='ipv4'
             "{b}"
         );
         assert!(b.contains("set ecmp.track.reliability='2'\n"), "{b}");
+        assert!(
+            b.contains("set ecmp.track.check_quality='1'\nset ecmp.track.failure_latency='800'\n"),
+            "{b}"
+        );
         assert!(b.contains("add_list ecmp.wan.track_ip='8.8.8.8'\n"), "{b}");
         assert!(b.contains("set ecmp.https=rule\nset ecmp.https.proto='tcp'\nset ecmp.https.dest_port='443'\nset ecmp.https.sticky='1'\nset ecmp.https.use='balanced'\n"), "{b}");
         assert!(b.contains("add_list ecmp.bank.src_ip='192.168.1.10'\nset ecmp.bank.use='wan'\nset ecmp.bank.fallback='0'\n"), "{b}");

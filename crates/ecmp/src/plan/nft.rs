@@ -499,7 +499,10 @@ mod tests {
             "{r}"
         );
         // One `ct state new` test per packet; the first packet's own chain.
-        assert!(r.contains("\t\tct state new jump first\n\t\tct mark and"), "{r}");
+        assert!(
+            r.contains("\t\tct state new jump first\n\t\tct mark and"),
+            "{r}"
+        );
         assert!(r.contains("\tchain first {\n\t\tiifname vmap { \"pppoe-wan\" : goto in_4201, \"pppoe-VWAN1\" : goto in_4202 }\n\t}\n"), "{r}");
         assert!(r.contains("ct mark and 0x00ff0000 vmap { 0x00010000 : jump out_4201, 0x00020000 : jump out_4202 }"), "{r}");
         assert!(
