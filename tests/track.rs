@@ -1004,18 +1004,25 @@ fn dns_probes_see_through_an_isp_that_drops_icmp() {
     in_netns(|| {
         let track = v4_only(TRACK)
             + "\n\toption track_method 'nslookup'\n\toption track_name 'example.org'\n";
-        let n = Net::new(3, &track);
-        let _tcp = icmp_dropped(&n);
-        let _dns = dns_answered(&n);
-        n.event("ecmp4", "ifup", "VWAN1");
-        let t = n.tracker();
-        until(
-            Duration::from_secs(6),
-            "every IPv4 link alive over DNS",
-            || all_alive(&n.r.dir.0, 3),
-        );
+        let (n, t, _responders) = dns_alive(&track);
         cut_leaves_and_returns(&n, &t, "dns");
     });
+}
+
+/// Three dials behind ISPs that drop ICMP and answer DNS, tracked with
+/// `track`, every link alive; the responders' threads with them.
+fn dns_alive(track: &str) -> (Net, Tracker, Vec<std::thread::JoinHandle<()>>) {
+    let n = Net::new(3, track);
+    let mut responders = icmp_dropped(&n);
+    responders.extend(dns_answered(&n));
+    n.event("ecmp4", "ifup", "VWAN1");
+    let t = n.tracker();
+    until(
+        Duration::from_secs(6),
+        "every IPv4 link alive over DNS",
+        || all_alive(&n.r.dir.0, 3),
+    );
+    (n, t, responders)
 }
 
 /// `track_method 'dns'` with no `track_ip`: each dial asks the resolver its
@@ -1030,14 +1037,7 @@ fn dns_probes_without_track_ip_ask_the_dials_own_resolvers() {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n\toption track_method 'dns'\n";
-        let n = Net::new(3, &track);
-        let _tcp = icmp_dropped(&n);
-        let _dns = dns_answered(&n);
-        n.event("ecmp4", "ifup", "VWAN1");
-        let t = n.tracker();
-        until(Duration::from_secs(6), "every IPv4 link alive", || {
-            all_alive(&n.r.dir.0, 3)
-        });
+        let (n, t, _responders) = dns_alive(&track);
         for l in state(&n.r.dir.0)["links"].as_array().unwrap() {
             assert_eq!(l["targets"], serde_json::json!([sim::TARGETS4[1]]), "{l}");
         }
