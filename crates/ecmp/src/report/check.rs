@@ -654,14 +654,19 @@ fn tracker(s: &Settings, t: &crate::plan::track::Track) -> Vec<Finding> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn policy_rules_naming_no_member_an_unfilled_set_or_shadowed() {
-        let secs = crate::input::ucifile::parse(
-            b"config rule 'all_tcp'\n\toption proto 'tcp'\n\toption use 'wan'\nconfig rule 'https'\n\toption proto 'tcp'\n\toption dest_port '443'\n\toption use 'VWAN1'\nconfig rule 'ghost'\n\toption src_ip '192.168.1.0/24'\n\toption use 'VWAN9'\nconfig rule 'lan'\n\toption use 'lan'\n\toption src_ip '192.168.1.7'\n\toption ipset 'bank'\nconfig rule 'host'\n\toption src_ip '192.168.1.8'\n\toption use 'balanced'\n",
-        )
-        .unwrap();
+    /// IPv4's config from /etc/config/ecmp text.
+    fn config_of(text: &[u8]) -> crate::input::config::Config {
+        let secs = crate::input::ucifile::parse(text).unwrap();
         let mut cfg = crate::input::config::Config::defaults(Family::V4);
         cfg.apply(Family::V4, &secs).unwrap();
+        cfg
+    }
+
+    #[test]
+    fn policy_rules_naming_no_member_an_unfilled_set_or_shadowed() {
+        let mut cfg = config_of(
+            b"config rule 'all_tcp'\n\toption proto 'tcp'\n\toption use 'wan'\nconfig rule 'https'\n\toption proto 'tcp'\n\toption dest_port '443'\n\toption use 'VWAN1'\nconfig rule 'ghost'\n\toption src_ip '192.168.1.0/24'\n\toption use 'VWAN9'\nconfig rule 'lan'\n\toption use 'lan'\n\toption src_ip '192.168.1.7'\n\toption ipset 'bank'\nconfig rule 'host'\n\toption src_ip '192.168.1.8'\n\toption use 'balanced'\n",
+        );
         let dump = crate::input::dump::Dump::parse(
             br#"{"interface":[{"interface":"wan","up":true,"proto":"pppoe"},{"interface":"VWAN1","up":true,"proto":"pppoe"},{"interface":"lan","up":true,"proto":"static"}]}"#,
         )
@@ -711,12 +716,9 @@ mod tests {
             f.iter().map(|x| &x.what).collect::<Vec<_>>()
         );
         // A tier: named when no member has it, not when one does.
-        let secs = crate::input::ucifile::parse(
+        let cfg = config_of(
             b"config member 'VWAN1'\n\toption tier '2'\nconfig rule 'backup'\n\toption src_ip '192.168.1.8'\n\toption use 'tier:2'\nconfig rule 'none'\n\toption src_ip '192.168.1.9'\n\toption use 'tier:3'\n",
-        )
-        .unwrap();
-        let mut cfg = crate::input::config::Config::defaults(Family::V4);
-        cfg.apply(Family::V4, &secs).unwrap();
+        );
         let f = policy(Family::V4, &cfg, &dump, |_| true);
         let what: Vec<&str> = f.iter().map(|x| x.what.as_str()).collect();
         assert_eq!(
